@@ -1,0 +1,34 @@
+# Thin wrapper over CMake: `make demo` runs the default matrix against the virtual
+# camera, `make check` runs the whole test suite. See README.md.
+BUILD ?= build
+JOBS  ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo check check-sanitize bench clean
+
+all: build
+
+deps:
+	sh scripts/deps.sh
+
+$(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: deps build
+	$(BUILD)/bin/tlsmatrix run --report results/latest
+
+check: deps build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (CI runs both).
+check-sanitize: deps
+	$(MAKE) check BUILD=build-asan CMAKE_FLAGS=-DTM_SANITIZE=ON
+
+bench: deps build
+	cmake --build $(BUILD) --target bench
+
+clean:
+	rm -rf $(BUILD) build-asan

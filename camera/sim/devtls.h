@@ -1,0 +1,40 @@
+/* The device's TLS/DTLS operations (device-model.md §1–3) on Debian's mbedTLS 2.28,
+ * reproducing what the camera's MicroPython + mbedTLS 3.6.6 shows a user: the
+ * exceptions (type, args, text), the stage that failed, verify flags against the
+ * device RTC, and the 3.6-only behaviours 2.28 lacks. The serial/REPL side of the
+ * virtual camera (vcam) calls this for the tls_* and dtls_* agent operations. */
+#ifndef VCAM_DEVTLS_H
+#define VCAM_DEVTLS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct devtls_env {
+    const char *flash_dir;        /* the device file system: "file" items resolve here */
+    int pem;                      /* PEM parsing compiled in (profile); default 0: DER only */
+    int64_t (*rtc_now)(void *ctx);/* device RTC as UTC epoch seconds */
+    void *rtc_ctx;
+    /* Emit an event line now (e.g. {"id":N,"event":"listening",…}); takes ownership. */
+    void (*emit)(void *ctx, json_t *event);
+    void *emit_ctx;
+    /* Polled at least every 50 ms while an operation waits; non-zero aborts it as
+     * the device would on Ctrl-C (KeyboardInterrupt) or a fault. */
+    int (*interrupted)(void *ctx);
+    void *int_ctx;
+    /* Simulated GC heap: bytes in use by TLS state, for heap_before/heap_after. */
+    long heap_total;
+};
+
+/* Run one tls_client / tls_server / dtls_client / dtls_server request and return
+ * its reply object (docs/contracts.md §3), never NULL. Every socket is closed on
+ * every path before returning. */
+json_t *devtls_run(const struct devtls_env *env, const json_t *request);
+
+/* The device's compiled cipher-suite list in mbedTLS names (device-model.md §3),
+ * as get_ciphers() returns it. */
+const char *const *devtls_ciphers(void);
+
+/* "Mbed TLS 3.6.6": what the device reports, not the host library's version. */
+const char *devtls_mbedtls_version(void);
+
+#endif

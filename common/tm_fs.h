@@ -1,0 +1,24 @@
+/* Files, digests and base64: the small I/O helpers every part needs. */
+#ifndef TM_FS_H
+#define TM_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "tm_err.h"
+
+/* Read a whole file; *data is NUL-terminated (not counted in *len); caller frees. */
+int tm_read_file(const char *path, unsigned char **data, size_t *len, struct tm_err *err);
+/* Write atomically (temp file + rename) with the given mode (e.g. 0600 for keys). */
+int tm_write_file(const char *path, const void *data, size_t len, mode_t mode,
+                  struct tm_err *err);
+/* mkdir -p */
+int tm_mkdirs(const char *path, mode_t mode, struct tm_err *err);
+/* Lower-case hex SHA-256 of data into out (65 bytes). */
+void tm_sha256_hex(const void *data, size_t len, char out[65]);
+/* Base64 without line breaks; caller frees. NULL on allocation failure. */
+char *tm_b64_encode(const void *data, size_t len);
+/* Returns decoded length, or -1 for invalid input; *out is caller-freed. */
+long tm_b64_decode(const char *text, unsigned char **out);
+
+#endif

@@ -1,0 +1,171 @@
+#include "tm_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int tm_proc_spawn(struct tm_proc *p, char *const argv[], const char *stderr_path,
+                  struct tm_err *err)
+{
+    int pipefd[2];
+    memset(p, 0, sizeof *p);
+    p->out_fd = -1;
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return tm_err_set(err, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return tm_err_set(err, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(pipefd[1], 1);
+        if (stderr_path != NULL) {
+            int efd = open(stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (efd >= 0)
+                dup2(efd, 2);
+        }
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    close(pipefd[1]);
+    fcntl(pipefd[0], F_SETFL, fcntl(pipefd[0], F_GETFL) | O_NONBLOCK);
+    p->pid = pid;
+    p->out_fd = pipefd[0];
+    return 0;
+}
+
+static int reap(struct tm_proc *p, int flags)
+{
+    if (p->exited)
+        return 1;
+    int st;
+    pid_t r = waitpid(p->pid, &st, flags);
+    if (r == p->pid) {
+        p->exited = 1;
+        p->status = st;
+        return 1;
+    }
+    if (r < 0 && errno == ECHILD) {
+        p->exited = 1;
+        p->status = 0;
+        return 1;
+    }
+    return 0;
+}
+
+int tm_proc_wait(struct tm_proc *p, tm_ms deadline)
+{
+    for (;;) {
+        if (reap(p, WNOHANG))
+            return 0;
+        if (tm_expired(deadline))
+            return 1;
+        tm_sleep_ms(5);
+    }
+}
+
+void tm_proc_stop(struct tm_proc *p, int grace_ms)
+{
+    if (p->pid > 0 && !reap(p, WNOHANG)) {
+        kill(-p->pid, SIGTERM);
+        kill(p->pid, SIGTERM);
+        if (tm_proc_wait(p, tm_deadline_in(grace_ms)) != 0) {
+            kill(-p->pid, SIGKILL);
+            kill(p->pid, SIGKILL);
+            reap(p, 0);
+        }
+    }
+    if (p->out_fd >= 0) {
+        close(p->out_fd);
+        p->out_fd = -1;
+    }
+}
+
+int tm_proc_exit_code(const struct tm_proc *p)
+{
+    if (!p->exited)
+        return -1;
+    if (WIFEXITED(p->status))
+        return WEXITSTATUS(p->status);
+    if (WIFSIGNALED(p->status))
+        return 128 + WTERMSIG(p->status);
+    return -1;
+}
+
+void tm_lines_init(struct tm_lines *lr, int fd, size_t max_line)
+{
+    memset(lr, 0, sizeof *lr);
+    lr->fd = fd;
+    lr->max_line = max_line ? max_line : (1u << 20);
+}
+
+void tm_lines_free(struct tm_lines *lr)
+{
+    free(lr->buf);
+    lr->buf = NULL;
+    lr->len = lr->cap = 0;
+}
+
+static int take_line(struct tm_lines *lr, char **line)
+{
+    char *nl = lr->len ? memchr(lr->buf, '\n', lr->len) : NULL;
+    if (nl == NULL)
+        return 0;
+    size_t n = (size_t)(nl - lr->buf);
+    size_t keep = n;
+    if (keep > 0 && lr->buf[keep - 1] == '\r')
+        keep--;
+    *line = strndup(lr->buf, keep);
+    memmove(lr->buf, nl + 1, lr->len - n - 1);
+    lr->len -= n + 1;
+    return *line ? 1 : -2;
+}
+
+int tm_lines_read(struct tm_lines *lr, tm_ms deadline, char **line, struct tm_err *err)
+{
+    *line = NULL;
+    for (;;) {
+        int got = take_line(lr, line);
+        if (got != 0)
+            return got;
+        if (lr->len > lr->max_line)
+            return tm_err_set(err, "line longer than %zu bytes", lr->max_line) - 1;
+        if (lr->eof)
+            return -1;
+        int64_t left = tm_remaining_ms(deadline);
+        if (left == 0)
+            return 0;
+        struct pollfd pfd = { lr->fd, POLLIN, 0 };
+        int pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr < 0 && errno != EINTR)
+            return tm_err_set(err, "poll: %s", strerror(errno)) - 1;
+        if (pr <= 0)
+            continue;
+        if (lr->cap - lr->len < 4096) {
+            size_t ncap = lr->cap ? lr->cap * 2 : 8192;
+            char *nb = realloc(lr->buf, ncap);
+            if (nb == NULL)
+                return tm_err_set(err, "out of memory") - 1;
+            lr->buf = nb;
+            lr->cap = ncap;
+        }
+        ssize_t r = read(lr->fd, lr->buf + lr->len, lr->cap - lr->len);
+        if (r > 0)
+            lr->len += (size_t)r;
+        else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+            lr->eof = 1;
+    }
+}

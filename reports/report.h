@@ -1,0 +1,39 @@
+/* Report writers. run.json (docs/contracts.md §6) is the source of truth; every
+ * other report is rendered from it, so reports can be regenerated from a stored run. */
+#ifndef TM_REPORT_H
+#define TM_REPORT_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "tm_err.h"
+
+/* Write run.json, junit.xml, summary.md and matrix.html into dir (created).
+ * baseline (a previous run, may be NULL) adds the regression/fix column. */
+int report_write_all(const json_t *run, const json_t *baseline, const char *dir,
+                     struct tm_err *err);
+
+int report_write_json(const json_t *run, const char *path, struct tm_err *err);
+int report_write_junit(const json_t *run, const char *path, struct tm_err *err);
+int report_write_markdown(const json_t *run, const json_t *baseline, const char *path,
+                          struct tm_err *err);
+int report_write_html(const json_t *run, const json_t *baseline, const char *path,
+                      struct tm_err *err);
+
+/* Load and check a run.json (format field, cases array); errors name the file. */
+json_t *report_load_run(const char *path, struct tm_err *err);
+
+/* Compare two runs by case id: {"regressions":[…],"fixes":[…],"new":[…],
+ * "removed":[…],"changed":[…]}; each item {"id","old","new"} (verdicts). */
+json_t *report_diff(const json_t *old_run, const json_t *new_run);
+/* Print a diff for people; returns the number of regressions. */
+int report_print_diff(const json_t *diff, FILE *out);
+
+/* Merge shard runs into one run (cases concatenated by id, totals recomputed,
+ * header from the first, shards listed). Duplicate case ids are an error. */
+json_t *report_merge(const json_t *const *runs, size_t n, struct tm_err *err);
+
+/* Recompute "totals" from the cases' verdicts. */
+void report_update_totals(json_t *run);
+
+#endif

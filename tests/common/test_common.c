@@ -1,0 +1,154 @@
+/* Unit tests for tm_common: each checks a behaviour other parts rely on. */
+#include <check.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tm_fs.h"
+#include "tm_proc.h"
+#include "tm_time.h"
+#include "tm_yaml.h"
+
+START_TEST(utc_roundtrip)
+{
+    int64_t e = 0;
+    ck_assert_int_eq(tm_parse_utc("2015-01-01T00:00:00Z", &e), 0);
+    ck_assert_int_eq(e, 1420070400);
+    char buf[32];
+    tm_format_utc(e, buf, sizeof buf);
+    ck_assert_str_eq(buf, "2015-01-01T00:00:00Z");
+    ck_assert_int_eq(tm_parse_utc("2026-11-24", &e), 0);
+    ck_assert_int_eq(e, 1795478400);
+    ck_assert_int_eq(tm_parse_utc("1420070400", &e), 0);
+    ck_assert_int_eq(e, 1420070400);
+    ck_assert_int_eq(tm_parse_utc("yesterday", &e), -1);
+}
+END_TEST
+
+START_TEST(b64_roundtrip)
+{
+    const char *in[] = { "", "a", "ab", "abc", "abcd" };
+    for (unsigned i = 0; i < 5; i++) {
+        char *enc = tm_b64_encode(in[i], strlen(in[i]));
+        unsigned char *dec = NULL;
+        long n = tm_b64_decode(enc, &dec);
+        ck_assert_int_eq(n, (long)strlen(in[i]));
+        ck_assert(memcmp(dec, in[i], (size_t)n) == 0);
+        free(enc);
+        free(dec);
+    }
+    unsigned char *dec = NULL;
+    ck_assert_int_eq(tm_b64_decode("abc", &dec), -1);
+}
+END_TEST
+
+START_TEST(write_file_mode_and_sha)
+{
+    char dir[] = "/tmp/tmcommonXXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/a/b/key.pem", dir);
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/a/b", dir);
+    struct tm_err err;
+    ck_assert_int_eq(tm_mkdirs(sub, 0755, &err), 0);
+    ck_assert_int_eq(tm_write_file(path, "abc", 3, 0600, &err), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    unsigned char *data;
+    size_t len;
+    ck_assert_int_eq(tm_read_file(path, &data, &len, &err), 0);
+    char hex[65];
+    tm_sha256_hex(data, len, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    free(data);
+    ck_assert_int_eq(tm_read_file("/nonexistent/x", &data, &len, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/x"));
+}
+END_TEST
+
+START_TEST(yaml_errors_name_line_and_field)
+{
+    struct tm_yaml y;
+    struct tm_err err;
+    ck_assert_int_eq(tm_yaml_load_string(&y, "s.yaml", "a: 1\nb: [x\n", &err), -1);
+    ck_assert_msg(strncmp(err.msg, "s.yaml:", 7) == 0, "%s", err.msg);
+    tm_yaml_free(&y);
+
+    ck_assert_int_eq(tm_yaml_load_string(&y, "s.yaml", "a: 1\nb:\n  c: x\nzz: 2\n", &err), 0);
+    yaml_node_t *root = tm_yaml_root(&y);
+    static const char *const allowed[] = { "a", "b", NULL };
+    ck_assert_int_eq(tm_yaml_check_keys(&y, root, allowed, &err), -1);
+    ck_assert_str_eq(err.msg, "s.yaml:4: unknown field 'zz'");
+    long long v = 0;
+    ck_assert_int_eq(tm_yaml_int(&y, tm_yaml_get(&y, root, "a"), "a", &v, &err), 0);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(tm_yaml_int(&y, tm_yaml_get(&y, root, "b"), "b", &v, &err), -1);
+    ck_assert_str_eq(err.msg, "s.yaml:3: field 'b': expected a string");
+    ck_assert_ptr_null(tm_yaml_str(&y, tm_yaml_get(&y, root, "nope"), "nope", &err));
+    ck_assert_str_eq(err.msg, "s.yaml: missing field 'nope'");
+    tm_yaml_free(&y);
+}
+END_TEST
+
+START_TEST(proc_lines_and_deadline)
+{
+    char *argv[] = { "sh", "-c", "printf 'one\\r\\ntwo\\n'; sleep 30", NULL };
+    struct tm_proc p;
+    struct tm_err err;
+    ck_assert_int_eq(tm_proc_spawn(&p, argv, NULL, &err), 0);
+    struct tm_lines lr;
+    tm_lines_init(&lr, p.out_fd, 0);
+    char *line = NULL;
+    ck_assert_int_eq(tm_lines_read(&lr, tm_deadline_in(5000), &line, &err), 1);
+    ck_assert_str_eq(line, "one");
+    free(line);
+    ck_assert_int_eq(tm_lines_read(&lr, tm_deadline_in(5000), &line, &err), 1);
+    ck_assert_str_eq(line, "two");
+    free(line);
+    tm_ms t0 = tm_now_ms();
+    ck_assert_int_eq(tm_lines_read(&lr, tm_deadline_in(200), &line, &err), 0);
+    ck_assert_int_ge(tm_now_ms() - t0, 190);
+    tm_proc_stop(&p, 500);
+    ck_assert_int_eq(tm_proc_exit_code(&p), 128 + SIGTERM);
+    tm_lines_free(&lr);
+}
+END_TEST
+
+START_TEST(lines_reject_overlong)
+{
+    char *argv[] = { "sh", "-c", "head -c 5000 /dev/zero | tr '\\0' x", NULL };
+    struct tm_proc p;
+    struct tm_err err;
+    ck_assert_int_eq(tm_proc_spawn(&p, argv, NULL, &err), 0);
+    struct tm_lines lr;
+    tm_lines_init(&lr, p.out_fd, 1024);
+    char *line = NULL;
+    ck_assert_int_eq(tm_lines_read(&lr, tm_deadline_in(5000), &line, &err), -2);
+    ck_assert_ptr_nonnull(strstr(err.msg, "longer than 1024"));
+    tm_proc_stop(&p, 500);
+    tm_lines_free(&lr);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("common");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, utc_roundtrip);
+    tcase_add_test(tc, b64_roundtrip);
+    tcase_add_test(tc, write_file_mode_and_sha);
+    tcase_add_test(tc, yaml_errors_name_line_and_field);
+    tcase_add_test(tc, proc_lines_and_deadline);
+    tcase_add_test(tc, lines_reject_overlong);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
