@@ -1,0 +1,512 @@
+/* devtls_run: one agent TLS operation (docs/contracts.md §3) the way the device's
+ * agent runs it: SSLContext, set_ciphers, load_verify_locations, load_cert_chain,
+ * verify_mode, socket, wrap_socket (handshake), write, read, close — each failure
+ * reported with the stage, the device's exception and the time per stage. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devtls_int.h"
+#include "tm_fs.h"
+
+#define DEFAULT_DEADLINE_MS 60000     /* the device waits forever; vcam must not */
+#define HEAP_SOCKET 22350             /* estimate: 16 KB in + 4 KB out buffers + ssl state */
+#define HEAP_HANDSHAKE 2500           /* estimate: handshake state, freed after it */
+#define MAX_SEND (1L << 20)
+
+static int bad_request(struct devtls_op *o, const char *msg)
+{
+    devtls_exc_set(&o->exc, "bad-request", msg);
+    return -1;
+}
+
+void devtls_op_stage(struct devtls_op *o, const char *stage)
+{
+    o->stage = stage;
+}
+
+void devtls_op_time(struct devtls_op *o, const char *key)
+{
+    tm_ms now = tm_now_ms();
+    json_t *old = json_object_get(o->ms, key);
+    json_int_t prev = old ? json_integer_value(old) : 0;
+    json_object_set_new(o->ms, key, json_integer(prev + (now - o->t_mark)));
+    o->t_mark = now;
+}
+
+/* ---- request -------------------------------------------------------------- */
+
+static int opt_int(struct devtls_op *o, const char *key, json_int_t *out, int *present)
+{
+    const json_t *v = json_object_get(o->req, key);
+    *present = v != NULL && !json_is_null(v);
+    if (!*present)
+        return 0;
+    if (!json_is_integer(v)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "field '%s' must be an integer", key);
+        return bad_request(o, msg);
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int opt_bool(struct devtls_op *o, const char *key, int dflt, int *out)
+{
+    const json_t *v = json_object_get(o->req, key);
+    *out = dflt;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "field '%s' must be a boolean", key);
+        return bad_request(o, msg);
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int opt_str(struct devtls_op *o, const char *key, const char **out)
+{
+    const json_t *v = json_object_get(o->req, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "field '%s' must be a string", key);
+        return bad_request(o, msg);
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int opt_list(struct devtls_op *o, const char *key)
+{
+    const json_t *v = json_object_get(o->req, key);
+    if (v != NULL && !json_is_null(v) && !json_is_array(v)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "field '%s' must be a list", key);
+        return bad_request(o, msg);
+    }
+    return 0;
+}
+
+static int parse_request(struct devtls_op *o)
+{
+    const char *op = NULL, *layer = "tls", *mode = "read", *send_b64 = NULL;
+    json_int_t v = 0;
+    int present;
+    if (opt_str(o, "op", &op) || opt_str(o, "layer", &layer) || opt_str(o, "host", &o->host) ||
+        opt_str(o, "bind", &o->bind) || opt_str(o, "recv_mode", &mode) ||
+        opt_str(o, "send_b64", &send_b64) || opt_list(o, "ca") || opt_list(o, "chain"))
+        return -1;
+    if (op == NULL)
+        return bad_request(o, "missing field 'op'");
+    o->op = op;
+    if (strcmp(op, "tls_client") == 0) {
+    } else if (strcmp(op, "tls_server") == 0) {
+        o->server = 1;
+    } else if (strcmp(op, "dtls_client") == 0) {
+        o->dgram = 1;
+    } else if (strcmp(op, "dtls_server") == 0) {
+        o->server = o->dgram = 1;
+    } else {
+        return bad_request(o, "unknown op (devtls runs tls_/dtls_ client/server)");
+    }
+    if (strcmp(layer, "ssl") == 0)
+        o->ssl_layer = 1;
+    else if (strcmp(layer, "tls") != 0)
+        return bad_request(o, "field 'layer' must be \"tls\" or \"ssl\"");
+    if (strcmp(mode, "recv") == 0)
+        o->recv_mode_recv = 1;
+    else if (strcmp(mode, "read") != 0)
+        return bad_request(o, "field 'recv_mode' must be \"read\" or \"recv\"");
+    if (opt_int(o, "port", &v, &present))
+        return -1;
+    if (present && (v < 0 || v > 65535))
+        return bad_request(o, "field 'port' out of range");
+    o->port = present ? (int)v : 0;
+    if (!o->server && (o->host == NULL || !present || o->port == 0))
+        return bad_request(o, "clients need 'host' and 'port'");
+    const json_t *sh = json_object_get(o->req, "server_hostname");
+    if (sh != NULL && !json_is_null(sh)) {
+        o->server_hostname_v = sh;
+        o->server_hostname = json_string_value(sh);   /* NULL for non-str: TypeError later */
+    }
+    if (opt_int(o, "timeout_ms", &v, &present))
+        return -1;
+    /* settimeout(0) makes the socket non-blocking; wrap_socket then still spins
+     * until done (§1.7), so only the operation deadline bounds it */
+    o->timeout_ms = present && v > 0 ? v : -1;
+    if (opt_int(o, "deadline_ms", &v, &present))
+        return -1;
+    o->deadline = tm_deadline_in(present && v > 0 ? v : DEFAULT_DEADLINE_MS);
+    if (opt_int(o, "recv_bytes", &v, &present))
+        return -1;
+    o->recv_bytes = present && v > 0 ? (long)v : -1;
+    if (o->recv_bytes > MAX_SEND)
+        return bad_request(o, "field 'recv_bytes' over 1 MiB");
+    if (opt_int(o, "verify_mode", &v, &present))
+        return -1;
+    if (opt_bool(o, "nodelay", 0, &o->nodelay) ||
+        opt_bool(o, "do_handshake", 1, &o->do_handshake) ||
+        opt_bool(o, "hello_verify_retry", 1, &o->hello_verify_retry))
+        return -1;
+    if (send_b64) {
+        long n = tm_b64_decode(send_b64, &o->send);
+        if (n < 0)
+            return bad_request(o, "field 'send_b64' is not base64");
+        if (n > MAX_SEND)
+            return bad_request(o, "field 'send_b64' over 1 MiB");
+        o->send_len = (size_t)n;
+    }
+    const json_t *cid = json_object_get(o->req, "client_id");
+    if (cid && !json_is_null(cid) && !(json_is_string(cid) && strcmp(json_string_value(cid), "auto") == 0) &&
+        !json_is_string(json_object_get(cid, "b64")))
+        return bad_request(o, "field 'client_id' must be \"auto\" or {\"b64\":…}");
+    return 0;
+}
+
+/* ---- the SSLContext part --------------------------------------------------- */
+
+static int build_context(struct devtls_op *o)
+{
+    devtls_op_stage(o, "context");
+    if (devtls_ctx_init(&o->ctx, o->env, &o->heap, o->server, o->dgram, o->ssl_layer,
+                        &o->exc) != 0)
+        return -1;
+    o->ctx_ready = 1;
+    const json_t *ciphers = json_object_get(o->req, "ciphers");
+    if (ciphers != NULL) {
+        if (o->ssl_layer) {   /* §1.1: the wrapper has no set_ciphers (§6.33) */
+            devtls_exc_set(&o->exc, "AttributeError",
+                           "'SSLContext' object has no attribute 'set_ciphers'");
+            return -1;
+        }
+        if (devtls_ctx_set_ciphers(&o->ctx, ciphers, &o->exc) != 0)
+            return -1;
+    }
+    devtls_op_stage(o, "load_ca");
+    const json_t *item;
+    size_t i;
+    json_array_foreach(json_object_get(o->req, "ca"), i, item)
+        if (devtls_load_ca(&o->ctx, item, &o->exc) != 0)
+            return -1;
+    devtls_op_stage(o, "load_cert");
+    json_array_foreach(json_object_get(o->req, "chain"), i, item)
+        if (devtls_load_chain(&o->ctx, item, &o->exc) != 0)
+            return -1;
+    const json_t *vm = json_object_get(o->req, "verify_mode");
+    if (json_is_integer(vm))
+        devtls_ctx_set_verify_mode(&o->ctx, (int)json_integer_value(vm));
+    devtls_op_time(o, "load");
+    return 0;
+}
+
+/* ---- wrap_socket, handshake, I/O ------------------------------------------- */
+
+static const char *wrap_stage(const struct devtls_op *o)
+{
+    return o->do_handshake ? "handshake" : "wrap";
+}
+
+int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len)
+{
+    devtls_op_stage(o, wrap_stage(o));
+    if (o->ssl_layer && json_object_get(o->req, "client_id") != NULL &&
+        !json_is_null(json_object_get(o->req, "client_id"))) {
+        devtls_exc_type(&o->exc, "unexpected keyword argument 'client_id'");   /* §1.1 */
+        return -1;
+    }
+    if (o->server_hostname_v != NULL && o->server_hostname == NULL) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "can't convert '%s' object to str implicitly",
+                 devtls_pytype(o->server_hostname_v));
+        devtls_exc_type(&o->exc, msg);
+        return -1;
+    }
+    /* §1.4: before any I/O, even with a deferred handshake */
+    if (!o->server && (o->ctx.verify_mode & 3) == 2 && o->server_hostname == NULL) {
+        devtls_exc_value(&o->exc, "CERT_REQUIRED requires server_hostname");
+        return -1;
+    }
+    if (devtls_heap_charge(&o->heap, HEAP_SOCKET + HEAP_HANDSHAKE) != 0) {
+        devtls_exc_errno(&o->exc, 12);
+        return -1;
+    }
+    mbedtls_ssl_init(&o->ssl);
+    o->ssl_ready = 1;
+    o->handshake_done = 0;
+    int ret = mbedtls_ssl_setup(&o->ssl, &o->ctx.conf);
+    if (ret == 0 && o->server_hostname && !o->server) {
+        /* §1.5: SNI always sent; >255 chars gives BAD_INPUT_DATA in both versions */
+        ret = mbedtls_ssl_set_hostname(&o->ssl, o->server_hostname);
+        o->ctx.hostname = o->server_hostname;
+    }
+    if (ret == 0 && o->dgram) {
+        mbedtls_ssl_set_timer_cb(&o->ssl, &o->timer, mbedtls_timing_set_delay,
+                                 mbedtls_timing_get_delay);
+        if (cid != NULL)
+            ret = mbedtls_ssl_set_client_transport_id(&o->ssl, cid, cid_len);
+    }
+    if (ret != 0) {
+        devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
+        return -1;
+    }
+    mbedtls_ssl_set_bio(&o->ssl, &o->sock, devtls_bio_send, devtls_bio_recv, NULL);
+    return 0;
+}
+
+/* §1.3: the device's 4096-byte out buffer cannot hold an own Certificate message
+ * over 4096 bytes; 2.28's 16 KB buffer could, so check where 3.6 fails. */
+static int own_chain_too_big(const struct devtls_op *o)
+{
+    int writes_cert = o->server ? o->ssl.state == MBEDTLS_SSL_SERVER_CERTIFICATE
+                                : o->ssl.state == MBEDTLS_SSL_CLIENT_CERTIFICATE && o->ssl.client_auth;
+    return writes_cert && o->ctx.n_own > 0 && 7 + o->ctx.own_chain_len > DEVTLS_OUT_RECORD;
+}
+
+int devtls_op_handshake(struct devtls_op *o)
+{
+    int ret = 0;
+    for (int spins = 0; o->ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER; spins++) {
+        if (own_chain_too_big(o)) {
+            ret = DEVTLS_E_OWN_CHAIN_TOO_BIG;
+            break;
+        }
+        ret = mbedtls_ssl_handshake_step(&o->ssl);
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+            if (spins > 100000 || tm_expired(o->deadline)) {
+                ret = -ETIMEDOUT;
+                break;
+            }
+            continue;
+        }
+        if (ret != 0)
+            break;
+    }
+    if (ret != 0) {
+        devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 1);
+        return -1;
+    }
+    o->handshake_done = 1;
+    devtls_heap_release(&o->heap, HEAP_HANDSHAKE);
+    json_object_set_new(o->reply, "cipher",
+                        json_pack("[ss]", mbedtls_ssl_get_ciphersuite(&o->ssl),
+                                  o->dgram ? "DTLSv1.2" : "TLSv1.2"));
+    return 0;
+}
+
+/* Deferred handshake (do_handshake false): the first read/write drives it (§1.7). */
+static int ensure_handshake(struct devtls_op *o)
+{
+    return o->handshake_done ? 0 : devtls_op_handshake(o);
+}
+
+static int do_write(struct devtls_op *o)
+{
+    devtls_op_stage(o, "write");
+    if (ensure_handshake(o) != 0)
+        return -1;
+    /* §1.8: a DTLS send is one record of at most 4096 bytes */
+    if (o->dgram && o->send_len > DEVTLS_OUT_RECORD) {
+        devtls_exc_from_mbedtls(&o->exc, MBEDTLS_ERR_SSL_BAD_INPUT_DATA, &o->ssl, 0);
+        return -1;
+    }
+    size_t off = 0;
+    while (off < o->send_len) {   /* §1.7: records of <= 4096 bytes */
+        size_t chunk = o->send_len - off;
+        if (chunk > DEVTLS_OUT_RECORD)
+            chunk = DEVTLS_OUT_RECORD;
+        int ret = mbedtls_ssl_write(&o->ssl, o->send + off, chunk);
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+            continue;
+        if (ret < 0) {
+            devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
+            return -1;
+        }
+        off += (size_t)ret;
+        o->bytes_sent = (long)off;
+    }
+    devtls_op_time(o, "write");
+    return 0;
+}
+
+static int do_read(struct devtls_op *o)
+{
+    devtls_op_stage(o, "read");
+    if (ensure_handshake(o) != 0)
+        return -1;
+    o->rbuf = malloc((size_t)o->recv_bytes);
+    if (o->rbuf == NULL) {
+        devtls_exc_errno(&o->exc, 12);
+        return -1;
+    }
+    for (int spins = 0; o->rlen < (size_t)o->recv_bytes && spins < 100000; spins++) {
+        int ret = mbedtls_ssl_read(&o->ssl, o->rbuf + o->rlen, (size_t)o->recv_bytes - o->rlen);
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+            continue;
+        /* §1.7: close_notify and a bare FIN both read as b'' */
+        if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF)
+            break;
+        if (ret < 0) {
+            devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
+            return -1;
+        }
+        o->rlen += (size_t)ret;
+        o->bytes_received = (long)o->rlen;
+        if (o->recv_mode_recv)    /* recv(n): one record */
+            break;
+    }
+    devtls_op_time(o, "read");
+    return 0;
+}
+
+int devtls_op_exchange(struct devtls_op *o)
+{
+    if (o->do_handshake) {
+        devtls_op_stage(o, "handshake");
+        if (ensure_handshake(o) != 0)
+            return -1;
+    }
+    devtls_op_time(o, "handshake");
+    if (o->send_len > 0 && do_write(o) != 0)
+        return -1;
+    if (o->recv_bytes > 0 && do_read(o) != 0)
+        return -1;
+    return 0;
+}
+
+/* close(): frees the TLS state and closes the socket without close_notify (§1.7). */
+void devtls_op_close_ssl(struct devtls_op *o)
+{
+    if (o->ssl_ready) {
+        mbedtls_ssl_free(&o->ssl);
+        o->ssl_ready = 0;
+        devtls_heap_release(&o->heap, HEAP_SOCKET + (o->handshake_done ? 0 : HEAP_HANDSHAKE));
+    }
+}
+
+int devtls_emit_listening(struct devtls_op *o, const struct devtls_sock *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char addr[64] = "127.0.0.1";
+    int port = 0;
+    if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, addr, sizeof addr);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof addr);
+            port = ntohs(a->sin6_port);
+        }
+    }
+    if (o->env->emit)
+        o->env->emit(o->env->emit_ctx,
+                     json_pack("{s:O?,s:s,s:s,s:i}", "id", json_object_get(o->req, "id"),
+                               "event", "listening", "addr", addr, "port", port));
+    return 0;
+}
+
+/* ---- the whole operation ---------------------------------------------------- */
+
+static int run_op(struct devtls_op *o)
+{
+    if (build_context(o) != 0)
+        return -1;
+    if (o->server)
+        return o->dgram ? devtls_dtls_server_run(o) : devtls_server_run(o);
+    if (devtls_client_connect(o) != 0)
+        return -1;
+    devtls_op_time(o, "socket");
+    if (devtls_op_wrap(o, NULL, 0) != 0)
+        return -1;
+    return devtls_op_exchange(o);
+}
+
+static const char *outcome_of(const struct devtls_op *o)
+{
+    if (!o->exc.set)
+        return "ok";
+    if (strcmp(o->exc.type, "OSError") == 0 && o->exc.has_code && !o->exc.has_msg &&
+        o->exc.code == ETIMEDOUT)
+        return "timeout";
+    return "error";
+}
+
+static void finish_reply(struct devtls_op *o)
+{
+    json_t *r = o->reply;
+    if (o->exc.set && strcmp(o->exc.type, "bad-request") == 0) {
+        json_object_clear(r);
+        json_object_set(r, "id", json_object_get(o->req, "id"));
+        if (o->op)
+            json_object_set_new(r, "op", json_string(o->op));
+        json_object_set_new(r, "outcome", json_string("bad-request"));
+        json_object_set_new(r, "error", json_string(o->exc.msg));
+        return;
+    }
+    json_object_set_new(r, "outcome", json_string(outcome_of(o)));
+    json_object_set_new(r, "stage", o->exc.set ? json_string(o->stage) : json_null());
+    json_object_set_new(r, "exc", devtls_exc_json(&o->exc));
+    json_object_set_new(r, "first_exc", devtls_exc_json(&o->first_exc));
+    json_object_set_new(r, "attempts", json_integer(o->attempts));
+    json_object_set_new(r, "verify_mode",
+                        o->ctx_ready ? json_integer(o->ctx.verify_mode) : json_null());
+    if (json_object_get(r, "cipher") == NULL)
+        json_object_set_new(r, "cipher", json_null());
+    json_object_set_new(r, "ms", o->ms);
+    o->ms = NULL;
+    json_object_set_new(r, "heap_before", json_integer(o->heap.total));
+    json_object_set_new(r, "heap_after", json_integer(o->heap.total - o->heap.in_use));
+    json_object_set_new(r, "bytes_sent", json_integer(o->bytes_sent));
+    json_object_set_new(r, "bytes_received", json_integer(o->bytes_received));
+    char *b64 = tm_b64_encode(o->rbuf ? o->rbuf : (const unsigned char *)"", o->rlen);
+    json_object_set_new(r, "received_b64", json_string(b64 ? b64 : ""));
+    free(b64);
+}
+
+json_t *devtls_run(const struct devtls_env *env, const json_t *request)
+{
+    struct devtls_op *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return json_pack("{s:O?,s:s,s:s}", "id", json_object_get(request, "id"),
+                         "outcome", "bad-request", "error", "out of memory");
+    o->env = env;
+    o->req = request;
+    o->reply = json_object();
+    o->ms = json_object();
+    o->sock.fd = o->listen.fd = -1;
+    o->heap.total = env->heap_total > 0 ? env->heap_total : 1L << 30;
+    o->t_start = o->t_mark = tm_now_ms();
+    json_object_set(o->reply, "id", json_object_get(request, "id"));
+    json_object_set(o->reply, "op", json_object_get(request, "op"));
+    if (!json_is_object(request))
+        bad_request(o, "request must be a JSON object");
+    else if (parse_request(o) == 0) {
+        o->attempts = 1;
+        run_op(o);
+    }
+    /* close every socket on every path (contracts §3, device close() §1.7) */
+    tm_ms close_start = tm_now_ms();
+    o->t_mark = close_start;
+    devtls_op_close_ssl(o);
+    devtls_sock_close(&o->sock);
+    devtls_sock_close(&o->listen);
+    if (o->ctx_ready)
+        devtls_ctx_free(&o->ctx);
+    devtls_op_time(o, "close");
+    json_object_set_new(o->ms, "total", json_integer(tm_now_ms() - o->t_start));
+    finish_reply(o);
+    json_t *r = o->reply;
+    json_decref(o->ms);
+    free(o->send);
+    free(o->rbuf);
+    free(o);
+    return r;
+}

@@ -1,0 +1,188 @@
+/* devtls internals shared by devtls_*.c (not part of the public interface). The
+ * device is MicroPython's `tls` module on mbedTLS 3.6.6; here it runs on Debian's
+ * mbedTLS 2.28, so every place the two differ is marked with a device-model.md §. */
+#ifndef VCAM_DEVTLS_INT_H
+#define VCAM_DEVTLS_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_cookie.h>
+#include <mbedtls/timing.h>
+#include <mbedtls/x509_crt.h>
+
+#include "devtls.h"
+#include "tm_time.h"
+
+/* Device limits (device-model.md §3, §1.3, §1.8). */
+#define DEVTLS_OUT_RECORD 4096        /* MBEDTLS_SSL_OUT_CONTENT_LEN on the device */
+#define DEVTLS_IN_RECORD 16384        /* MBEDTLS_SSL_IN_CONTENT_LEN */
+#define DEVTLS_POLL_MS 50             /* interrupted() is polled at least this often */
+
+/* A Python exception as the agent reports it: type, args, str(exc). */
+struct devtls_exc {
+    int set;
+    char type[32];
+    int has_code;                     /* args[0] is an int */
+    long code;
+    int has_msg;                      /* args[n] is a str */
+    char msg[512];
+};
+
+/* Internal pseudo-codes for situations that are not a single 2.28 return value;
+ * devtls_errors.c maps them (and every 2.28 code) to what the device raises. */
+enum {
+    DEVTLS_E_INTERRUPTED = -0x10001,  /* env->interrupted(): KeyboardInterrupt */
+    DEVTLS_E_OWN_CHAIN_TOO_BIG,       /* §1.3: 7 + Σ(3+len) > 4096 */
+    DEVTLS_E_PEER_MSG_TOO_BIG,        /* §2.3: peer handshake message > 16 KB */
+    DEVTLS_E_NOMEM,                   /* simulated heap exhausted: OSError(12) */
+};
+
+/* Blocking socket with the device's timeout semantics, polled for interrupts. */
+struct devtls_sock {
+    int fd;
+    int dgram;
+    int64_t timeout_ms;               /* socket timeout (settimeout); <0: none */
+    tm_ms op_deadline;                /* whole operation; 0: none */
+    const struct devtls_env *env;
+    int interrupted;                  /* set when env->interrupted() fired */
+    int deadline_hit;                 /* the operation deadline (not the socket timeout) */
+    long wire_sent, wire_received;    /* raw bytes, for diagnostics */
+};
+
+/* The simulated GC heap: only TLS state is accounted (estimates, see devtls_ctx.c). */
+struct devtls_heap {
+    long total, in_use, peak;
+};
+
+/* One SSLContext of the device (tls.SSLContext, or ssl.SSLContext's native one). */
+struct devtls_ctx {
+    const struct devtls_env *env;
+    struct devtls_heap *heap;
+    int server, dgram;
+    int ssl_layer;                    /* created through the ssl wrapper */
+    int verify_mode;                  /* as the verify_mode attribute reads */
+    mbedtls_ssl_config conf;
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_x509_crt ca;              /* trust list (accumulates, §1.2) */
+    int n_ca;
+    mbedtls_x509_crt own;             /* own chain (appends, §1.3) */
+    int n_own;
+    size_t own_chain_len;             /* Σ(3 + DER length) */
+    mbedtls_pk_context key;
+    int has_key;
+    mbedtls_ssl_cookie_ctx cookie;
+    int ciphers[32];
+    const char *hostname;             /* name to verify (NULL: none) */
+    long heap_charged;
+};
+
+/* devtls_errors.c: the one table from situations / 2.28 codes to the device. */
+void devtls_exc_oserror(struct devtls_exc *e, long code, const char *msg);
+void devtls_exc_errno(struct devtls_exc *e, int err);
+void devtls_exc_value(struct devtls_exc *e, const char *msg);
+void devtls_exc_type(struct devtls_exc *e, const char *msg);
+void devtls_exc_set(struct devtls_exc *e, const char *type, const char *msg);
+/* Map a 2.28 return value (or DEVTLS_E_*) from ssl I/O to the device's exception;
+ * ssl may be NULL. during_handshake selects the handshake-only rules (§2.1 rule 5). */
+void devtls_exc_from_mbedtls(struct devtls_exc *e, int ret, const mbedtls_ssl_context *ssl,
+                             int during_handshake);
+/* "\n<text>\n" per verify flag in bit order (§2.2); 0 when it fits in 255 chars. */
+int devtls_verify_text(uint32_t flags, char *buf, size_t len);
+/* MicroPython's compact strerror (§2.1 rule 4): "MBEDTLS_ERR_…" */
+void devtls_strerror(long code, char *buf, size_t len);
+json_t *devtls_exc_json(const struct devtls_exc *e);
+/* type name of a JSON value as MicroPython would name the converted object */
+const char *devtls_pytype(const json_t *v);
+
+/* devtls_ctx.c: context/options */
+int devtls_ctx_init(struct devtls_ctx *c, const struct devtls_env *env,
+                    struct devtls_heap *heap, int server, int dgram, int ssl_layer,
+                    struct devtls_exc *exc);
+void devtls_ctx_free(struct devtls_ctx *c);
+int devtls_ctx_set_ciphers(struct devtls_ctx *c, const json_t *list, struct devtls_exc *exc);
+void devtls_ctx_set_verify_mode(struct devtls_ctx *c, int mode);
+int devtls_heap_charge(struct devtls_heap *h, long n);
+void devtls_heap_release(struct devtls_heap *h, long n);
+
+/* devtls_load.c: CA/cert/key items (contracts §3 `ca`/`chain`) */
+int devtls_load_ca(struct devtls_ctx *c, const json_t *item, struct devtls_exc *exc);
+int devtls_load_chain(struct devtls_ctx *c, const json_t *item, struct devtls_exc *exc);
+
+/* devtls_verify.c: RTC validity and §1.5 hostname rules in the verify callback */
+int devtls_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
+int devtls_hostname_matches(const mbedtls_x509_crt *crt, const char *host);
+
+/* devtls_net.c: sockets and the mbedTLS BIO */
+int devtls_bio_send(void *ctx, const unsigned char *buf, size_t len);
+int devtls_bio_recv(void *ctx, unsigned char *buf, size_t len);
+/* Wait for fd readable/writable honouring timeout, deadline, interrupts.
+ * 0 ready, else a negative code (-110, DEVTLS_E_INTERRUPTED). */
+int devtls_sock_wait(struct devtls_sock *s, short events, int use_timeout);
+int devtls_sock_resolve(const char *host, int port, int dgram, void *addr, unsigned *alen,
+                        struct devtls_exc *exc);
+void devtls_sock_close(struct devtls_sock *s);
+
+/* One request being run: shared by client, server and dtls flows. */
+struct devtls_op {
+    const struct devtls_env *env;
+    const json_t *req;
+    json_t *reply;
+    const char *op;
+    int server, dgram, ssl_layer;
+    const char *host;
+    int port;
+    const char *bind;
+    const char *server_hostname;      /* NULL: not passed */
+    const json_t *server_hostname_v;  /* raw value (type checks) */
+    int do_handshake;
+    int hello_verify_retry;
+    unsigned char *send;
+    size_t send_len;
+    long recv_bytes;                  /* <0: do not read */
+    int recv_mode_recv;
+    int64_t timeout_ms;
+    tm_ms deadline;
+    int nodelay;
+    struct devtls_heap heap;
+    struct devtls_ctx ctx;
+    int ctx_ready;
+    struct devtls_sock sock;
+    struct devtls_sock listen;
+    mbedtls_ssl_context ssl;
+    int ssl_ready;
+    mbedtls_timing_delay_context timer;
+    int handshake_done;
+    const char *stage;
+    struct devtls_exc exc, first_exc;
+    int attempts;
+    long bytes_sent, bytes_received;
+    unsigned char *rbuf;
+    size_t rlen;
+    tm_ms t_start, t_mark;
+    json_t *ms;
+};
+
+void devtls_op_stage(struct devtls_op *o, const char *stage);
+void devtls_op_time(struct devtls_op *o, const char *key);
+int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len);
+int devtls_op_handshake(struct devtls_op *o);
+int devtls_op_exchange(struct devtls_op *o);
+void devtls_op_close_ssl(struct devtls_op *o);
+
+/* devtls_client.c / devtls_server.c / devtls_dtls.c */
+int devtls_client_connect(struct devtls_op *o);
+int devtls_server_run(struct devtls_op *o);
+int devtls_dtls_server_run(struct devtls_op *o);
+int devtls_server_bind(struct devtls_op *o, int dgram);
+int devtls_emit_listening(struct devtls_op *o, const struct devtls_sock *s);
+/* socket(): a blocking-semantics socket whose timeout/deadline come from o */
+int devtls_sock_open(struct devtls_op *o, struct devtls_sock *s, int family, int dgram);
+
+#endif

@@ -1,0 +1,271 @@
+/* load_verify_locations / load_cert_chain as the device does them (device-model.md
+ * §1.1–§1.3): DER-only unless the profile compiles PEM in, one DER certificate per
+ * call, calls accumulate, the key is parsed before the certificate, the `ssl`
+ * wrapper takes file paths on the flash file system. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devtls_int.h"
+#include "tm_fs.h"
+
+#define HEAP_PER_CERT 700     /* estimate: mbedtls_x509_crt + parsed names/exts */
+#define HEAP_PER_KEY 600
+
+/* One argument of a load call: bytes, str or None (contracts §3 items). */
+struct arg {
+    int is_none, is_str;
+    unsigned char *data;      /* NUL-terminated copy (not counted in len) */
+    size_t len;
+};
+
+static void arg_free(struct arg *a)
+{
+    free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+/* Open a device path: relative to /flash (the agent's cwd) or /flash/...; anything
+ * else does not exist on the virtual camera. */
+static int flash_read(const struct devtls_env *env, const char *path, struct arg *a,
+                      struct devtls_exc *exc)
+{
+    const char *rel = path;
+    if (strncmp(path, "/flash/", 7) == 0)
+        rel = path + 7;
+    else if (path[0] == '/')
+        rel = NULL;
+    if (rel == NULL || strstr(rel, "..") != NULL || rel[0] == '\0' || env->flash_dir == NULL) {
+        devtls_exc_errno(exc, 2);
+        return -1;
+    }
+    char full[4096];
+    snprintf(full, sizeof full, "%s/%s", env->flash_dir, rel);
+    struct tm_err err;
+    if (tm_read_file(full, &a->data, &a->len, &err) != 0) {
+        devtls_exc_errno(exc, 2);   /* open(): OSError(2) ENOENT (§1.2) */
+        return -1;
+    }
+    return 0;
+}
+
+static int copy_bytes(struct arg *a, const void *p, size_t len)
+{
+    a->data = malloc(len + 1);
+    if (a->data == NULL)
+        return -1;
+    memcpy(a->data, p, len);
+    a->data[len] = '\0';
+    a->len = len;
+    return 0;
+}
+
+/* Resolve an item to the value passed to the native method. For the ssl wrapper
+ * a str (file or str item) is a path that is read first (§1.1). */
+static int item_arg(const struct devtls_ctx *c, const json_t *item, struct arg *a,
+                    struct devtls_exc *exc)
+{
+    memset(a, 0, sizeof *a);
+    const json_t *f = json_object_get(item, "file");
+    const json_t *b = json_object_get(item, "b64");
+    const json_t *s = json_object_get(item, "str");
+    if (item == NULL || json_is_null(item)) {
+        a->is_none = 1;
+        return 0;
+    }
+    if (json_is_string(b)) {
+        unsigned char *raw = NULL;
+        long n = tm_b64_decode(json_string_value(b), &raw);
+        if (n < 0) {
+            devtls_exc_set(exc, "bad-request", "invalid base64 in item");
+            return -1;
+        }
+        int r = copy_bytes(a, raw, (size_t)n);
+        free(raw);
+        return r;
+    }
+    const json_t *path = json_is_string(f) ? f : NULL;
+    if (c->ssl_layer && path == NULL && json_is_string(s))
+        path = s;
+    if (path != NULL)     /* tls + file: the agent reads the file and passes bytes */
+        return flash_read(c->env, json_string_value(path), a, exc);
+    if (json_is_string(s)) {
+        a->is_str = 1;
+        return copy_bytes(a, json_string_value(s), strlen(json_string_value(s)));
+    }
+    devtls_exc_set(exc, "bad-request", "item needs one of file, b64, str");
+    return -1;
+}
+
+/* §1.2 PEM detection: "-----BEGIN " before the first NUL. */
+static int looks_pem(const struct arg *a)
+{
+    return strstr((const char *)a->data, "-----BEGIN ") != NULL;
+}
+
+static int curve_ok(mbedtls_ecp_group_id id)
+{
+    return id == MBEDTLS_ECP_DP_SECP256R1 || id == MBEDTLS_ECP_DP_SECP384R1 ||
+           id == MBEDTLS_ECP_DP_SECP521R1;
+}
+
+/* What the device's mbedTLS build cannot parse although 2.28 can: keys on curves
+ * other than P-256/384/521 and RSA-PSS signatures (§1.2: brainpool, RSA-PSS). */
+static int key_supported(const mbedtls_pk_context *pk)
+{
+    if (mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY))
+        return curve_ok(mbedtls_pk_ec(*pk)->grp.id);
+    return mbedtls_pk_get_type(pk) == MBEDTLS_PK_RSA;
+}
+
+static int chain_supported(const mbedtls_x509_crt *crt)
+{
+    for (; crt != NULL && crt->raw.len > 0; crt = crt->next)
+        if (crt->sig_pk == MBEDTLS_PK_RSASSA_PSS || !key_supported(&crt->pk))
+            return 0;
+    return 1;
+}
+
+static int count_certs(const mbedtls_x509_crt *crt, size_t *bytes)
+{
+    int n = 0;
+    for (; crt != NULL && crt->raw.len > 0; crt = crt->next, n++)
+        if (bytes)
+            *bytes += 3 + crt->raw.len;
+    return n;
+}
+
+/* Parse certificate data the device's way into *dst (appending). A trial parse
+ * first, so a rejected argument leaves nothing behind (as on the device). */
+static int parse_certs(struct devtls_ctx *c, const struct arg *a, mbedtls_x509_crt *dst,
+                       int *added, size_t *added_bytes, struct devtls_exc *exc)
+{
+    mbedtls_x509_crt trial;
+    mbedtls_x509_crt_init(&trial);
+    int pem = c->env->pem && looks_pem(a);
+    int ret;
+    if (pem)    /* every CERTIFICATE block; one bad block fails the call (§1.2) */
+        ret = mbedtls_x509_crt_parse(&trial, a->data, a->len + 1);
+    else        /* DER: one certificate, trailing bytes ignored (§1.2 obs) */
+        ret = mbedtls_x509_crt_parse_der(&trial, a->data, a->len);
+    if (ret != 0 || !chain_supported(&trial)) {
+        mbedtls_x509_crt_free(&trial);
+        devtls_exc_value(exc, "invalid cert");
+        return -1;
+    }
+    size_t bytes = 0;
+    int n = count_certs(&trial, &bytes);
+    mbedtls_x509_crt_free(&trial);
+    if (devtls_heap_charge(c->heap, (long)(bytes + (size_t)n * HEAP_PER_CERT)) != 0) {
+        devtls_exc_errno(exc, 12);
+        return -1;
+    }
+    c->heap_charged += (long)(bytes + (size_t)n * HEAP_PER_CERT);
+    ret = pem ? mbedtls_x509_crt_parse(dst, a->data, a->len + 1)
+              : mbedtls_x509_crt_parse_der(dst, a->data, a->len);
+    if (ret != 0) {
+        devtls_exc_value(exc, "invalid cert");
+        return -1;
+    }
+    *added = n;
+    *added_bytes = bytes;
+    return 0;
+}
+
+static int none_type_error(struct devtls_exc *exc)
+{
+    devtls_exc_type(exc, "can't convert 'NoneType' object to str implicitly");
+    return -1;
+}
+
+int devtls_load_ca(struct devtls_ctx *c, const json_t *item, struct devtls_exc *exc)
+{
+    struct arg a;
+    if (item_arg(c, item, &a, exc) != 0)
+        return -1;
+    int rc = -1;
+    int added = 0;
+    size_t bytes = 0;
+    if (a.is_none) {        /* tls(None), or ssl with cafile=cadata=None (§1.2) */
+        none_type_error(exc);
+        goto out;
+    }
+    if (parse_certs(c, &a, &c->ca, &added, &bytes, exc) != 0)
+        goto out;
+    c->n_ca += added;
+    mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+    rc = 0;
+out:
+    arg_free(&a);
+    return rc;
+}
+
+static int parse_key(struct devtls_ctx *c, const struct arg *a, struct devtls_exc *exc)
+{
+    mbedtls_pk_context trial;
+    mbedtls_pk_init(&trial);
+    /* 2.28 only tries PEM when the buffer ends in NUL: leave it out on DER-only. */
+    size_t len = (c->env->pem && looks_pem(a)) ? a->len + 1 : a->len;
+    int ret = len ? mbedtls_pk_parse_key(&trial, a->data, len, NULL, 0) : -1;
+    int ok = ret == 0 && key_supported(&trial);
+    mbedtls_pk_free(&trial);
+    if (!ok) {
+        devtls_exc_value(exc, "invalid key");   /* §1.3: every key error */
+        return -1;
+    }
+    if (!c->has_key) {
+        if (devtls_heap_charge(c->heap, HEAP_PER_KEY) != 0) {
+            devtls_exc_errno(exc, 12);
+            return -1;
+        }
+        c->heap_charged += HEAP_PER_KEY;
+    }
+    mbedtls_pk_free(&c->key);   /* a second call re-parses the key (§1.3) */
+    mbedtls_pk_init(&c->key);
+    if (mbedtls_pk_parse_key(&c->key, a->data, len, NULL, 0) != 0) {
+        devtls_exc_value(exc, "invalid key");
+        return -1;
+    }
+    c->has_key = 1;
+    return 0;
+}
+
+int devtls_load_chain(struct devtls_ctx *c, const json_t *item, struct devtls_exc *exc)
+{
+    if (!json_is_object(item)) {
+        devtls_exc_set(exc, "bad-request", "chain item must be an object {cert, key}");
+        return -1;
+    }
+    struct arg cert, key;
+    memset(&cert, 0, sizeof cert);
+    memset(&key, 0, sizeof key);
+    int rc = -1, added = 0;
+    size_t bytes = 0;
+    /* the ssl wrapper reads both files before calling the native method */
+    if (item_arg(c, json_object_get(item, "cert"), &cert, exc) != 0 ||
+        item_arg(c, json_object_get(item, "key"), &key, exc) != 0)
+        goto out;
+    if (key.is_none) {           /* §1.3: key first */
+        none_type_error(exc);
+        goto out;
+    }
+    if (parse_key(c, &key, exc) != 0)
+        goto out;
+    if (cert.is_none) {
+        none_type_error(exc);
+        goto out;
+    }
+    if (parse_certs(c, &cert, &c->own, &added, &bytes, exc) != 0)
+        goto out;
+    /* Key/certificate mismatch is not checked at load time (§1.3): no
+     * mbedtls_pk_check_pair here. One conf entry: the objects are updated in place. */
+    if (c->n_own == 0)
+        mbedtls_ssl_conf_own_cert(&c->conf, &c->own, &c->key);
+    c->n_own += added;
+    c->own_chain_len += bytes;
+    rc = 0;
+out:
+    arg_free(&cert);
+    arg_free(&key);
+    return rc;
+}
