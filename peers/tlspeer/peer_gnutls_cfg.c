@@ -1,0 +1,152 @@
+/* GnuTLS backend: credentials, priority cache, ticket and cookie keys, ALPN list. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/dtls.h>
+#include <gnutls/x509.h>
+
+#include "peer_gnutls.h"
+
+static int gtls_fail(struct tm_err *err, const char *what, int rc)
+{
+    return tm_err_set(err, "%s: %s", what, gnutls_strerror(rc));
+}
+
+static gnutls_datum_t datum(const struct peer_blob *b)
+{
+    gnutls_datum_t d = { b->data, (unsigned)b->len };
+    return d;
+}
+
+/* The presented chain in the given order; gnutls_certificate_set_key keeps it as is. */
+static int set_chain(struct gtls_cfg *cfg, const struct peer_pki *pki, struct tm_err *err)
+{
+    const struct peer_opts *o = cfg->o;
+    gnutls_pcert_st *pcerts = gnutls_calloc((size_t)pki->ncert, sizeof *pcerts);
+    gnutls_privkey_t key = NULL;
+    int rc, n = 0;
+    if (pcerts == NULL)
+        return tm_err_set(err, "out of memory");
+    for (; n < pki->ncert; n++) {
+        gnutls_datum_t d = datum(&pki->cert[n]);
+        if ((rc = gnutls_pcert_import_x509_raw(&pcerts[n], &d, GNUTLS_X509_FMT_DER, 0)) < 0) {
+            gtls_fail(err, "--cert", rc);
+            goto fail;
+        }
+    }
+    gnutls_datum_t kd = datum(&pki->key);
+    if ((rc = gnutls_privkey_init(&key)) < 0 ||
+        (rc = gnutls_privkey_import_x509_raw(key, &kd, GNUTLS_X509_FMT_DER, NULL, 0)) < 0) {
+        tm_err_set(err, "--key %s: %s", o->key, gnutls_strerror(rc));
+        goto fail;
+    }
+    if ((rc = gnutls_certificate_set_key(cfg->cred, NULL, 0, pcerts, n, key)) < 0) {
+        tm_err_set(err, "--key %s with --cert %s: %s", o->key, o->cert[0], gnutls_strerror(rc));
+        goto fail;
+    }
+    gnutls_free(pcerts);   /* the structures now belong to the credentials */
+    return 0;
+fail:
+    for (int i = 0; i < n; i++)
+        gnutls_pcert_deinit(&pcerts[i]);
+    gnutls_free(pcerts);
+    gnutls_privkey_deinit(key);
+    return -1;
+}
+
+static int set_trust(struct gtls_cfg *cfg, const struct peer_pki *pki, struct tm_err *err)
+{
+    for (int i = 0; i < pki->nca; i++) {
+        gnutls_datum_t d = datum(&pki->ca[i]);
+        int rc = gnutls_certificate_set_x509_trust_mem(cfg->cred, &d, GNUTLS_X509_FMT_DER);
+        if (rc < 0)
+            return gtls_fail(err, "--CAfile", rc);
+    }
+    return 0;
+}
+
+static int set_alpn(struct gtls_cfg *cfg, struct tm_err *err)
+{
+    const char *list = cfg->o->alpn;
+    snprintf(cfg->alpn_buf, sizeof cfg->alpn_buf, "%s", list);
+    for (char *p = cfg->alpn_buf; *p != '\0' && cfg->nalpn < 16;) {   /* bounded */
+        size_t l = strcspn(p, ",");
+        if (l == 0 || l > 255)
+            return tm_err_set(err, "--alpn: bad protocol list '%s'", list);
+        cfg->alpn[cfg->nalpn].data = (unsigned char *)p;
+        cfg->alpn[cfg->nalpn++].size = (unsigned)l;
+        p += l;
+        if (*p == ',')
+            *p++ = '\0';
+    }
+    return cfg->nalpn > 0 ? 0 : tm_err_set(err, "--alpn: empty list");
+}
+
+static int set_rest(struct gtls_cfg *cfg, struct tm_err *err)
+{
+    const struct peer_opts *o = cfg->o;
+    char prio[2048];
+    const char *errpos = NULL;
+    int rc;
+    if (peer_gtls_priority(o, prio, sizeof prio, err) < 0)
+        return -1;
+    if ((rc = gnutls_priority_init(&cfg->prio, prio, &errpos)) < 0)
+        return tm_err_set(err, "GnuTLS priority '%s' rejected at '%s': %s", prio,
+                          errpos ? errpos : "?", gnutls_strerror(rc));
+    if (o->role == PEER_SERVER && !o->no_tickets &&
+        (rc = gnutls_session_ticket_key_generate(&cfg->ticket_key)) < 0)
+        return gtls_fail(err, "ticket key", rc);
+    if (o->proto == PEER_DTLS && o->role == PEER_SERVER &&
+        (rc = gnutls_key_generate(&cfg->cookie_key, GNUTLS_COOKIE_KEY_SIZE)) < 0)
+        return gtls_fail(err, "cookie key", rc);
+    if (o->alpn && set_alpn(cfg, err) < 0)
+        return -1;
+    if (o->keylog && (cfg->keylog = fopen(o->keylog, "a")) == NULL)
+        return tm_err_set(err, "--keylog %s: %s", o->keylog, strerror(errno));
+    return 0;
+}
+
+void peer_gtls_config_free(void *p)
+{
+    struct gtls_cfg *cfg = p;
+    if (cfg == NULL)
+        return;
+    if (cfg->cred)
+        gnutls_certificate_free_credentials(cfg->cred);
+    if (cfg->prio)
+        gnutls_priority_deinit(cfg->prio);
+    gnutls_free(cfg->ticket_key.data);
+    gnutls_free(cfg->cookie_key.data);
+    if (cfg->keylog)
+        fclose(cfg->keylog);
+    free(cfg);
+}
+
+void *peer_gtls_config_new(const struct peer_opts *o, const struct peer_pki *pki,
+                           struct tm_err *err)
+{
+    struct gtls_cfg *cfg = calloc(1, sizeof *cfg);
+    int rc;
+    if (cfg == NULL) {
+        tm_err_set(err, "out of memory");
+        return NULL;
+    }
+    cfg->o = o;
+    if (o->record_size_limit && o->role == PEER_CLIENT && o->max_fragment) {
+        tm_err_set(err, "--record-size-limit: give it or --max-fragment, not both");
+        goto fail;
+    }
+    if ((rc = gnutls_certificate_allocate_credentials(&cfg->cred)) < 0) {
+        gtls_fail(err, "credentials", rc);
+        goto fail;
+    }
+    if ((pki->ncert > 0 && set_chain(cfg, pki, err) < 0) || set_trust(cfg, pki, err) < 0 ||
+        set_rest(cfg, err) < 0)
+        goto fail;
+    return cfg;
+fail:
+    peer_gtls_config_free(cfg);
+    return NULL;
+}

@@ -1,0 +1,118 @@
+/* Misbehaviours that replace the handshake. They work on the raw socket, so the
+ * bytes on the wire are the same whichever backend was chosen. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "peer.h"
+
+#define WATCH_MS 1000
+
+/* Wait for the peer's first bytes (its ClientHello, or ServerHello for a client). */
+static long read_raw(struct peer_conn *c, unsigned char *buf, size_t cap, tm_ms deadline)
+{
+    struct pollfd p = { c->fd, POLLIN, 0 };
+    if (poll(&p, 1, (int)tm_remaining_ms(deadline)) <= 0)
+        return -1;
+    ssize_t n = recv(c->fd, buf, cap, 0);
+    return n < 0 ? -1 : (long)n;
+}
+
+/* After our misbehaviour, note the alert the peer answers with (plaintext record). */
+static void watch_reply(struct peer_conn *c)
+{
+    unsigned char buf[2048];
+    tm_ms cap = tm_deadline_in(WATCH_MS);
+    long n = read_raw(c, buf, sizeof buf, cap < c->deadline ? cap : c->deadline);
+    size_t hdr = c->o->proto == PEER_DTLS ? 13 : 5;
+    if (n == 0)
+        c->res->closed_by = "peer";
+    if (n >= (long)hdr + 2 && buf[0] == 21)
+        peer_result_alert(&c->res->alert_received, buf[hdr + 1]);
+}
+
+static void send_raw(struct peer_conn *c, const unsigned char *buf, size_t len)
+{
+    if (send(c->fd, buf, len, MSG_NOSIGNAL) < 0)
+        peer_result_error(c->res, errno, "send: %s", strerror(errno));
+}
+
+/* A fatal alert in a plaintext record: TLS 1.2 record header, or DTLS 1.2 with
+ * epoch 0 and sequence number 0. */
+static void send_alert(struct peer_conn *c, int desc)
+{
+    unsigned char tls[] = {21, 3, 3, 0, 2, 2, (unsigned char)desc};
+    unsigned char dtls[] = {21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2,
+                            (unsigned char)desc};
+    if (c->o->proto == PEER_DTLS)
+        send_raw(c, dtls, sizeof dtls);
+    else
+        send_raw(c, tls, sizeof tls);
+    c->res->alert_sent = desc;
+}
+
+static void send_garbage(struct peer_conn *c)
+{
+    unsigned char junk[64];
+    RAND_bytes(junk, sizeof junk);
+    if (junk[0] >= 20 && junk[0] <= 24)
+        junk[0] ^= 0x80;   /* never a valid content type: the peer sees garbage, always */
+    send_raw(c, junk, sizeof junk);
+}
+
+/* The server waits for the ClientHello; a client sends its real ClientHello first
+ * only for close-after-hello. */
+static int hello_exchange(const struct peer_backend *be, struct peer_conn *c)
+{
+    unsigned char buf[16384];
+    if (c->o->role == PEER_CLIENT) {
+        if (c->o->misbehave != PEER_MB_CLOSE_AFTER_HELLO)
+            return 0;
+        if (be->handshake(c) != PEER_IO_WANT_READ)   /* ClientHello written */
+            return -1;
+    }
+    long n = read_raw(c, buf, sizeof buf, c->deadline);
+    if (n <= 0) {
+        peer_result_error(c->res, n == 0 ? 0 : ETIMEDOUT, "%s before the peer's hello",
+                          n == 0 ? "EOF" : "deadline reached");
+        if (n == 0)
+            c->res->closed_by = "peer";
+        return -1;
+    }
+    return 0;
+}
+
+int peer_misbehave_before(const struct peer_backend *be, struct peer_conn *c)
+{
+    const struct peer_opts *o = c->o;
+    switch (o->misbehave) {
+    case PEER_MB_STALL: {
+        tm_ms until = tm_deadline_in(o->stall_ms);
+        tm_sleep_ms(tm_remaining_ms(until < c->deadline ? until : c->deadline));
+        return 0;
+    }
+    case PEER_MB_CLOSE_AFTER_HELLO:
+    case PEER_MB_GARBAGE:
+    case PEER_MB_ALERT:
+        break;
+    default:
+        return 0;
+    }
+    c->res->handshake = "not-started";
+    if (hello_exchange(be, c) < 0)
+        return 1;
+    c->res->closed_by = "self";
+    if (o->misbehave == PEER_MB_GARBAGE) {
+        send_garbage(c);
+        watch_reply(c);
+    } else if (o->misbehave == PEER_MB_ALERT) {
+        send_alert(c, o->alert_code);
+        watch_reply(c);
+    }
+    peer_drain_raw(c);
+    return 1;
+}

@@ -1,0 +1,304 @@
+/* OpenSSL backend: the SSL_CTX built from the options, and its callbacks. */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "peer_openssl.h"
+
+static int ossl_fail(struct tm_err *err, const char *what)
+{
+    char buf[256];
+    unsigned long e = ERR_peek_last_error();
+    ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return tm_err_set(err, "%s: %s", what, e ? buf : "rejected by OpenSSL");
+}
+
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+    struct peer_conn *c = ossl_conn(ssl);
+    if (c == NULL || !(where & SSL_CB_ALERT))
+        return;
+    peer_result_alert(where & SSL_CB_READ ? &c->res->alert_received : &c->res->alert_sent,
+                      ret & 0xff);
+}
+
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+    struct ossl_cfg *cfg = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    fprintf(cfg->keylog, "%s\n", line);
+    fflush(cfg->keylog);
+}
+
+/* --expect-servername: record what came, refuse a mismatch with unrecognized_name. */
+static int servername_cb(SSL *ssl, int *al, void *arg)
+{
+    struct peer_conn *c = ossl_conn(ssl);
+    const struct peer_opts *o = arg;
+    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (sni != NULL && c != NULL) {
+        snprintf(c->res->sni, sizeof c->res->sni, "%s", sni);
+        c->res->has_sni = 1;
+    }
+    if (o->expect_servername && (sni == NULL || strcmp(sni, o->expect_servername) != 0) &&
+        o->sni_reject) {
+        *al = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                          const unsigned char *in, unsigned int inlen, void *arg)
+{
+    struct ossl_cfg *cfg = arg;
+    unsigned char *sel = NULL;
+    if (SSL_select_next_proto(&sel, outlen, cfg->alpn, (unsigned)cfg->alpn_len, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;   /* no_application_protocol */
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* Every verification passes here: the leaf and the first error are recorded, as
+ * OpenSSL keeps no peer certificate when verification fails. --verify optional
+ * accepts whatever comes (the result is still reported). */
+static int verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct peer_conn *c = ssl ? ossl_conn(ssl) : NULL;
+    if (c == NULL)
+        return ok;
+    X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+    unsigned char *der = NULL;
+    int len = 0;
+    if (!c->res->has_peer_cert && leaf != NULL && (len = i2d_X509(leaf, &der)) > 0)
+        peer_result_cert(c->res, der, (size_t)len);
+    OPENSSL_free(der);
+    if (!ok && !c->res->has_verify_error) {
+        snprintf(c->res->verify_error, sizeof c->res->verify_error, "%s",
+                 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        c->res->has_verify_error = 1;
+    }
+    return c->o->verify == PEER_VERIFY_OPTIONAL ? 1 : ok;
+}
+
+/* DTLS cookie: HMAC-SHA256 of the peer's address under a per-run secret. */
+static int cookie_make(SSL *ssl, unsigned char *out, unsigned int *len)
+{
+    struct peer_conn *c = ossl_conn(ssl);
+    struct ossl_cfg *cfg = c->cfg;
+    return HMAC(EVP_sha256(), cfg->cookie_secret, sizeof cfg->cookie_secret,
+                (const unsigned char *)&c->addr, c->addrlen, out, len) != NULL;
+}
+
+static int cookie_generate_cb(SSL *ssl, unsigned char *cookie, unsigned int *len)
+{
+    ossl_conn(ssl)->res->hello_verify++;   /* each call is one HelloVerifyRequest */
+    return cookie_make(ssl, cookie, len);
+}
+
+static int cookie_verify_cb(SSL *ssl, const unsigned char *cookie, unsigned int len)
+{
+    unsigned char want[EVP_MAX_MD_SIZE];
+    unsigned int wlen = 0;
+    return cookie_make(ssl, want, &wlen) && wlen == len && memcmp(want, cookie, len) == 0;
+}
+
+static int version_of(enum peer_ver v, int dflt)
+{
+    switch (v) {
+    case PEER_TLS12: return TLS1_2_VERSION;
+    case PEER_TLS13: return TLS1_3_VERSION;
+    case PEER_DTLS12: return DTLS1_2_VERSION;
+    default: return dflt;
+    }
+}
+
+/* IANA names → OpenSSL's names, through the full table of the context. */
+static int set_ciphers(SSL_CTX *ctx, const char *list, struct tm_err *err)
+{
+    char out[4096] = "", name[128];
+    SSL_CTX_set_cipher_list(ctx, "ALL:COMPLEMENTOFALL");
+    STACK_OF(SSL_CIPHER) *all = SSL_CTX_get_ciphers(ctx);
+    for (const char *p = list; *p != '\0';) {   /* bounded by the string */
+        size_t l = strcspn(p, ":");
+        const char *found = NULL;
+        snprintf(name, sizeof name, "%.*s", (int)l, p);
+        for (int i = 0; i < sk_SSL_CIPHER_num(all) && !found; i++) {
+            const SSL_CIPHER *ci = sk_SSL_CIPHER_value(all, i);
+            if (strcmp(SSL_CIPHER_standard_name(ci), name) == 0 &&
+                SSL_CIPHER_get_kx_nid(ci) != NID_kx_any)   /* not TLS 1.3 */
+                found = SSL_CIPHER_get_name(ci);
+        }
+        if (found == NULL)
+            return tm_err_set(err, "--ciphers: '%s' is no TLS 1.2 suite known to OpenSSL", name);
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", out[0] ? ":" : "", found);
+        p += l + (p[l] == ':');
+    }
+    if (!SSL_CTX_set_cipher_list(ctx, out))
+        return ossl_fail(err, "--ciphers");
+    return 0;
+}
+
+static int set_chain(SSL_CTX *ctx, const struct peer_opts *o, const struct peer_pki *pki,
+                     struct tm_err *err)
+{
+    for (int i = 0; i < pki->ncert; i++) {
+        const unsigned char *p = pki->cert[i].data;
+        X509 *x = d2i_X509(NULL, &p, (long)pki->cert[i].len);
+        int ok = x && (i == 0 ? SSL_CTX_use_certificate(ctx, x) : SSL_CTX_add1_chain_cert(ctx, x));
+        X509_free(x);
+        if (!ok)
+            return ossl_fail(err, "--cert");
+    }
+    if (pki->key.len > 0) {
+        const unsigned char *p = pki->key.data;
+        EVP_PKEY *k = d2i_AutoPrivateKey(NULL, &p, (long)pki->key.len);
+        int ok = k && SSL_CTX_use_PrivateKey(ctx, k);
+        EVP_PKEY_free(k);
+        if (!ok) {
+            ERR_clear_error();
+            return tm_err_set(err, "--key %s: does not match the first --cert (%s)", o->key,
+                              o->ncert ? o->cert[0] : "none");
+        }
+    }
+    /* Present exactly the given chain: never complete it from the trust store. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    for (int i = 0; i < pki->nca; i++) {
+        const unsigned char *p = pki->ca[i].data;
+        X509 *x = d2i_X509(NULL, &p, (long)pki->ca[i].len);
+        int ok = x && X509_STORE_add_cert(store, x);
+        X509_free(x);
+        if (!ok)
+            return ossl_fail(err, "--CAfile");
+    }
+    return 0;
+}
+
+static void set_verify(SSL_CTX *ctx, const struct peer_opts *o)
+{
+    int mode = SSL_VERIFY_NONE;
+    if (o->verify == PEER_VERIFY_OPTIONAL) {
+        mode = SSL_VERIFY_PEER;
+    } else if (o->verify == PEER_VERIFY_REQUIRE) {
+        mode = SSL_VERIFY_PEER | (o->role == PEER_SERVER ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    }
+    SSL_CTX_set_verify(ctx, mode, verify_cb);
+}
+
+static int set_protocol(struct ossl_cfg *cfg, struct tm_err *err)
+{
+    SSL_CTX *ctx = cfg->ctx;
+    const struct peer_opts *o = cfg->o;
+    int dtls = o->proto == PEER_DTLS;
+    SSL_CTX_set_min_proto_version(ctx, version_of(o->min_version, dtls ? DTLS1_2_VERSION : TLS1_2_VERSION));
+    SSL_CTX_set_max_proto_version(ctx, version_of(o->max_version, dtls ? DTLS1_2_VERSION : TLS1_3_VERSION));
+    if (o->ciphers && set_ciphers(ctx, o->ciphers, err) < 0)
+        return -1;
+    if (o->ciphersuites && !SSL_CTX_set_ciphersuites(ctx, o->ciphersuites))
+        return ossl_fail(err, "--ciphersuites");
+    if (o->groups && !SSL_CTX_set1_groups_list(ctx, o->groups))
+        return ossl_fail(err, "--groups");
+    if (o->sigalgs && !SSL_CTX_set1_sigalgs_list(ctx, o->sigalgs))
+        return ossl_fail(err, "--sigalgs");
+    if (o->alpn) {
+        if (peer_alpn_wire(o->alpn, cfg->alpn, sizeof cfg->alpn, &cfg->alpn_len) < 0)
+            return tm_err_set(err, "--alpn: bad protocol list '%s'", o->alpn);
+        if (o->role == PEER_CLIENT)
+            SSL_CTX_set_alpn_protos(ctx, cfg->alpn, (unsigned)cfg->alpn_len);
+        else
+            SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, cfg);
+    }
+    if (o->no_tickets) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    }
+    if (o->no_renegotiation)
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    if (o->max_fragment && o->role == PEER_CLIENT) {
+        int mode = o->max_fragment == 512 ? 1 : o->max_fragment == 1024 ? 2
+                 : o->max_fragment == 2048 ? 3 : 4;
+        SSL_CTX_set_tlsext_max_fragment_length(ctx, mode);
+    }
+    if (o->record_size_limit)
+        return tm_err_set(err, "--record-size-limit: not supported by the openssl backend "
+                               "(OpenSSL 3.0 has no RFC 8449); use --backend gnutls");
+    return 0;
+}
+
+static int set_callbacks(struct ossl_cfg *cfg, struct tm_err *err)
+{
+    SSL_CTX *ctx = cfg->ctx;
+    const struct peer_opts *o = cfg->o;
+    SSL_CTX_set_app_data(ctx, cfg);
+    SSL_CTX_set_info_callback(ctx, info_cb);
+    if (o->role == PEER_SERVER) {
+        SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+        SSL_CTX_set_tlsext_servername_arg(ctx, (void *)o);
+    }
+    if (o->keylog) {
+        cfg->keylog = fopen(o->keylog, "a");
+        if (cfg->keylog == NULL)
+            return tm_err_set(err, "--keylog %s: %s", o->keylog, strerror(errno));
+        SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+    }
+    if (o->proto == PEER_DTLS && o->role == PEER_SERVER) {
+        RAND_bytes(cfg->cookie_secret, sizeof cfg->cookie_secret);
+        SSL_CTX_set_cookie_generate_cb(ctx, cookie_generate_cb);
+        SSL_CTX_set_cookie_verify_cb(ctx, cookie_verify_cb);
+    }
+    return 0;
+}
+
+static void ossl_config_free(void *p)
+{
+    struct ossl_cfg *cfg = p;
+    if (cfg == NULL)
+        return;
+    SSL_CTX_free(cfg->ctx);
+    if (cfg->keylog)
+        fclose(cfg->keylog);
+    OPENSSL_free(cfg);
+}
+
+static const SSL_METHOD *method_of(const struct peer_opts *o)
+{
+    if (o->proto == PEER_DTLS)
+        return o->role == PEER_SERVER ? DTLS_server_method() : DTLS_client_method();
+    return o->role == PEER_SERVER ? TLS_server_method() : TLS_client_method();
+}
+
+void *peer_ossl_config_new(const struct peer_opts *o, const struct peer_pki *pki,
+                           struct tm_err *err)
+{
+    struct ossl_cfg *cfg = OPENSSL_zalloc(sizeof *cfg);
+    if (cfg == NULL) {
+        tm_err_set(err, "out of memory");
+        return NULL;
+    }
+    cfg->o = o;
+    cfg->ctx = SSL_CTX_new(method_of(o));
+    if (cfg->ctx == NULL) {
+        ossl_fail(err, "SSL_CTX_new");
+        goto fail;
+    }
+    if (set_chain(cfg->ctx, o, pki, err) < 0 || set_protocol(cfg, err) < 0 ||
+        set_callbacks(cfg, err) < 0)
+        goto fail;
+    set_verify(cfg->ctx, o);
+    return cfg;
+fail:
+    ossl_config_free(cfg);
+    return NULL;
+}
+
+void peer_ossl_config_free(void *cfg)
+{
+    ossl_config_free(cfg);
+}

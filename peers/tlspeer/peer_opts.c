@@ -1,0 +1,310 @@
+/* Command line → struct peer_opts. Every bad value is one stderr line naming the flag. */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "peer.h"
+
+void peer_usage(FILE *f);
+
+enum {
+    O_BACKEND = 256, O_ROLE, O_PROTO, O_ACCEPT, O_BIND, O_CONNECT, O_CERT, O_KEY,
+    O_CAFILE, O_VERIFY, O_SERVERNAME, O_NOSERVERNAME, O_EXPECT_SN, O_SNI_MISMATCH,
+    O_MINV, O_MAXV, O_TLS13, O_TLS12, O_CIPHERS, O_SUITES, O_GROUPS, O_SIGALGS, O_ALPN,
+    O_NOTICKETS, O_NORENEG, O_MAXFRAG, O_RSL, O_COOKIE, O_MTU, O_DTLS_TIMEOUT, O_SEND,
+    O_SEND_FILE, O_SEND_SIZE, O_EXPECT, O_EXPECT_SIZE, O_ECHO, O_CLOSE, O_MISBEHAVE,
+    O_NODELAY, O_TIMEOUT, O_KEYLOG, O_HELP
+};
+
+static const struct option longopts[] = {
+    {"backend", 1, 0, O_BACKEND}, {"role", 1, 0, O_ROLE}, {"proto", 1, 0, O_PROTO},
+    {"accept", 1, 0, O_ACCEPT}, {"bind", 1, 0, O_BIND}, {"connect", 1, 0, O_CONNECT},
+    {"cert", 1, 0, O_CERT}, {"key", 1, 0, O_KEY}, {"CAfile", 1, 0, O_CAFILE},
+    {"verify", 1, 0, O_VERIFY}, {"servername", 1, 0, O_SERVERNAME},
+    {"noservername", 0, 0, O_NOSERVERNAME}, {"expect-servername", 1, 0, O_EXPECT_SN},
+    {"sni-mismatch", 1, 0, O_SNI_MISMATCH}, {"min-version", 1, 0, O_MINV},
+    {"max-version", 1, 0, O_MAXV}, {"tls1_3", 0, 0, O_TLS13}, {"tls1_2", 0, 0, O_TLS12},
+    {"ciphers", 1, 0, O_CIPHERS}, {"ciphersuites", 1, 0, O_SUITES},
+    {"groups", 1, 0, O_GROUPS}, {"sigalgs", 1, 0, O_SIGALGS}, {"alpn", 1, 0, O_ALPN},
+    {"no-tickets", 0, 0, O_NOTICKETS}, {"no-renegotiation", 0, 0, O_NORENEG},
+    {"max-fragment", 1, 0, O_MAXFRAG}, {"record-size-limit", 1, 0, O_RSL},
+    {"cookie", 1, 0, O_COOKIE}, {"mtu", 1, 0, O_MTU}, {"dtls-timeout", 1, 0, O_DTLS_TIMEOUT},
+    {"send", 1, 0, O_SEND}, {"send-file", 1, 0, O_SEND_FILE},
+    {"send-size", 1, 0, O_SEND_SIZE}, {"expect", 1, 0, O_EXPECT},
+    {"expect-size", 1, 0, O_EXPECT_SIZE}, {"echo", 0, 0, O_ECHO}, {"close", 1, 0, O_CLOSE},
+    {"misbehave", 1, 0, O_MISBEHAVE}, {"nodelay", 0, 0, O_NODELAY},
+    {"timeout", 1, 0, O_TIMEOUT}, {"keylog", 1, 0, O_KEYLOG}, {"help", 0, 0, O_HELP},
+    {0, 0, 0, 0}
+};
+
+static int bad(const char *flag, const char *what, const char *val)
+{
+    fprintf(stderr, "tlspeer: --%s: %s%s%s%s\n", flag, what, val ? " '" : "", val ? val : "",
+            val ? "'" : "");
+    return -1;
+}
+
+static int parse_long(const char *flag, const char *s, long min, long max, long *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < min || v > max) {
+        char what[96];
+        snprintf(what, sizeof what, "expected an integer %ld..%ld, got", min, max);
+        return bad(flag, what, s);
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_int(const char *flag, const char *s, long min, long max, int *out)
+{
+    long v = 0;
+    if (parse_long(flag, s, min, max, &v) < 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* s must be one of names; *out is its index. The error lists the choices. */
+static int pick(const char *flag, const char *s, const char *const names[], int *out)
+{
+    char what[256] = "expected";
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+        snprintf(what + strlen(what), sizeof what - strlen(what), "%s %s",
+                 i == 0 ? "" : names[i + 1] ? "," : " or", names[i]);
+    }
+    strncat(what, ", got", sizeof what - strlen(what) - 1);
+    return bad(flag, what, s);
+}
+
+static int parse_version(const char *flag, const char *s, enum peer_ver *v)
+{
+    static const char *const names[] = {"tls1.2", "tls1.3", "dtls1.2", NULL};
+    int i = 0;
+    if (pick(flag, s, names, &i) < 0)
+        return -1;
+    *v = (enum peer_ver)(i + 1);
+    return 0;
+}
+
+static int parse_connect(struct peer_opts *o, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    const char *host = s;
+    size_t hlen = colon ? (size_t)(colon - s) : 0;
+    if (colon == NULL || hlen == 0)
+        return bad("connect", "expected HOST:PORT, got", s);
+    if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof o->connect_host)
+        return bad("connect", "bad host in", s);
+    memcpy(o->connect_host, host, hlen);
+    o->connect_host[hlen] = '\0';
+    return parse_int("connect", colon + 1, 1, 65535, &o->connect_port);
+}
+
+static int parse_misbehave(struct peer_opts *o, const char *s)
+{
+    if (strcmp(s, "close-after-hello") == 0)
+        o->misbehave = PEER_MB_CLOSE_AFTER_HELLO;
+    else if (strcmp(s, "garbage") == 0)
+        o->misbehave = PEER_MB_GARBAGE;
+    else if (strcmp(s, "big-record") == 0)
+        o->misbehave = PEER_MB_BIG_RECORD;
+    else if (strncmp(s, "stall:", 6) == 0) {
+        o->misbehave = PEER_MB_STALL;
+        return parse_int("misbehave", s + 6, 0, 3600000, &o->stall_ms);
+    } else if (strncmp(s, "alert:", 6) == 0) {
+        o->misbehave = PEER_MB_ALERT;
+        o->alert_code = peer_alert_code(s + 6);
+        if (o->alert_code < 0)
+            return bad("misbehave", "unknown IANA alert name in", s);
+    } else
+        return bad("misbehave", "expected close-after-hello, garbage, stall:MS, alert:NAME "
+                   "or big-record, got", s);
+    return 0;
+}
+
+static int add_file(const char *flag, const char *s, const char *list[], int *n)
+{
+    if (*n >= PEER_MAX_FILES)
+        return bad(flag, "too many files (16 at most), at", s);
+    list[(*n)++] = s;
+    return 0;
+}
+
+static int parse_one(struct peer_opts *o, int c, const char *a)
+{
+    static const char *const backends[] = {"openssl", "gnutls", NULL};
+    static const char *const roles[] = {"server", "client", NULL};
+    static const char *const protos[] = {"tls", "dtls", NULL};
+    static const char *const verifies[] = {"none", "optional", "require", NULL};
+    static const char *const onoff[] = {"off", "on", NULL};
+    static const char *const closes[] = {"notify", "abrupt", NULL};
+    static const char *const sni[] = {"log", "reject", NULL};
+    int i = 0;
+    switch (c) {
+    case O_BACKEND:
+        if (pick("backend", a, backends, &i) < 0) return -1;
+        o->backend = backends[i];
+        return 0;
+    case O_ROLE:
+        if (pick("role", a, roles, &i) < 0) return -1;
+        o->role = (enum peer_role)i;
+        return 0;
+    case O_PROTO:
+        if (pick("proto", a, protos, &i) < 0) return -1;
+        o->proto = (enum peer_proto)i;
+        return 0;
+    case O_ACCEPT: return parse_int("accept", a, 0, 65535, &o->accept_port);
+    case O_BIND: o->bind_addr = a; return 0;
+    case O_CONNECT: return parse_connect(o, a);
+    case O_CERT: return add_file("cert", a, o->cert, &o->ncert);
+    case O_KEY: o->key = a; return 0;
+    case O_CAFILE: return add_file("CAfile", a, o->cafile, &o->ncafile);
+    case O_VERIFY:
+        if (pick("verify", a, verifies, &i) < 0) return -1;
+        o->verify = (enum peer_verify)(i + 1);
+        return 0;
+    case O_SERVERNAME: o->servername = a; return 0;
+    case O_NOSERVERNAME: o->noservername = 1; return 0;
+    case O_EXPECT_SN: o->expect_servername = a; return 0;
+    case O_SNI_MISMATCH: return pick("sni-mismatch", a, sni, &o->sni_reject);
+    case O_MINV: return parse_version("min-version", a, &o->min_version);
+    case O_MAXV: return parse_version("max-version", a, &o->max_version);
+    case O_TLS13: o->min_version = o->max_version = PEER_TLS13; return 0;
+    case O_TLS12: o->min_version = o->max_version = PEER_TLS12; return 0;
+    case O_CIPHERS: o->ciphers = a; return 0;
+    case O_SUITES: o->ciphersuites = a; return 0;
+    case O_GROUPS: o->groups = a; return 0;
+    case O_SIGALGS: o->sigalgs = a; return 0;
+    case O_ALPN: o->alpn = a; return 0;
+    case O_NOTICKETS: o->no_tickets = 1; return 0;
+    case O_NORENEG: o->no_renegotiation = 1; return 0;
+    case O_MAXFRAG:
+        if (parse_int("max-fragment", a, 512, 4096, &o->max_fragment) < 0) return -1;
+        if (o->max_fragment & (o->max_fragment - 1))
+            return bad("max-fragment", "expected 512, 1024, 2048 or 4096, got", a);
+        return 0;
+    case O_RSL: return parse_int("record-size-limit", a, 64, 16385, &o->record_size_limit);
+    case O_COOKIE: return pick("cookie", a, onoff, &o->cookie);
+    case O_MTU: return parse_int("mtu", a, 256, 65535, &o->mtu);
+    case O_DTLS_TIMEOUT: return parse_int("dtls-timeout", a, 1, 600000, &o->dtls_timeout_ms);
+    case O_SEND: o->send_text = a; return 0;
+    case O_SEND_FILE: o->send_file = a; return 0;
+    case O_SEND_SIZE: return parse_long("send-size", a, 0, 1L << 30, &o->send_size);
+    case O_EXPECT: o->expect_text = a; return 0;
+    case O_EXPECT_SIZE: return parse_long("expect-size", a, 0, 1L << 30, &o->expect_size);
+    case O_ECHO: o->echo = 1; return 0;
+    case O_CLOSE: return pick("close", a, closes, &o->close_abrupt);
+    case O_MISBEHAVE: return parse_misbehave(o, a);
+    case O_NODELAY: o->nodelay = 1; return 0;
+    case O_TIMEOUT: return parse_int("timeout", a, 1, 86400000, &o->timeout_ms);
+    case O_KEYLOG: o->keylog = a; return 0;
+    default: return -1;
+    }
+}
+
+static int check_version(const struct peer_opts *o, enum peer_ver v, const char *flag)
+{
+    if (v == PEER_VER_ANY)
+        return 0;
+    if ((o->proto == PEER_DTLS) != (v == PEER_DTLS12))
+        return bad(flag, o->proto == PEER_DTLS ? "only dtls1.2 goes with --proto dtls"
+                                                : "dtls1.2 needs --proto dtls", NULL);
+    return 0;
+}
+
+static int is_ip_literal(const char *host)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* Cross-flag rules, after every flag is known. */
+static int check_combination(struct peer_opts *o)
+{
+    if (o->backend == NULL)
+        return bad("backend", "required (openssl or gnutls)", NULL);
+    if ((int)o->role < 0)
+        return bad("role", "required (server or client)", NULL);
+    if ((int)o->proto < 0)
+        return bad("proto", "required (tls or dtls)", NULL);
+    if (o->role == PEER_CLIENT && o->connect_port == 0)
+        return bad("connect", "required for --role client", NULL);
+    if (check_version(o, o->min_version, "min-version") < 0 ||
+        check_version(o, o->max_version, "max-version") < 0)
+        return -1;
+    if (o->min_version && o->max_version && o->min_version > o->max_version)
+        return bad("min-version", "is above --max-version", NULL);
+    int replaces = o->misbehave == PEER_MB_CLOSE_AFTER_HELLO ||
+                   o->misbehave == PEER_MB_GARBAGE || o->misbehave == PEER_MB_ALERT;
+    if (o->role == PEER_SERVER && !replaces && (o->ncert == 0 || o->key == NULL))
+        return bad(o->ncert == 0 ? "cert" : "key", "required for --role server", NULL);
+    if (o->ncert > 0 && o->key == NULL)
+        return bad("key", "required with --cert", NULL);
+    if (o->verify == PEER_VERIFY_DEFAULT)
+        o->verify = o->role == PEER_CLIENT && o->ncafile > 0 ? PEER_VERIFY_REQUIRE
+                                                             : PEER_VERIFY_NONE;
+    if (o->verify == PEER_VERIFY_REQUIRE && o->ncafile == 0)
+        return bad("verify", "require needs --CAfile", NULL);
+    if (o->servername && o->noservername)
+        return bad("noservername", "conflicts with --servername", NULL);
+    if (o->role == PEER_CLIENT && o->servername == NULL && !o->noservername &&
+        !is_ip_literal(o->connect_host))
+        o->servername = o->connect_host;   /* as openssl s_client does */
+    if (o->role == PEER_CLIENT && o->verify == PEER_VERIFY_OPTIONAL)
+        return bad("verify", "optional is for servers; clients take require or none", NULL);
+    if ((o->send_text != NULL) + (o->send_file != NULL) + (o->send_size > 0) > 1)
+        return bad("send", "give only one of --send, --send-file, --send-size", NULL);
+    if (o->expect_text != NULL && o->expect_size >= 0)
+        return bad("expect-size", "give --expect or --expect-size, not both", NULL);
+    return 0;
+}
+
+int peer_opts_parse(struct peer_opts *o, int argc, char **argv)
+{
+    memset(o, 0, sizeof *o);
+    o->role = (enum peer_role)-1;
+    o->proto = (enum peer_proto)-1;
+    o->bind_addr = "127.0.0.1";
+    o->sni_reject = 1;
+    o->cookie = 1;
+    o->expect_size = -1;
+    o->timeout_ms = 10000;
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        int c = getopt_long(argc, argv, ":", longopts, NULL);
+        if (c == -1)
+            break;
+        if (c == O_HELP) {
+            peer_usage(stdout);
+            return 1;
+        }
+        if (c == ':') {
+            fprintf(stderr, "tlspeer: %s: needs a value\n", argv[optind - 1]);
+            return -1;
+        }
+        if (c == '?') {
+            fprintf(stderr, "tlspeer: unknown flag '%s' (see --help)\n", argv[optind - 1]);
+            return -1;
+        }
+        if (parse_one(o, c, optarg) < 0)
+            return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tlspeer: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    return check_combination(o);
+}
