@@ -24,13 +24,19 @@ int report_write_html(const json_t *run, const json_t *baseline, const char *pat
 json_t *report_load_run(const char *path, struct tm_err *err);
 
 /* Compare two runs by case id: {"regressions":[…],"fixes":[…],"new":[…],
- * "removed":[…],"changed":[…]}; each item {"id","old","new"} (verdicts). */
+ * "removed":[…],"changed":[…]}; each item {"id","old","new"} (verdicts; null for
+ * the missing side). regression: old in {pass, xfail} and new in {fail, error};
+ * fix: old in {fail, error} and new in {pass, xfail}; new/removed: the id is in
+ * only one run; changed: any other verdict change (e.g. xfail -> xpass,
+ * pass -> skip). Items follow the new run's order, removed ones the old run's. */
 json_t *report_diff(const json_t *old_run, const json_t *new_run);
 /* Print a diff for people; returns the number of regressions. */
 int report_print_diff(const json_t *diff, FILE *out);
 
 /* Merge shard runs into one run (cases concatenated by id, totals recomputed,
- * header from the first, shards listed). Duplicate case ids are an error. */
+ * header from the first with the earliest "started", latest "finished", every
+ * shard's devices, "shard":"merged" and "shards":[each run's shard]). Duplicate
+ * case ids are an error naming the id and both runs. */
 json_t *report_merge(const json_t *const *runs, size_t n, struct tm_err *err);
 
 /* Recompute "totals" from the cases' verdicts. */

@@ -1,0 +1,62 @@
+/* Internal helpers shared by the report writers (not part of the public interface). */
+#ifndef TM_REPORT_INT_H
+#define TM_REPORT_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define RPT_NVERDICTS 6
+/* In the order reports list them. */
+extern const char *const rpt_verdicts[RPT_NVERDICTS];
+
+/* Index of a verdict name in rpt_verdicts, or -1 for anything else. */
+int rpt_verdict_index(const char *v);
+
+/* obj[key] when it is a string, else dflt. Device-originated fields may be absent
+ * or of any type; callers never trust them to be strings. */
+const char *rpt_str(const json_t *obj, const char *key, const char *dflt);
+/* obj[key] as a number (integer or real) when it is one, else dflt. */
+double rpt_num(const json_t *obj, const char *key, double dflt);
+/* The case's verdict ("error" when missing or unknown, so nothing vanishes). */
+const char *rpt_case_verdict(const json_t *c);
+
+/* "<backend>/<keytype>/<proto>" of a case into buf. */
+void rpt_axes_label(const json_t *c, char *buf, size_t size);
+
+/* Text safe for XML 1.0 / HTML: characters XML forbids (C0 controls other than
+ * tab/newline/CR, DEL, invalid UTF-8) are spelled out as "\xNN" so nothing is lost
+ * and the document stays well-formed. Markup characters are left for libxml2 to
+ * escape. Caller frees. NULL on allocation failure. */
+char *rpt_xml_text(const char *s);
+
+/* HTML id / URL-hash form of a case id: [A-Za-z0-9-] kept, '/' -> '.', any other
+ * byte -> "_NN" (hex). Injective, so distinct ids stay distinct. Caller frees. */
+char *rpt_anchor(const char *id);
+
+/* Any JSON value as compact text (for device_reply/peer_result dumps). Caller frees. */
+char *rpt_dump(const json_t *v);
+
+/* {case id: verdict} of a run (NULL for a NULL run), built once per report so
+ * baseline lookups stay O(1). Caller decrefs. */
+json_t *rpt_verdicts_by_id(const json_t *run);
+/* Verdict of case id in such an index, or NULL (no baseline, or a new case). */
+const char *rpt_baseline_verdict(const json_t *index, const char *id);
+/* "regression", "fix", "new" or NULL comparing old (may be NULL) to new verdicts;
+ * the classification is report_diff's (report.h). */
+const char *rpt_change_kind(const char *old_v, const char *new_v);
+
+#endif
+
+/* The matrix layout shared by summary.md and matrix.html: scenarios in run order
+ * (rows) and distinct "<backend>/<keytype>/<proto>" labels, sorted (columns). */
+struct rpt_matrix {
+    json_t *rows;    /* array of scenario names */
+    json_t *cols;    /* array of axes labels */
+    json_t *cells;   /* {"<scenario>": {"<label>": [case, …]}} (borrowed cases) */
+    json_t *insecure; /* {"<scenario>": true} for insecure-by-design rows */
+    json_t *base;    /* rpt_verdicts_by_id(baseline), NULL without a baseline */
+};
+int rpt_matrix_build(const json_t *run, const json_t *baseline, struct rpt_matrix *m);
+void rpt_matrix_free(struct rpt_matrix *m);
+/* "a or b" of an expected-outcome list, or the JSON of anything else. Caller frees. */
+char *rpt_expected_text(const json_t *expected_side);

@@ -1,0 +1,165 @@
+/* Small helpers shared by the writers: safe field access, labels, text sanitising. */
+#include "report_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const rpt_verdicts[RPT_NVERDICTS] = {"pass", "fail", "xfail", "xpass", "error", "skip"};
+
+int rpt_verdict_index(const char *v)
+{
+    for (int i = 0; v != NULL && i < RPT_NVERDICTS; i++)
+        if (strcmp(v, rpt_verdicts[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *rpt_str(const json_t *obj, const char *key, const char *dflt)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+double rpt_num(const json_t *obj, const char *key, double dflt)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+const char *rpt_case_verdict(const json_t *c)
+{
+    const char *v = rpt_str(c, "verdict", NULL);
+    return rpt_verdict_index(v) >= 0 ? v : "error";
+}
+
+void rpt_axes_label(const json_t *c, char *buf, size_t size)
+{
+    const json_t *axes = json_object_get(c, "axes");
+    snprintf(buf, size, "%s/%s/%s", rpt_str(axes, "backend", "-"), rpt_str(axes, "keytype", "-"),
+             rpt_str(axes, "proto", "-"));
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n;
+    unsigned int cp;
+    if (p[0] < 0x80)
+        return 1;
+    if ((p[0] & 0xE0) == 0xC0) {
+        n = 2;
+        cp = p[0] & 0x1F;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        n = 3;
+        cp = p[0] & 0x0F;
+    } else if ((p[0] & 0xF8) == 0xF0) {
+        n = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    static const unsigned int min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE ||
+        cp == 0xFFFF)
+        return 0;
+    return n;
+}
+
+char *rpt_xml_text(const char *s)
+{
+    if (s == NULL)
+        s = "";
+    size_t len = strlen(s);
+    char *out = malloc(len * 4 + 1); /* worst case: every byte becomes \xNN */
+    if (out == NULL)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    char *o = out;
+    while (*p != '\0') {
+        size_t n = utf8_len(p);
+        int bad = n == 0 || (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') || *p == 0x7F;
+        if (bad) {
+            o += sprintf(o, "\\x%02x", *p);
+            p++;
+        } else {
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+char *rpt_anchor(const char *id)
+{
+    if (id == NULL)
+        id = "";
+    char *out = malloc(strlen(id) * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    char *o = out;
+    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-')
+            *o++ = (char)*p;
+        else if (*p == '/')
+            *o++ = '.';
+        else
+            o += sprintf(o, "_%02x", *p);
+    }
+    *o = '\0';
+    return out;
+}
+
+char *rpt_dump(const json_t *v)
+{
+    if (v == NULL)
+        return strdup("null");
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    return s != NULL ? s : strdup("");
+}
+
+json_t *rpt_verdicts_by_id(const json_t *run)
+{
+    json_t *idx = run != NULL ? json_object() : NULL;
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(run, "cases"), i, c) {
+        const char *id = rpt_str(c, "id", NULL);
+        if (idx != NULL && id != NULL)
+            json_object_set_new(idx, id, json_string(rpt_case_verdict(c)));
+    }
+    return idx;
+}
+
+const char *rpt_baseline_verdict(const json_t *index, const char *id)
+{
+    return id != NULL ? json_string_value(json_object_get(index, id)) : NULL;
+}
+
+static int in_set(const char *v, const char *a, const char *b)
+{
+    return strcmp(v, a) == 0 || strcmp(v, b) == 0;
+}
+
+const char *rpt_change_kind(const char *old_v, const char *new_v)
+{
+    if (old_v == NULL)
+        return "new";
+    if (in_set(old_v, "pass", "xfail") && in_set(new_v, "fail", "error"))
+        return "regression";
+    if (in_set(old_v, "fail", "error") && in_set(new_v, "pass", "xfail"))
+        return "fix";
+    if (strcmp(old_v, new_v) != 0)
+        return "changed";
+    return NULL;
+}
