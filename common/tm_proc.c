@@ -35,6 +35,9 @@ int tm_proc_spawn(struct tm_proc *p, char *const argv[], const char *stderr_path
             if (efd >= 0)
                 dup2(efd, 2);
         }
+        /* A peer must not inherit the caller's pty masters or sockets: a leaked
+         * master keeps a virtual camera's line open after the harness hangs up. */
+        close_range(3, ~0U, 0);
         execvp(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
