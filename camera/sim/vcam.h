@@ -1,0 +1,119 @@
+/* vcam internals: the virtual camera's serial side (device-model.md §4.2) shared by
+ * vcam_*.c. vcam is a program; its public interface is the command line and the
+ * byte stream (docs/contracts.md §3, §4), so this header is private to camera/sim. */
+#ifndef VCAM_H
+#define VCAM_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tm_err.h"
+#include "tm_time.h"
+
+/* Device profile: data from camera/sim/profiles/NAME.yaml. */
+struct vcam_profile {
+    char name[64];
+    char openmv[64];        /* banner tag, "v5.0.0" */
+    char micropython[64];   /* banner tag, "v1.27.0-r1" */
+    char board[64];         /* "OpenMV4P" */
+    char mcu[64];           /* "STM32H743" */
+    char impl_version[32];  /* sys.implementation.version as text, "1.27.0" */
+    char sysname[64];       /* os.uname().sysname */
+    int64_t clock_unset;    /* RTC value after power-on (UTC epoch) */
+    int pem;                /* PEM parsing compiled in */
+    int tls13;              /* TLS 1.3 compiled in; only false can be imitated (2.28) */
+    long heap;              /* GC heap size in bytes */
+    long agent_heap;        /* heap the running agent itself occupies */
+};
+
+int vcam_profile_load(struct vcam_profile *p, const char *name_or_file, struct tm_err *err);
+
+/* Results of the blocking input primitives and of the REPL functions. Non-negative
+ * values from vcam_getc are bytes. */
+enum {
+    VC_EOF = -1,        /* stdin closed, a terminating signal, or a drop fault: exit */
+    VC_REBOOT = -2,     /* a reboot fault fired: unwind to the top, reboot */
+    VC_TIMEOUT = -3,    /* the caller's deadline passed */
+    VC_KBD = -4,        /* Ctrl-C while the interrupt char was armed (KeyboardInterrupt) */
+    VC_SOFT_RESET = -5, /* soft reset requested (raw empty line, Ctrl-D, reset op) */
+    VC_RESTART = -6,    /* restart the current REPL (prints its header again) */
+    VC_SWITCH = -7,     /* REPL mode switched (friendly <-> raw) */
+    VC_OK = 0
+};
+
+enum vcam_fault_kind { FAULT_REBOOT, FAULT_STALL, FAULT_GARBAGE, FAULT_DROP, FAULT_BAUD };
+
+struct vcam_fault {
+    int used;
+    int kind;           /* enum vcam_fault_kind */
+    int from_flag;      /* armed by --fault: counts from the first agent start */
+    int64_t after_ms;
+    int armed;          /* flag faults arm at the first agent start */
+    tm_ms at;           /* when it fires, once armed */
+    int64_t ms;         /* stall duration, 0 = forever */
+    long baud;          /* new output rate for FAULT_BAUD, 0 = unthrottled */
+};
+
+#define VCAM_MAX_FAULTS 8
+#define VCAM_IN_CAP 4096
+#define VCAM_EXIT_DROPPED 3   /* exit status after a drop fault */
+
+struct vcam {
+    struct vcam_profile prof;
+    char flash_dir[1024];
+    int flash_is_temp;
+    int pem;
+
+    int in_fd, out_fd;
+    unsigned char in[VCAM_IN_CAP];
+    size_t in_pos, in_len;
+    int eof;
+    int intr_active;    /* the interrupt char is armed (device-model.md §4.2) */
+    int kbd_pending;    /* a 0x03 was taken out of the stream while armed */
+    size_t read_limit;  /* raw-paste: never read more than the granted window */
+
+    long baud;          /* output throttle, 0 = none */
+    tm_ms tx_next;      /* throttle: when the next byte may leave */
+
+    int raw_mode;       /* REPL kind: 0 friendly, 1 raw */
+    int garbage_lines;  /* --fault garbage: a noise line before each agent line */
+    int agent_started;  /* the flag faults are armed at the first agent start */
+    int exit_code;
+    int pending;        /* VC_REBOOT / VC_EOF decided inside a devtls callback */
+
+    int64_t rtc_base;   /* RTC = rtc_base + (monotonic - rtc_mono)/1000 */
+    tm_ms rtc_mono;
+    long heap_free;
+
+    struct vcam_fault faults[VCAM_MAX_FAULTS];
+    uint64_t rng;
+};
+
+/* vcam_io.c: the byte stream, throttled output, faults and signals. */
+void vcam_signals_install(void);
+int vcam_signalled(void);
+void vcam_out(struct vcam *vc, const void *data, size_t len);
+void vcam_puts(struct vcam *vc, const char *s);
+/* Next input byte, or VC_EOF / VC_REBOOT / VC_TIMEOUT / VC_KBD (only while armed).
+ * deadline 0 = none (the device waits for its host for ever). Faults fire in here. */
+int vcam_getc(struct vcam *vc, tm_ms deadline);
+/* Non-blocking: take what stdin has, run due faults. Returns VC_OK, VC_KBD, VC_REBOOT
+ * or VC_EOF; used by the devtls interrupted() callback. */
+int vcam_poll(struct vcam *vc);
+int vcam_fault_add(struct vcam *vc, int kind, int from_flag, int64_t after_ms,
+                   int64_t ms, long baud);
+void vcam_faults_arm_flags(struct vcam *vc);
+void vcam_faults_drop_requests(struct vcam *vc);
+void vcam_garbage_line(struct vcam *vc);
+int64_t vcam_rtc_now(struct vcam *vc);
+void vcam_rtc_set(struct vcam *vc, int64_t epoch);
+
+/* vcam_repl.c: power on, then the REPL until the line closes; the exit status. */
+int vcam_run(struct vcam *vc);
+
+/* vcam_agent.c: serve the agent protocol; returns VC_KBD, VC_SOFT_RESET, VC_EOF
+ * or VC_REBOOT. */
+int vcam_agent_run(struct vcam *vc);
+
+#endif

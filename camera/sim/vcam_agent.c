@@ -1,0 +1,399 @@
+/* The agent protocol (docs/contracts.md §3) served natively: one JSON request per
+ * line on stdin, one JSON reply per line on stdout ("\r\n" ends, as the device's
+ * print gives). TLS operations go to devtls (devtls.h). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devtls.h"
+#include "tm_fs.h"
+#include "vcam.h"
+
+#define MAX_LINE 65536   /* contracts §3: longer lines are a bad request */
+
+struct line {
+    char *p;
+    size_t len;
+    int over;
+};
+
+static void emit_line(struct vcam *vc, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (text == NULL)
+        return;
+    if (vc->garbage_lines)
+        vcam_garbage_line(vc);
+    vcam_puts(vc, text);
+    vcam_puts(vc, "\r\n");
+    free(text);
+}
+
+/* Read one request line; \n or \r ends it (a \r\n pair gives an empty line, which
+ * is skipped). Over-long lines are discarded to their end and flagged. */
+static int read_line(struct vcam *vc, struct line *ln)
+{
+    ln->len = 0;
+    ln->over = 0;
+    for (;;) {
+        int c = vcam_getc(vc, 0);
+        if (c < 0)
+            return c;
+        if (c == '\n' || c == '\r') {
+            ln->p[ln->len] = '\0';
+            return VC_OK;
+        }
+        if (ln->len < MAX_LINE)
+            ln->p[ln->len++] = (char)c;
+        else
+            ln->over = 1;
+    }
+}
+
+static json_t *reply_new(json_t *id, const char *op, const char *outcome)
+{
+    json_t *r = json_object();
+    json_object_set(r, "id", id ? id : json_null());
+    if (op != NULL)
+        json_object_set_new(r, "op", json_string(op));
+    json_object_set_new(r, "outcome", json_string(outcome));
+    return r;
+}
+
+static json_t *bad_request(json_t *id, const char *op, const char *msg)
+{
+    json_t *r = reply_new(id, op, "bad-request");
+    json_object_set_new(r, "error", json_string(msg));
+    return r;
+}
+
+/* Why a field was refused; the message names the field. */
+enum why { WHY_NONE, WHY_MISSING, WHY_STRING, WHY_INT };
+
+static json_t *bad_field(json_t *id, const char *op, enum why why, const char *field)
+{
+    char msg[200];
+    if (why == WHY_MISSING)
+        snprintf(msg, sizeof msg, "missing field: %s", field);
+    else if (why == WHY_STRING)
+        snprintf(msg, sizeof msg, "wrong type: %s must be a string", field);
+    else
+        snprintf(msg, sizeof msg, "wrong type: %s must be a non-negative integer", field);
+    return bad_request(id, op, msg);
+}
+
+/* Typed field access for requests. */
+static const char *field_str(json_t *req, const char *name, enum why *why)
+{
+    json_t *v = json_object_get(req, name);
+    if (v == NULL) {
+        *why = WHY_MISSING;
+        return NULL;
+    }
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+        *why = WHY_STRING;   /* embedded NULs cannot name a file either */
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static int field_int(json_t *req, const char *name, json_int_t *out, enum why *why)
+{
+    json_t *v = json_object_get(req, name);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        *why = WHY_INT;
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 1;
+}
+
+static json_t *vcam_agent_hello(struct vcam *vc)
+{
+    char machine[160], version[160];
+    snprintf(machine, sizeof machine, "%s with %s", vc->prof.board, vc->prof.mcu);
+    snprintf(version, sizeof version, "%s (OpenMV %s)", vc->prof.micropython, vc->prof.openmv);
+    return json_pack(
+        "{s:s, s:s, s:i, s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s},"
+        " s:{s:b, s:b}, s:s, s:I, s:[s], s:{s:I, s:b},"
+        " s:{s:b, s:b, s:b, s:b, s:b, s:[s, s, s, s]}, s:s, s:b}",
+        "event", "hello", "agent", "tlsmatrix-agent", "proto", 1,
+        "impl", "name", "micropython", "version", vc->prof.impl_version, "machine", machine,
+        "uname", "sysname", vc->prof.sysname, "nodename", vc->prof.sysname,
+        "release", vc->prof.impl_version, "version", version, "machine", machine,
+        "modules", "ssl", 1, "tls", 1,
+        "mbedtls", devtls_mbedtls_version(),
+        "heap_free", (json_int_t)vc->heap_free,
+        "addrs", "127.0.0.1",
+        "clock", "epoch", (json_int_t)vcam_rtc_now(vc), "settable", 1,
+        "caps", "dtls", 1, "set_ciphers", 1, "client_id", 1, "pem", vc->pem,
+        "fs_writable", 1, "protocols", "PROTOCOL_TLS_CLIENT", "PROTOCOL_TLS_SERVER",
+        "PROTOCOL_DTLS_CLIENT", "PROTOCOL_DTLS_SERVER",
+        "profile", vc->prof.name, "virtual", 1);
+}
+
+static json_t *op_info(struct vcam *vc, json_t *id)
+{
+    json_t *r = reply_new(id, "info", "ok");
+    json_t *h = vcam_agent_hello(vc);
+    json_object_del(h, "event");
+    json_object_update(r, h);
+    json_decref(h);
+    return r;
+}
+
+/* The agent's cwd is /flash: relative paths and /flash/... land in the flash dir;
+ * anything else is off the device's file system (OSError ENOENT, as the VFS says). */
+static int flash_path(struct vcam *vc, const char *path, char *out, size_t outlen)
+{
+    const char *rel = path;
+    if (path[0] == '/') {
+        if (strncmp(path, "/flash/", 7) != 0)
+            return -1;
+        rel = path + 7;
+    }
+    if (*rel == '\0')
+        return -1;
+    for (const char *p = rel; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return -1;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    int w = snprintf(out, outlen, "%s/%s", vc->flash_dir, rel);
+    return w > 0 && (size_t)w < outlen ? 0 : -1;
+}
+
+static json_t *os_error(json_t *r, int eno, const char *name, const char *why)
+{
+    char text[64];
+    snprintf(text, sizeof text, "[Errno %d] %s", eno, name);
+    json_object_set_new(r, "exc", json_pack("{s:s, s:[i], s:s}", "type", "OSError",
+                                            "args", eno, "text", text));
+    json_object_set_new(r, "error", json_string(why));
+    return r;
+}
+
+static json_t *op_put(struct vcam *vc, json_t *id, json_t *req)
+{
+    enum why why = WHY_NONE;
+    const char *path = field_str(req, "path", &why);
+    if (path == NULL)
+        return bad_field(id, "put", why, "path");
+    const char *b64 = field_str(req, "b64", &why);
+    if (b64 == NULL)
+        return bad_field(id, "put", why, "b64");
+    const char *want = field_str(req, "sha256", &why);
+    if (want == NULL)
+        return bad_field(id, "put", why, "sha256");
+
+    unsigned char *data = NULL;
+    long len = tm_b64_decode(b64, &data);
+    if (len < 0)
+        return bad_request(id, "put", "b64: not valid base64");
+    char got[65];
+    tm_sha256_hex(data, (size_t)len, got);
+    json_t *r;
+    char full[2048];
+    if (strcasecmp(got, want) != 0) {
+        r = reply_new(id, "put", "error");
+        json_object_set_new(r, "error", json_string("sha256 mismatch: file not written"));
+    } else if (flash_path(vc, path, full, sizeof full) != 0) {
+        r = os_error(reply_new(id, "put", "error"), 2, "ENOENT",
+                     "path outside the flash file system");
+    } else {
+        struct tm_err err;
+        if (tm_write_file(full, data, (size_t)len, 0644, &err) != 0)
+            r = os_error(reply_new(id, "put", "error"), 2, "ENOENT", err.msg);
+        else
+            r = reply_new(id, "put", "ok");
+    }
+    json_object_set_new(r, "size", json_integer(len));
+    json_object_set_new(r, "sha256", json_string(got));
+    free(data);
+    return r;
+}
+
+static json_t *op_clock(struct vcam *vc, json_t *id, json_t *req)
+{
+    json_t *set = json_object_get(req, "set");
+    if (set != NULL && !json_is_null(set)) {
+        if (!json_is_integer(set))
+            return bad_request(id, "clock", "wrong type: set must be an integer (UTC epoch)");
+        vcam_rtc_set(vc, json_integer_value(set));
+    }
+    json_t *r = reply_new(id, "clock", "ok");
+    json_object_set_new(r, "epoch", json_integer(vcam_rtc_now(vc)));
+    json_object_set_new(r, "settable", json_true());
+    return r;
+}
+
+static json_t *op_fault(struct vcam *vc, json_t *id, json_t *req)
+{
+    static const char *const kinds[] = { "reboot", "stall", "garbage", "drop", "baud" };
+    enum why why = WHY_NONE;
+    const char *kind = field_str(req, "kind", &why);
+    if (kind == NULL)
+        return bad_field(id, "fault", why, "kind");
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof kinds / sizeof kinds[0]); i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            k = i;
+    if (k < 0)
+        return bad_request(id, "fault", "kind: unknown fault kind (reboot|stall|garbage|drop|baud)");
+    json_int_t after = 0, ms = 0, baud = 0;
+    if (field_int(req, "after_ms", &after, &why) < 0)
+        return bad_field(id, "fault", why, "after_ms");
+    if (field_int(req, "ms", &ms, &why) < 0)
+        return bad_field(id, "fault", why, "ms");
+    int has_baud = field_int(req, "baud", &baud, &why);
+    if (has_baud < 0)
+        return bad_field(id, "fault", why, "baud");
+    if (k == FAULT_BAUD && has_baud == 0)
+        return bad_field(id, "fault", WHY_MISSING, "baud");
+    if (vcam_fault_add(vc, k, 0, after, ms, (long)baud) != 0)
+        return bad_request(id, "fault", "too many pending faults");
+    json_t *r = reply_new(id, "fault", "ok");
+    json_object_set_new(r, "kind", json_string(kind));
+    json_object_set_new(r, "after_ms", json_integer(after));
+    return r;
+}
+
+/* devtls callbacks */
+static int64_t cb_rtc(void *ctx)
+{
+    return vcam_rtc_now(ctx);
+}
+
+static void cb_emit(void *ctx, json_t *event)
+{
+    struct vcam *vc = ctx;
+    if (vc->pending == VC_OK)
+        emit_line(vc, event);
+    json_decref(event);
+}
+
+/* Polled by devtls while it waits: Ctrl-C raises KeyboardInterrupt in the agent;
+ * a reboot or drop fault ends the operation; a stall blocks right here. */
+static int cb_interrupted(void *ctx)
+{
+    struct vcam *vc = ctx;
+    int r = vcam_poll(vc);
+    if (r == VC_EOF || r == VC_REBOOT)
+        vc->pending = r;
+    return r != VC_OK;
+}
+
+static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
+{
+    struct devtls_env env = {
+        .flash_dir = vc->flash_dir, .pem = vc->pem,
+        .rtc_now = cb_rtc, .rtc_ctx = vc,
+        .emit = cb_emit, .emit_ctx = vc,
+        .interrupted = cb_interrupted, .int_ctx = vc,
+        .heap_total = vc->heap_free,
+    };
+    json_t *r = devtls_run(&env, req);
+    /* The GC heap figure follows what devtls says is left after the operation. */
+    json_t *after = json_object_get(r, "heap_after");
+    if (json_is_integer(after) && json_integer_value(after) > 0 &&
+        json_integer_value(after) <= vc->prof.heap)
+        vc->heap_free = (long)json_integer_value(after);
+    if (json_object_get(r, "id") == NULL)
+        json_object_set(r, "id", id);
+    if (json_object_get(r, "op") == NULL)
+        json_object_set_new(r, "op", json_string(op));
+    return r;
+}
+
+/* One line -> one reply. *after is set to VC_SOFT_RESET by the reset op. */
+static json_t *handle(struct vcam *vc, const struct line *ln, int *after)
+{
+    if (ln->over)
+        return bad_request(NULL, NULL, "line over 65536 bytes (discarded)");
+    json_error_t jerr;
+    json_t *req = json_loadb(ln->p, ln->len, JSON_DECODE_ANY, &jerr);
+    if (req == NULL) {
+        char msg[220];
+        snprintf(msg, sizeof msg, "bad JSON: %s (column %d)", jerr.text, jerr.column);
+        return bad_request(NULL, NULL, msg);
+    }
+    json_t *r = NULL;
+    json_t *id = json_object_get(req, "id");
+    enum why why = WHY_NONE;
+    const char *op = NULL;
+    if (!json_is_object(req))
+        r = bad_request(NULL, NULL, "request is not a JSON object");
+    else if (id == NULL)
+        r = bad_field(NULL, NULL, WHY_MISSING, "id");
+    else if (!json_is_integer(id))
+        r = bad_request(NULL, NULL, "wrong type: id must be an integer");
+    else if ((op = field_str(req, "op", &why)) == NULL)
+        r = bad_field(id, NULL, why, "op");
+    else if (strcmp(op, "info") == 0)
+        r = op_info(vc, id);
+    else if (strcmp(op, "put") == 0)
+        r = op_put(vc, id, req);
+    else if (strcmp(op, "clock") == 0)
+        r = op_clock(vc, id, req);
+    else if (strcmp(op, "fault") == 0)
+        r = op_fault(vc, id, req);
+    else if (strcmp(op, "reset") == 0) {
+        r = reply_new(id, "reset", "ok");
+        *after = VC_SOFT_RESET;   /* machine.soft_reset() after the reply */
+    } else if (!strcmp(op, "tls_client") || !strcmp(op, "tls_server") ||
+               !strcmp(op, "dtls_client") || !strcmp(op, "dtls_server"))
+        r = op_tls(vc, id, op, req);
+    else
+    {
+        char msg[200];
+        snprintf(msg, sizeof msg, "unknown op: %.100s", op);
+        r = bad_request(id, op, msg);
+    }
+    json_decref(req);
+    return r;
+}
+
+int vcam_agent_run(struct vcam *vc)
+{
+    struct line ln = { .p = malloc(MAX_LINE + 1) };
+    if (ln.p == NULL)
+        return VC_EOF;
+    vcam_faults_arm_flags(vc);
+    vc->heap_free = vc->prof.heap - vc->prof.agent_heap;
+    vc->pending = VC_OK;
+    json_t *hello = vcam_agent_hello(vc);
+    emit_line(vc, hello);
+    json_decref(hello);
+    int r;
+    for (;;) {
+        r = read_line(vc, &ln);
+        if (r != VC_OK)
+            break;
+        if (ln.len == 0 && !ln.over)
+            continue;
+        int after = VC_OK;
+        json_t *reply = handle(vc, &ln, &after);
+        if (vc->pending != VC_OK || vc->kbd_pending) {
+            /* The operation was cut short: no reply, as on the device. */
+            json_decref(reply);
+            r = vc->pending != VC_OK ? vc->pending : VC_KBD;
+            vc->pending = VC_OK;
+            vc->kbd_pending = 0;
+            break;
+        }
+        emit_line(vc, reply);
+        json_decref(reply);
+        if (after == VC_SOFT_RESET) {
+            r = VC_SOFT_RESET;
+            break;
+        }
+    }
+    free(ln.p);
+    return r;
+}

@@ -1,0 +1,192 @@
+/* vcam: the virtual camera (docs/contracts.md §4). Command line, flash directory,
+ * terminal setup; the REPL and the agent live in vcam_repl.c and vcam_agent.c. */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "tm_fs.h"
+#include "vcam.h"
+
+static const char usage[] =
+    "usage: vcam [--profile NAME|FILE] [--flash DIR] [--pem] [--unset-clock EPOCH]\n"
+    "            [--fault SPEC]... [--baud N]\n"
+    "The virtual camera: speaks the camera's USB serial protocol on stdin/stdout\n"
+    "(raw REPL, raw-paste, soft reset) and serves the tlsmatrix agent natively.\n"
+    "  --profile NAME|FILE  device profile (default openmv-default, from\n"
+    "                       camera/sim/profiles/NAME.yaml)\n"
+    "  --flash DIR          the device file system (default: a fresh temp dir,\n"
+    "                       removed at exit)\n"
+    "  --pem                PEM parsing compiled in (overrides the profile)\n"
+    "  --unset-clock EPOCH  RTC value at power-on (epoch or YYYY-MM-DDTHH:MM:SSZ)\n"
+    "  --fault SPEC         reboot-after-ms=N | stall-after-ms=N | drop-after-ms=N |\n"
+    "                       garbage; timers start when the agent first starts\n"
+    "                       (reboot: soft-reboot banner, agent lost, friendly REPL;\n"
+    "                       stall: answer nothing; drop: close the line, exit 3;\n"
+    "                       garbage: a line of random bytes before each agent line)\n"
+    "  --baud N             throttle output to N baud (8N1)\n";
+
+struct opts {
+    const char *profile;
+    const char *flash;
+    int pem;
+    const char *unset_clock;
+    long baud;
+};
+
+static int die_usage(const char *flag, const char *msg, const char *arg)
+{
+    fprintf(stderr, "vcam: %s: %s%s%s\n%s", flag, msg, arg ? ": " : "", arg ? arg : "",
+            usage);
+    return 2;
+}
+
+static int parse_long(const char *s, long min, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_fault(struct vcam *vc, const char *spec)
+{
+    static const struct { const char *prefix; int kind; } timed[] = {
+        { "reboot-after-ms=", FAULT_REBOOT },
+        { "stall-after-ms=", FAULT_STALL },
+        { "drop-after-ms=", FAULT_DROP },
+    };
+    if (strcmp(spec, "garbage") == 0) {
+        vc->garbage_lines = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof timed / sizeof timed[0]; i++) {
+        size_t n = strlen(timed[i].prefix);
+        long ms;
+        if (strncmp(spec, timed[i].prefix, n) == 0 && parse_long(spec + n, 0, &ms) == 0)
+            return vcam_fault_add(vc, timed[i].kind, 1, ms, 0, 0);
+    }
+    return -1;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
+{
+    static const struct option longopts[] = {
+        { "profile", required_argument, NULL, 'p' },
+        { "flash", required_argument, NULL, 'f' },
+        { "pem", no_argument, NULL, 'P' },
+        { "unset-clock", required_argument, NULL, 'c' },
+        { "fault", required_argument, NULL, 'F' },
+        { "baud", required_argument, NULL, 'b' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p': o->profile = optarg; break;
+        case 'f': o->flash = optarg; break;
+        case 'P': o->pem = 1; break;
+        case 'c': o->unset_clock = optarg; break;
+        case 'F':
+            if (parse_fault(vc, optarg) != 0)
+                return die_usage("--fault", "expected reboot-after-ms=N, stall-after-ms=N, "
+                                 "drop-after-ms=N or garbage, got", optarg);
+            break;
+        case 'b':
+            if (parse_long(optarg, 1, &o->baud) != 0)
+                return die_usage("--baud", "expected a positive integer, got", optarg);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 1;
+        default:
+            return die_usage(argv[optind - 1], "unknown option or missing argument", NULL);
+        }
+    }
+    if (optind < argc)
+        return die_usage(argv[optind], "unexpected argument", NULL);
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    return remove(path) == 0 ? 0 : 0;   /* best effort: keep removing the rest */
+}
+
+static int setup(struct vcam *vc, const struct opts *o)
+{
+    struct tm_err err;
+    if (vcam_profile_load(&vc->prof, o->profile ? o->profile : "openmv-default", &err) != 0) {
+        fprintf(stderr, "vcam: %s\n", err.msg);
+        return 2;
+    }
+    vc->pem = o->pem || vc->prof.pem;
+    int64_t unset = vc->prof.clock_unset;
+    if (o->unset_clock && tm_parse_utc(o->unset_clock, &unset) != 0)
+        return die_usage("--unset-clock", "expected an epoch or YYYY-MM-DDTHH:MM:SSZ, got",
+                         o->unset_clock);
+    vcam_rtc_set(vc, unset);
+    vc->baud = o->baud;
+    if (o->flash) {
+        if (tm_mkdirs(o->flash, 0755, &err) != 0) {
+            fprintf(stderr, "vcam: --flash %s: %s\n", o->flash, err.msg);
+            return 2;
+        }
+        snprintf(vc->flash_dir, sizeof vc->flash_dir, "%s", o->flash);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(vc->flash_dir, sizeof vc->flash_dir, "%s/vcam-flash-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        if (mkdtemp(vc->flash_dir) == NULL) {
+            fprintf(stderr, "vcam: temporary flash directory %s: %s\n", vc->flash_dir,
+                    strerror(errno));
+            return 2;
+        }
+        vc->flash_is_temp = 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct vcam vc;   /* large (input buffer); one per process */
+    struct opts o = { 0 };
+    vc.in_fd = 0;
+    vc.out_fd = 1;
+    vc.rng = 0x9E3779B97F4A7C15ull;
+    int rc = parse_opts(argc, argv, &o, &vc);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    rc = setup(&vc, &o);
+    if (rc != 0)
+        return rc;
+    vc.heap_free = vc.prof.heap;
+
+    /* The harness gives us a pty in raw mode; by hand (or a cooked pty) we make it
+     * raw ourselves so the bytes are exactly the device's: no echo, no \n -> \r\n. */
+    struct termios saved;
+    int restore_tty = isatty(vc.in_fd) && tcgetattr(vc.in_fd, &saved) == 0;
+    if (restore_tty) {
+        struct termios raw = saved;
+        cfmakeraw(&raw);
+        tcsetattr(vc.in_fd, TCSANOW, &raw);
+    }
+    vcam_signals_install();
+    rc = vcam_run(&vc);
+    if (restore_tty)
+        tcsetattr(vc.in_fd, TCSANOW, &saved);
+    if (vc.flash_is_temp)
+        nftw(vc.flash_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
