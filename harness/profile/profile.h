@@ -1,4 +1,4 @@
-/* Device profiles (scenarios/profiles/*.yaml): what a firmware family is known to
+/* Device profiles (scenarios/profiles/NAME.yaml): what a firmware family is known to
  * get wrong, as expected failures with a reason and a reference. */
 #ifndef TM_PROFILE_H
 #define TM_PROFILE_H

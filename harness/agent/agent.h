@@ -1,0 +1,82 @@
+/* The camera side as the harness sees it: raw-REPL bootstrap of the agent
+ * (device-model.md §4.2–4.3) and a client for its JSON-lines protocol
+ * (docs/contracts.md §3).
+ *
+ * An agent owns its link. Every call takes an absolute deadline. Lines that are
+ * not JSON objects (tracebacks, firmware noise) go to the transcript attached
+ * with agent_set_transcript(), with the JSON traffic in both directions. */
+#ifndef TM_AGENT_H
+#define TM_AGENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "link/link.h"
+#include "tm_err.h"
+#include "tm_time.h"
+
+struct agent;
+
+struct agent_opts {
+    const char *script;        /* agent.py path; NULL = TM_SOURCE_DIR/camera/agent/agent.py */
+    int force_classic_raw;     /* skip raw-paste (testing the fallback) */
+    int max_bootstraps;        /* attempts per agent_recover() call; 0 = 2 */
+};
+
+/* Results of agent_next(). */
+enum agent_msg { AGENT_TIMEOUT = 0, AGENT_REPLY = 1, AGENT_EVENT = 2 };
+
+/* Open the link (does not bootstrap). */
+struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
+                         struct tm_err *err);
+void agent_close(struct agent *a);
+
+/* Interrupt whatever runs, enter the raw REPL, upload the agent (raw-paste with
+ * window flow control, classic raw in 256-byte chunks when raw-paste is refused),
+ * read the hello and check proto == 1. Files put earlier stay known (flash
+ * survives a soft reboot); a link reset in agent_recover() forgets them. */
+int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err);
+
+/* After a lost device (the health check): bootstrap again; when that fails,
+ * reset the link where it can (exec restarts the program, serial pulses
+ * DTR/RTS) or reopen it, and bootstrap again — opts.max_bootstraps attempts.
+ * silent: the device stopped answering (a stall), so an interrupt is unlikely
+ * to help and the link is reset first. 0 when the agent is back; -1 when the
+ * device is lost for good. */
+int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *err);
+
+/* The hello from the last bootstrap (borrowed), NULL before. */
+const json_t *agent_hello(const struct agent *a);
+const char *agent_link_spec(const struct agent *a);
+/* Upload mode of the last bootstrap: "raw-paste" or "raw". */
+const char *agent_upload_mode(const struct agent *a);
+int agent_bootstrap_count(const struct agent *a);
+
+/* Lines seen and sent go to this JSON array (borrowed; NULL to stop recording). */
+void agent_set_transcript(struct agent *a, json_t *lines);
+
+/* Send {"id":N,"op":op,…fields}. fields (may be NULL) is borrowed. *id gets N. */
+int agent_send(struct agent *a, const char *op, const json_t *fields, long *id,
+               struct tm_err *err);
+
+/* Next reply or event for request id. Returns AGENT_REPLY or AGENT_EVENT with *msg
+ * (caller owns), AGENT_TIMEOUT when the deadline passes, or -1 when the device is
+ * lost: link closed, "MPY: soft reboot" or raw-REPL banner, the program's end
+ * marker, or garbage (binary bytes, over-long lines). err says which. Replies to
+ * other ids (a late answer of an abandoned request) go to the transcript. */
+int agent_next(struct agent *a, long id, tm_ms deadline, json_t **msg, struct tm_err *err);
+
+/* agent_send + agent_next until the reply (events go to the transcript).
+ * 0 with *reply, 1 on deadline, -1 lost/error. */
+int agent_call(struct agent *a, const char *op, const json_t *fields, tm_ms deadline,
+               json_t **reply, struct tm_err *err);
+
+/* Write a file on the device (base64 + sha256), skipped when this device is
+ * known to hold those exact bytes at that path (cached by sha256). */
+int agent_put(struct agent *a, const char *device_path, const unsigned char *data,
+              size_t len, tm_ms deadline, struct tm_err *err);
+
+/* 1 when a message is a lost-device error (as opposed to a usage/setup error). */
+int agent_is_lost(const struct agent *a);
+
+#endif

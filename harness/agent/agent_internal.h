@@ -1,0 +1,31 @@
+/* Internal to harness/agent: the agent object and the receive buffer shared by
+ * the bootstrap (byte patterns) and the client (lines). */
+#ifndef TM_AGENT_INTERNAL_H
+#define TM_AGENT_INTERNAL_H
+
+#include "agent/agent.h"
+
+#define AGENT_RX_MAX (2u << 20)   /* a longer unterminated line is garbage */
+
+struct agent {
+    struct link *link;
+    char spec[1024];
+    struct agent_opts opts;
+    unsigned char *rx;
+    size_t rxlen, rxcap;
+    json_t *hello;
+    json_t *transcript;       /* borrowed */
+    json_t *puts;             /* device path → sha256 held since the last bootstrap */
+    long next_id;
+    int bootstraps;           /* successful bootstraps */
+    int recoveries;           /* agent_recover() attempts */
+    int lost;                 /* last failure was a lost device */
+    const char *mode;
+};
+
+/* Read more bytes into rx. >0 bytes, 0 deadline, -1 link closed, -2 error. */
+int agent_rx_fill(struct agent *a, tm_ms deadline, struct tm_err *err);
+void agent_rx_consume(struct agent *a, size_t n);
+void agent_note(struct agent *a, const char *prefix, const char *text, size_t len);
+
+#endif

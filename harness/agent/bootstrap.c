@@ -1,0 +1,261 @@
+/* Raw-REPL bootstrap, the way mpremote does it (device-model.md §4.3): interrupt,
+ * enter the raw REPL, send the agent by raw-paste (falling back to classic raw
+ * mode for good when the firmware refuses), then wait for the agent's hello. */
+#include "agent_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tm_fs.h"
+
+#define RAW_BANNER "raw REPL; CTRL-B to exit\r\n>"
+#define AGENT_HEADER "# tlsmatrix-agent proto=1"
+/* mpremote waits up to 10 s for the raw REPL banner in one go; here a short
+ * first wait, a second interrupt, then a longer wait (7 s in all): a device
+ * that answers neither is stalled and recovery moves on to a link reset. */
+#define ENTER_FIRST_MS 2000
+#define ENTER_MS 5000
+#define HELLO_MS 15000
+#define CLASSIC_CHUNK 256   /* classic raw: 256-byte chunks 10 ms apart (§4.3) */
+
+static int send_bytes(struct agent *a, const void *p, size_t n, tm_ms deadline,
+                      struct tm_err *err)
+{
+    return link_write(a->link, p, n, deadline, err);
+}
+
+static tm_ms min_deadline(tm_ms a, tm_ms b)
+{
+    return a < b ? a : b;
+}
+
+/* Read until pattern appears; consumes through it. 0 found, 1 deadline, -1 error. */
+static int read_until(struct agent *a, const char *pat, size_t plen, tm_ms deadline,
+                      struct tm_err *err)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        unsigned char *hit = a->rxlen >= plen ? memmem(a->rx, a->rxlen, pat, plen) : NULL;
+        if (hit != NULL) {
+            agent_rx_consume(a, (size_t)(hit - a->rx) + plen);
+            return 0;
+        }
+        if (a->rxlen > 65536)   /* keep the tail that could still start a match */
+            agent_rx_consume(a, a->rxlen - plen);
+        int r = agent_rx_fill(a, deadline, err);
+        if (r == 0)
+            return 1;
+        if (r < 0)
+            return -1;
+    }
+    return tm_err_set(err, "no end to device output");
+}
+
+/* Discard input until the device is quiet for quiet_ms (bounded by deadline). */
+static int drain(struct agent *a, int quiet_ms, tm_ms deadline, struct tm_err *err)
+{
+    for (;;) {
+        if (a->rxlen)
+            agent_note(a, "< ", (const char *)a->rx, a->rxlen);
+        agent_rx_consume(a, a->rxlen);
+        tm_ms q = min_deadline(tm_deadline_in(quiet_ms), deadline);
+        int r = agent_rx_fill(a, q, err);
+        if (r == 0)
+            return 0;
+        if (r < 0)
+            return -1;
+    }
+}
+
+static int read_exact(struct agent *a, unsigned char *out, size_t n, tm_ms deadline,
+                      struct tm_err *err)
+{
+    while (a->rxlen < n) {
+        int r = agent_rx_fill(a, deadline, err);
+        if (r == 0)
+            return tm_err_set(err, "device sent %zu of %zu expected bytes before the deadline",
+                              a->rxlen, n);
+        if (r < 0)
+            return -1;
+    }
+    memcpy(out, a->rx, n);
+    agent_rx_consume(a, n);
+    return 0;
+}
+
+/* \r\x03 (twice, the agent may be inside a blocking call), drain, \r\x01, banner. */
+static int enter_raw_repl(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (send_bytes(a, "\r\x03", 2, deadline, err) != 0)
+            return -1;
+        tm_sleep_ms(50);
+        if (send_bytes(a, "\x03", 1, deadline, err) != 0)
+            return -1;
+        if (drain(a, 200, min_deadline(deadline, tm_deadline_in(2000)), err) != 0)
+            return -1;
+        if (send_bytes(a, "\r\x01", 2, deadline, err) != 0)
+            return -1;
+        int r = read_until(a, RAW_BANNER, strlen(RAW_BANNER),
+                           min_deadline(deadline, tm_deadline_in(attempt ? ENTER_MS : ENTER_FIRST_MS)), err);
+        if (r <= 0)
+            return r;
+        agent_note(a, "! ", "no raw REPL banner, interrupting again", 38);
+    }
+    return tm_err_set(err, "no raw REPL banner (\"raw REPL; CTRL-B to exit\") after Ctrl-C, Ctrl-A");
+}
+
+/* Raw-paste: R\x01, window u16 LE, one \x01 per window consumed; \x04 ends it and
+ * the device answers \x04 (device-model.md §4.2). */
+static int raw_paste(struct agent *a, const unsigned char *code, size_t len, tm_ms deadline,
+                     struct tm_err *err)
+{
+    unsigned char w[2];
+    if (read_exact(a, w, 2, deadline, err) != 0)
+        return tm_err_prefix(err, "raw-paste window");
+    size_t window = (size_t)w[0] | ((size_t)w[1] << 8), remain = window, i = 0;
+    if (window == 0)
+        return tm_err_set(err, "raw-paste: device announced a zero window");
+    while (i < len) {
+        while (remain == 0 || a->rxlen > 0 || agent_rx_fill(a, tm_now_ms(), err) > 0) {
+            unsigned char c;
+            if (read_exact(a, &c, 1, deadline, err) != 0)
+                return tm_err_prefix(err, "raw-paste flow control");
+            if (c == 0x01)
+                remain += window;
+            else if (c == 0x04) {
+                send_bytes(a, "\x04", 1, deadline, err);
+                return tm_err_set(err, "raw-paste: device aborted the upload at byte %zu", i);
+            } else
+                return tm_err_set(err, "raw-paste: unexpected byte 0x%02x from device", c);
+        }
+        size_t n = len - i < remain ? len - i : remain;
+        if (send_bytes(a, code + i, n, deadline, err) != 0)
+            return -1;
+        remain -= n;
+        i += n;
+    }
+    if (send_bytes(a, "\x04", 1, deadline, err) != 0)
+        return -1;
+    int r = read_until(a, "\x04", 1, deadline, err);
+    return r == 0 ? 0 : r > 0 ? tm_err_set(err, "raw-paste: no end-of-data ack") : -1;
+}
+
+static int classic_raw(struct agent *a, const unsigned char *code, size_t len, tm_ms deadline,
+                       struct tm_err *err)
+{
+    for (size_t i = 0; i < len; i += CLASSIC_CHUNK) {
+        size_t n = len - i < CLASSIC_CHUNK ? len - i : CLASSIC_CHUNK;
+        if (send_bytes(a, code + i, n, deadline, err) != 0)
+            return -1;
+        tm_sleep_ms(10);
+    }
+    if (send_bytes(a, "\x04", 1, deadline, err) != 0)
+        return -1;
+    int r = read_until(a, "OK", 2, deadline, err);
+    return r == 0 ? 0 : r > 0 ? tm_err_set(err, "raw REPL: no OK after the upload") : -1;
+}
+
+static int upload(struct agent *a, const unsigned char *code, size_t len, tm_ms deadline,
+                  struct tm_err *err)
+{
+    if (!a->opts.force_classic_raw) {
+        unsigned char r[2];
+        if (send_bytes(a, "\x05" "A\x01", 3, deadline, err) != 0)
+            return -1;
+        if (read_exact(a, r, 2, min_deadline(deadline, tm_deadline_in(3000)), err) != 0)
+            return tm_err_prefix(err, "raw-paste request");
+        if (r[0] == 'R' && r[1] == 0x01) {
+            a->mode = "raw-paste";
+            return raw_paste(a, code, len, deadline, err);
+        }
+        /* R\x00: understood but refused. Anything else: an old firmware echoed
+         * the request; resynchronise on the prompt (as mpremote does). */
+        if (!(r[0] == 'R' && r[1] == 0x00)
+            && read_until(a, "w REPL; CTRL-B to exit\r\n>", 25,
+                          min_deadline(deadline, tm_deadline_in(3000)), err) != 0)
+            return tm_err_set(err, "device neither accepted raw-paste nor returned to the raw REPL");
+    }
+    a->mode = "raw";
+    return classic_raw(a, code, len, deadline, err);
+}
+
+static int check_hello(struct agent *a, json_t *msg, struct tm_err *err)
+{
+    const char *name = json_string_value(json_object_get(msg, "agent"));
+    json_t *proto = json_object_get(msg, "proto");
+    if (name == NULL || strcmp(name, "tlsmatrix-agent") != 0)
+        return tm_err_set(err, "hello from '%s', not tlsmatrix-agent", name ? name : "?");
+    if (!json_is_integer(proto) || json_integer_value(proto) != 1)
+        return tm_err_set(err, "agent speaks protocol %lld, the harness speaks 1",
+                          json_is_integer(proto) ? json_integer_value(proto) : -1LL);
+    json_decref(a->hello);
+    a->hello = json_incref(msg);
+    return 0;
+}
+
+/* Read lines until the hello; a \x04 before it means the agent died (traceback). */
+static int wait_hello(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    for (int guard = 0; guard < 10000; guard++) {
+        json_t *msg = NULL;
+        int r = agent_next(a, -1, deadline, &msg, err);
+        if (r == AGENT_TIMEOUT)
+            return tm_err_set(err, "no hello from the agent before the deadline");
+        if (r < 0)
+            return tm_err_prefix(err, "waiting for the agent's hello");
+        const char *ev = json_string_value(json_object_get(msg, "event"));
+        if (ev != NULL && strcmp(ev, "hello") == 0) {
+            int rc = check_hello(a, msg, err);
+            json_decref(msg);
+            return rc;
+        }
+        json_decref(msg);
+    }
+    return tm_err_set(err, "no hello among the agent's first lines");
+}
+
+static int load_script(struct agent *a, unsigned char **code, size_t *len, struct tm_err *err)
+{
+    char path[1024];
+    if (a->opts.script != NULL)
+        snprintf(path, sizeof path, "%s", a->opts.script);
+    else
+        snprintf(path, sizeof path, "%s/camera/agent/agent.py", TM_SOURCE_DIR);
+    if (tm_read_file(path, code, len, err) != 0)
+        return tm_err_prefix(err, "agent script");
+    if (*len < strlen(AGENT_HEADER) || memcmp(*code, AGENT_HEADER, strlen(AGENT_HEADER)) != 0) {
+        free(*code);
+        *code = NULL;
+        return tm_err_set(err, "%s: first line is not '%s' (docs/contracts.md §3)", path,
+                          AGENT_HEADER);
+    }
+    return 0;
+}
+
+int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    unsigned char *code = NULL;
+    size_t len = 0;
+    int rc = -1;
+    a->lost = 0;
+    if (a->link == NULL)
+        return tm_err_set(err, "bootstrap on '%s': link is closed", a->spec);
+    if (load_script(a, &code, &len, err) != 0)
+        goto out;
+    agent_note(a, "! ", "bootstrap", 9);
+    a->lost = 1;   /* from here on, failures are the device's */
+    if (enter_raw_repl(a, deadline, err) != 0)
+        goto out;
+    if (upload(a, code, len, deadline, err) != 0)
+        goto out;
+    if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0)
+        goto out;
+    a->bootstraps++;
+    a->lost = 0;
+    rc = 0;
+out:
+    free(code);
+    if (rc != 0)
+        tm_err_prefix(err, "bootstrap on '%s'", a->spec);
+    return rc;
+}

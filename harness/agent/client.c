@@ -1,0 +1,409 @@
+/* The agent client: requests with ids, replies matched by id, events, the
+ * transcript, lost-device detection, and cached file uploads. */
+#include "agent_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tm_fs.h"
+
+#define MAX_NOISE_LINES 2000   /* non-JSON lines tolerated in one wait */
+#define MAX_GARBAGE_LINES 200  /* binary-noise lines tolerated in one wait */
+
+struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
+                         struct tm_err *err)
+{
+    struct agent *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        tm_err_set(err, "out of memory");
+        return NULL;
+    }
+    if (opts != NULL)
+        a->opts = *opts;
+    if (a->opts.max_bootstraps <= 0)
+        a->opts.max_bootstraps = 2;
+    snprintf(a->spec, sizeof a->spec, "%s", link_spec);
+    a->puts = json_object();
+    a->next_id = 1;
+    a->mode = "none";
+    a->link = link_open(link_spec, err);
+    if (a->link == NULL || a->puts == NULL) {
+        agent_close(a);
+        return NULL;
+    }
+    return a;
+}
+
+void agent_close(struct agent *a)
+{
+    if (a == NULL)
+        return;
+    link_close(a->link);
+    json_decref(a->hello);
+    json_decref(a->puts);
+    free(a->rx);
+    free(a);
+}
+
+const json_t *agent_hello(const struct agent *a)
+{
+    return a->hello;
+}
+
+const char *agent_link_spec(const struct agent *a)
+{
+    return a->spec;
+}
+
+const char *agent_upload_mode(const struct agent *a)
+{
+    return a->mode;
+}
+
+int agent_bootstrap_count(const struct agent *a)
+{
+    return a->bootstraps;
+}
+
+int agent_is_lost(const struct agent *a)
+{
+    return a->lost;
+}
+
+void agent_set_transcript(struct agent *a, json_t *lines)
+{
+    a->transcript = lines;
+}
+
+/* Transcript entries are "> sent", "< received", "! harness note"; bytes that are
+ * not printable are shown as \xNN so a garbage burst stays readable. */
+static char *escape(const char *prefix, const char *text, size_t len, int high)
+{
+    size_t cap = strlen(prefix) + len * 4 + 8, o = 0;
+    char *s = malloc(cap);
+    if (s == NULL)
+        return NULL;
+    o += (size_t)snprintf(s, cap, "%s", prefix);
+    for (size_t i = 0; i < len && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x20 && c != 0x7f && (c < 0x80 || !high))
+            s[o++] = (char)c;
+        else
+            o += (size_t)snprintf(s + o, cap - o, "\\x%02x", c);
+    }
+    s[o] = '\0';
+    return s;
+}
+
+/* Transcript entries are "> sent", "< received", "! harness note". Control bytes
+ * are shown as \xNN, and so are bytes >= 0x80 when the line is not valid UTF-8
+ * (a garbage burst), so every line survives as a JSON string. */
+void agent_note(struct agent *a, const char *prefix, const char *text, size_t len)
+{
+    if (a->transcript == NULL)
+        return;
+    for (int high = 0; high < 2; high++) {
+        char *s = escape(prefix, text, len, high);
+        json_t *j = s ? json_string(s) : NULL;
+        free(s);
+        if (j != NULL) {
+            json_array_append_new(a->transcript, j);
+            return;
+        }
+    }
+}
+
+int agent_rx_fill(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    if (a->rxcap - a->rxlen < 4096) {
+        size_t ncap = a->rxcap ? a->rxcap * 2 : 16384;
+        unsigned char *nb = realloc(a->rx, ncap);
+        if (nb == NULL)
+            return tm_err_set(err, "out of memory") - 1;
+        a->rx = nb;
+        a->rxcap = ncap;
+    }
+    ssize_t r = link_read(a->link, a->rx + a->rxlen, a->rxcap - a->rxlen, deadline, err);
+    if (r > 0)
+        a->rxlen += (size_t)r;
+    return (int)(r > 0 ? 1 : r);
+}
+
+void agent_rx_consume(struct agent *a, size_t n)
+{
+    if (n >= a->rxlen) {
+        a->rxlen = 0;
+        return;
+    }
+    memmove(a->rx, a->rx + n, a->rxlen - n);
+    a->rxlen -= n;
+}
+
+/* A reply line never holds control bytes (JSON escapes them). A line with them
+ * is line noise: kept in the transcript and ignored like any non-JSON line
+ * (contracts §3), but a link that carries little else (a baud mismatch, a dying
+ * USB bridge) is a lost device. */
+static int is_garbage(const char *s, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 && c != '\t' && c != '\r' && c != 0x1b)
+            bad++;
+    }
+    return bad > 0;
+}
+
+/* The raw REPL marks the end of a program with \x04, then its traceback and a
+ * second \x04 (device-model.md §4.2): the agent is gone. */
+static int program_ended(struct agent *a, struct tm_err *err)
+{
+    unsigned char *eot = memchr(a->rx, 0x04, a->rxlen);
+    if (eot == NULL)
+        return 0;
+    size_t pre = (size_t)(eot - a->rx);
+    if (pre)
+        agent_note(a, "< ", (const char *)a->rx, pre);
+    agent_rx_consume(a, pre + 1);
+    /* The traceback follows up to the next \x04; take what is already there. */
+    unsigned char *eot2 = memchr(a->rx, 0x04, a->rxlen);
+    size_t tlen = eot2 ? (size_t)(eot2 - a->rx) : a->rxlen;
+    if (tlen)
+        agent_note(a, "< ", (const char *)a->rx, tlen);
+    char last[200] = "";
+    const char *tb = (const char *)a->rx;
+    for (size_t i = 0, start = 0; i <= tlen; i++)
+        if (i == tlen || tb[i] == '\n') {
+            size_t l = i - start;
+            while (l > 0 && (tb[start + l - 1] == '\r'))
+                l--;
+            if (l > 0)
+                snprintf(last, sizeof last, "%.*s", (int)(l < 199 ? l : 199), tb + start);
+            start = i + 1;
+        }
+    agent_rx_consume(a, a->rxlen);
+    a->lost = 1;
+    return tm_err_set(err, "device lost: the agent program ended%s%s",
+                      last[0] ? ": " : "", last) ;
+}
+
+/* Take one complete line from rx (line end \n; any \r before it dropped, so
+ * \r\r\n from a cooked pty is one line end). 1 with *line, 0 when incomplete. */
+static int take_line(struct agent *a, char **line, size_t *len)
+{
+    unsigned char *nl = a->rxlen ? memchr(a->rx, '\n', a->rxlen) : NULL;
+    if (nl == NULL)
+        return 0;
+    size_t n = (size_t)(nl - a->rx), keep = n;
+    while (keep > 0 && a->rx[keep - 1] == '\r')
+        keep--;
+    *line = strndup((const char *)a->rx, keep);
+    *len = keep;
+    agent_rx_consume(a, n + 1);
+    return *line != NULL;
+}
+
+static int lost(struct agent *a, struct tm_err *err, const char *why, const char *line)
+{
+    a->lost = 1;
+    return tm_err_set(err, "device lost: %s%s%.120s%s", why, line ? " (\"" : "",
+                      line ? line : "", line ? "\")" : "");
+}
+
+/* One line: 1 message for id, 0 not for us, -1 lost. */
+static int handle_line(struct agent *a, long id, char *line, size_t len, json_t **msg,
+                       int *noise, struct tm_err *err)
+{
+    if (is_garbage(line, len)) {
+        agent_note(a, "< ", line, len);
+        if (++*noise > MAX_GARBAGE_LINES)
+            return lost(a, err, "garbage on the link", NULL);
+        return 0;
+    }
+    json_t *j = NULL;
+    if (len > 0 && line[0] == '{')
+        j = json_loadb(line, len, 0, NULL);
+    agent_note(a, "< ", line, len);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        if (strstr(line, "soft reboot") != NULL)
+            return lost(a, err, "soft reboot", line);
+        if (strstr(line, "raw REPL; CTRL-B to exit") != NULL)
+            return lost(a, err, "device is back at the raw REPL", line);
+        if (++*noise > MAX_NOISE_LINES)
+            return lost(a, err, "too many non-JSON lines", NULL);
+        return 0;
+    }
+    json_t *jid = json_object_get(j, "id");
+    const char *ev = json_string_value(json_object_get(j, "event"));
+    if (id < 0 || (json_is_integer(jid) && json_integer_value(jid) == id)) {
+        *msg = j;
+        return ev != NULL ? AGENT_EVENT : AGENT_REPLY;
+    }
+    if (ev != NULL && strcmp(ev, "hello") == 0 && !json_is_integer(jid)) {
+        json_decref(j);
+        return lost(a, err, "the agent restarted (a second hello)", NULL);
+    }
+    json_decref(j);   /* a late reply to an abandoned request: transcript only */
+    return 0;
+}
+
+int agent_next(struct agent *a, long id, tm_ms deadline, json_t **msg, struct tm_err *err)
+{
+    int noise = 0;
+    *msg = NULL;
+    for (int guard = 0; guard < 1000000; guard++) {
+        if (program_ended(a, err) != 0)
+            return -1;
+        char *line = NULL;
+        size_t len = 0;
+        while (take_line(a, &line, &len)) {
+            int r = handle_line(a, id, line, len, msg, &noise, err);
+            free(line);
+            if (r != 0)
+                return r;
+        }
+        if (a->rxlen > AGENT_RX_MAX) {
+            agent_note(a, "< ", (const char *)a->rx, 200);
+            agent_rx_consume(a, a->rxlen);
+            return lost(a, err, "over-long line (garbage)", NULL);
+        }
+        int r = agent_rx_fill(a, deadline, err);
+        if (r == 0)
+            return AGENT_TIMEOUT;
+        if (r < 0) {
+            a->lost = 1;
+            return tm_err_prefix(err, "device lost");
+        }
+    }
+    return lost(a, err, "endless output", NULL);
+}
+
+int agent_send(struct agent *a, const char *op, const json_t *fields, long *id,
+               struct tm_err *err)
+{
+    if (a->link == NULL) {
+        a->lost = 1;
+        return tm_err_set(err, "device lost: link is closed");
+    }
+    json_t *req = fields ? json_deep_copy(fields) : json_object();
+    if (req == NULL)
+        return tm_err_set(err, "out of memory");
+    long n = a->next_id++;
+    json_object_set_new(req, "id", json_integer(n));
+    json_object_set_new(req, "op", json_string(op));
+    char *text = json_dumps(req, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(req);
+    if (text == NULL)
+        return tm_err_set(err, "cannot encode request");
+    size_t len = strlen(text);
+    agent_note(a, "> ", text, len > 2000 ? 2000 : len);
+    char *line = malloc(len + 2);
+    int rc = -1;
+    if (line != NULL) {
+        memcpy(line, text, len);
+        line[len] = '\n';
+        rc = link_write(a->link, line, len + 1, tm_deadline_in(10000), err);
+        free(line);
+    }
+    free(text);
+    if (rc != 0) {
+        a->lost = 1;
+        return tm_err_prefix(err, "device lost: sending %s", op);
+    }
+    *id = n;
+    return 0;
+}
+
+int agent_call(struct agent *a, const char *op, const json_t *fields, tm_ms deadline,
+               json_t **reply, struct tm_err *err)
+{
+    long id;
+    *reply = NULL;
+    if (agent_send(a, op, fields, &id, err) != 0)
+        return -1;
+    for (int guard = 0; guard < 10000; guard++) {
+        json_t *msg = NULL;
+        int r = agent_next(a, id, deadline, &msg, err);
+        if (r == AGENT_REPLY) {
+            *reply = msg;
+            return 0;
+        }
+        json_decref(msg);
+        if (r == AGENT_TIMEOUT) {
+            tm_err_set(err, "no reply to %s (id %ld) before the deadline", op, id);
+            return 1;
+        }
+        if (r < 0)
+            return -1;
+    }
+    return tm_err_set(err, "%s: too many events without a reply", op);
+}
+
+int agent_put(struct agent *a, const char *device_path, const unsigned char *data,
+              size_t len, tm_ms deadline, struct tm_err *err)
+{
+    char sha[65];
+    tm_sha256_hex(data, len, sha);
+    const char *held = json_string_value(json_object_get(a->puts, device_path));
+    if (held != NULL && strcmp(held, sha) == 0)
+        return 0;
+    char *b64 = tm_b64_encode(data, len);
+    if (b64 == NULL)
+        return tm_err_set(err, "out of memory");
+    json_t *req = json_pack("{s:s, s:s, s:s}", "path", device_path, "b64", b64, "sha256", sha);
+    free(b64);
+    json_t *reply = NULL;
+    int rc = agent_call(a, "put", req, deadline, &reply, err);
+    json_decref(req);
+    if (rc != 0) {
+        if (rc > 0)
+            a->lost = 1;
+        return tm_err_prefix(err, "put %s", device_path);
+    }
+    const char *outcome = json_string_value(json_object_get(reply, "outcome"));
+    const char *rsha = json_string_value(json_object_get(reply, "sha256"));
+    if (outcome == NULL || strcmp(outcome, "ok") != 0 || rsha == NULL || strcmp(rsha, sha) != 0) {
+        const char *e = json_string_value(json_object_get(reply, "error"));
+        rc = tm_err_set(err, "put %s: device answered %s%s%s", device_path,
+                        outcome ? outcome : "no outcome", e ? ": " : "", e ? e : "");
+        if (outcome != NULL && strcmp(outcome, "ok") == 0)
+            tm_err_set(err, "put %s: sha256 mismatch (device %s, host %s)", device_path,
+                       rsha ? rsha : "none", sha);
+    } else {
+        json_object_set_new(a->puts, device_path, json_string(sha));
+    }
+    json_decref(reply);
+    return rc;
+}
+
+int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *err)
+{
+    for (int attempt = 0; attempt < a->opts.max_bootstraps && !tm_expired(deadline); attempt++) {
+        a->recoveries++;
+        agent_note(a, "! ", "recovering the device", 21);
+        tm_ms d = tm_now_ms() + 20000 < deadline ? tm_now_ms() + 20000 : deadline;
+        if (attempt == 0 && !silent && agent_bootstrap(a, d, err) == 0)
+            return 0;
+        /* Interrupt and raw REPL did not bring it back: reset the link (exec
+         * restarts the program, serial pulses DTR/RTS), or reopen it (tcp). */
+        /* Files on the device's flash survive a soft reboot, not a restarted
+         * program (a virtual camera's flash is a fresh temporary directory). */
+        json_object_clear(a->puts);
+        struct tm_err rerr;
+        if (a->link == NULL || link_reset(a->link, &rerr) != 0) {
+            link_close(a->link);
+            a->link = link_open(a->spec, err);
+            if (a->link == NULL) {
+                a->lost = 1;
+                continue;
+            }
+        }
+        a->rxlen = 0;
+        d = tm_now_ms() + 20000 < deadline ? tm_now_ms() + 20000 : deadline;
+        if (agent_bootstrap(a, d, err) == 0)
+            return 0;
+    }
+    a->lost = 1;
+    return tm_err_prefix(err, "device lost for good (%d recovery attempts)", a->opts.max_bootstraps);
+}

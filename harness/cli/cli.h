@@ -1,0 +1,22 @@
+/* Internal to harness/cli: one function per subcommand, returning the exit code. */
+#ifndef TM_CLI_H
+#define TM_CLI_H
+
+#include <stdio.h>
+
+enum { EXIT_USAGE = 2 };
+
+int cli_run(int argc, char **argv, int full_argc, char **full_argv);
+int cli_repro(int argc, char **argv, int full_argc, char **full_argv);
+int cli_list(int argc, char **argv);
+int cli_ports(int argc, char **argv);
+int cli_info(int argc, char **argv);
+int cli_diff(int argc, char **argv);
+int cli_merge(int argc, char **argv);
+
+/* The help text of a subcommand (NULL: the overview). 0 when it exists. */
+int cli_help(const char *cmd, FILE *out);
+/* "tlsmatrix CMD: message" + a pointer to --help on stderr; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,80 @@
+/* tlsmatrix: conformance and interoperability matrix for MicroPython cameras'
+ * TLS/DTLS stacks. Subcommand dispatch; each subcommand lives in its own file. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "runner/runner.h"
+
+/* First Ctrl-C: finish the cases in flight and write the reports; a second one
+ * (the handler resets itself) ends the program at once. */
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    runner_request_stop();
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "tlsmatrix%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `tlsmatrix %s%s--help`)\n", cmd ? cmd : "", cmd ? " " : "");
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int full;
+        int (*fn)(int, char **);
+        int (*fn_full)(int, char **, int, char **);
+    } cmds[] = {
+        { "run", 1, NULL, cli_run },     { "repro", 1, NULL, cli_repro },
+        { "list", 0, cli_list, NULL },   { "ports", 0, cli_ports, NULL },
+        { "info", 0, cli_info, NULL },   { "diff", 0, cli_diff, NULL },
+        { "merge", 0, cli_merge, NULL },
+    };
+    /* A TCP link or a peer's pipe closing under a write is an error to report,
+     * not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
+        || strcmp(argv[1], "help") == 0) {
+        if (argc >= 3 && strcmp(argv[1], "help") == 0 && cli_help(argv[2], stdout) == 0)
+            return 0;
+        cli_help(NULL, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("tlsmatrix %s\n", TM_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(argv[1], cmds[i].name) != 0)
+            continue;
+        for (int k = 2; k < argc; k++) {
+            if (strcmp(argv[k], "--") == 0)
+                break;
+            if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
+                cli_help(cmds[i].name, stdout);
+                return 0;
+            }
+        }
+        return cmds[i].full ? cmds[i].fn_full(argc - 1, argv + 1, argc, argv)
+                            : cmds[i].fn(argc - 1, argv + 1);
+    }
+    return cli_usage_error(NULL, "unknown command '%s' (run, list, ports, info, diff, merge, repro)",
+                           argv[1]);
+}

@@ -1,0 +1,254 @@
+/* list, ports, info, diff, merge. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "cli.h"
+#include "link/link.h"
+#include "profile/profile.h"
+#include "report.h"
+#include "runner/runner.h"
+
+#define MAX_PATHS 64
+
+int cli_ports(int argc, char **argv)
+{
+    struct tm_err err = { "" };
+    if (argc > 1)
+        return cli_usage_error("ports", "unexpected argument '%s'", argv[1]);
+    if (link_ports_print(stdout, &err) < 0) {
+        fprintf(stderr, "tlsmatrix ports: %s\n", err.msg);
+        return 2;
+    }
+    return 0;
+}
+
+/* Bootstrap on a device; 0 ok, 2 bad spec, 3 device did not answer. */
+static int open_device(const char *cmd, const char *spec, const char *script, int classic,
+                       struct agent **out)
+{
+    struct tm_err err = { "" };
+    struct agent_opts ao = { script, classic, 2 };
+    *out = agent_open(spec, &ao, &err);
+    if (*out == NULL) {
+        fprintf(stderr, "tlsmatrix %s: %s\n", cmd, err.msg);
+        return link_error_is_busy(&err) ? 3 : 2;
+    }
+    if (agent_bootstrap(*out, tm_deadline_in(30000), &err) != 0) {
+        fprintf(stderr, "tlsmatrix %s: %s\n", cmd, err.msg);
+        int lost = agent_is_lost(*out);
+        agent_close(*out);
+        *out = NULL;
+        return lost ? 3 : 2;
+    }
+    return 0;
+}
+
+int cli_info(int argc, char **argv)
+{
+    static const struct option opts[] = { { "device", required_argument, 0, 'd' },
+                                          { "agent", required_argument, 0, 'a' },
+                                          { "classic-raw", no_argument, 0, 'c' },
+                                          { 0, 0, 0, 0 } };
+    const char *device = NULL, *script = NULL;
+    int classic = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'd') device = optarg;
+        else if (c == 'a') script = optarg;
+        else if (c == 'c') classic = 1;
+        else return cli_usage_error("info", "unknown option or missing value: '%s'", argv[optind - 1]);
+    }
+    if (optind < argc)
+        return cli_usage_error("info", "unexpected argument '%s'", argv[optind]);
+    if (device == NULL)
+        return cli_usage_error("info", "--device LINK is required");
+    struct agent *a = NULL;
+    int rc = open_device("info", device, script, classic, &a);
+    if (rc != 0)
+        return rc;
+    json_dumpf(agent_hello(a), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("\n");
+    fprintf(stderr, "tlsmatrix info: %s: agent uploaded by %s\n", device, agent_upload_mode(a));
+    agent_close(a);
+    return 0;
+}
+
+int cli_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "scenarios", required_argument, 0, 's' }, { "filter", required_argument, 0, 'f' },
+        { "shard", required_argument, 0, 'k' },     { "seed", required_argument, 0, 'e' },
+        { "profile", required_argument, 0, 'p' },   { "device", required_argument, 0, 'd' },
+        { "json", no_argument, 0, 'j' },            { "agent", required_argument, 0, 'a' },
+        { 0, 0, 0, 0 } };
+    const char *paths[MAX_PATHS], *device = NULL, *profile_name = NULL, *script = NULL;
+    struct runner_opts o;
+    int json = 0, c;
+    memset(&o, 0, sizeof o);
+    o.shard_k = o.shard_n = 1;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char tail;
+        switch (c) {
+        case 's':
+            if (o.nscenarios >= MAX_PATHS)
+                return cli_usage_error("list", "--scenarios: at most %d paths", MAX_PATHS);
+            paths[o.nscenarios++] = optarg;
+            break;
+        case 'f': o.filter = optarg; break;
+        case 'p': profile_name = optarg; break;
+        case 'd': device = optarg; break;
+        case 'a': script = optarg; break;
+        case 'j': json = 1; break;
+        case 'e': o.seed = strtoul(optarg, NULL, 10); break;
+        case 'k':
+            if (sscanf(optarg, "%d/%d%c", &o.shard_k, &o.shard_n, &tail) != 2 || o.shard_n < 1
+                || o.shard_k < 1 || o.shard_k > o.shard_n)
+                return cli_usage_error("list", "--shard: expected K/N, got '%s'", optarg);
+            break;
+        default:
+            return cli_usage_error("list", "unknown option or missing value: '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
+    o.scenarios = paths;
+    struct tm_err err = { "" };
+    json_t *errors = NULL;
+    json_t *cases = runner_select_cases(&o, &errors, &err);
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e) fprintf(stderr, "tlsmatrix list: %s\n", json_string_value(e));
+    int rc = json_array_size(errors) > 0 ? 2 : 0;
+    json_decref(errors);
+    if (cases == NULL) {
+        fprintf(stderr, "tlsmatrix list: %s\n", err.msg);
+        return 2;
+    }
+    json_t *profile = profile_load(profile_name ? profile_name : "micropython-openmv-default", &err);
+    if (profile == NULL && profile_name != NULL) {
+        fprintf(stderr, "tlsmatrix list: %s\n", err.msg);
+        json_decref(cases);
+        return 2;
+    }
+    struct agent *a = NULL;
+    if (device != NULL && (rc = open_device("list", device, script, 0, &a)) != 0) {
+        json_decref(cases);
+        json_decref(profile);
+        return rc;
+    }
+    if (json) {
+        json_dumpf(cases, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else {
+        json_t *seen = json_object();
+        json_array_foreach(cases, i, e) json_object_set_new(seen, json_string_value(json_object_get(e, "scenario")) ?: "?", json_true());
+        printf("%zu scenarios, %zu cases\n", json_object_size(seen), json_array_size(cases));
+        json_decref(seen);
+        json_array_foreach(cases, i, e) {
+            char buf[300];
+            const char *id = json_string_value(json_object_get(e, "id"));
+            const json_t *xf = profile ? profile_xfail_for(profile, id ? id : "") : NULL;
+            const char *skip = runner_skip_reason(e, a ? agent_hello(a) : NULL, buf, sizeof buf);
+            printf("%s", id ? id : "?");
+            if (xf)
+                printf("  [xfail: %s]", json_string_value(json_object_get(xf, "reason")) ?: "");
+            if (skip)
+                printf("  [%s%s]", a ? "skip: " : "", skip);
+            printf("\n");
+        }
+    }
+    agent_close(a);
+    json_decref(profile);
+    json_decref(cases);
+    return rc;
+}
+
+int cli_diff(int argc, char **argv)
+{
+    int as_json = 0;
+    const char *files[2];
+    int nf = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return cli_usage_error("diff", "unknown option '%s'", argv[i]);
+        else if (nf < 2)
+            files[nf++] = argv[i];
+        else
+            return cli_usage_error("diff", "unexpected argument '%s'", argv[i]);
+    }
+    if (nf != 2)
+        return cli_usage_error("diff", "expected OLD.json NEW.json");
+    struct tm_err err = { "" };
+    json_t *old = report_load_run(files[0], &err), *new = old ? report_load_run(files[1], &err) : NULL;
+    if (new == NULL) {
+        fprintf(stderr, "tlsmatrix diff: %s\n", err.msg);
+        json_decref(old);
+        return 2;
+    }
+    json_t *d = report_diff(old, new);
+    int regressions = (int)json_array_size(json_object_get(d, "regressions"));
+    if (as_json) {
+        json_dumpf(d, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else {
+        regressions = report_print_diff(d, stdout);
+    }
+    json_decref(d);
+    json_decref(old);
+    json_decref(new);
+    return regressions > 0 ? 1 : 0;
+}
+
+int cli_merge(int argc, char **argv)
+{
+    const char *dir = "results/merged", *baseline = NULL;
+    json_t *runs[MAX_PATHS];
+    size_t n = 0;
+    int rc = 2;
+    struct tm_err err = { "" };
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "--report") == 0 || strcmp(argv[i], "--baseline") == 0) && i + 1 < argc) {
+            *(strcmp(argv[i], "--report") == 0 ? &dir : &baseline) = argv[i + 1];
+            i++;
+        } else if (argv[i][0] == '-') {
+            rc = cli_usage_error("merge", "unknown option or missing value '%s'", argv[i]);
+            goto out;
+        } else if (n >= MAX_PATHS) {
+            rc = cli_usage_error("merge", "at most %d runs", MAX_PATHS);
+            goto out;
+        } else if ((runs[n] = report_load_run(argv[i], &err)) == NULL) {
+            fprintf(stderr, "tlsmatrix merge: %s\n", err.msg);
+            goto out;
+        } else {
+            n++;
+        }
+    }
+    if (n < 1) {
+        rc = cli_usage_error("merge", "expected at least one run.json");
+        goto out;
+    }
+    json_t *merged = report_merge((const json_t *const *)runs, n, &err);
+    json_t *base = baseline ? report_load_run(baseline, &err) : NULL;
+    if (merged == NULL || (baseline && base == NULL) || report_write_all(merged, base, dir, &err) != 0) {
+        fprintf(stderr, "tlsmatrix merge: %s\n", err.msg);
+    } else {
+        const json_t *t = json_object_get(merged, "totals");
+        rc = json_integer_value(json_object_get(t, "fail")) + json_integer_value(json_object_get(t, "xpass"))
+             + json_integer_value(json_object_get(t, "error")) > 0 ? 1 : 0;
+        fprintf(stderr, "tlsmatrix merge: %zu runs, %zu cases → %s\n", n,
+                json_array_size(json_object_get(merged, "cases")), dir);
+    }
+    json_decref(merged);
+    json_decref(base);
+out:
+    for (size_t i = 0; i < n; i++)
+        json_decref(runs[i]);
+    return rc;
+}

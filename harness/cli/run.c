@@ -1,0 +1,415 @@
+/* `tlsmatrix run` and `tlsmatrix repro`: options → struct runner_opts. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "runner/runner.h"
+
+#define MAX_LIST 64
+
+enum {
+    O_DEVICE = 256, O_SCENARIOS, O_FILTER, O_PROFILE, O_BASELINE, O_REPORT, O_FIXTURES, O_JOBS,
+    O_SHARD, O_REPEAT, O_UNTIL_FAIL, O_SEED, O_MIN, O_RETRIES, O_CASE_TIMEOUT, O_PEER_HOST,
+    O_AGENT, O_STAGES, O_QUIET,
+    /* repro */
+    O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
+    O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
+    O_XDEV, O_XPEER,
+};
+
+static const struct option run_opts[] = {
+    { "device", required_argument, 0, O_DEVICE },     { "scenarios", required_argument, 0, O_SCENARIOS },
+    { "filter", required_argument, 0, O_FILTER },     { "profile", required_argument, 0, O_PROFILE },
+    { "baseline", required_argument, 0, O_BASELINE }, { "report", required_argument, 0, O_REPORT },
+    { "fixtures", required_argument, 0, O_FIXTURES }, { "jobs", required_argument, 0, O_JOBS },
+    { "shard", required_argument, 0, O_SHARD },       { "repeat", required_argument, 0, O_REPEAT },
+    { "until-fail", no_argument, 0, O_UNTIL_FAIL },   { "seed", required_argument, 0, O_SEED },
+    { "min", required_argument, 0, O_MIN },           { "retries", required_argument, 0, O_RETRIES },
+    { "case-timeout", required_argument, 0, O_CASE_TIMEOUT },
+    { "peer-host", required_argument, 0, O_PEER_HOST }, { "agent", required_argument, 0, O_AGENT },
+    { "profile-stages", no_argument, 0, O_STAGES },   { "quiet", no_argument, 0, O_QUIET },
+    { "case", required_argument, 0, O_CASE },         { "cases", required_argument, 0, O_CASES },
+    { "count", required_argument, 0, O_COUNT },       { "role", required_argument, 0, O_ROLE },
+    { "layer", required_argument, 0, O_LAYER },       { "verify", required_argument, 0, O_VERIFY },
+    { "ca", required_argument, 0, O_CA },             { "chain", required_argument, 0, O_CHAIN },
+    { "hostname", required_argument, 0, O_HOSTNAME }, { "no-hostname", no_argument, 0, O_NOHOST },
+    { "clock", required_argument, 0, O_CLOCK },       { "send", required_argument, 0, O_SEND },
+    { "backend", required_argument, 0, O_BACKEND },   { "proto", required_argument, 0, O_PROTO },
+    { "peer-cert", required_argument, 0, O_PCERT },   { "peer-key", required_argument, 0, O_PKEY },
+    { "peer-ca", required_argument, 0, O_PCA },       { "peer-verify", required_argument, 0, O_PVERIFY },
+    { "peer-servername", required_argument, 0, O_PSNI }, { "peer-arg", required_argument, 0, O_PARG },
+    { "expect-device", required_argument, 0, O_XDEV }, { "expect-peer", required_argument, 0, O_XPEER },
+    { 0, 0, 0, 0 },
+};
+
+struct cli_state {
+    const char *cmd;
+    struct runner_opts o;
+    const char *devices[MAX_LIST], *scenarios[MAX_LIST];
+    const char *case_id, *cases_file;
+    json_t *custom;          /* repro: the case being built from options */
+    int custom_used;
+};
+
+static int parse_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < lo || v > hi)
+        return cli_usage_error(cmd, "%s: '%s' is not a number in %ld..%ld", flag, s, lo, hi);
+    *out = v;
+    return 0;
+}
+
+static int one_of(const char *cmd, const char *flag, const char *v, const char *const *allowed)
+{
+    for (size_t i = 0; allowed[i]; i++)
+        if (strcmp(v, allowed[i]) == 0)
+            return 0;
+    return cli_usage_error(cmd, "%s: '%s' is not one of the accepted values", flag, v);
+}
+
+static json_t *sub(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (v == NULL) {
+        v = json_object();
+        json_object_set_new(o, k, v);
+    }
+    return v;
+}
+
+static void append(json_t *o, const char *k, json_t *v)
+{
+    json_t *a = json_object_get(o, k);
+    if (!json_is_array(a)) {
+        a = json_array();
+        json_object_set_new(o, k, a);
+    }
+    json_array_append_new(a, v);
+}
+
+/* repro options that build a case from scratch. */
+static int repro_opt(struct cli_state *s, int c, const char *arg)
+{
+    static const char *const roles[] = { "client", "server", NULL };
+    static const char *const layers[] = { "tls", "ssl", NULL };
+    static const char *const verifies[] = { "none", "optional", "required", "default", NULL };
+    static const char *const clocks[] = { "reference", "unset", "keep", NULL };
+    static const char *const backends[] = { "openssl", "gnutls", NULL };
+    static const char *const protos[] = { "tls", "dtls", NULL };
+    json_t *dev = sub(s->custom, "device"), *peer = sub(s->custom, "peer");
+    json_t *axes = sub(s->custom, "axes"), *exp = sub(s->custom, "expected");
+    s->custom_used = 1;
+    switch (c) {
+    case O_ROLE:
+        if (one_of(s->cmd, "--role", arg, roles))
+            return 2;
+        json_object_set_new(dev, "role", json_string(arg));
+        return 0;
+    case O_LAYER:
+        if (one_of(s->cmd, "--layer", arg, layers))
+            return 2;
+        json_object_set_new(dev, "layer", json_string(arg));
+        return 0;
+    case O_VERIFY:
+        if (one_of(s->cmd, "--verify", arg, verifies))
+            return 2;
+        json_object_set_new(dev, "verify", json_string(arg));
+        return 0;
+    case O_CLOCK:
+        if (one_of(s->cmd, "--clock", arg, clocks))
+            return 2;
+        json_object_set_new(dev, "clock", json_string(arg));
+        return 0;
+    case O_BACKEND:
+        if (one_of(s->cmd, "--backend", arg, backends))
+            return 2;
+        json_object_set_new(axes, "backend", json_string(arg));
+        return 0;
+    case O_PROTO:
+        if (one_of(s->cmd, "--proto", arg, protos))
+            return 2;
+        json_object_set_new(axes, "proto", json_string(arg));
+        return 0;
+    case O_CA:
+        append(dev, "ca", json_string(arg));
+        return 0;
+    case O_CHAIN: {
+        const char *comma = strchr(arg, ',');
+        if (comma == NULL || comma == arg || comma[1] == '\0')
+            return cli_usage_error(s->cmd, "--chain: expected CERT,KEY, got '%s'", arg);
+        char *cert = strndup(arg, (size_t)(comma - arg));
+        append(dev, "chain", json_pack("{s:s, s:s}", "cert", cert, "key", comma + 1));
+        free(cert);
+        return 0;
+    }
+    case O_HOSTNAME:
+        json_object_set_new(dev, "server_hostname", json_string(arg));
+        return 0;
+    case O_NOHOST:
+        json_object_set_new(dev, "server_hostname", json_null());
+        return 0;
+    case O_SEND:
+        json_object_set_new(dev, "send", json_string(arg));
+        return 0;
+    case O_PCERT:
+        append(peer, "cert", json_string(arg));
+        return 0;
+    case O_PKEY:
+        json_object_set_new(peer, "key", json_string(arg));
+        return 0;
+    case O_PCA:
+        append(peer, "ca", json_string(arg));
+        return 0;
+    case O_PVERIFY:
+        json_object_set_new(peer, "verify", json_string(arg));
+        return 0;
+    case O_PSNI:
+        json_object_set_new(peer, "servername", json_string(arg));
+        return 0;
+    case O_PARG:
+        append(peer, "args", json_string(arg));
+        return 0;
+    case O_XDEV:
+        append(exp, "device", json_string(arg));
+        return 0;
+    case O_XPEER:
+        append(exp, "peer", json_string(arg));
+        return 0;
+    }
+    return cli_usage_error(s->cmd, "unhandled option");
+}
+
+static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
+{
+    long v;
+    struct runner_opts *o = &s->o;
+    switch (c) {
+    case O_DEVICE:
+        if (o->ndevices >= MAX_LIST)
+            return cli_usage_error(s->cmd, "--device: at most %d devices", MAX_LIST);
+        s->devices[o->ndevices++] = arg;
+        return 0;
+    case O_SCENARIOS:
+        if (o->nscenarios >= MAX_LIST)
+            return cli_usage_error(s->cmd, "--scenarios: at most %d paths", MAX_LIST);
+        s->scenarios[o->nscenarios++] = arg;
+        return 0;
+    case O_FILTER: o->filter = arg; return 0;
+    case O_PROFILE: o->profile = arg; return 0;
+    case O_BASELINE: o->baseline = arg; return 0;
+    case O_REPORT: o->report_dir = arg; return 0;
+    case O_FIXTURES: o->fixtures_dir = arg; return 0;
+    case O_PEER_HOST: o->peer_host = arg; return 0;
+    case O_AGENT: o->agent_script = arg; return 0;
+    case O_STAGES: o->profile_stages = 1; return 0;
+    case O_QUIET: o->progress = 0; return 0;
+    case O_UNTIL_FAIL: o->until_fail = 1; return 0;
+    case O_JOBS:
+        if (parse_int(s->cmd, "--jobs", arg, 1, 256, &v)) return 2;
+        o->jobs = (int)v;
+        return 0;
+    case O_REPEAT:
+    case O_COUNT:
+        if (parse_int(s->cmd, c == O_REPEAT ? "--repeat" : "--count", arg, 1, 1000000, &v)) return 2;
+        o->repeat = (int)v;
+        return 0;
+    case O_SEED:
+        if (parse_int(s->cmd, "--seed", arg, 0, 0x7fffffffL, &v)) return 2;
+        o->seed = (unsigned long)v;
+        return 0;
+    case O_MIN:
+        if (parse_int(s->cmd, "--min", arg, 0, 10000000, &v)) return 2;
+        o->min_executed = (int)v;
+        return 0;
+    case O_RETRIES:
+        if (parse_int(s->cmd, "--retries", arg, 0, 10, &v)) return 2;
+        o->retries = (int)v;
+        return 0;
+    case O_CASE_TIMEOUT:
+        if (parse_int(s->cmd, "--case-timeout", arg, 1000, 3600000, &v)) return 2;
+        o->case_timeout_ms = (int)v;
+        return 0;
+    case O_SHARD: {
+        int k = 0, n = 0;
+        char tail;
+        if (sscanf(arg, "%d/%d%c", &k, &n, &tail) != 2 || n < 1 || k < 1 || k > n)
+            return cli_usage_error(s->cmd, "--shard: expected K/N with 1 <= K <= N, got '%s'", arg);
+        o->shard_k = k;
+        o->shard_n = n;
+        return 0;
+    }
+    case O_CASE:
+        if (!repro) break;
+        s->case_id = arg;
+        return 0;
+    case O_CASES:
+        if (!repro) break;
+        s->cases_file = arg;
+        return 0;
+    default:
+        if (repro && c >= O_ROLE && c <= O_XPEER)
+            return repro_opt(s, c, arg);
+        break;
+    }
+    return cli_usage_error(s->cmd, "option not accepted by %s", s->cmd);
+}
+
+static int parse(struct cli_state *s, int argc, char **argv, int repro)
+{
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int idx = 0;
+        int c = getopt_long(argc, argv, "", run_opts, &idx);
+        if (c == -1)
+            break;
+        if (c == '?')
+            return cli_usage_error(s->cmd, "unknown option or missing value: '%s'",
+                                   argv[optind - 1]);
+        /* run only takes run options; repro also the case-building ones. */
+        if (!repro && c >= O_CASE)
+            return cli_usage_error(s->cmd, "option '--%s' belongs to repro", run_opts[idx].name);
+        if (common_opt(s, c, optarg, repro) != 0)
+            return 2;
+    }
+    if (optind < argc)
+        return cli_usage_error(s->cmd, "unexpected argument '%s'", argv[optind]);
+    s->o.devices = s->devices;
+    s->o.scenarios = s->scenarios;
+    return 0;
+}
+
+static void init(struct cli_state *s, const char *cmd, int full_argc, char **full_argv)
+{
+    memset(s, 0, sizeof *s);
+    s->cmd = cmd;
+    s->o.progress = 1;
+    s->o.retries = -1;
+    s->o.shard_k = s->o.shard_n = 1;
+    s->o.argc = full_argc;
+    s->o.argv = full_argv;
+}
+
+static int finish(struct cli_state *s)
+{
+    struct tm_err err = { "" };
+    int rc = runner_run(&s->o, &err);
+    if (rc == RUNNER_SETUP)
+        fprintf(stderr, "tlsmatrix %s: %s\n", s->cmd, err.msg);
+    return rc;
+}
+
+int cli_run(int argc, char **argv, int full_argc, char **full_argv)
+{
+    struct cli_state s;
+    init(&s, "run", full_argc, full_argv);
+    if (parse(&s, argc, argv, 0) != 0)
+        return 2;
+    return finish(&s);
+}
+
+/* The one case of a repro: from the catalogue (--case), or built from options. */
+static json_t *repro_case(struct cli_state *s, struct tm_err *err)
+{
+    if (s->case_id != NULL) {
+        json_t *pool = NULL;
+        if (s->cases_file != NULL) {
+            json_error_t je;
+            pool = json_load_file(s->cases_file, 0, &je);
+            if (!json_is_array(pool)) {
+                json_decref(pool);
+                tm_err_set(err, "--cases %s:%d: %s", s->cases_file, je.line,
+                           pool ? "not a JSON array of cases" : je.text);
+                return NULL;
+            }
+        } else {
+            json_t *errors = NULL;
+            struct runner_opts o = s->o;
+            o.filter = NULL;
+            o.shard_n = 1;
+            pool = runner_select_cases(&o, &errors, err);
+            if (json_array_size(errors) > 0)
+                tm_err_set(err, "%s", json_string_value(json_array_get(errors, 0)));
+            json_decref(errors);
+            if (pool == NULL)
+                return NULL;
+        }
+        size_t i;
+        json_t *c;
+        json_array_foreach(pool, i, c) {
+            if (json_is_string(json_object_get(c, "id"))
+                && strcmp(json_string_value(json_object_get(c, "id")), s->case_id) == 0) {
+                json_t *one = json_pack("[O]", c);
+                json_decref(pool);
+                return one;
+            }
+        }
+        json_decref(pool);
+        tm_err_set(err, "--case %s: no such case (see `tlsmatrix list`)", s->case_id);
+        return NULL;
+    }
+    json_t *k = s->custom;
+    json_t *dev = sub(k, "device"), *axes = sub(k, "axes"), *exp = sub(k, "expected");
+    if (!json_object_get(dev, "role"))
+        json_object_set_new(dev, "role", json_string("client"));
+    if (!json_object_get(dev, "verify"))
+        json_object_set_new(dev, "verify", json_string("required"));
+    if (!json_object_get(dev, "server_hostname"))
+        json_object_set_new(dev, "server_hostname", json_string("test.local"));
+    if (!json_object_get(axes, "backend"))
+        json_object_set_new(axes, "backend", json_string("openssl"));
+    if (!json_object_get(axes, "proto"))
+        json_object_set_new(axes, "proto", json_string("tls"));
+    json_object_set_new(axes, "keytype", json_string("custom"));
+    sub(k, "peer");
+    if (!json_object_get(exp, "device"))
+        json_object_set_new(exp, "device", json_pack("[s]", "ok"));
+    if (!json_object_get(exp, "peer"))
+        json_object_set_new(exp, "peer", json_pack("[s]", "ok"));
+    char id[256];
+    snprintf(id, sizeof id, "repro/%s/custom/%s", json_string_value(json_object_get(axes, "backend")),
+             json_string_value(json_object_get(axes, "proto")));
+    json_object_set_new(k, "id", json_string(id));
+    json_object_set_new(k, "scenario", json_string("repro"));
+    json_object_set_new(k, "doc", json_string("reproduction from command-line options"));
+    json_object_set_new(k, "tags", json_pack("[s]", "repro"));
+    json_object_set_new(k, "insecure", json_false());
+    json_object_set_new(k, "proxy", json_null());
+    return json_pack("[O]", k);
+}
+
+int cli_repro(int argc, char **argv, int full_argc, char **full_argv)
+{
+    struct cli_state s;
+    struct tm_err err = { "" };
+    init(&s, "repro", full_argc, full_argv);
+    s.custom = json_object();
+    int rc = parse(&s, argc, argv, 1);
+    if (rc == 0 && s.case_id != NULL && s.custom_used)
+        rc = cli_usage_error("repro", "--case takes the case from the catalogue; "
+                             "do not combine it with case-building options");
+    if (rc == 0 && s.case_id == NULL && !s.custom_used)
+        rc = cli_usage_error("repro", "give --case ID, or describe the case (--ca, --chain, "
+                             "--peer-cert, …)");
+    json_t *cases = rc == 0 ? repro_case(&s, &err) : NULL;
+    if (rc == 0 && cases == NULL) {
+        fprintf(stderr, "tlsmatrix repro: %s\n", err.msg);
+        rc = 2;
+    }
+    if (rc == 0) {
+        if (s.o.report_dir == NULL)
+            s.o.report_dir = "results/repro";
+        if (s.o.until_fail && s.o.repeat <= 0)
+            s.o.repeat = 1000;
+        s.o.cases = cases;
+        s.o.cases_file = s.cases_file;
+        s.o.retries = s.o.retries < 0 ? 0 : s.o.retries;
+        rc = finish(&s);
+    }
+    json_decref(cases);
+    json_decref(s.custom);
+    return rc;
+}

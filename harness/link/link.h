@@ -1,0 +1,55 @@
+/* Links: the byte stream between the harness and a camera (DESIGN.md "Link").
+ *
+ *   serial:PATH[,baud=N]   a real port through libserialport, locked exclusively
+ *   tcp:HOST:PORT          a serial port exported raw over TCP (ser2net, labgrid)
+ *   exec:CMD ARGS…         a program on a pseudo-terminal (raw mode), e.g. a
+ *                          MicroPython unix build or the virtual camera
+ *   virtual[:ARGS]         exec of ${TM_BIN_DIR}/vcam ARGS
+ *
+ * Every read takes an absolute deadline (tm_time.h); nothing blocks without one. */
+#ifndef TM_LINK_H
+#define TM_LINK_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "tm_err.h"
+#include "tm_time.h"
+
+struct link;
+
+enum link_kind { LINK_SERIAL, LINK_TCP, LINK_EXEC };
+
+/* Open a link from its spec. Errors name the spec; a locked serial port gives
+ * "port busy" in the message (link_error_is_busy() tells callers). */
+struct link *link_open(const char *spec, struct tm_err *err);
+
+/* Read up to n bytes. Returns the byte count (> 0), 0 when the deadline passed
+ * with nothing to read, -1 when the link closed (EOF, hang-up, child gone), -2 on
+ * any other error (err says which). */
+ssize_t link_read(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm_err *err);
+
+/* Write all n bytes before the deadline. 0 on success, -1 closed, -2 error/deadline. */
+int link_write(struct link *l, const void *buf, size_t n, tm_ms deadline, struct tm_err *err);
+
+/* Reset the device where the link can: serial pulses DTR/RTS (boards that wire
+ * them to reset), exec restarts the program, tcp cannot (returns -1, err says so). */
+int link_reset(struct link *l, struct tm_err *err);
+
+void link_close(struct link *l);
+
+enum link_kind link_kind(const struct link *l);
+const char *link_spec(const struct link *l);
+/* 1 when the spec names the project's virtual camera. */
+int link_is_virtual_spec(const char *spec);
+/* 1 when err holds the "port busy" classification (an infrastructure cause). */
+int link_error_is_busy(const struct tm_err *err);
+
+/* `tlsmatrix ports`: every serial port with USB VID:PID, serial number and, for
+ * known cameras (device-model.md §4.1), the board name. Returns the port count. */
+int link_ports_print(FILE *out, struct tm_err *err);
+/* Board name for a USB VID:PID, or NULL when it is not a known camera. */
+const char *link_board_name(int vid, int pid);
+
+#endif

@@ -1,0 +1,61 @@
+/* Peer processes: tlspeer (the OpenSSL/GnuTLS side of a case) and udpproxy (DTLS
+ * impairment between device and peer), started and stopped by pid with deadlines
+ * (docs/contracts.md §2). All output lines go to the caller's transcript array. */
+#ifndef TM_PEER_H
+#define TM_PEER_H
+
+#include <jansson.h>
+
+#include "tm_err.h"
+#include "tm_time.h"
+
+struct peer;
+struct proxy;
+
+struct peer_target {
+    const char *bind;       /* peer server: address to bind */
+    const char *host;       /* peer client: device address */
+    int port;               /* peer client: device (or proxy) port */
+    int timeout_ms;         /* tlspeer --timeout */
+};
+
+/* Resolve a fixture name: absolute or relative paths with a '/' as given, bare
+ * names inside fixtures_dir. out must hold 1024 bytes. */
+void peer_fixture_path(const char *fixtures_dir, const char *name, char *out, size_t outlen);
+
+/* tlspeer argv (JSON array of strings, argv[0] the program) for a case: the
+ * peer's role is the opposite of the device's, backend and proto come from the
+ * axes, cert/key/ca from the fixtures dir, other peer keys become --flags. */
+json_t *peer_build_argv(const json_t *kase, const char *fixtures_dir,
+                        const struct peer_target *t, struct tm_err *err);
+
+/* Start tlspeer and wait for its ready line (deadline). stderr goes to
+ * stderr_path (may be NULL). */
+struct peer *peer_start(const json_t *argv, const char *stderr_path, tm_ms deadline,
+                        json_t *transcript, struct tm_err *err);
+const char *peer_addr(const struct peer *p);
+int peer_port(const struct peer *p);
+
+/* Collect the result line. Returns it (caller owns); on a hang the process is
+ * killed and a result with handshake "timeout" is synthesised (field
+ * "harness_note" says so); on a crash (exit without a result) NULL is returned
+ * and evidence says how it ended. The peer is stopped either way. */
+json_t *peer_finish(struct peer *p, tm_ms deadline, json_t *transcript, char *evidence,
+                    size_t evlen);
+/* Stop (SIGTERM, then SIGKILL) and free; safe on NULL and after peer_finish. */
+void peer_stop(struct peer *p);
+
+/* udpproxy between a client and server_host:server_port; spec is the case's
+ * "proxy" object (drop, dup, delay, delay_rate, reorder, drop_type,
+ * protect_hvr, mtu, seed). The per-datagram log goes to log_path. */
+struct proxy *proxy_start(const json_t *spec, const char *server_host, int server_port,
+                          const char *log_path, int timeout_ms, tm_ms deadline,
+                          json_t *transcript, struct tm_err *err);
+int proxy_port(const struct proxy *x);
+/* Stop it and append its log lines to transcript (may be NULL). */
+void proxy_stop(struct proxy *x, json_t *transcript);
+
+/* Render an argv array as one shell-quoted command line (caller frees). */
+char *peer_argv_string(const json_t *argv);
+
+#endif

@@ -1,0 +1,159 @@
+/* udpproxy between device and peer for DTLS cases with a `proxy` block. */
+#include "peer/peer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tm_fs.h"
+#include "tm_proc.h"
+
+struct proxy {
+    struct tm_proc proc;
+    struct tm_lines lines;
+    int port;
+    char log_path[1024];
+};
+
+static const char *const proxy_keys[] = { "drop", "dup", "delay", "delay_rate", "reorder",
+                                          "drop_type", "protect_hvr", "mtu", "seed", NULL };
+
+static int flag_for(const char *key, const json_t *v, json_t *argv, struct tm_err *err)
+{
+    char flag[64], buf[64];
+    int known = 0;
+    for (size_t i = 0; proxy_keys[i]; i++)
+        known |= strcmp(proxy_keys[i], key) == 0;
+    if (!known)
+        return tm_err_set(err, "proxy.%s: unknown key (drop, dup, delay, delay_rate, reorder, "
+                          "drop_type, protect_hvr, mtu, seed)", key);
+    snprintf(flag, sizeof flag, "--%s", key);
+    for (char *c = flag; *c; c++)
+        if (*c == '_')
+            *c = '-';
+    if (json_is_boolean(v)) {
+        if (json_is_true(v))
+            json_array_append_new(argv, json_string(flag));
+        return 0;
+    }
+    if (json_is_array(v)) {   /* drop_type: [ClientHello, Finished] */
+        char list[512] = "";
+        size_t i;
+        json_t *it;
+        json_array_foreach(v, i, it) {
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "," : "",
+                     json_string_value(it) ?: "");
+        }
+        json_array_append_new(argv, json_string(flag));
+        return json_array_append_new(argv, json_string(list));
+    }
+    if (json_is_integer(v))
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, sizeof buf, "%g", json_real_value(v));
+    else if (json_is_string(v))
+        snprintf(buf, sizeof buf, "%s", json_string_value(v));
+    else
+        return tm_err_set(err, "proxy.%s: expected a number, string, boolean or list", key);
+    json_array_append_new(argv, json_string(flag));
+    return json_array_append_new(argv, json_string(buf));
+}
+
+static json_t *build_argv(const json_t *spec, const char *host, int port, const char *log,
+                          int timeout_ms, struct tm_err *err)
+{
+    char buf[1024];
+    json_t *argv = json_array();
+    snprintf(buf, sizeof buf, "%s/udpproxy", TM_BIN_DIR);
+    json_array_append_new(argv, json_string(buf));
+    json_array_append_new(argv, json_string("--listen"));
+    json_array_append_new(argv, json_string("127.0.0.1:0"));
+    snprintf(buf, sizeof buf, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    json_array_append_new(argv, json_string("--server"));
+    json_array_append_new(argv, json_string(buf));
+    if (json_object_get(spec, "seed") == NULL) {
+        json_array_append_new(argv, json_string("--seed"));
+        json_array_append_new(argv, json_string("1"));
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)spec, key, v) {
+        if (flag_for(key, v, argv, err) != 0) {
+            json_decref(argv);
+            return NULL;
+        }
+    }
+    json_array_append_new(argv, json_string("--log"));
+    json_array_append_new(argv, json_string(log));
+    snprintf(buf, sizeof buf, "%d", timeout_ms);
+    json_array_append_new(argv, json_string("--timeout"));
+    json_array_append_new(argv, json_string(buf));
+    return argv;
+}
+
+struct proxy *proxy_start(const json_t *spec, const char *server_host, int server_port,
+                          const char *log_path, int timeout_ms, tm_ms deadline,
+                          json_t *transcript, struct tm_err *err)
+{
+    json_t *argv = build_argv(spec, server_host, server_port, log_path, timeout_ms, err);
+    struct proxy *x = calloc(1, sizeof *x);
+    size_t n = json_array_size(argv);
+    char **v = calloc(n + 1, sizeof *v);
+    if (argv == NULL || x == NULL || v == NULL)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (char *)json_string_value(json_array_get(argv, i));
+    snprintf(x->log_path, sizeof x->log_path, "%s", log_path);
+    char *cmd = peer_argv_string(argv);
+    if (transcript && cmd)
+        json_array_append_new(transcript, json_sprintf("$ %s", cmd));
+    free(cmd);
+    if (tm_proc_spawn(&x->proc, v, NULL, err) != 0)
+        goto fail;
+    tm_lines_init(&x->lines, x->proc.out_fd, 65536);
+    char *line = NULL;
+    int r = tm_lines_read(&x->lines, deadline, &line, err);
+    json_t *j = r == 1 ? json_loads(line, 0, NULL) : NULL;
+    free(line);
+    if (j == NULL || json_integer_value(json_object_get(j, "port")) <= 0) {
+        json_decref(j);
+        tm_err_set(err, "udpproxy printed no ready line (%s)", r == 0 ? "deadline" : "exited");
+        proxy_stop(x, transcript);
+        x = NULL;
+        goto fail;
+    }
+    x->port = (int)json_integer_value(json_object_get(j, "port"));
+    json_decref(j);
+    free(v);
+    json_decref(argv);
+    return x;
+fail:
+    free(v);
+    free(x);
+    json_decref(argv);
+    return NULL;
+}
+
+int proxy_port(const struct proxy *x)
+{
+    return x->port;
+}
+
+void proxy_stop(struct proxy *x, json_t *transcript)
+{
+    if (x == NULL)
+        return;
+    tm_proc_stop(&x->proc, 300);
+    tm_lines_free(&x->lines);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (transcript != NULL && tm_read_file(x->log_path, &data, &len, NULL) == 0) {
+        char *save = NULL;
+        int count = 0;
+        for (char *l = strtok_r((char *)data, "\n", &save); l && count < 5000;
+             l = strtok_r(NULL, "\n", &save), count++)
+            json_array_append_new(transcript, json_string(l));
+    }
+    free(data);
+    free(x);
+}

@@ -1,0 +1,143 @@
+/* Device profiles: load one (by name from scenarios/profiles/, or by path) and
+ * find the expected-failure entry that covers a case. */
+#include "profile/profile.h"
+
+#include <fnmatch.h>
+#include <string.h>
+
+#include "scenario/scenario_internal.h"
+
+static const char *const top_keys[] = { "name", "doc", "device", "xfail", NULL };
+static const char *const device_keys[] = { "pem", "clock_unset", "tls13", NULL };
+static const char *const xfail_keys[] = { "case", "reason", "ref", NULL };
+
+/* A bare name is looked up in the source tree; anything with a '/' or a .yaml
+ * ending is a path, so `--profile ./mine.yaml` works from anywhere. */
+static void resolve(const char *name_or_path, char *out, size_t len)
+{
+    size_t n = strlen(name_or_path);
+    if (strchr(name_or_path, '/') != NULL || (n > 5 && !strcmp(name_or_path + n - 5, ".yaml")))
+        snprintf(out, len, "%s", name_or_path);
+    else
+        snprintf(out, len, "%s/scenarios/profiles/%s.yaml", TM_SOURCE_DIR, name_or_path);
+}
+
+static int str_field(struct tm_yaml *y, yaml_node_t *map, const char *key, int required,
+                     json_t *out, struct tm_err *err)
+{
+    yaml_node_t *n = tm_yaml_get(y, map, key);
+    if (n == NULL)
+        return required ? tm_yaml_fail(y, map, err, "missing field '%s'", key) : 0;
+    const char *s = tm_yaml_str(y, n, key, err);
+    if (s == NULL)
+        return -1;
+    if (required && *s == '\0')
+        return tm_yaml_fail(y, n, err, "field '%s' is empty", key);
+    return json_object_set_new(out, key, json_string(s));
+}
+
+static json_t *device_block(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
+{
+    json_t *d = json_object();
+    if (n == NULL)
+        return d;
+    if (tm_yaml_check_keys(y, n, device_keys, err) != 0
+        || str_field(y, n, "clock_unset", 0, d, err) != 0)
+        goto fail;
+    for (int i = 0; i < 2; i++) {
+        const char *k = i ? "tls13" : "pem";
+        yaml_node_t *v = tm_yaml_get(y, n, k);
+        int b = 0;
+        if (v == NULL)
+            continue;
+        if (tm_yaml_bool(y, v, k, &b, err) != 0)
+            goto fail;
+        json_object_set_new(d, k, json_boolean(b));
+    }
+    return d;
+fail:
+    json_decref(d);
+    return NULL;
+}
+
+static json_t *xfail_list(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
+{
+    json_t *a = json_array();
+    if (n == NULL)
+        return a;
+    if (!tm_yaml_is_seq(n)) {
+        tm_yaml_fail(y, n, err, "field 'xfail': expected a list of {case, reason, ref}");
+        goto fail;
+    }
+    for (size_t i = 0; i < tm_yaml_seq_len(n); i++) {
+        yaml_node_t *it = tm_yaml_seq_item(y, n, i);
+        json_t *e = json_object();
+        json_array_append_new(a, e);
+        if (tm_yaml_check_keys(y, it, xfail_keys, err) != 0
+            || str_field(y, it, "case", 1, e, err) != 0
+            || str_field(y, it, "reason", 1, e, err) != 0 || str_field(y, it, "ref", 0, e, err) != 0)
+            goto fail;
+        if (json_object_get(e, "ref") == NULL)
+            json_object_set_new(e, "ref", json_null());
+        json_object_set_new(e, "line", json_integer(tm_yaml_line(it)));
+    }
+    return a;
+fail:
+    json_decref(a);
+    return NULL;
+}
+
+static json_t *from_yaml(struct tm_yaml *y, const char *path, struct tm_err *err)
+{
+    yaml_node_t *root = tm_yaml_root(y);
+    if (tm_yaml_check_keys(y, root, top_keys, err) != 0)
+        return NULL;
+    json_t *p = json_pack("{s:s}", "file", path), *v;
+    if (str_field(y, root, "name", 1, p, err) != 0 || str_field(y, root, "doc", 1, p, err) != 0)
+        goto fail;
+    const char *name = json_string_value(json_object_get(p, "name"));
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t nl = strlen(name);
+    if (strncmp(base, name, nl) != 0 || strcmp(base + nl, ".yaml") != 0) {
+        tm_yaml_fail(y, tm_yaml_get(y, root, "name"), err,
+                     "name '%s' does not match the file name %s", name, base);
+        goto fail;
+    }
+    if ((v = device_block(y, tm_yaml_get(y, root, "device"), err)) == NULL)
+        goto fail;
+    json_object_set_new(p, "device", v);
+    if ((v = xfail_list(y, tm_yaml_get(y, root, "xfail"), err)) == NULL)
+        goto fail;
+    json_object_set_new(p, "xfail", v);
+    return p;
+fail:
+    json_decref(p);
+    return NULL;
+}
+
+json_t *profile_load(const char *name_or_path, struct tm_err *err)
+{
+    char path[1200];
+    struct tm_yaml y;
+    resolve(name_or_path, path, sizeof path);
+    if (tm_yaml_load(&y, path, err) != 0) {
+        tm_yaml_free(&y);
+        return tm_err_prefix(err, "profile %s", name_or_path), NULL;
+    }
+    json_t *p = from_yaml(&y, path, err);
+    tm_yaml_free(&y);
+    return p;
+}
+
+const json_t *profile_xfail_for(const json_t *profile, const char *case_id)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(profile, "xfail"), i, e) {
+        const char *glob = json_string_value(json_object_get(e, "case"));
+        /* As --filter: `*` crosses the '/' between the parts of a case id. */
+        if (glob != NULL && fnmatch(glob, case_id, 0) == 0)
+            return e;
+    }
+    return NULL;
+}

@@ -1,0 +1,606 @@
+/* One case on one device: clock, files, peer (and proxy), the device request,
+ * classification, the record (docs/contracts.md §6) and its bundle directory. */
+#include "runner_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify/classify.h"
+#include "peer/peer.h"
+#include "profile/profile.h"
+#include "tm_fs.h"
+
+#define PEER_READY_MS 5000
+#define LISTEN_MS 10000
+#define PEER_TAIL_MS 5000
+
+const char *const runner_stage_names[ST_COUNT] = { "peer_start", "device_request", "handshake",
+                                                   "classify", "report", "total" };
+
+struct case_run {
+    struct worker *w;
+    struct run_ctx *ctx;
+    const json_t *kase, *dev;
+    json_t *rec;
+    json_t *t_agent, *t_peer, *t_proxy;
+    char dir[1200];
+    tm_ms deadline;
+    int64_t stage[ST_COUNT];
+    json_t *reply, *peer_result;
+    char peer_evidence[256];
+    char error[1100];          /* infrastructure error, "" when none */
+    int lost, skip, silent;
+    struct peer *peer;
+    struct proxy *proxy;
+};
+
+/* A class string from classify_*() (malloc'd) as a JSON string, freeing it. */
+static json_t *class_json(char *s)
+{
+    json_t *j = s ? json_string(s) : json_null();
+    free(s);
+    return j;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+json_t *case_base_record(struct run_ctx *ctx, const json_t *kase, const char *device)
+{
+    const char *id = str(kase, "id");
+    const json_t *xf = profile_xfail_for(ctx->profile, id ? id : "");
+    json_t *xfail = xf ? json_pack("{s:O?, s:O?}", "reason", json_object_get(xf, "reason"),
+                                   "ref", json_object_get(xf, "ref"))
+                       : json_null();
+    return json_pack("{s:s?, s:O?, s:O?, s:O?, s:O?, s:s?, s:b, s:O?, s:o, s:o, s:i, s:b}",
+                     "id", id, "scenario", json_object_get(kase, "scenario"),
+                     "doc", json_object_get(kase, "doc"), "tags", json_object_get(kase, "tags"),
+                     "axes", json_object_get(kase, "axes"), "device", device,
+                     "insecure", json_is_true(json_object_get(kase, "insecure")),
+                     "expected", json_object_get(kase, "expected"), "xfail", xfail,
+                     "actual", json_pack("{s:n, s:n}", "device", "peer"), "attempts", 1,
+                     "flaky", 0);
+}
+
+json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *device,
+                          const char *reason)
+{
+    json_t *rec = case_base_record(ctx, kase, device);
+    json_object_set_new(rec, "verdict", json_string("error"));
+    json_object_set_new(rec, "reason", json_string(reason));
+    json_object_set_new(json_object_get(rec, "actual"), "device", json_string("lost"));
+    json_object_set_new(rec, "transcript", json_pack("{s:[], s:[], s:[]}", "agent", "peer", "proxy"));
+    json_t *timings = json_object();
+    for (int i = 0; i < ST_COUNT; i++)
+        json_object_set_new(timings, runner_stage_names[i], json_integer(0));
+    json_object_set_new(rec, "timings_ms", timings);
+    json_object_set_new(rec, "heap_delta", json_null());
+    json_object_set_new(rec, "device_reply", json_null());
+    json_object_set_new(rec, "peer_result", json_null());
+    json_object_set_new(rec, "replay", json_string(""));
+    return rec;
+}
+
+/* A fixture reference in the device config → the agent's source object. Bare
+ * names are fixture files, pushed to the device as tm-<name>. */
+static json_t *device_source(struct case_run *r, const json_t *item, json_t *files)
+{
+    if (!json_is_string(item))
+        return json_deep_copy(item);   /* {b64:…} / {str:…} go as they are */
+    const char *name = json_string_value(item);
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    char dpath[512];
+    snprintf(dpath, sizeof dpath, "tm-%s", base);
+    json_object_set_new(files, dpath, json_string(name));
+    return json_pack("{s:s}", "file", dpath);
+}
+
+static json_t *device_sources(struct case_run *r, const json_t *v, json_t *files)
+{
+    json_t *out = json_array();
+    if (json_is_string(v) || json_is_object(v))
+        json_array_append_new(out, device_source(r, v, files));
+    size_t i;
+    json_t *it;
+    json_array_foreach(v, i, it) json_array_append_new(out, device_source(r, it, files));
+    return out;
+}
+
+/* contracts §5 device block → §3 request fields; fills files (device path →
+ * fixture name) for the uploads. */
+static json_t *device_fields(struct case_run *r, const char *host, int port, json_t *files)
+{
+    const json_t *d = r->dev;
+    json_t *f = json_object();
+    const char *layer = str(d, "layer"), *verify = str(d, "verify"), *send = str(d, "send");
+    if (layer)
+        json_object_set_new(f, "layer", json_string(layer));
+    if (verify && strcmp(verify, "default") != 0)
+        json_object_set_new(f, "verify_mode", json_integer(strcmp(verify, "none") == 0 ? 0
+                            : strcmp(verify, "optional") == 0 ? 1 : 2));
+    if (json_object_get(d, "ca") && !json_is_null(json_object_get(d, "ca")))
+        json_object_set_new(f, "ca", device_sources(r, json_object_get(d, "ca"), files));
+    json_t *chain = json_object_get(d, "chain");
+    if (chain && !json_is_null(chain)) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *it;
+        json_array_foreach(chain, i, it) {
+            json_t *c = json_object();
+            if (json_object_get(it, "cert"))
+                json_object_set_new(c, "cert", device_source(r, json_object_get(it, "cert"), files));
+            if (json_object_get(it, "key"))
+                json_object_set_new(c, "key", device_source(r, json_object_get(it, "key"), files));
+            json_array_append_new(out, c);
+        }
+        json_object_set_new(f, "chain", out);
+    }
+    json_t *sh = json_object_get(d, "server_hostname");
+    if (json_is_string(sh))
+        json_object_set(f, "server_hostname", sh);
+    if (json_object_get(d, "ciphers") && !json_is_null(json_object_get(d, "ciphers")))
+        json_object_set(f, "ciphers", json_object_get(d, "ciphers"));
+    if (send) {
+        char *b64 = tm_b64_encode(send, strlen(send));
+        json_object_set_new(f, "send_b64", json_string(b64 ? b64 : ""));
+        free(b64);
+    }
+    if (host != NULL) {
+        json_object_set_new(f, "host", json_string(host));
+        json_object_set_new(f, "port", json_integer(port));
+    } else {
+        json_object_set_new(f, "port", json_integer(0));
+    }
+    /* TCP_NODELAY on both ends (run header "tcp_nodelay"): small handshake
+     * flights are not held back by Nagle, so timings measure the stacks. */
+    const char *proto = json_string_value(json_object_get(json_object_get(r->kase, "axes"), "proto"));
+    if (proto == NULL || strcmp(proto, "tls") == 0)
+        json_object_set_new(f, "nodelay", json_true());
+    int dl = r->ctx->case_timeout_ms - 3000;
+    json_object_set_new(f, "deadline_ms", json_integer(dl < 2000 ? 2000 : dl));
+    json_object_set_new(f, "timeout_ms", json_integer(5000));
+    json_object_update(f, json_object_get(d, "options"));   /* scenario overrides win */
+    return f;
+}
+
+static int set_clock(struct case_run *r, struct tm_err *err)
+{
+    const char *mode = str(r->dev, "clock");
+    if (mode != NULL && strcmp(mode, "keep") == 0)
+        return 0;
+    int64_t want = (mode != NULL && strcmp(mode, "unset") == 0) ? r->ctx->unset_epoch
+                                                                : r->ctx->ref_epoch;
+    if (r->w->clock_set == want && tm_now_ms() - r->w->clock_set_at < 600000)
+        return 0;
+    json_t *req = json_pack("{s:I}", "set", (json_int_t)want), *reply = NULL;
+    int rc = agent_call(r->w->agent, "clock", req, tm_deadline_in(5000), &reply, err);
+    json_decref(req);
+    if (rc != 0)
+        return -1;
+    const char *oc = str(reply, "outcome");
+    if (oc == NULL || strcmp(oc, "ok") != 0) {
+        snprintf(r->error, sizeof r->error, "device clock cannot be set (clock op: %s)",
+                 oc ? oc : "no outcome");
+        r->skip = oc != NULL && strcmp(oc, "unsupported") == 0;
+        json_decref(reply);
+        return r->skip ? 1 : tm_err_set(err, "%s", r->error);
+    }
+    json_decref(reply);
+    r->w->clock_set = want;
+    r->w->clock_set_at = tm_now_ms();
+    return 0;
+}
+
+static int push_files(struct case_run *r, json_t *files, struct tm_err *err)
+{
+    const char *dpath;
+    json_t *v;
+    json_object_foreach(files, dpath, v) {
+        char path[1024];
+        unsigned char *data = NULL;
+        size_t len = 0;
+        peer_fixture_path(r->ctx->fixtures, json_string_value(v), path, sizeof path);
+        if (tm_read_file(path, &data, &len, err) != 0)
+            return tm_err_prefix(err, "fixture for the device") - 1;   /* -2: setup, not lost */
+        int rc = agent_put(r->w->agent, dpath, data, len, tm_deadline_in(15000), err);
+        free(data);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Wait for the reply to id, passing events: the first "listening" is returned
+ * through *listening when asked for. 0 reply/event, 1 deadline, -1 lost. */
+static int wait_device(struct case_run *r, long id, tm_ms deadline, json_t **listening,
+                       struct tm_err *err)
+{
+    for (int guard = 0; guard < 1000; guard++) {
+        json_t *msg = NULL;
+        int k = agent_next(r->w->agent, id, deadline, &msg, err);
+        if (k == AGENT_REPLY) {
+            r->reply = msg;
+            return 0;
+        }
+        if (k == AGENT_TIMEOUT)
+            return 1;
+        if (k < 0)
+            return -1;
+        const char *ev = str(msg, "event");
+        if (listening != NULL && ev != NULL && strcmp(ev, "listening") == 0) {
+            *listening = msg;
+            return 0;
+        }
+        json_decref(msg);
+    }
+    return tm_err_set(err, "too many events from the device");
+}
+
+static int start_peer(struct case_run *r, const struct peer_target *t, struct tm_err *err)
+{
+    json_t *argv = peer_build_argv(r->kase, r->ctx->fixtures, t, err);
+    if (argv == NULL)
+        return -1;
+    char *cmd = peer_argv_string(argv);
+    json_array_append_new(r->t_peer, json_sprintf("$ %s", cmd ? cmd : "tlspeer"));
+    json_object_set_new(r->rec, "peer_command", json_string(cmd ? cmd : ""));
+    free(cmd);
+    char errpath[1300];
+    snprintf(errpath, sizeof errpath, "%s/peer.stderr", r->dir);
+    tm_ms t0 = tm_now_ms();
+    r->peer = peer_start(argv, errpath, tm_deadline_in(PEER_READY_MS), r->t_peer, err);
+    r->stage[ST_PEER_START] += tm_now_ms() - t0;
+    json_decref(argv);
+    return r->peer ? 0 : -1;
+}
+
+static int maybe_proxy(struct case_run *r, const char *host, int port, int *out_port,
+                       struct tm_err *err)
+{
+    const json_t *spec = json_object_get(r->kase, "proxy");
+    *out_port = port;
+    if (!json_is_object(spec))
+        return 0;
+    char log[1300];
+    snprintf(log, sizeof log, "%s/proxy.log", r->dir);
+    r->proxy = proxy_start(spec, host, port, log, r->ctx->case_timeout_ms, tm_deadline_in(5000),
+                           r->t_proxy, err);
+    if (r->proxy == NULL)
+        return -1;
+    *out_port = proxy_port(r->proxy);
+    return 0;
+}
+
+/* 1 when the device's reply shows it never reached the network, so the peer
+ * cannot have seen it (no point waiting for the peer's own timeout). */
+static int device_never_connected(const json_t *reply)
+{
+    static const char *const early[] = { "socket", "context", "load_ca", "load_cert", NULL };
+    const char *oc = str(reply, "outcome"), *stage = str(reply, "stage");
+    if (reply == NULL)
+        return 0;
+    if (oc != NULL && (strcmp(oc, "unsupported") == 0 || strcmp(oc, "bad-request") == 0))
+        return 1;
+    for (size_t i = 0; stage != NULL && early[i]; i++)
+        if (strcmp(stage, early[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void finish_peer(struct case_run *r)
+{
+    if (r->peer == NULL)
+        return;
+    /* No reply (device lost or silent): the peer's result cannot depend on it. */
+    int early = r->reply == NULL || device_never_connected(r->reply);
+    tm_ms tail = tm_deadline_in(early ? 300 : PEER_TAIL_MS);
+    r->peer_result = peer_finish(r->peer, tail < r->deadline + 2000 ? tail : r->deadline + 2000,
+                                 r->t_peer, r->peer_evidence, sizeof r->peer_evidence);
+    if (r->reply == NULL && json_is_object(r->peer_result)
+        && json_object_get(r->peer_result, "harness_note") != NULL) {
+        snprintf(r->peer_evidence, sizeof r->peer_evidence,
+                 "peer stopped without a result: the device gave no reply");
+        json_object_set_new(r->peer_result, "harness_note", json_string(r->peer_evidence));
+    }
+    if (early && r->reply != NULL && json_is_object(r->peer_result)
+        && json_object_get(r->peer_result, "harness_note") != NULL) {
+        /* The synthesised "timeout" of a peer that was never contacted. */
+        snprintf(r->peer_evidence, sizeof r->peer_evidence,
+                 "peer not contacted: the device failed before connecting (stage %s)",
+                 str(r->reply, "stage") ? str(r->reply, "stage") : str(r->reply, "outcome"));
+        json_object_set_new(r->peer_result, "handshake", json_string("not-started"));
+        json_object_set_new(r->peer_result, "harness_note", json_string(r->peer_evidence));
+    }
+    if (r->peer_evidence[0])
+        json_array_append_new(r->t_peer, json_sprintf("! %s", r->peer_evidence));
+    peer_stop(r->peer);
+    r->peer = NULL;
+}
+
+/* Device is the client: peer server first, then the request. */
+static int drive_client(struct case_run *r, const char *op, json_t *files, struct tm_err *err)
+{
+    struct peer_target t = { "127.0.0.1", NULL, 0, r->ctx->case_timeout_ms };
+    if (strcmp(r->ctx->peer_host, "127.0.0.1") != 0 && strcmp(r->ctx->peer_host, "::1") != 0)
+        t.bind = "0.0.0.0";
+    if (start_peer(r, &t, err) != 0)
+        return -2;
+    int port;
+    if (maybe_proxy(r, "127.0.0.1", peer_port(r->peer), &port, err) != 0)
+        return -2;
+    json_t *f = device_fields(r, r->ctx->peer_host, port, files);
+    int rc = push_files(r, files, err);
+    long id = 0;
+    tm_ms t0 = tm_now_ms();
+    if (rc == 0)
+        rc = agent_send(r->w->agent, op, f, &id, err);
+    json_decref(f);
+    if (rc == 0)
+        rc = wait_device(r, id, r->deadline, NULL, err);
+    r->stage[ST_DEVICE_REQUEST] += tm_now_ms() - t0;
+    finish_peer(r);
+    return rc;
+}
+
+/* Device is the server: request first, "listening", then the peer client. */
+static int drive_server(struct case_run *r, const char *op, json_t *files, struct tm_err *err)
+{
+    json_t *f = device_fields(r, NULL, 0, files);
+    int rc = push_files(r, files, err);
+    long id = 0;
+    json_t *listening = NULL;
+    tm_ms t0 = tm_now_ms();
+    if (rc == 0)
+        rc = agent_send(r->w->agent, op, f, &id, err);
+    json_decref(f);
+    if (rc == 0) {
+        tm_ms ld = tm_deadline_in(LISTEN_MS);
+        rc = wait_device(r, id, ld < r->deadline ? ld : r->deadline, &listening, err);
+    }
+    if (rc == 0 && listening != NULL) {
+        const json_t *hello = agent_hello(r->w->agent);
+        const char *addr = str(listening, "addr");
+        int port = (int)json_integer_value(json_object_get(listening, "port")), pport;
+        /* A wildcard bind is reached on the device's own address, or loopback
+         * for a virtual camera on this host. */
+        if (addr == NULL || strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0) {
+            const char *a0 = json_string_value(json_array_get(json_object_get(hello, "addrs"), 0));
+            addr = (json_is_true(json_object_get(hello, "virtual")) || a0 == NULL) ? "127.0.0.1" : a0;
+        }
+        struct peer_target t = { NULL, addr, port, r->ctx->case_timeout_ms };
+        rc = maybe_proxy(r, addr, port, &pport, err);
+        t.port = pport;
+        if (rc == 0)
+            rc = start_peer(r, &t, err);
+        json_decref(listening);
+        if (rc != 0) {
+            /* The device waits for a client that will not come: its reply
+             * arrives at its own deadline; the case is an error either way. */
+            json_array_append_new(r->t_peer, json_sprintf("! peer not started: %s", err->msg));
+            snprintf(r->error, sizeof r->error, "peer not started: %.1000s", err->msg);
+        }
+        rc = wait_device(r, id, r->deadline, NULL, err);
+    } else if (rc == 0) {
+        snprintf(r->peer_evidence, sizeof r->peer_evidence,
+                 "peer not started: the device answered before listening");
+        r->peer_result = json_pack("{s:s, s:s, s:s}", "event", "result", "handshake",
+                                   "not-started", "harness_note", r->peer_evidence);
+    }
+    r->stage[ST_DEVICE_REQUEST] += tm_now_ms() - t0;
+    finish_peer(r);
+    return rc;
+}
+
+/* Sum of the device's own timings, for the "handshake" stage. */
+static int64_t reply_ms(const json_t *reply, const char *k)
+{
+    return json_integer_value(json_object_get(json_object_get(reply, "ms"), k));
+}
+
+static void write_lines(const char *path, const json_t *lines)
+{
+    size_t i, cap = 1, len = 0;
+    json_t *v;
+    json_array_foreach(lines, i, v) cap += strlen(json_string_value(v) ? json_string_value(v) : "") + 1;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return;
+    json_array_foreach(lines, i, v) {
+        const char *s = json_string_value(v) ? json_string_value(v) : "";
+        memcpy(buf + len, s, strlen(s));
+        len += strlen(s);
+        buf[len++] = '\n';
+    }
+    tm_write_file(path, buf, len, 0644, NULL);
+    free(buf);
+}
+
+static char *replay_line(struct case_run *r)
+{
+    const struct runner_opts *o = r->ctx->o;
+    const char *file = o->cases_file ? o->cases_file : str(r->kase, "file");
+    char def[1300];
+    int from_cases = o->cases != NULL;
+    if (from_cases && o->cases_file == NULL) {
+        /* A case built from repro options: its definition goes in the bundle. */
+        json_t *one = json_pack("[O]", r->kase);
+        snprintf(def, sizeof def, "%s/case-def.json", r->dir);
+        json_dump_file(one, def, JSON_INDENT(2));
+        json_decref(one);
+        file = def;
+    }
+    json_t *a = json_pack("[s, s, s, s, s, s]", TM_BIN_DIR "/tlsmatrix", "repro", "--case",
+                          str(r->kase, "id"), "--device", r->w->spec);
+    if (o->agent_script != NULL) {
+        json_array_append_new(a, json_string("--agent"));
+        json_array_append_new(a, json_string(o->agent_script));
+    }
+    if (o->peer_host != NULL) {
+        json_array_append_new(a, json_string("--peer-host"));
+        json_array_append_new(a, json_string(o->peer_host));
+    }
+    if (file) {
+        json_array_append_new(a, json_string(from_cases ? "--cases" : "--scenarios"));
+        json_array_append_new(a, json_string(file));
+    }
+    json_array_append_new(a, json_string("--profile"));
+    json_array_append_new(a, json_string(r->ctx->profile_name));
+    json_array_append_new(a, json_string("--fixtures"));
+    json_array_append_new(a, json_string(r->ctx->fixtures));
+    char *s = peer_argv_string(a);
+    json_decref(a);
+    return s;
+}
+
+static void write_bundle(struct case_run *r)
+{
+    char path[1400];
+    snprintf(path, sizeof path, "%s/serial.log", r->dir);
+    write_lines(path, r->t_agent);
+    snprintf(path, sizeof path, "%s/peer.log", r->dir);
+    write_lines(path, r->t_peer);
+    const char *replay = str(r->rec, "replay");
+    if (replay != NULL) {
+        char *sh = NULL;
+        if (asprintf(&sh, "#!/bin/sh\n# replay of %s\nexec %s \"$@\"\n", str(r->kase, "id"),
+                     replay) > 0) {
+            snprintf(path, sizeof path, "%s/replay.sh", r->dir);
+            tm_write_file(path, sh, strlen(sh), 0755, NULL);
+        }
+        free(sh);
+    }
+    char *js = json_dumps(r->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (js != NULL) {
+        snprintf(path, sizeof path, "%s/case.json", r->dir);
+        tm_write_file(path, js, strlen(js), 0644, NULL);
+    }
+    free(js);
+}
+
+static void classify(struct case_run *r)
+{
+    tm_ms t0 = tm_now_ms();
+    json_t *actual = json_object_get(r->rec, "actual");
+    char reason[1200] = "";
+    const char *verdict;
+    if (r->skip) {
+        verdict = "skip";
+        snprintf(reason, sizeof reason, "%s", r->error);
+    } else if (r->lost || r->error[0]) {
+        verdict = "error";
+        snprintf(reason, sizeof reason, "%s", r->error);
+        if (r->lost)
+            json_object_set_new(actual, "device", json_string("lost"));
+        else if (r->reply != NULL)
+            json_object_set_new(actual, "device", class_json(classify_device(r->reply)));
+        if (r->peer_result != NULL)
+            json_object_set_new(actual, "peer", class_json(classify_peer(r->peer_result)));
+    } else {
+        char *dc = classify_device(r->reply), *pc = classify_peer(r->peer_result);
+        json_object_set_new(actual, "device", json_string(dc ? dc : "lost"));
+        json_object_set_new(actual, "peer", json_string(pc ? pc : "crashed"));
+        verdict = classify_verdict(json_object_get(r->kase, "expected"), dc, pc, r->reply,
+                                   r->peer_result, json_is_null(json_object_get(r->rec, "xfail"))
+                                   ? NULL : json_object_get(r->rec, "xfail"), reason, sizeof reason);
+        free(dc);
+        free(pc);
+    }
+    if (r->peer_evidence[0] && strstr(reason, r->peer_evidence) == NULL && strlen(reason) < 300)
+        snprintf(reason + strlen(reason), sizeof reason - strlen(reason), "%s%s",
+                 reason[0] ? "; " : "", r->peer_evidence);
+    json_object_set_new(r->rec, "verdict", json_string(verdict));
+    json_object_set_new(r->rec, "reason", json_string(reason));
+    r->stage[ST_CLASSIFY] += tm_now_ms() - t0;
+}
+
+static int run_steps(struct case_run *r, struct tm_err *err)
+{
+    const char *role = str(r->dev, "role");
+    const char *proto = json_string_value(json_object_get(json_object_get(r->kase, "axes"), "proto"));
+    char op[32];
+    int server = role != NULL && strcmp(role, "server") == 0;
+    snprintf(op, sizeof op, "%s_%s", proto && strcmp(proto, "dtls") == 0 ? "dtls" : "tls",
+             server ? "server" : "client");
+    int rc = set_clock(r, err);
+    if (rc != 0)
+        return rc;
+    json_t *files = json_object();
+    rc = server ? drive_server(r, op, files, err) : drive_client(r, op, files, err);
+    json_decref(files);
+    return rc;
+}
+
+json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt, int *infra)
+{
+    struct run_ctx *ctx = w->ctx;
+    struct case_run r;
+    struct tm_err err = { "" };
+    char sid[600];
+    memset(&r, 0, sizeof r);
+    r.w = w;
+    r.ctx = ctx;
+    r.kase = kase;
+    r.dev = json_object_get(kase, "device");
+    r.rec = case_base_record(ctx, kase, w->spec);
+    r.t_agent = json_array();
+    r.t_peer = json_array();
+    r.t_proxy = json_array();
+    *infra = 0;
+    tm_ms t0 = tm_now_ms();
+    r.deadline = tm_deadline_in(ctx->case_timeout_ms);
+    runner_sanitise_id(str(kase, "id"), sid, sizeof sid);
+    /* Repeated runs keep every run's evidence: cases/<id>/run-N. */
+    if (ctx->o->repeat > 1 || ctx->o->until_fail)
+        snprintf(r.dir, sizeof r.dir, "%s/cases/%s/run-%d", ctx->report_dir, sid, iter + 1);
+    else
+        snprintf(r.dir, sizeof r.dir, "%s/cases/%s", ctx->report_dir, sid);
+    tm_mkdirs(r.dir, 0755, NULL);
+    char buf[300];
+    const char *why = runner_skip_reason(kase, agent_hello(w->agent), buf, sizeof buf);
+    if (why != NULL) {
+        r.skip = 1;
+        snprintf(r.error, sizeof r.error, "%s", why);
+    } else {
+        agent_set_transcript(w->agent, r.t_agent);
+        int rc = run_steps(&r, &err);
+        agent_set_transcript(w->agent, NULL);
+        if (rc == 1 && !r.skip) {          /* the device did not answer in time */
+            r.lost = 1;
+            r.silent = 1;
+            snprintf(r.error, sizeof r.error, "device lost: no reply before the case deadline (%d ms)",
+                     ctx->case_timeout_ms);
+        } else if (rc < 0) {
+            r.lost = agent_is_lost(w->agent);
+            if (!r.error[0])
+                snprintf(r.error, sizeof r.error, "%s", err.msg);
+        }
+    }
+    peer_stop(r.peer);
+    proxy_stop(r.proxy, r.t_proxy);
+    r.stage[ST_HANDSHAKE] = reply_ms(r.reply, "handshake");
+    classify(&r);
+    *infra = r.silent ? 2 : (r.lost || strstr(r.error, "port busy") != NULL);
+    json_object_set_new(r.rec, "attempts", json_integer(attempt));
+    json_t *hb = json_object_get(r.reply, "heap_before"), *ha = json_object_get(r.reply, "heap_after");
+    json_object_set_new(r.rec, "heap_delta", json_is_integer(hb) && json_is_integer(ha)
+                        ? json_integer(json_integer_value(ha) - json_integer_value(hb)) : json_null());
+    json_object_set_new(r.rec, "device_reply", r.reply ? r.reply : json_null());
+    json_object_set_new(r.rec, "peer_result", r.peer_result ? r.peer_result : json_null());
+    json_object_set_new(r.rec, "transcript", json_pack("{s:o, s:o, s:o}", "agent", r.t_agent,
+                                                      "peer", r.t_peer, "proxy", r.t_proxy));
+    json_object_set_new(r.rec, "bundle", json_string(r.dir));
+    char *replay = replay_line(&r);
+    json_object_set_new(r.rec, "replay", json_string(replay ? replay : ""));
+    free(replay);
+    tm_ms tr = tm_now_ms();
+    write_bundle(&r);
+    r.stage[ST_REPORT] = tm_now_ms() - tr;
+    r.stage[ST_TOTAL] = tm_now_ms() - t0;
+    json_t *timings = json_object();
+    for (int i = 0; i < ST_COUNT; i++)
+        json_object_set_new(timings, runner_stage_names[i], json_integer(r.stage[i]));
+    json_object_set_new(r.rec, "timings_ms", timings);
+    return r.rec;
+}

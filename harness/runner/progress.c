@@ -1,0 +1,66 @@
+/* Progress: one live line on a TTY (done/total, counts, current case, ETA), one
+ * line per finished case otherwise. Called with the run mutex held. */
+#include "runner_internal.h"
+
+#include <string.h>
+#include <unistd.h>
+
+static const char *const names[6] = { "pass", "fail", "xfail", "xpass", "error", "skip" };
+
+void progress_start(struct progress *p, size_t total, int mode)
+{
+    memset(p, 0, sizeof *p);
+    p->enabled = mode != 0;
+    p->tty = isatty(STDERR_FILENO);
+    p->total = total;
+    p->started = tm_now_ms();
+}
+
+static void live_line(struct progress *p)
+{
+    char eta[32] = "?";
+    if (p->done > 0) {
+        int64_t per = (tm_now_ms() - p->started) / (int64_t)p->done;
+        int64_t left = per * (int64_t)(p->total > p->done ? p->total - p->done : 0) / 1000;
+        snprintf(eta, sizeof eta, "%lldm%02llds", (long long)(left / 60), (long long)(left % 60));
+    }
+    fprintf(stderr, "\r\033[K[%zu/%zu] pass %d fail %d error %d | %.60s | ETA %s", p->done,
+            p->total, p->counts[0] + p->counts[2], p->counts[1] + p->counts[3], p->counts[4],
+            p->current, eta);
+    fflush(stderr);
+}
+
+void progress_current(struct progress *p, const char *id)
+{
+    snprintf(p->current, sizeof p->current, "%s", id ? id : "");
+    if (p->enabled && p->tty)
+        live_line(p);
+}
+
+void progress_case(struct progress *p, const json_t *rec)
+{
+    const char *v = json_string_value(json_object_get(rec, "verdict"));
+    for (int i = 0; i < 6; i++)
+        if (v && strcmp(v, names[i]) == 0)
+            p->counts[i]++;
+    p->done++;
+    if (!p->enabled)
+        return;
+    if (p->tty) {
+        live_line(p);
+        return;
+    }
+    const json_t *t = json_object_get(rec, "timings_ms");
+    fprintf(stderr, "[%zu/%zu] %-5s %s (%lld ms)%s%s\n", p->done, p->total, v ? v : "?",
+            json_string_value(json_object_get(rec, "id")),
+            (long long)json_integer_value(json_object_get(t, "total")),
+            (v && strcmp(v, "pass") && strcmp(v, "xfail")) ? " — " : "",
+            (v && strcmp(v, "pass") && strcmp(v, "xfail"))
+                ? json_string_value(json_object_get(rec, "reason")) ?: "" : "");
+}
+
+void progress_end(struct progress *p)
+{
+    if (p->enabled && p->tty)
+        fprintf(stderr, "\n");
+}

@@ -1,0 +1,509 @@
+/* The run: setup, one worker thread per device sharing one queue of cases,
+ * retries for infrastructure causes, repeats, the run document and reports. */
+#include "runner_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "profile/profile.h"
+#include "report.h"
+#include "tm_fs.h"
+
+#define BOOTSTRAP_MS 30000
+#define MAX_INCIDENTS 10        /* lost-device incidents a device may survive */
+#define UNTIL_FAIL_MAX 1000     /* --until-fail without --repeat: bounded */
+#define DEFAULT_PROFILE "micropython-openmv-default"
+#define PORT_BUSY_RETRIES 3
+#define PORT_BUSY_WAIT_MS 1000
+
+/* Set from a signal handler; the one piece of process state the runner keeps,
+ * because a signal handler cannot reach a run's context. */
+static volatile sig_atomic_t stop_requested;
+
+void runner_request_stop(void)
+{
+    stop_requested = 1;
+}
+
+static const char *const verdicts[6] = { "pass", "fail", "xfail", "xpass", "error", "skip" };
+
+/* Take the next item; 0 when the queue is empty. */
+static int take_item(struct run_ctx *c, struct item *it)
+{
+    int got = 0;
+    pthread_mutex_lock(&c->mu);
+    while (!stop_requested && c->next < c->nitems) {
+        *it = c->items[c->next++];
+        if (c->stop && it->iter > 0) {   /* --until-fail tripped: later rounds drop */
+            json_decref(it->prior);
+            continue;
+        }
+        got = 1;
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return got;
+}
+
+static void push_item(struct run_ctx *c, struct item it)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->nitems == c->itemcap) {
+        size_t ncap = c->itemcap * 2 + 16;
+        struct item *n = realloc(c->items, ncap * sizeof *n);
+        if (n == NULL) {
+            pthread_mutex_unlock(&c->mu);
+            return;
+        }
+        c->items = n;
+        c->itemcap = ncap;
+    }
+    c->items[c->nitems++] = it;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int unexpected(const char *v)
+{
+    return v != NULL && (strcmp(v, "fail") == 0 || strcmp(v, "xpass") == 0 || strcmp(v, "error") == 0);
+}
+
+static void record(struct run_ctx *c, const struct item *it, json_t *rec)
+{
+    if (it->prior != NULL) {   /* a retry after an infrastructure error */
+        const char *v = json_string_value(json_object_get(rec, "verdict"));
+        json_object_set_new(rec, "flaky", json_boolean(v && strcmp(v, "error") != 0));
+        json_object_set(rec, "previous_attempt", it->prior);
+    }
+    pthread_mutex_lock(&c->mu);
+    json_array_append(c->runs[it->idx], rec);
+    if (unexpected(json_string_value(json_object_get(rec, "verdict"))) && c->o->until_fail)
+        c->stop = 1;
+    const json_t *t = json_object_get(rec, "timings_ms");
+    for (int i = 0; i < ST_COUNT; i++)
+        c->stage_sums[i] += json_integer_value(json_object_get(t, runner_stage_names[i]));
+    progress_case(&c->prog, rec);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int bootstrap_device(struct worker *w, struct tm_err *err)
+{
+    struct agent_opts ao = { w->ctx->o->agent_script, 0, 2 };
+    /* A busy port is an infrastructure cause worth a few patient retries (another
+     * tool may be finishing with it); any other open error is final. */
+    for (int i = 0; i < 1 + PORT_BUSY_RETRIES; i++) {
+        w->agent = agent_open(w->spec, &ao, err);
+        if (w->agent != NULL || !link_error_is_busy(err))
+            break;
+        tm_sleep_ms(PORT_BUSY_WAIT_MS);
+    }
+    if (w->agent == NULL)
+        return -1;
+    if (agent_bootstrap(w->agent, tm_deadline_in(BOOTSTRAP_MS), err) == 0)
+        return 0;
+    if (!agent_is_lost(w->agent))   /* a setup error: retrying cannot help */
+        return -1;
+    return agent_recover(w->agent, tm_deadline_in(2 * BOOTSTRAP_MS), 0, err);
+}
+
+static void set_device_hello(struct worker *w, const char *error)
+{
+    pthread_mutex_lock(&w->ctx->mu);
+    const json_t *h = w->agent ? agent_hello(w->agent) : NULL;
+    json_object_set_new(w->device_entry, "hello", h ? json_deep_copy(h) : json_null());
+    if (w->agent != NULL)
+        json_object_set_new(w->device_entry, "upload", json_string(agent_upload_mode(w->agent)));
+    if (error != NULL)
+        json_object_set_new(w->device_entry, "error", json_string(error));
+    pthread_mutex_unlock(&w->ctx->mu);
+}
+
+/* After an infrastructure error: recover the device (the health check). */
+static int health(struct worker *w, int silent, struct tm_err *err)
+{
+    if (++w->incidents > MAX_INCIDENTS)
+        return tm_err_set(err, "device lost %d times; taken out", w->incidents - 1);
+    w->clock_set = INT64_MIN;
+    return agent_recover(w->agent, tm_deadline_in(2 * BOOTSTRAP_MS), silent, err);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct run_ctx *c = w->ctx;
+    struct tm_err err = { "" };
+    struct item it;
+    w->clock_set = INT64_MIN;
+    if (bootstrap_device(w, &err) != 0) {
+        fprintf(stderr, "tlsmatrix: device %s: %s\n", w->spec, err.msg);
+        set_device_hello(w, err.msg);
+        goto dead;
+    }
+    set_device_hello(w, NULL);
+    while (take_item(c, &it)) {
+        const json_t *kase = json_array_get(c->cases, it.idx);
+        pthread_mutex_lock(&c->mu);
+        progress_current(&c->prog, json_string_value(json_object_get(kase, "id")));
+        pthread_mutex_unlock(&c->mu);
+        int infra = 0;
+        json_t *rec = case_execute(w, kase, it.iter, it.attempt, &infra);
+        int healthy = !infra || health(w, infra == 2, &err) == 0;
+        if (infra && it.attempt <= c->retries) {
+            /* Retry on this device when it came back, else on another one. */
+            struct item again = { it.idx, it.iter, it.attempt + 1, rec };
+            json_decref(it.prior);
+            push_item(c, again);
+        } else {
+            record(c, &it, rec);
+            json_decref(rec);
+            json_decref(it.prior);
+        }
+        if (!healthy) {
+            fprintf(stderr, "tlsmatrix: device %s taken out: %s\n", w->spec, err.msg);
+            set_device_hello(w, err.msg);
+            goto dead;
+        }
+    }
+    pthread_mutex_lock(&c->mu);
+    c->alive--;
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+dead:
+    pthread_mutex_lock(&c->mu);
+    c->alive--;
+    c->lost++;
+    w->dead = 1;
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* One record per case: a single run as is; repeated runs keep the worst run's
+ * record and list every verdict (flaky when they differ). */
+static json_t *aggregate(json_t *runs)
+{
+    static const char *const order[] = { "fail", "xpass", "error", "xfail", "pass", "skip" };
+    size_t n = json_array_size(runs), i;
+    if (n == 0)
+        return NULL;
+    json_t *worst = json_array_get(runs, 0), *r;
+    int counts[6] = { 0 }, any_flaky = 0;
+    json_array_foreach(runs, i, r) {
+        const char *v = json_string_value(json_object_get(r, "verdict"));
+        for (int k = 0; k < 6; k++) {
+            if (v && strcmp(v, verdicts[k]) == 0)
+                counts[k]++;
+        }
+        const char *wv = json_string_value(json_object_get(worst, "verdict"));
+        if (json_is_true(json_object_get(r, "flaky")))
+            any_flaky = 1;
+        /* Same verdict: keep the run that needed a retry (it has more evidence). */
+        if (v && wv && strcmp(v, wv) == 0 && json_integer_value(json_object_get(r, "attempts")) >
+                                                  json_integer_value(json_object_get(worst, "attempts")))
+            worst = r;
+        for (int k = 0; k < 6; k++) {
+            if (wv && strcmp(order[k], wv) == 0)
+                break;
+            if (v && strcmp(order[k], v) == 0) {
+                worst = r;
+                break;
+            }
+        }
+    }
+    json_t *out = json_deep_copy(worst);
+    if (any_flaky)
+        json_object_set_new(out, "flaky", json_true());
+    if (n > 1) {
+        int kinds = 0;
+        json_t *vs = json_object();
+        for (int k = 0; k < 6; k++) {
+            if (counts[k]) {
+                kinds++;
+                json_object_set_new(vs, verdicts[k], json_integer(counts[k]));
+            }
+        }
+        json_object_set_new(out, "repeats", json_pack("{s:i, s:o}", "runs", (int)n, "verdicts", vs));
+        if (kinds > 1)
+            json_object_set_new(out, "flaky", json_true());
+    }
+    return out;
+}
+
+static json_t *header(struct run_ctx *c, const char *started)
+{
+    char fin[32], shard[32];
+    tm_format_utc(tm_wall_s(), fin, sizeof fin);
+    snprintf(shard, sizeof shard, "%d/%d", c->o->shard_n > 1 ? c->o->shard_k : 1,
+             c->o->shard_n > 1 ? c->o->shard_n : 1);
+    json_t *cmd = json_array();
+    for (int i = 0; i < c->o->argc; i++)
+        json_array_append_new(cmd, json_string(c->o->argv[i]));
+    const char *mbed = NULL;
+    size_t i;
+    json_t *d;
+    json_array_foreach(c->devices, i, d) {
+        const json_t *h = json_object_get(d, "hello");
+        if (mbed == NULL && json_is_true(json_object_get(h, "virtual")))
+            mbed = json_string_value(json_object_get(h, "mbedtls"));
+    }
+    /* gnutls: tm_drive does not link GnuTLS; peers report what they ran with. */
+    return json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:n, s:s?}, s:I, s:s, s:s?, s:O?, s:b, s:O}",
+                     "started", started, "finished", fin, "harness", TM_VERSION, "command", cmd,
+                     "versions", "openssl", OpenSSL_version(OPENSSL_VERSION), "gnutls",
+                     "mbedtls_host", mbed, "seed", (json_int_t)c->o->seed, "shard", shard,
+                     "profile", c->profile_name,
+                     "fixture_reference_time", json_object_get(c->manifest, "reference_time"),
+                     "tcp_nodelay", 1, "devices", c->devices);
+}
+
+static void print_stages(struct run_ctx *c)
+{
+    fprintf(stderr, "stage sums (ms):");
+    for (int i = 0; i < ST_COUNT; i++)
+        fprintf(stderr, " %s=%lld", runner_stage_names[i], (long long)c->stage_sums[i]);
+    fprintf(stderr, "\n");
+}
+
+static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *err)
+{
+    c->o = o;
+    c->fixtures = o->fixtures_dir ? o->fixtures_dir : TM_FIXTURES_DIR;
+    c->report_dir = o->report_dir ? o->report_dir : "results/latest";
+    c->peer_host = o->peer_host ? o->peer_host : "127.0.0.1";
+    c->case_timeout_ms = o->case_timeout_ms > 0 ? o->case_timeout_ms : 20000;
+    c->retries = o->retries < 0 ? 1 : o->retries;
+    c->manifest = runner_fixtures(c->fixtures, err);
+    if (c->manifest == NULL)
+        return -1;
+    json_t *re = json_object_get(c->manifest, "reference_epoch");
+    if (!json_is_integer(re))
+        return tm_err_set(err, "%s/manifest.json: no reference_epoch", c->fixtures);
+    c->ref_epoch = json_integer_value(re);
+    c->profile = profile_load(o->profile ? o->profile : DEFAULT_PROFILE, err);
+    if (c->profile == NULL)
+        return -1;
+    c->profile_name = json_string_value(json_object_get(c->profile, "name"));
+    if (c->profile_name == NULL)
+        c->profile_name = o->profile ? o->profile : DEFAULT_PROFILE;
+    const char *unset = json_string_value(json_object_get(json_object_get(c->profile, "device"),
+                                                          "clock_unset"));
+    if (tm_parse_utc(unset ? unset : "2015-01-01T00:00:00Z", &c->unset_epoch) != 0)
+        return tm_err_set(err, "profile %s: device.clock_unset '%s' is not a UTC time",
+                          c->profile_name, unset);
+    json_t *errors = NULL;
+    c->cases = runner_select_cases(o, &errors, err);
+    if (json_array_size(errors) > 0) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(errors, i, e) fprintf(stderr, "tlsmatrix: %s\n", json_string_value(e));
+        tm_err_set(err, "%zu scenario file error(s) (first: %s)", json_array_size(errors),
+                   json_string_value(json_array_get(errors, 0)));
+        json_decref(errors);
+        return -1;
+    }
+    json_decref(errors);
+    if (c->cases == NULL)
+        return -1;
+    c->ncases = json_array_size(c->cases);
+    char agent[1100];
+    snprintf(agent, sizeof agent, "%s", o->agent_script ? o->agent_script
+             : TM_SOURCE_DIR "/camera/agent/agent.py");
+    if (access(agent, R_OK) != 0)
+        return tm_err_set(err, "agent script %s: %s%s", agent, strerror(errno),
+                          o->agent_script ? " (--agent)" : "");
+    if (tm_mkdirs(c->report_dir, 0755, err) != 0)
+        return tm_err_prefix(err, "--report");
+    return 0;
+}
+
+static int build_queue(struct run_ctx *c)
+{
+    const struct runner_opts *o = c->o;
+    int rounds = o->repeat > 0 ? o->repeat : 1;
+    if (o->until_fail && o->repeat <= 0)
+        rounds = UNTIL_FAIL_MAX;
+    c->runs = calloc(c->ncases ? c->ncases : 1, sizeof *c->runs);
+    c->itemcap = c->ncases * (size_t)rounds + 16;
+    c->items = calloc(c->itemcap, sizeof *c->items);
+    if (c->runs == NULL || c->items == NULL)
+        return -1;
+    for (size_t i = 0; i < c->ncases; i++)
+        c->runs[i] = json_array();
+    for (int r = 0; r < rounds; r++)
+        for (size_t i = 0; i < c->ncases; i++)
+            c->items[c->nitems++] = (struct item){ i, r, 1, NULL };
+    return 0;
+}
+
+/* Workers: one per device spec; a single exec/virtual device with --jobs N runs
+ * N instances (each its own process and pty, each its own peer ports). */
+static size_t plan_workers(const struct runner_opts *o, const char ***specs)
+{
+    static const char *const dflt[] = { "virtual" };
+    const char *const *devs = o->ndevices ? o->devices : dflt;
+    size_t n = o->ndevices ? o->ndevices : 1, count = n;
+    int multi = n == 1 && (strncmp(devs[0], "virtual", 7) == 0 || strncmp(devs[0], "exec:", 5) == 0);
+    if (multi && o->jobs > 1)
+        count = (size_t)o->jobs;
+    else if (o->jobs > 0 && (size_t)o->jobs < n)
+        count = (size_t)o->jobs;
+    *specs = calloc(count, sizeof **specs);
+    for (size_t i = 0; *specs && i < count; i++)
+        (*specs)[i] = devs[multi ? 0 : i];
+    return *specs ? count : 0;
+}
+
+static json_t *finish_cases(struct run_ctx *c, int *executed)
+{
+    json_t *cases = json_array();
+    *executed = 0;
+    for (size_t i = 0; i < c->ncases; i++) {
+        json_t *rec = aggregate(c->runs[i]);
+        /* A retry that never got a device: report the attempt that did run. */
+        for (size_t k = c->next; rec == NULL && k < c->nitems; k++)
+            if (c->items[k].idx == i && c->items[k].prior != NULL)
+                rec = json_deep_copy(c->items[k].prior);
+        if (rec != NULL && json_array_size(c->runs[i]) == 0)
+            progress_case(&c->prog, rec);
+        if (rec == NULL) {   /* never ran: every device was lost */
+            rec = case_error_record(c, json_array_get(c->cases, i), "none",
+                                    stop_requested ? "not run: interrupted"
+                                    : c->lost ? "not run: no device left (all lost)"
+                                              : "not run: --until-fail stopped the run");
+            if (!stop_requested && !c->lost && c->o->until_fail) {
+                json_object_set_new(rec, "verdict", json_string("skip"));
+            }
+            progress_case(&c->prog, rec);
+        }
+        const char *v = json_string_value(json_object_get(rec, "verdict"));
+        if (v && strcmp(v, "skip") != 0)
+            (*executed)++;
+        json_array_append_new(cases, rec);
+    }
+    return cases;
+}
+
+static int write_reports(struct run_ctx *c, json_t *run, struct tm_err *err)
+{
+    json_t *baseline = NULL;
+    if (c->o->baseline != NULL && (baseline = report_load_run(c->o->baseline, err)) == NULL)
+        return tm_err_prefix(err, "--baseline");
+    int rc = report_write_all(run, baseline, c->report_dir, err);
+    json_decref(baseline);
+    return rc;
+}
+
+static void cleanup(struct run_ctx *c)
+{
+    for (size_t i = 0; c->runs && i < c->ncases; i++)
+        json_decref(c->runs[i]);
+    for (size_t i = c->next; i < c->nitems; i++)
+        json_decref(c->items[i].prior);
+    free(c->runs);
+    free(c->items);
+    json_decref(c->cases);
+    json_decref(c->manifest);
+    json_decref(c->profile);
+    json_decref(c->devices);
+    pthread_mutex_destroy(&c->mu);
+}
+
+/* Start one thread per worker and wait for all of them. */
+static int run_workers(struct run_ctx *c, struct tm_err *err)
+{
+    const char **specs = NULL;
+    size_t nw = plan_workers(c->o, &specs);
+    struct worker *ws = calloc(nw ? nw : 1, sizeof *ws);
+    if (ws == NULL || nw == 0) {
+        free(specs);
+        free(ws);
+        return tm_err_set(err, "out of memory");
+    }
+    c->alive = (int)nw;
+    for (size_t i = 0; i < nw; i++) {
+        ws[i].ctx = c;
+        ws[i].index = (int)i;
+        snprintf(ws[i].spec, sizeof ws[i].spec, "%s", specs[i]);
+        ws[i].device_entry = json_pack("{s:s, s:n}", "link", specs[i], "hello");
+        json_array_append_new(c->devices, ws[i].device_entry);
+    }
+    for (size_t i = 0; i < nw; i++) {
+        if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) == 0) {
+            ws[i].started = 1;
+            continue;
+        }
+        pthread_mutex_lock(&c->mu);
+        c->alive--;
+        c->lost++;
+        pthread_mutex_unlock(&c->mu);
+    }
+    for (size_t i = 0; i < nw; i++)
+        if (ws[i].started)
+            pthread_join(ws[i].thread, NULL);
+    for (size_t i = 0; i < nw; i++)
+        agent_close(ws[i].agent);
+    free(specs);
+    free(ws);
+    return 0;
+}
+
+static long long total_of(const json_t *t, const char *v)
+{
+    return json_integer_value(json_object_get(t, v));
+}
+
+/* The summary line and the exit code. */
+static int summarise(struct run_ctx *c, const json_t *run, int executed)
+{
+    const json_t *t = json_object_get(run, "totals");
+    const struct runner_opts *o = c->o;
+    int rc = RUNNER_OK;
+    fprintf(stderr, "tlsmatrix: %zu cases: %lld pass, %lld fail, %lld xfail, %lld xpass, %lld error, "
+            "%lld skip; reports in %s\n", c->ncases, total_of(t, "pass"), total_of(t, "fail"),
+            total_of(t, "xfail"), total_of(t, "xpass"), total_of(t, "error"), total_of(t, "skip"),
+            c->report_dir);
+    if (c->ncases == 0)
+        fprintf(stderr, "tlsmatrix: no case matched (scenarios, --filter, --shard)\n");
+    if (o->profile_stages)
+        print_stages(c);
+    if (total_of(t, "fail") + total_of(t, "xpass") + total_of(t, "error") > 0)
+        rc = RUNNER_UNEXPECTED;
+    if (o->min_executed > 0 && executed < o->min_executed) {
+        fprintf(stderr, "tlsmatrix: only %d cases executed, --min %d\n", executed, o->min_executed);
+        rc = RUNNER_UNEXPECTED;
+    }
+    if (stop_requested)
+        fprintf(stderr, "tlsmatrix: interrupted; partial reports written\n");
+    if (c->lost > 0 || stop_requested)
+        rc = RUNNER_INFRA;
+    return rc;
+}
+
+int runner_run(const struct runner_opts *o, struct tm_err *err)
+{
+    struct run_ctx c;
+    char started[32];
+    int rc = RUNNER_SETUP, executed = 0;
+    memset(&c, 0, sizeof c);
+    pthread_mutex_init(&c.mu, NULL);
+    c.devices = json_array();
+    tm_format_utc(tm_wall_s(), started, sizeof started);
+    if (setup(&c, o, err) != 0 || build_queue(&c) != 0)
+        goto out;
+    progress_start(&c.prog, c.nitems, o->progress);
+    if (run_workers(&c, err) != 0)
+        goto out;
+    json_t *cases = finish_cases(&c, &executed);   /* incl. cases never run */
+    progress_end(&c.prog);
+    json_t *run = json_pack("{s:s, s:o, s:o, s:{}}", "format", "tlsmatrix-run/1", "header",
+                            header(&c, started), "cases", cases, "totals");
+    report_update_totals(run);
+    if (write_reports(&c, run, err) == 0)
+        rc = summarise(&c, run, executed);
+    json_decref(run);
+out:
+    cleanup(&c);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/* The runner: cases from scenarios, one worker thread per device, peers and
+ * proxies per case, classification, per-case bundles, reports (contracts §5–6). */
+#ifndef TM_RUNNER_H
+#define TM_RUNNER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "tm_err.h"
+
+/* Exit codes of `tlsmatrix run` (and repro). */
+enum runner_exit {
+    RUNNER_OK = 0,          /* every executed case met its expectation */
+    RUNNER_UNEXPECTED = 1,  /* a fail, xpass or error verdict, or fewer than --min executed */
+    RUNNER_SETUP = 2,       /* usage or setup error (scenarios, profile, fixtures, report dir) */
+    RUNNER_INFRA = 3,       /* a device was lost for good */
+};
+
+struct runner_opts {
+    const char *const *devices;     /* link specs; none = {"virtual"} */
+    size_t ndevices;
+    const char *const *scenarios;   /* files or dirs; none = TM_SOURCE_DIR/scenarios */
+    size_t nscenarios;
+    const char *filter;             /* glob over case ids */
+    const char *profile;            /* name or file; NULL = micropython-openmv-default */
+    const char *baseline;           /* previous run.json, optional */
+    const char *report_dir;         /* NULL = results/latest */
+    const char *fixtures_dir;       /* NULL = TM_FIXTURES_DIR */
+    const char *agent_script;       /* NULL = TM_SOURCE_DIR/camera/agent/agent.py */
+    const char *peer_host;          /* address the device reaches peers at; NULL = 127.0.0.1 */
+    int jobs;                       /* worker cap; 0 = one per device */
+    int shard_k, shard_n;           /* 1/1 when unset */
+    int repeat;                     /* runs per case (>= 1) */
+    int until_fail;                 /* stop repeating at the first unexpected verdict */
+    unsigned long seed;
+    int min_executed;               /* fail when fewer cases executed (not skipped) */
+    int retries;                    /* extra attempts for infrastructure causes; -1 = 1 */
+    int case_timeout_ms;            /* 0 = 20000 */
+    int profile_stages;             /* print per-stage sums at the end */
+    int progress;                   /* 0 none, 1 auto (TTY: live line, else one line per case) */
+    int argc;                       /* the command line, recorded in the run header */
+    char **argv;
+    const json_t *cases;            /* repro: ready-made cases (skip scenario loading) */
+    const char *cases_file;         /* repro: where those came from, for replay lines */
+};
+
+/* Run and write the reports. Returns an enum runner_exit; for RUNNER_SETUP err
+ * holds the message. */
+int runner_run(const struct runner_opts *o, struct tm_err *err);
+
+/* Ask a running run to stop: no new case starts, cases in flight finish within
+ * their deadlines, cases not run are reported as errors ("interrupted") and
+ * the reports are written; the exit code is RUNNER_INFRA. Async-signal-safe. */
+void runner_request_stop(void);
+
+/* The cases a run would execute, after filter, shard and seed order. Scenario
+ * file errors are returned in *errors (array of "FILE:LINE: …" strings). */
+json_t *runner_select_cases(const struct runner_opts *o, json_t **errors, struct tm_err *err);
+
+/* Why a case would be skipped on a device with this hello (NULL hello: the
+ * device requirements as "needs …"), or NULL when it runs. */
+const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *buf, size_t len);
+
+/* Make sure the PKI fixtures exist in dir (running pkigen when manifest.json is
+ * missing) and return the manifest. */
+json_t *runner_fixtures(const char *dir, struct tm_err *err);
+
+/* "client-x/openssl/p256/tls" → "client-x_openssl_p256_tls" (bundle dir names). */
+void runner_sanitise_id(const char *id, char *out, size_t len);
+
+#endif

@@ -1,0 +1,80 @@
+/* Internal to harness/runner. */
+#ifndef TM_RUNNER_INTERNAL_H
+#define TM_RUNNER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent/agent.h"
+#include "runner/runner.h"
+
+enum stage { ST_PEER_START, ST_DEVICE_REQUEST, ST_HANDSHAKE, ST_CLASSIFY, ST_REPORT,
+             ST_TOTAL, ST_COUNT };
+extern const char *const runner_stage_names[ST_COUNT];
+
+struct item {
+    size_t idx;        /* case index */
+    int iter;          /* repeat round, 0-based */
+    int attempt;       /* 1-based */
+    json_t *prior;     /* the infrastructure-error record of the previous attempt */
+};
+
+struct progress {
+    int tty;
+    int enabled;
+    size_t total, done;
+    int counts[6];          /* pass fail xfail xpass error skip */
+    tm_ms started;
+    char current[256];
+};
+
+struct run_ctx {
+    const struct runner_opts *o;
+    json_t *manifest, *profile;
+    int64_t ref_epoch, unset_epoch;
+    const char *fixtures, *report_dir, *peer_host, *profile_name;
+    int case_timeout_ms, retries;
+    json_t *cases;
+    size_t ncases;
+    pthread_mutex_t mu;             /* guards everything below */
+    struct item *items;
+    size_t nitems, itemcap, next;
+    int stop;                       /* --until-fail tripped */
+    json_t **runs;                  /* per case: array of finished run records */
+    json_t *devices;                /* [{link, hello}] */
+    int alive, lost;
+    struct progress prog;
+    int64_t stage_sums[ST_COUNT];
+};
+
+struct worker {
+    struct run_ctx *ctx;
+    char spec[1024];
+    int index;
+    pthread_t thread;
+    struct agent *agent;
+    int64_t clock_set;      /* last epoch set on the device; INT64_MIN unknown */
+    tm_ms clock_set_at;
+    int incidents;          /* lost-device incidents survived */
+    int dead;
+    int started;            /* thread created */
+    json_t *device_entry;   /* in ctx->devices */
+};
+
+/* Run one case on a worker's device. Returns the record (§6); *infra is set
+ * when the result is an infrastructure error worth a retry: 1 device lost or
+ * port busy, 2 the device fell silent (no reply before the deadline). */
+json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt, int *infra);
+/* The record of a case that could not run on any device. */
+json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *device,
+                          const char *reason);
+/* Base record: id, scenario, doc, tags, axes, expected, xfail… */
+json_t *case_base_record(struct run_ctx *ctx, const json_t *kase, const char *device);
+
+void progress_start(struct progress *p, size_t total, int mode);
+void progress_case(struct progress *p, const json_t *rec);
+void progress_current(struct progress *p, const char *id);
+void progress_end(struct progress *p);
+
+#endif

@@ -1,0 +1,221 @@
+/* The blocks of a scenario file (docs/contracts.md §5), each checked and turned
+ * into the normalised JSON the expander and the runner read. Every error names
+ * FILE:LINE and the field. */
+#include "scenario_load.h"
+
+#include <string.h>
+
+int sl_enum(struct tm_yaml *y, yaml_node_t *map, const char *key, const char *const allowed[],
+            const char *dflt, json_t *out, struct tm_err *err)
+{
+    yaml_node_t *n = tm_yaml_get(y, map, key);
+    if (n == NULL) {
+        if (dflt != NULL)
+            json_object_set_new(out, key, json_string(dflt));
+        return 0;
+    }
+    const char *s = tm_yaml_str(y, n, key, err);
+    if (s == NULL)
+        return -1;
+    char list[256] = "";
+    for (size_t i = 0; allowed[i]; i++) {
+        if (strcmp(allowed[i], s) == 0)
+            return json_object_set_new(out, key, json_string(s));
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", allowed[i]);
+    }
+    return tm_yaml_fail(y, n, err, "field '%s': '%s' is not one of %s", key, s, list);
+}
+
+/* A fixture reference or an inline source: "name", {b64: …} or {str: …}. */
+static json_t *source(struct tm_yaml *y, yaml_node_t *n, const char *field, struct tm_err *err)
+{
+    static const char *const keys[] = { "b64", "str", "file", NULL };
+    if (tm_yaml_is_scalar(n))
+        return json_string((const char *)n->data.scalar.value);
+    if (!tm_yaml_is_map(n) || tm_yaml_map_len(n) != 1) {
+        tm_yaml_fail(y, n, err, "field '%s': expected a fixture name or one of {b64: …}, "
+                     "{str: …}, {file: …}", field);
+        return NULL;
+    }
+    if (tm_yaml_check_keys(y, n, keys, err) != 0)
+        return NULL;
+    const char *k = tm_yaml_map_key(y, n, 0);
+    const char *v = tm_yaml_str(y, tm_yaml_map_value(y, n, 0), field, err);
+    return v ? json_pack("{s:s}", k, v) : NULL;
+}
+
+static int sources(struct tm_yaml *y, yaml_node_t *map, const char *key, json_t *out,
+                   struct tm_err *err)
+{
+    yaml_node_t *n = tm_yaml_get(y, map, key);
+    if (n == NULL)
+        return 0;
+    if (tm_yaml_is_scalar(n) && strcmp((const char *)n->data.scalar.value, "null") == 0)
+        return json_object_set_new(out, key, json_null());
+    json_t *a = json_array();
+    if (tm_yaml_is_map(n)) {
+        json_t *v = source(y, n, key, err);
+        if (v == NULL)
+            return json_decref(a), -1;
+        json_array_append_new(a, v);
+    } else {
+        for (size_t i = 0; i < tm_yaml_seq_len(n); i++) {
+            json_t *v = source(y, tm_yaml_seq_item(y, n, i), key, err);
+            if (v == NULL)
+                return json_decref(a), -1;
+            json_array_append_new(a, v);
+        }
+    }
+    return json_object_set_new(out, key, a);
+}
+
+static int chain(struct tm_yaml *y, yaml_node_t *map, json_t *out, struct tm_err *err)
+{
+    static const char *const keys[] = { "cert", "key", NULL };
+    yaml_node_t *n = tm_yaml_get(y, map, "chain");
+    if (n == NULL)
+        return 0;
+    json_t *a = json_array();
+    size_t len = tm_yaml_is_map(n) ? 1 : tm_yaml_is_seq(n) ? tm_yaml_seq_len(n) : 0;
+    if (len == 0 && !tm_yaml_is_seq(n))
+        return json_decref(a), tm_yaml_fail(y, n, err, "field 'chain': expected a list of "
+                                            "{cert: …, key: …}");
+    for (size_t i = 0; i < len; i++) {
+        yaml_node_t *it = tm_yaml_is_map(n) ? n : tm_yaml_seq_item(y, n, i);
+        if (tm_yaml_check_keys(y, it, keys, err) != 0)
+            return json_decref(a), -1;
+        json_t *c = json_object();
+        json_array_append_new(a, c);
+        for (size_t k = 0; keys[k]; k++) {
+            yaml_node_t *v = tm_yaml_get(y, it, keys[k]);
+            json_t *s = v ? source(y, v, keys[k], err) : NULL;
+            if (v != NULL && s == NULL)
+                return json_decref(a), -1;
+            if (s != NULL)
+                json_object_set_new(c, keys[k], s);
+        }
+        if (json_object_get(c, "cert") == NULL)
+            return json_decref(a), tm_yaml_fail(y, it, err, "field 'chain': item without 'cert'");
+    }
+    return json_object_set_new(out, "chain", a);
+}
+
+json_t *sl_device(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
+{
+    static const char *const keys[] = { "role", "layer", "verify", "ca", "chain",
+                                        "server_hostname", "ciphers", "clock", "send",
+                                        "options", NULL };
+    static const char *const roles[] = { "client", "server", NULL };
+    static const char *const layers[] = { "tls", "ssl", NULL };
+    static const char *const verifies[] = { "none", "optional", "required", "default", NULL };
+    static const char *const clocks[] = { "reference", "unset", "keep", NULL };
+    if (n == NULL) {
+        tm_yaml_fail(y, tm_yaml_root(y), err, "missing field 'device'");
+        return NULL;
+    }
+    json_t *d = json_object();
+    if (tm_yaml_check_keys(y, n, keys, err) != 0
+        || sl_enum(y, n, "role", roles, "client", d, err) != 0
+        || sl_enum(y, n, "layer", layers, "tls", d, err) != 0
+        || sl_enum(y, n, "verify", verifies, "default", d, err) != 0
+        || sl_enum(y, n, "clock", clocks, "reference", d, err) != 0
+        || sources(y, n, "ca", d, err) != 0 || chain(y, n, d, err) != 0)
+        goto fail;
+    yaml_node_t *v = tm_yaml_get(y, n, "server_hostname");
+    json_t *sh = judge_yaml_json(y, v, "server_hostname", err);
+    if (sh == NULL || !(json_is_null(sh) || json_is_string(sh))) {
+        json_decref(sh);
+        if (sh != NULL)
+            tm_yaml_fail(y, v, err, "field 'server_hostname': expected a name or null");
+        goto fail;
+    }
+    json_object_set_new(d, "server_hostname", sh);
+    if ((v = tm_yaml_get(y, n, "ciphers")) != NULL) {
+        json_t *c = judge_yaml_strings(y, v, "ciphers", err);
+        if (c == NULL)
+            goto fail;
+        json_object_set_new(d, "ciphers", c);
+    }
+    if ((v = tm_yaml_get(y, n, "send")) != NULL) {
+        const char *s = tm_yaml_str(y, v, "send", err);
+        if (s == NULL)
+            goto fail;
+        json_object_set_new(d, "send", json_string(s));
+    }
+    if ((v = tm_yaml_get(y, n, "options")) != NULL) {
+        if (!tm_yaml_is_map(v)) {
+            tm_yaml_fail(y, v, err, "field 'options': expected a mapping of agent request fields");
+            goto fail;
+        }
+        json_t *o = judge_yaml_json(y, v, "options", err);
+        if (o == NULL)
+            goto fail;
+        json_object_set_new(d, "options", o);
+    }
+    return d;
+fail:
+    json_decref(d);
+    return NULL;
+}
+
+/* tlspeer flags a peer block may set by name (contracts §2, `_` for `-`); the
+ * rest go through `args`. tls1_2/tls1_3 are absent on purpose: the runner turns
+ * `_` into `-`, which would give `--tls1-3`; use `args: ["--tls1_3"]`. */
+static const char *const peer_keys[] = {
+    "cert", "key", "ca", "args", "verify", "servername", "noservername",
+    "expect_servername", "sni_mismatch", "min_version", "max_version", "ciphers",
+    "ciphersuites", "groups", "sigalgs", "alpn", "no_tickets", "no_renegotiation",
+    "max_fragment", "record_size_limit", "cookie", "mtu", "dtls_timeout", "send",
+    "send_file", "send_size", "expect", "expect_size", "echo", "close", "misbehave",
+    "keylog", NULL };
+
+json_t *sl_peer(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
+{
+    json_t *p = json_object();
+    if (n == NULL)
+        return p;
+    if (tm_yaml_check_keys(y, n, peer_keys, err) != 0)
+        goto fail;
+    for (size_t i = 0; i < tm_yaml_map_len(n); i++) {
+        const char *k = tm_yaml_map_key(y, n, i);
+        yaml_node_t *v = tm_yaml_map_value(y, n, i);
+        int files = !strcmp(k, "cert") || !strcmp(k, "ca") || !strcmp(k, "args");
+        json_t *j = files ? judge_yaml_strings(y, v, k, err) : judge_yaml_json(y, v, k, err);
+        if (j == NULL)
+            goto fail;
+        if (!strcmp(k, "key") && !json_is_string(j)) {
+            json_decref(j);
+            tm_yaml_fail(y, v, err, "field 'key': expected one fixture name");
+            goto fail;
+        }
+        if (json_is_object(j)) {
+            json_decref(j);
+            tm_yaml_fail(y, v, err, "field '%s': expected a scalar or a list", k);
+            goto fail;
+        }
+        json_object_set_new(p, k, j);
+    }
+    return p;
+fail:
+    json_decref(p);
+    return NULL;
+}
+
+json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
+{
+    static const char *const keys[] = { "drop", "dup", "delay", "delay_rate", "reorder",
+                                        "drop_type", "protect_hvr", "mtu", "seed", NULL };
+    if (n == NULL)
+        return json_null();
+    if (tm_yaml_is_scalar(n)) {
+        json_t *v = judge_yaml_json(y, n, "proxy", err);
+        if (json_is_null(v))
+            return v;
+        json_decref(v);
+        tm_yaml_fail(y, n, err, "field 'proxy': expected a mapping or null");
+        return NULL;
+    }
+    if (tm_yaml_check_keys(y, n, keys, err) != 0)
+        return NULL;
+    return judge_yaml_json(y, n, "proxy", err);
+}

@@ -1,0 +1,26 @@
+/* The scenario loader's pieces (load.c, load_fields.c, load_expect.c). */
+#ifndef TM_SCENARIO_LOAD_H
+#define TM_SCENARIO_LOAD_H
+
+#include <jansson.h>
+
+#include "scenario_internal.h"
+
+/* out[key] = the value of map[key] if it is one of allowed, dflt when absent
+ * (nothing set when dflt is NULL). */
+int sl_enum(struct tm_yaml *y, yaml_node_t *map, const char *key, const char *const allowed[],
+            const char *dflt, json_t *out, struct tm_err *err);
+
+json_t *sl_device(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err);
+json_t *sl_peer(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err);
+json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err);
+/* {"backend":[…],"keytype":[…],"proto":[…]} with the defaults of §5. */
+json_t *sl_axes(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err);
+/* {"device":[…],"peer":[…],"when":[{"match":{axis:[…]},"device"?,"peer"?}…]} */
+json_t *sl_expect(struct tm_yaml *y, yaml_node_t *n, const json_t *axes, struct tm_err *err);
+
+/* The axes in case-id order, and the values each may take. */
+extern const char *const sl_axis_names[];
+const char *const *sl_axis_values(const char *axis);
+
+#endif

@@ -1,0 +1,275 @@
+/* Raw-REPL bootstrap and the agent client against real devices on real ptys:
+ * the virtual camera (byte-exact REPL, device-model.md §4.2) with fault
+ * injection, and MicroPython's own raw REPL (wasm, under node) when present. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "tm_fs.h"
+
+#define VCAM TM_BIN_DIR "/vcam"
+#define REAL_AGENT TM_SOURCE_DIR "/camera/agent/agent.py"
+#define MPY_REPL TM_SOURCE_DIR "/camera/agent/host/mpy_repl.mjs"
+
+static char tmpdir[256];
+static char script[300];
+
+/* The virtual camera recognises the agent by its header and serves the protocol
+ * natively, so without camera/agent/agent.py a header-only script does. */
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/tm-agent-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    if (access(REAL_AGENT, R_OK) == 0) {
+        snprintf(script, sizeof script, "%s", REAL_AGENT);
+    } else {
+        snprintf(script, sizeof script, "%s/agent.py", tmpdir);
+        const char *s = "# tlsmatrix-agent proto=1\nimport sys\n";
+        ck_assert_int_eq(tm_write_file(script, s, strlen(s), 0644, NULL), 0);
+    }
+}
+
+static void teardown(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static struct agent *boot(const char *spec, int classic, json_t *transcript)
+{
+    struct tm_err err = { "" };
+    struct agent_opts o = { script, classic, 2 };
+    struct agent *a = agent_open(spec, &o, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    agent_set_transcript(a, transcript);
+    tm_ms t0 = tm_now_ms();
+    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(20000), &err) == 0, "%s", err.msg);
+    ck_assert_int_lt(tm_now_ms() - t0, 10000);
+    const json_t *h = agent_hello(a);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(json_integer_value(json_object_get(h, "proto")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "agent")), "tlsmatrix-agent");
+    return a;
+}
+
+static size_t count_prefix(const json_t *lines, const char *prefix)
+{
+    size_t n = 0, i;
+    json_t *v;
+    json_array_foreach(lines, i, v) n += strncmp(json_string_value(v), prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+START_TEST(vcam_raw_paste_hello_and_requests)
+{
+    json_t *tr = json_array();
+    struct agent *a = boot("virtual", 0, tr);
+    struct tm_err err = { "" };
+    ck_assert_str_eq(agent_upload_mode(a), "raw-paste");
+    ck_assert(json_is_true(json_object_get(agent_hello(a), "virtual")));
+    json_t *reply = NULL;
+    ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(json_integer_value(json_object_get(reply, "proto")), 1);
+    json_decref(reply);
+    /* Clock: set to the fixture reference time and read back. */
+    json_t *req = json_pack("{s:I}", "set", (json_int_t)1795478400);
+    ck_assert_int_eq(agent_call(a, "clock", req, tm_deadline_in(5000), &reply, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(reply, "outcome")), "ok");
+    ck_assert_int_ge(json_integer_value(json_object_get(reply, "epoch")), 1795478400);
+    json_decref(req);
+    json_decref(reply);
+    /* put: sent once, then served from the cache; new bytes go again. */
+    const unsigned char data[] = "\x30\x82\x01\x00 certificate bytes";
+    ck_assert_int_eq(agent_put(a, "tm-test.der", data, sizeof data, tm_deadline_in(5000), &err), 0);
+    size_t sent = count_prefix(tr, "> ");
+    ck_assert_int_eq(agent_put(a, "tm-test.der", data, sizeof data, tm_deadline_in(5000), &err), 0);
+    ck_assert_uint_eq(count_prefix(tr, "> "), sent);
+    ck_assert_int_eq(agent_put(a, "tm-test.der", data, 5, tm_deadline_in(5000), &err), 0);
+    ck_assert_uint_eq(count_prefix(tr, "> "), sent + 1);
+    /* Unknown ops are answered, by id, as bad requests. */
+    ck_assert_int_eq(agent_call(a, "no-such-op", NULL, tm_deadline_in(5000), &reply, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(reply, "outcome")), "bad-request");
+    json_decref(reply);
+    agent_close(a);
+    json_decref(tr);
+}
+END_TEST
+
+START_TEST(vcam_classic_raw_fallback)
+{
+    struct agent *a = boot("virtual", 1, NULL);
+    ck_assert_str_eq(agent_upload_mode(a), "raw");
+    struct tm_err err = { "" };
+    json_t *reply = NULL;
+    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), 0);
+    json_decref(reply);
+    /* A second bootstrap on the running agent: Ctrl-C, raw REPL, upload again. */
+    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(20000), &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(agent_bootstrap_count(a), 2);
+    agent_close(a);
+}
+END_TEST
+
+/* reboot: the soft-reboot banner means the agent is gone; recovery brings it back. */
+START_TEST(vcam_reboot_is_lost_then_recovered)
+{
+    json_t *tr = json_array();
+    struct agent *a = boot("virtual:--fault reboot-after-ms=300", 0, tr);
+    struct tm_err err = { "" };
+    json_t *reply = NULL;
+    tm_sleep_ms(600);
+    tm_ms t0 = tm_now_ms();
+    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), -1);
+    ck_assert_int_lt(tm_now_ms() - t0, 3000);
+    ck_assert_int_eq(agent_is_lost(a), 1);
+    ck_assert_msg(strstr(err.msg, "soft reboot") != NULL, "%s", err.msg);
+    ck_assert_msg(agent_recover(a, tm_deadline_in(30000), 0, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), 0);
+    json_decref(reply);
+    agent_close(a);
+    json_decref(tr);
+}
+END_TEST
+
+/* stall: the deadline is respected; recovery restarts the program on its pty. */
+START_TEST(vcam_stall_deadline_then_recovered)
+{
+    struct agent *a = boot("virtual:--fault stall-after-ms=200", 0, NULL);
+    struct tm_err err = { "" };
+    json_t *reply = NULL;
+    tm_sleep_ms(400);
+    tm_ms t0 = tm_now_ms();
+    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(1000), &reply, &err), 1);
+    int64_t took = tm_now_ms() - t0;
+    ck_assert_int_ge(took, 950);
+    ck_assert_int_lt(took, 2500);
+    t0 = tm_now_ms();
+    ck_assert_msg(agent_recover(a, tm_deadline_in(40000), 1, &err) == 0, "%s", err.msg);
+    ck_assert_int_lt(tm_now_ms() - t0, 5000);   /* silent: straight to the restart */
+    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), 0);
+    json_decref(reply);
+    agent_close(a);
+}
+END_TEST
+
+START_TEST(vcam_drop_is_closed_link)
+{
+    struct agent *a = boot("virtual:--fault drop-after-ms=200", 0, NULL);
+    struct tm_err err = { "" };
+    json_t *reply = NULL;
+    tm_sleep_ms(400);
+    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), -1);
+    ck_assert_msg(strstr(err.msg, "closed") != NULL, "%s", err.msg);
+    ck_assert_msg(agent_recover(a, tm_deadline_in(30000), 0, &err) == 0, "%s", err.msg);
+    agent_close(a);
+}
+END_TEST
+
+/* garbage: noise lines are kept in the transcript and do not stop the agent. */
+START_TEST(vcam_garbage_lines_are_transcript_noise)
+{
+    json_t *tr = json_array();
+    struct agent *a = boot("virtual:--fault garbage", 0, tr);
+    struct tm_err err = { "" };
+    json_t *reply = NULL;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err) == 0, "%s", err.msg);
+        json_decref(reply);
+    }
+    size_t i, noisy = 0;
+    json_t *v;
+    json_array_foreach(tr, i, v) noisy += strstr(json_string_value(v), "\\x") != NULL;
+    ck_assert_uint_ge(noisy, 3);
+    agent_close(a);
+    json_decref(tr);
+}
+END_TEST
+
+START_TEST(bad_script_is_setup_error)
+{
+    char bad[400];
+    snprintf(bad, sizeof bad, "%s/bad.py", tmpdir);
+    ck_assert_int_eq(tm_write_file(bad, "print(1)\n", 9, 0644, NULL), 0);
+    struct tm_err err = { "" };
+    struct agent_opts o = { bad, 0, 2 };
+    struct agent *a = agent_open("virtual", &o, &err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(agent_bootstrap(a, tm_deadline_in(5000), &err), -1);
+    ck_assert_msg(strstr(err.msg, "first line") != NULL, "%s", err.msg);
+    ck_assert_int_eq(agent_is_lost(a), 0);
+    agent_close(a);
+}
+END_TEST
+
+/* A device that never answers: bootstrap fails within its deadline. */
+START_TEST(silent_device_bootstrap_deadline)
+{
+    struct tm_err err = { "" };
+    struct agent_opts o = { script, 0, 1 };
+    struct agent *a = agent_open("exec:sleep 60", &o, &err);
+    ck_assert_ptr_nonnull(a);
+    tm_ms t0 = tm_now_ms();
+    ck_assert_int_eq(agent_bootstrap(a, tm_deadline_in(4000), &err), -1);
+    ck_assert_int_lt(tm_now_ms() - t0, 6000);
+    ck_assert_msg(strstr(err.msg, "raw REPL") != NULL, "%s", err.msg);
+    ck_assert_int_eq(agent_is_lost(a), 1);
+    agent_close(a);
+}
+END_TEST
+
+/* MicroPython's real raw REPL (wasm under node) with the real agent. */
+START_TEST(micropython_repl_bootstrap)
+{
+    struct tm_err err = { "" };
+    char spec[600];
+    snprintf(spec, sizeof spec, "exec:node %s", MPY_REPL);
+    struct agent_opts o = { REAL_AGENT, 0, 2 };
+    struct agent *a = agent_open(spec, &o, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(30000), &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(json_integer_value(json_object_get(agent_hello(a), "proto")), 1);
+    json_t *reply = NULL;
+    ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(10000), &reply, &err) == 0, "%s", err.msg);
+    json_decref(reply);
+    agent_close(a);
+}
+END_TEST
+
+int main(void)
+{
+    int have_vcam = access(VCAM, X_OK) == 0;
+    int have_mpy = access(MPY_REPL, R_OK) == 0 && access(REAL_AGENT, R_OK) == 0
+                   && system("node --version >/dev/null 2>&1") == 0;
+    if (!have_vcam && !have_mpy) {
+        fprintf(stderr, "skip: neither %s nor %s\n", VCAM, MPY_REPL);
+        return 77;
+    }
+    Suite *s = suite_create("harness_agent");
+    TCase *tc = tcase_create("agent");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 45);
+    if (have_vcam) {
+        tcase_add_test(tc, vcam_raw_paste_hello_and_requests);
+        tcase_add_test(tc, vcam_classic_raw_fallback);
+        tcase_add_test(tc, vcam_reboot_is_lost_then_recovered);
+        tcase_add_test(tc, vcam_stall_deadline_then_recovered);
+        tcase_add_test(tc, vcam_drop_is_closed_link);
+        tcase_add_test(tc, vcam_garbage_lines_are_transcript_noise);
+        tcase_add_test(tc, bad_script_is_setup_error);
+    }
+    tcase_add_test(tc, silent_device_bootstrap_deadline);
+    if (have_mpy)
+        tcase_add_test(tc, micropython_repl_bootstrap);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,205 @@
+/* Links on real pseudo-terminals, real processes and real loopback sockets. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "link/link.h"
+
+/* Read until want bytes or the deadline; returns the count. */
+static size_t read_n(struct link *l, char *buf, size_t want, tm_ms deadline)
+{
+    size_t got = 0;
+    struct tm_err err;
+    while (got < want) {
+        ssize_t r = link_read(l, buf + got, want - got, deadline, &err);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    return got;
+}
+
+START_TEST(exec_echo_raw_mode)
+{
+    struct tm_err err = { "" };
+    struct link *l = link_open("exec:/bin/cat", &err);
+    ck_assert_msg(l != NULL, "%s", err.msg);
+    ck_assert_int_eq(link_kind(l), LINK_EXEC);
+    /* Raw mode: \r stays \r (no ICRNL), \n stays \n (no ONLCR), no echo doubling. */
+    ck_assert_int_eq(link_write(l, "a\rb\n\x03\x01x\n", 9, tm_deadline_in(2000), &err), 0);
+    char buf[64];
+    ck_assert_uint_eq(read_n(l, buf, 9, tm_deadline_in(3000)), 9);
+    ck_assert_int_eq(memcmp(buf, "a\rb\n\x03\x01x\n", 9), 0);
+    /* Nothing more arrives: exactly one copy (an echoing pty would send two). */
+    ck_assert_int_eq(link_read(l, buf, sizeof buf, tm_deadline_in(200), &err), 0);
+    link_close(l);
+}
+END_TEST
+
+START_TEST(exec_read_deadline_is_respected)
+{
+    struct tm_err err = { "" };
+    struct link *l = link_open("exec:sleep 30", &err);
+    ck_assert_msg(l != NULL, "%s", err.msg);
+    char buf[16];
+    tm_ms t0 = tm_now_ms();
+    ck_assert_int_eq(link_read(l, buf, sizeof buf, tm_deadline_in(300), &err), 0);
+    int64_t took = tm_now_ms() - t0;
+    ck_assert_int_ge(took, 280);
+    ck_assert_int_lt(took, 1500);
+    t0 = tm_now_ms();
+    link_close(l);   /* SIGTERM the child: fast, not the 30 s sleep */
+    ck_assert_int_lt(tm_now_ms() - t0, 2000);
+}
+END_TEST
+
+START_TEST(exec_child_exit_is_closed)
+{
+    struct tm_err err = { "" };
+    struct link *l = link_open("exec:/bin/sh -c 'printf \"abc\\r\\r\\n\"'", &err);
+    ck_assert_msg(l != NULL, "%s", err.msg);
+    char buf[64];
+    ck_assert_uint_eq(read_n(l, buf, 5, tm_deadline_in(3000)), 5);
+    ck_assert_int_eq(memcmp(buf, "abc\r\r", 5), 0);
+    ssize_t r = 1;
+    for (int i = 0; i < 10 && r > 0; i++)
+        r = link_read(l, buf, sizeof buf, tm_deadline_in(3000), &err);
+    ck_assert_int_eq(r, -1);
+    ck_assert_msg(strstr(err.msg, "link closed") != NULL, "%s", err.msg);
+    link_close(l);
+}
+END_TEST
+
+START_TEST(exec_reset_restarts_program)
+{
+    struct tm_err err = { "" };
+    struct link *l = link_open("exec:/bin/sh -c 'echo started $$; exec sleep 30'", &err);
+    ck_assert_msg(l != NULL, "%s", err.msg);
+    char a[64], b[64];
+    /* The line is "started PID\r\n" (ONLCR is off in raw mode: just "\n"). */
+    ck_assert_uint_gt(read_n(l, a, 30, tm_deadline_in(1000)), 8);
+    ck_assert_int_eq(link_reset(l, &err), 0);
+    ck_assert_uint_gt(read_n(l, b, 30, tm_deadline_in(1000)), 8);
+    ck_assert_int_eq(strncmp(a, "started ", 8), 0);
+    ck_assert_int_eq(strncmp(b, "started ", 8), 0);
+    ck_assert_str_ne(a, b);   /* a new process (new pid) */
+    link_close(l);
+}
+END_TEST
+
+START_TEST(virtual_is_exec_of_vcam)
+{
+    ck_assert_int_eq(link_is_virtual_spec("virtual"), 1);
+    ck_assert_int_eq(link_is_virtual_spec("virtual:--fault garbage"), 1);
+    ck_assert_int_eq(link_is_virtual_spec("exec:vcam"), 0);
+}
+END_TEST
+
+START_TEST(bad_specs_name_the_problem)
+{
+    struct tm_err err = { "" };
+    ck_assert_ptr_null(link_open("bogus:x", &err));
+    ck_assert_msg(strstr(err.msg, "unknown kind") && strstr(err.msg, "bogus:x"), "%s", err.msg);
+    ck_assert_ptr_null(link_open("exec:", &err));
+    ck_assert_msg(strstr(err.msg, "exec:") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(link_open("exec:/nonexistent/prog", &err));
+    ck_assert_msg(strstr(err.msg, "/nonexistent/prog") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(link_open("exec:foo $(id)", &err));
+    ck_assert_msg(strstr(err.msg, "command substitution") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(link_open("serial:/dev/tm-no-such-port", &err));
+    ck_assert_msg(strstr(err.msg, "/dev/tm-no-such-port") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(link_open("serial:/dev/ttyS0,baud=921600", &err));
+    ck_assert_msg(strstr(err.msg, "IDE protocol") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(link_open("serial:/dev/ttyS0,parity=odd", &err));
+    ck_assert_msg(strstr(err.msg, "unknown option 'parity=odd'") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(link_open("tcp:nohostport", &err));
+    ck_assert_msg(strstr(err.msg, "HOST:PORT") != NULL, "%s", err.msg);
+    ck_assert_int_eq(link_error_is_busy(&err), 0);
+}
+END_TEST
+
+static int listener(int *port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(s, 1), 0);
+    socklen_t len = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    return s;
+}
+
+START_TEST(tcp_roundtrip_and_close)
+{
+    int port, ls = listener(&port);
+    char spec[64], buf[64];
+    struct tm_err err = { "" };
+    snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
+    struct link *l = link_open(spec, &err);
+    ck_assert_msg(l != NULL, "%s", err.msg);
+    int c = accept(ls, NULL, NULL);
+    ck_assert_int_ge(c, 0);
+    ck_assert_int_eq(write(c, ">>> ", 4), 4);
+    ck_assert_uint_eq(read_n(l, buf, 4, tm_deadline_in(2000)), 4);
+    ck_assert_str_eq(buf, ">>> ");
+    ck_assert_int_eq(link_write(l, "\r\x01", 2, tm_deadline_in(2000), &err), 0);
+    ck_assert_int_eq(read(c, buf, 2), 2);
+    ck_assert_int_eq(memcmp(buf, "\r\x01", 2), 0);
+    ck_assert_int_eq(link_reset(l, &err), -1);
+    ck_assert_msg(strstr(err.msg, "cannot reset") != NULL, "%s", err.msg);
+    close(c);
+    ck_assert_int_eq(link_read(l, buf, sizeof buf, tm_deadline_in(2000), &err), -1);
+    link_close(l);
+    close(ls);
+    /* Nobody listening: a clear connect error, quickly. */
+    snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
+    ck_assert_ptr_null(link_open(spec, &err));
+    ck_assert_msg(strstr(err.msg, "connect") != NULL, "%s", err.msg);
+}
+END_TEST
+
+START_TEST(camera_boards_by_usb_id)
+{
+    ck_assert_str_eq(link_board_name(0x37C5, 0x1204), "OpenMV Cam 4");
+    ck_assert_str_eq(link_board_name(0x37C5, 0x124A), "OpenMV Cam 4 Plus");
+    ck_assert_str_eq(link_board_name(0x2341, 0x045F), "Arduino Nicla Vision");
+    ck_assert_ptr_null(link_board_name(0x0403, 0x6001));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct tm_err err;
+    ck_assert_int_ge(link_ports_print(f, &err), 0);
+    fclose(f);
+    ck_assert_uint_gt(len, 0);
+    free(buf);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("harness_link");
+    TCase *tc = tcase_create("link");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, exec_echo_raw_mode);
+    tcase_add_test(tc, exec_read_deadline_is_respected);
+    tcase_add_test(tc, exec_child_exit_is_closed);
+    tcase_add_test(tc, exec_reset_restarts_program);
+    tcase_add_test(tc, virtual_is_exec_of_vcam);
+    tcase_add_test(tc, bad_specs_name_the_problem);
+    tcase_add_test(tc, tcp_roundtrip_and_close);
+    tcase_add_test(tc, camera_boards_by_usb_id);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

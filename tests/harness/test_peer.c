@@ -1,0 +1,247 @@
+/* Peer processes: argv mapping from a case, and real tlspeer/udpproxy processes
+ * (a real handshake between two tlspeers, over udpproxy for DTLS), plus hangs
+ * and crashes of real child processes. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "peer/peer.h"
+
+#define TLSPEER TM_BIN_DIR "/tlspeer"
+#define FX TM_FIXTURES_DIR
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/tm-peer-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static json_t *client_case(const char *backend, const char *proto)
+{
+    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:{s:s}, s:{s:[s, s], s:s, s:s, s:b, s:[s, s]}}",
+                     "id", "x/openssl/p256/tls", "axes", "backend", backend, "keytype", "p256",
+                     "proto", proto, "device", "role", "client", "peer", "cert", "p256-server.der",
+                     "/abs/p256-int.der", "key", "p256-server.key.der", "cookie", "off",
+                     "no_tickets", 1, "args", "--max-version", "tls1.2");
+}
+
+static const char *arg(const json_t *argv, size_t i)
+{
+    return json_string_value(json_array_get(argv, i));
+}
+
+/* Index of flag in argv, or -1. */
+static int find(const json_t *argv, const char *flag, int from)
+{
+    for (size_t i = (size_t)from; i < json_array_size(argv); i++)
+        if (strcmp(arg(argv, i), flag) == 0)
+            return (int)i;
+    return -1;
+}
+
+START_TEST(argv_from_case)
+{
+    struct tm_err err = { "" };
+    struct peer_target t = { "127.0.0.1", NULL, 0, 7000 };
+    json_t *kase = client_case("gnutls", "dtls");
+    json_t *argv = peer_build_argv(kase, "/fx", &t, &err);
+    ck_assert_msg(argv != NULL, "%s", err.msg);
+    ck_assert_str_eq(arg(argv, 0), TLSPEER);
+    ck_assert_str_eq(arg(argv, find(argv, "--backend", 0) + 1), "gnutls");
+    ck_assert_str_eq(arg(argv, find(argv, "--role", 0) + 1), "server");   /* device is client */
+    ck_assert_str_eq(arg(argv, find(argv, "--proto", 0) + 1), "dtls");
+    ck_assert_str_eq(arg(argv, find(argv, "--accept", 0) + 1), "0");
+    int c1 = find(argv, "--cert", 0), c2 = find(argv, "--cert", c1 + 1);
+    ck_assert_str_eq(arg(argv, c1 + 1), "/fx/p256-server.der");   /* send order kept */
+    ck_assert_str_eq(arg(argv, c2 + 1), "/abs/p256-int.der");     /* paths kept */
+    ck_assert_str_eq(arg(argv, find(argv, "--key", 0) + 1), "/fx/p256-server.key.der");
+    ck_assert_str_eq(arg(argv, find(argv, "--cookie", 0) + 1), "off");
+    ck_assert_int_ge(find(argv, "--no-tickets", 0), 0);
+    ck_assert_str_eq(arg(argv, find(argv, "--timeout", 0) + 1), "7000");
+    /* Extra args come last, as given. */
+    ck_assert_str_eq(arg(argv, json_array_size(argv) - 2), "--max-version");
+    char *line = peer_argv_string(argv);
+    ck_assert_ptr_nonnull(strstr(line, "--backend gnutls --role server --proto dtls"));
+    free(line);
+    json_decref(argv);
+    /* Device server → peer client connecting to the device. */
+    json_object_set_new(json_object_get(kase, "device"), "role", json_string("server"));
+    json_object_set_new(json_object_get(kase, "peer"), "servername", json_null());
+    json_object_set_new(json_object_get(kase, "peer"), "noservername", json_true());
+    struct peer_target tc = { NULL, "::1", 4433, 7000 };
+    argv = peer_build_argv(kase, "/fx", &tc, &err);
+    ck_assert_str_eq(arg(argv, find(argv, "--role", 0) + 1), "client");
+    ck_assert_str_eq(arg(argv, find(argv, "--connect", 0) + 1), "[::1]:4433");
+    ck_assert_int_ge(find(argv, "--noservername", 0), 0);
+    ck_assert_int_eq(find(argv, "--servername", 0), -1);   /* null = not given */
+    json_decref(argv);
+    /* Bad peer data names the field. */
+    json_object_set_new(json_object_get(kase, "peer"), "args", json_pack("[i]", 3));
+    ck_assert_ptr_null(peer_build_argv(kase, "/fx", &tc, &err));
+    ck_assert_msg(strstr(err.msg, "peer.args[0]") != NULL, "%s", err.msg);
+    json_decref(kase);
+}
+END_TEST
+
+START_TEST(shell_quoting)
+{
+    json_t *a = json_pack("[s, s, s]", "tlsmatrix", "--filter", "it's a *glob*");
+    char *s = peer_argv_string(a);
+    ck_assert_str_eq(s, "tlsmatrix --filter 'it'\\''s a *glob*'");
+    free(s);
+    json_decref(a);
+}
+END_TEST
+
+/* A real handshake between two tlspeers through this module, TLS and DTLS
+ * (the latter through udpproxy). */
+static void handshake(const char *proto, int with_proxy)
+{
+    struct tm_err err = { "" };
+    char errpath[400];
+    snprintf(errpath, sizeof errpath, "%s/peer.stderr", tmpdir);
+    json_t *kase = client_case("openssl", proto);
+    json_object_del(json_object_get(kase, "peer"), "args");
+    json_object_del(json_object_get(kase, "peer"), "cookie");
+    json_array_set_new(json_object_get(json_object_get(kase, "peer"), "cert"), 1,
+                       json_string("p256-int.der"));
+    struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
+    json_t *sargv = peer_build_argv(kase, FX, &ts, &err);
+    json_t *st = json_array(), *ct = json_array(), *pt = json_array();
+    struct peer *srv = peer_start(sargv, errpath, tm_deadline_in(5000), st, &err);
+    ck_assert_msg(srv != NULL, "%s", err.msg);
+    ck_assert_int_gt(peer_port(srv), 0);
+    int port = peer_port(srv);
+    struct proxy *px = NULL;
+    if (with_proxy) {
+        char log[400];
+        snprintf(log, sizeof log, "%s/proxy.log", tmpdir);
+        json_t *spec = json_pack("{s:i, s:f}", "seed", 3, "drop", 0.0);
+        px = proxy_start(spec, "127.0.0.1", port, log, 8000, tm_deadline_in(5000), pt, &err);
+        json_decref(spec);
+        ck_assert_msg(px != NULL, "%s", err.msg);
+        port = proxy_port(px);
+    }
+    /* The "device" side: a tlspeer client trusting the root. */
+    json_t *ck = json_pack("{s:{s:s, s:s}, s:{s:s}, s:{s:[s], s:s}}", "axes", "backend", "openssl",
+                           "proto", proto, "device", "role", "server", "peer", "ca", "p256-root.der",
+                           "servername", "test.local");
+    struct peer_target tc = { NULL, "127.0.0.1", port, 8000 };
+    json_t *cargv = peer_build_argv(ck, FX, &tc, &err);
+    struct peer *cli = peer_start(cargv, errpath, tm_deadline_in(5000), ct, &err);
+    ck_assert_msg(cli != NULL, "%s", err.msg);
+    char ev[256];
+    json_t *cr = peer_finish(cli, tm_deadline_in(8000), ct, ev, sizeof ev);
+    json_t *sr = peer_finish(srv, tm_deadline_in(8000), st, ev, sizeof ev);
+    ck_assert_ptr_nonnull(cr);
+    ck_assert_ptr_nonnull(sr);
+    ck_assert_msg(strcmp(json_string_value(json_object_get(cr, "handshake")), "ok") == 0, "%s",
+                  json_dumps(cr, 0));
+    ck_assert_str_eq(json_string_value(json_object_get(sr, "handshake")), "ok");
+    ck_assert_uint_ge(json_array_size(st), 2);   /* ready + result lines kept */
+    peer_stop(cli);
+    peer_stop(srv);
+    if (px != NULL) {
+        proxy_stop(px, pt);
+        ck_assert_uint_gt(json_array_size(pt), 2);   /* command + datagram log lines */
+    }
+    json_decref(cr);
+    json_decref(sr);
+    json_decref(sargv);
+    json_decref(cargv);
+    json_decref(kase);
+    json_decref(ck);
+    json_decref(st);
+    json_decref(ct);
+    json_decref(pt);
+}
+
+START_TEST(real_tls_handshake)
+{
+    handshake("tls", 0);
+}
+END_TEST
+
+START_TEST(real_dtls_handshake_through_proxy)
+{
+    handshake("dtls", 1);
+}
+END_TEST
+
+/* A peer that hangs after ready: killed at the deadline, a timeout result. */
+START_TEST(hung_peer_is_killed_at_deadline)
+{
+    struct tm_err err = { "" };
+    json_t *argv = json_pack("[s, s, s]", "/bin/sh", "-c",
+                             "echo '{\"event\":\"ready\",\"addr\":\"127.0.0.1\",\"port\":1}'; exec sleep 60");
+    struct peer *p = peer_start(argv, NULL, tm_deadline_in(3000), NULL, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    char ev[256];
+    tm_ms t0 = tm_now_ms();
+    json_t *r = peer_finish(p, tm_deadline_in(500), NULL, ev, sizeof ev);
+    ck_assert_int_lt(tm_now_ms() - t0, 2000);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "handshake")), "timeout");
+    ck_assert_msg(strstr(ev, "killed") != NULL, "%s", ev);
+    json_decref(r);
+    peer_stop(p);
+    json_decref(argv);
+}
+END_TEST
+
+/* A peer that dies after ready: no result, evidence names the signal. */
+START_TEST(crashed_peer_evidence)
+{
+    struct tm_err err = { "" };
+    json_t *argv = json_pack("[s, s, s]", "/bin/sh", "-c",
+                             "echo '{\"event\":\"ready\",\"port\":1}'; kill -SEGV $$");
+    struct peer *p = peer_start(argv, NULL, tm_deadline_in(3000), NULL, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    char ev[256];
+    ck_assert_ptr_null(peer_finish(p, tm_deadline_in(3000), NULL, ev, sizeof ev));
+    ck_assert_msg(strstr(ev, "signal 11") != NULL, "%s", ev);
+    peer_stop(p);
+    json_decref(argv);
+    /* And one that exits before its ready line. */
+    argv = json_pack("[s, s, s]", "/bin/sh", "-c", "exit 2");
+    ck_assert_ptr_null(peer_start(argv, NULL, tm_deadline_in(3000), NULL, &err));
+    ck_assert_msg(strstr(err.msg, "exited (code 2) before its ready line") != NULL, "%s", err.msg);
+    json_decref(argv);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("harness_peer");
+    TCase *tc = tcase_create("peer");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, argv_from_case);
+    tcase_add_test(tc, shell_quoting);
+    tcase_add_test(tc, hung_peer_is_killed_at_deadline);
+    tcase_add_test(tc, crashed_peer_evidence);
+    if (access(TLSPEER, X_OK) == 0 && access(FX "/manifest.json", R_OK) == 0) {
+        tcase_add_test(tc, real_tls_handshake);
+        if (access(TM_BIN_DIR "/udpproxy", X_OK) == 0)
+            tcase_add_test(tc, real_dtls_handshake_through_proxy);
+    } else {
+        fprintf(stderr, "note: tlspeer or fixtures not built; handshake tests left out\n");
+    }
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,368 @@
+/* `tlsmatrix run` end to end: the real program against the virtual camera with
+ * real tlspeer processes on loopback, a small scenario set written here, and
+ * fault injection (device-model.md §4; vcam --fault). */
+#include <check.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tm_fs.h"
+#include "tm_proc.h"
+
+#define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
+
+#define REAL_AGENT TM_SOURCE_DIR "/camera/agent/agent.py"
+
+static char tmpdir[256], scen[300], report[300], out_path[300], agent[300];
+
+static const char *const scenario_files[][2] = {
+    { "tmdrive-client-ok.yaml",
+      "name: tmdrive-client-ok\n"
+      "doc: device client trusts the root; the peer serves leaf and intermediate\n"
+      "tags: [client, drive-test]\n"
+      "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
+      "         server_hostname: test.local, send: ping}\n"
+      "peer: {cert: [\"{kt}-server.der\", \"{kt}-int.der\"], key: \"{kt}-server.key.der\"}\n"
+      "axes: {backend: [openssl, gnutls], keytype: [p256], proto: [tls]}\n"
+      "expect: {device: ok, peer: ok}\n" },
+    { "tmdrive-server-ok.yaml",
+      "name: tmdrive-server-ok\n"
+      "doc: device server sends leaf then intermediate (two load_cert_chain calls)\n"
+      "tags: [server, drive-test]\n"
+      "device: {role: server, layer: tls, verify: none,\n"
+      "         chain: [{cert: \"{kt}-server.der\", key: \"{kt}-server.key.der\"},\n"
+      "                 {cert: \"{kt}-int.der\", key: \"{kt}-server.key.der\"}]}\n"
+      "peer: {ca: [\"{kt}-root.der\"], servername: test.local}\n"
+      "axes: {backend: [openssl], keytype: [p256, p384], proto: [tls]}\n"
+      "expect: {device: ok, peer: ok}\n" },
+};
+#define NCASES 4
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/tm-run-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(scen, sizeof scen, "%s/scenarios", tmpdir);
+    snprintf(report, sizeof report, "%s/report", tmpdir);
+    snprintf(out_path, sizeof out_path, "%s/stderr.txt", tmpdir);
+    ck_assert_int_eq(tm_mkdirs(scen, 0755, NULL), 0);
+    /* The virtual camera serves the protocol natively once it sees the agent's
+     * header, so a header-only script stands in until agent.py exists. */
+    if (access(REAL_AGENT, R_OK) == 0) {
+        snprintf(agent, sizeof agent, "%s", REAL_AGENT);
+    } else {
+        snprintf(agent, sizeof agent, "%s/agent.py", tmpdir);
+        ck_assert_int_eq(tm_write_file(agent, "# tlsmatrix-agent proto=1\n", 26, 0644, NULL), 0);
+    }
+    for (size_t i = 0; i < sizeof scenario_files / sizeof scenario_files[0]; i++) {
+        char p[400];
+        snprintf(p, sizeof p, "%s/%s", scen, scenario_files[i][0]);
+        ck_assert_int_eq(tm_write_file(p, scenario_files[i][1], strlen(scenario_files[i][1]), 0644, NULL), 0);
+    }
+}
+
+static void teardown(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+/* Run tlsmatrix with args (NULL-terminated); stdout+stderr go to out_path.
+ * Returns the exit code; *took gets the wall time. */
+static int tlsmatrix(int64_t *took, int limit_s, ...)
+{
+    char *argv[40] = { TLSMATRIX };
+    int n = 1;
+    va_list ap;
+    va_start(ap, limit_s);
+    for (char *a; n < 36 && (a = va_arg(ap, char *)) != NULL;) {
+        argv[n++] = a;
+        if (n == 2 && (strcmp(a, "run") == 0 || strcmp(a, "list") == 0 || strcmp(a, "info") == 0)) {
+            argv[n++] = "--agent";
+            argv[n++] = agent;
+        }
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    struct tm_proc p;
+    struct tm_err err;
+    unlink(out_path);   /* output() shows this run only */
+    tm_ms t0 = tm_now_ms();
+    ck_assert_int_eq(tm_proc_spawn(&p, argv, out_path, &err), 0);
+    /* stdout to the same file: drain the pipe into it. */
+    FILE *f = fopen(out_path, "a");
+    char buf[4096];
+    while (tm_proc_wait(&p, tm_deadline_in(50)) != 0 && tm_now_ms() - t0 < limit_s * 1000) {
+        ssize_t r;
+        while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
+            fwrite(buf, 1, (size_t)r, f);
+    }
+    ssize_t r;
+    while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
+        fwrite(buf, 1, (size_t)r, f);
+    fclose(f);
+    int hung = !p.exited;
+    tm_proc_stop(&p, 500);
+    if (took)
+        *took = tm_now_ms() - t0;
+    ck_assert_msg(!hung, "tlsmatrix did not finish within %d s", limit_s);
+    return tm_proc_exit_code(&p);
+}
+
+static char *output(void)
+{
+    unsigned char *d = NULL;
+    size_t len;
+    if (tm_read_file(out_path, &d, &len, NULL) != 0)
+        return strdup("");
+    return (char *)d;
+}
+
+static json_t *load_run(void)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/run.json", report);
+    json_error_t je;
+    json_t *run = json_load_file(p, 0, &je);
+    char *o = output();
+    ck_assert_msg(run != NULL, "run.json: %s\n--- output ---\n%s", je.text, o);
+    free(o);
+    return run;
+}
+
+static const json_t *case_by_id(const json_t *run, const char *id)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(run, "cases"), i, c) {
+        if (strcmp(json_string_value(json_object_get(c, "id")), id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static const char *const ids[NCASES] = {
+    "tmdrive-client-ok/gnutls/p256/tls", "tmdrive-client-ok/openssl/p256/tls",
+    "tmdrive-server-ok/openssl/p256/tls", "tmdrive-server-ok/openssl/p384/tls",
+};
+
+/* Every case is in run.json and junit.xml, whatever happened to it. */
+static void assert_all_reported(const json_t *run)
+{
+    ck_assert_uint_eq(json_array_size(json_object_get(run, "cases")), NCASES);
+    char p[400];
+    snprintf(p, sizeof p, "%s/junit.xml", report);
+    unsigned char *junit = NULL;
+    size_t len;
+    ck_assert_int_eq(tm_read_file(p, &junit, &len, NULL), 0);
+    for (int i = 0; i < NCASES; i++) {
+        ck_assert_msg(case_by_id(run, ids[i]) != NULL, "%s missing from run.json", ids[i]);
+        const char *slash = strchr(ids[i], '/');
+        ck_assert_msg(strstr((char *)junit, slash + 1) != NULL || strstr((char *)junit, ids[i]) != NULL,
+                      "%s missing from junit.xml", ids[i]);
+    }
+    free(junit);
+}
+
+static int count_verdict(const json_t *run, const char *v)
+{
+    int n = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(run, "cases"), i, c)
+        n += strcmp(json_string_value(json_object_get(c, "verdict")), v) == 0;
+    return n;
+}
+
+START_TEST(run_virtual_all_pass_with_bundles)
+{
+    int64_t took;
+    int rc = tlsmatrix(&took, 60, "run", "--device", "virtual", "--scenarios", scen, "--report",
+                       report, "--jobs", "2", "--profile-stages", "--min", "4", NULL);
+    json_t *run = load_run();
+    char *o = output();
+    assert_all_reported(run);
+    ck_assert_msg(rc == 0 && count_verdict(run, "pass") == NCASES, "exit %d\n%s", rc, o);
+    /* One line per finished case without a TTY; stage sums at the end. */
+    ck_assert_msg(strstr(o, "[4/4]") != NULL && strstr(o, "stage sums") != NULL, "%s", o);
+    const json_t *c = case_by_id(run, ids[1]);
+    const json_t *t = json_object_get(c, "timings_ms");
+    ck_assert_int_gt(json_integer_value(json_object_get(t, "total")), 0);
+    ck_assert_ptr_nonnull(json_object_get(t, "peer_start"));
+    ck_assert_ptr_nonnull(json_object_get(c, "heap_delta"));
+    ck_assert(json_array_size(json_object_get(json_object_get(c, "transcript"), "agent")) > 0);
+    ck_assert(strstr(json_string_value(json_object_get(c, "replay")), "tlsmatrix repro --case") != NULL);
+    char p[600];
+    snprintf(p, sizeof p, "%s/cases/tmdrive-client-ok_openssl_p256_tls/serial.log", report);
+    ck_assert_msg(access(p, R_OK) == 0, "%s", p);
+    snprintf(p, sizeof p, "%s/cases/tmdrive-client-ok_openssl_p256_tls/replay.sh", report);
+    ck_assert_msg(access(p, X_OK) == 0, "%s", p);
+    ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(run, "header"), "devices")), 2);
+    free(o);
+    json_decref(run);
+    /* diff of a run with itself: no regressions; merge writes a run. */
+    char runjson[400], merged[400];
+    snprintf(runjson, sizeof runjson, "%s/run.json", report);
+    snprintf(merged, sizeof merged, "%s/merged", tmpdir);
+    ck_assert_int_eq(tlsmatrix(NULL, 30, "diff", runjson, runjson, NULL), 0);
+    ck_assert_int_eq(tlsmatrix(NULL, 30, "merge", runjson, "--report", merged, NULL), 0);
+    snprintf(p, sizeof p, "%s/run.json", merged);
+    ck_assert_msg(access(p, R_OK) == 0, "%s", p);
+    /* --min above what ran: exit 1. */
+    rc = tlsmatrix(NULL, 60, "run", "--scenarios", scen, "--report", report, "--filter",
+                   "tmdrive-server-ok/*", "--min", "3", NULL);
+    ck_assert_int_eq(rc, 1);
+}
+END_TEST
+
+/* reboot mid-run: the case in flight is an error with its transcript, the run
+ * goes on, the exit code is 1 (unexpected results), not 3. */
+START_TEST(run_reboot_fault_case_error_run_continues)
+{
+    int rc = tlsmatrix(NULL, 90, "run", "--device", "virtual:--fault reboot-after-ms=400",
+                       "--scenarios", scen, "--report", report, "--retries", "0", "--repeat", "15",
+                       NULL);
+    json_t *run = load_run();
+    char *o = output();
+    assert_all_reported(run);
+    ck_assert_msg(rc == 1, "exit %d\n%s", rc, o);
+    ck_assert_msg(count_verdict(run, "error") >= 1, "%s", o);
+    size_t i;
+    json_t *c;
+    int lost_seen = 0;
+    json_array_foreach(json_object_get(run, "cases"), i, c) {
+        if (strcmp(json_string_value(json_object_get(c, "verdict")), "error") != 0)
+            continue;
+        lost_seen |= strstr(json_string_value(json_object_get(c, "reason")), "device lost") != NULL;
+        ck_assert(json_array_size(json_object_get(json_object_get(c, "transcript"), "agent")) > 0);
+    }
+    ck_assert_msg(lost_seen, "%s", o);
+    free(o);
+    json_decref(run);
+}
+END_TEST
+
+/* The same fault with a retry: the case runs again after recovery (flaky). */
+START_TEST(run_reboot_fault_retry_is_flaky)
+{
+    int rc = tlsmatrix(NULL, 90, "run", "--device", "virtual:--fault reboot-after-ms=400",
+                       "--scenarios", scen, "--report", report, "--retries", "1", "--repeat", "15",
+                       NULL);
+    json_t *run = load_run();
+    char *o = output();
+    assert_all_reported(run);
+    ck_assert_msg(rc == 0 || rc == 1, "exit %d\n%s", rc, o);
+    size_t i;
+    json_t *c;
+    int retried = 0;
+    json_array_foreach(json_object_get(run, "cases"), i, c)
+        retried |= json_integer_value(json_object_get(c, "attempts")) == 2
+                   && json_object_get(c, "previous_attempt") != NULL;
+    ck_assert_msg(retried, "no case was retried\n%s", o);
+    free(o);
+    json_decref(run);
+}
+END_TEST
+
+/* stall: the stalled case ends at its deadline as an error, recovery restarts
+ * the camera, and the run goes on. */
+START_TEST(run_stall_fault_respects_deadline)
+{
+    int64_t took;
+    int rc = tlsmatrix(&took, 90, "run", "--device", "virtual:--fault stall-after-ms=300",
+                       "--scenarios", scen, "--report", report, "--retries", "0",
+                       "--case-timeout", "3000", "--filter", "tmdrive-client-ok/*", "--repeat", "25",
+                       NULL);
+    json_t *run = load_run();
+    char *o = output();
+    ck_assert_msg(rc == 1, "exit %d\n%s", rc, o);
+    ck_assert_uint_eq(json_array_size(json_object_get(run, "cases")), 2);
+    ck_assert_msg(strstr(o, "no reply before the case deadline (3000 ms)") != NULL, "%s", o);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(run, "cases"), i, c) {
+        int64_t total = json_integer_value(json_object_get(json_object_get(c, "timings_ms"), "total"));
+        ck_assert_int_lt(total, 4500);   /* the worst run of each case */
+    }
+    ck_assert_int_lt(took, 60000);
+    free(o);
+    json_decref(run);
+}
+END_TEST
+
+/* A device that never comes up: every case is an error, exit 3, and quickly. */
+START_TEST(run_device_lost_for_good_exit_3)
+{
+    int64_t took;
+    int rc = tlsmatrix(&took, 60, "run", "--device", "exec:/bin/true", "--scenarios", scen,
+                       "--report", report, NULL);
+    json_t *run = load_run();
+    char *o = output();
+    ck_assert_msg(rc == 3, "exit %d\n%s", rc, o);
+    assert_all_reported(run);
+    ck_assert_int_eq(count_verdict(run, "error"), NCASES);
+    ck_assert_int_lt(took, 30000);
+    free(o);
+    json_decref(run);
+}
+END_TEST
+
+START_TEST(cli_usage_and_list)
+{
+    ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--shard", "3/2", NULL), 2);
+    char *o = output();
+    ck_assert_msg(strstr(o, "--shard") != NULL, "%s", o);
+    free(o);
+    ck_assert_int_eq(tlsmatrix(NULL, 10, "frobnicate", NULL), 2);
+    ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--jobs", "zero", NULL), 2);
+    ck_assert_int_eq(tlsmatrix(NULL, 10, "repro", NULL), 2);
+    ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--help", NULL), 0);
+    o = output();
+    ck_assert_msg(strstr(o, "--until-fail") && strstr(o, "EXIT STATUS"), "%s", o);
+    free(o);
+    ck_assert_int_eq(tlsmatrix(NULL, 30, "list", "--scenarios", scen, NULL), 0);
+    o = output();
+    for (int i = 0; i < NCASES; i++)
+        ck_assert_msg(strstr(o, ids[i]) != NULL, "%s missing\n%s", ids[i], o);
+    ck_assert_msg(strstr(o, "2 scenarios, 4 cases") != NULL, "%s", o);
+    free(o);
+    ck_assert_int_eq(tlsmatrix(NULL, 10, "info", NULL), 2);
+    ck_assert_int_eq(tlsmatrix(NULL, 30, "info", "--device", "virtual", NULL), 0);
+    o = output();
+    ck_assert_msg(strstr(o, "\"tlsmatrix-agent\"") && strstr(o, "raw-paste"), "%s", o);
+    free(o);
+    ck_assert_int_eq(tlsmatrix(NULL, 30, "info", "--device", "exec:/bin/true", NULL), 3);
+}
+END_TEST
+
+int main(void)
+{
+    const char *need[] = { TLSMATRIX, TM_BIN_DIR "/vcam", TM_BIN_DIR "/tlspeer", TM_BIN_DIR "/pkigen" };
+    for (size_t i = 0; i < 4; i++)
+        if (access(need[i], X_OK) != 0) {
+            fprintf(stderr, "skip: %s not built\n", need[i]);
+            return 77;
+        }
+    Suite *s = suite_create("harness_run");
+    TCase *tc = tcase_create("run");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 100);
+    tcase_add_test(tc, cli_usage_and_list);
+    tcase_add_test(tc, run_virtual_all_pass_with_bundles);
+    tcase_add_test(tc, run_reboot_fault_case_error_run_continues);
+    tcase_add_test(tc, run_reboot_fault_retry_is_flaky);
+    tcase_add_test(tc, run_stall_fault_respects_deadline);
+    tcase_add_test(tc, run_device_lost_for_good_exit_3);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
