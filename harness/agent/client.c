@@ -236,7 +236,10 @@ static int handle_line(struct agent *a, long id, char *line, size_t len, json_t 
     }
     json_t *jid = json_object_get(j, "id");
     const char *ev = json_string_value(json_object_get(j, "event"));
-    if (id < 0 || (json_is_integer(jid) && json_integer_value(jid) == id)) {
+    /* A tty left in cooked mode echoes our own request, which carries the same
+     * id: only a line with an outcome or an event is the agent speaking. */
+    int from_agent = ev != NULL || json_object_get(j, "outcome") != NULL;
+    if (from_agent && (id < 0 || (json_is_integer(jid) && json_integer_value(jid) == id))) {
         *msg = j;
         return ev != NULL ? AGENT_EVENT : AGENT_REPLY;
     }

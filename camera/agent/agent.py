@@ -1,0 +1,538 @@
+# tlsmatrix-agent proto=1
+# MicroPython agent: a JSON request per line in, a JSON reply per line out
+# (docs/contracts.md §3). DM §x: device-model.md. TM_NO_MAIN: define only.
+# Tabs and few comments: the raw REPL upload time is this file's size.
+import sys, gc, time, json, binascii
+
+def _imp(n):
+	try:
+		return __import__(n)
+	except ImportError:
+		return None
+
+os = _imp('os')
+socket = _imp('socket')
+tls = _imp('tls')
+ssl = _imp('ssl') or _imp('ussl')
+hashlib = _imp('hashlib')
+machine = _imp('machine')
+network = _imp('network')
+_tk = getattr(time, 'ticks_ms', None)
+MAXLINE = 65536
+
+def now():
+	return _tk() if _tk else int(time.time() * 1000)
+
+def diff(a, b):
+	return time.ticks_diff(a, b) if _tk else a - b
+
+def heap():
+	gc.collect()
+	return gc.mem_free()
+
+def exc_info(e):
+	# args exactly as raised; what JSON cannot hold (bytes) as its repr
+	a = [x if x is None or type(x) in (int, str, bool, float) else repr(x) for x in e.args]
+	return {'type': type(e).__name__, 'args': a, 'text': str(e)}
+
+def b64d(s):
+	# strict: MicroPython's a2b_base64 takes no str and skips bad characters
+	b = s.encode()
+	d = binascii.a2b_base64(b)
+	if len(b) % 4 or len(d) != len(b) // 4 * 3 - b[-2:].count(b'='):
+		raise ValueError('invalid base64')
+	return d
+
+def reply(rid, op, outcome, **kw):
+	r = {'id': rid, 'op': op, 'outcome': outcome}
+	r.update(kw)
+	return r
+
+def bad(rid, op, msg):
+	return reply(rid, op, 'bad-request', error=msg)
+
+# Typed request fields (a bool is no int). What the device API takes as is
+# (server_hostname, ciphers) is not typed: its own TypeError is the result.
+I, S, B, L = int, str, bool, list
+_T = {'layer': S, 'host': S, 'port': I, 'bind': S, 'verify_mode': I, 'ca': L,
+	  'chain': L, 'hello_verify_retry': B, 'send_b64': S, 'recv_bytes': I,
+	  'recv_mode': S, 'timeout_ms': I, 'deadline_ms': I, 'nodelay': B, 'do_handshake': B}
+SPEC = {'put': ({'path': S, 'b64': S, 'sha256': S}, ('path', 'b64', 'sha256')),
+		'clock': ({'set': I}, ()), 'fault': ({'kind': S}, ()),
+		'tls_client': (_T, ('host', 'port')), 'dtls_client': (_T, ('host', 'port')),
+		'tls_server': (_T, ()), 'dtls_server': (_T, ())}
+
+def _b64(v, name):
+	try:
+		b64d(v)
+	except Exception:
+		return name + ': not valid base64'
+
+def _item(v, name):
+	# a ca/chain argument: null, {"file":s}, {"b64":s} or {"str":s}
+	if v is None:
+		return None
+	if type(v) is not dict:
+		return 'wrong type: %s items must be objects' % name
+	for k in ('file', 'b64', 'str'):
+		if k in v:
+			if type(v[k]) is not str:
+				return 'wrong type: %s.%s must be a string' % (name, k)
+			return _b64(v[k], name + '.b64') if k == 'b64' else None
+	return name + ' item needs one of file, b64, str'
+
+def check(q):
+	# the field error of a request with a known op, or None
+	op = q['op']
+	types, need = SPEC.get(op, ({}, ()))
+	for k in need:
+		if q.get(k) is None:
+			return 'missing field: ' + k
+	for k in types:
+		v = q.get(k)
+		if v is not None and type(v) is not types[k]:
+			return 'wrong type: %s must be %s' % (k, types[k].__name__)
+	if op == 'put':
+		return _b64(q['b64'], 'b64')
+	if types is not _T:
+		return None
+	for k in ('port', 'recv_bytes', 'timeout_ms', 'deadline_ms'):
+		v = q.get(k) or 0
+		if v < 0 or k == 'port' and v > 65535:
+			return 'out of range: ' + k
+	if q.get('layer', 'tls') not in ('tls', 'ssl'):
+		return 'layer must be "tls" or "ssl"'
+	if q.get('recv_mode', 'read') not in ('read', 'recv'):
+		return 'recv_mode must be "read" or "recv"'
+	for v in q.get('ca') or ():
+		e = _item(v, 'ca')
+		if e:
+			return e
+	for v in q.get('chain') or ():
+		if type(v) is not dict:
+			return 'wrong type: chain items must be objects'
+		e = _item(v.get('cert'), 'chain.cert') or _item(v.get('key'), 'chain.key')
+		if e:
+			return e
+	c = q.get('client_id')
+	if c is not None and c != 'auto':
+		if type(c) is not dict or type(c.get('b64')) is not str:
+			return 'client_id must be "auto" or {"b64":...}'
+		return _b64(c['b64'], 'client_id.b64')
+	if q.get('send_b64') is not None:
+		return _b64(q['send_b64'], 'send_b64')
+
+def parse(line):
+	# -> (request, None) or (None, bad-request reply)
+	if len(line) > MAXLINE:
+		return None, bad(None, None, 'line over %d bytes (discarded)' % MAXLINE)
+	try:
+		q = json.loads(line)
+	except Exception as e:
+		return None, bad(None, None, 'bad JSON: %s' % e)
+	if type(q) is not dict:
+		return None, bad(None, None, 'request is not a JSON object')
+	rid, op = q.get('id'), q.get('op')
+	if rid is None:
+		return None, bad(None, None, 'missing field: id')
+	if type(rid) is not int:
+		return None, bad(None, None, 'wrong type: id must be an integer')
+	if op is None:
+		return None, bad(rid, None, 'missing field: op')
+	if type(op) is not str:
+		return None, bad(rid, None, 'wrong type: op must be a string')
+	if op not in SPEC and op not in ('info', 'reset'):
+		return None, bad(rid, op, 'unknown op: ' + op[:100])
+	e = check(q)
+	return (None, bad(rid, op, e)) if e else (q, None)
+
+def epoch_offset():
+	# some ports count from 2000: their gmtime(0) is 2000-01-01
+	try:
+		return 946684800 if time.gmtime(0)[0] == 2000 else 0
+	except Exception:
+		return 0
+
+def rtc():
+	try:
+		return machine.RTC()
+	except Exception:
+		return None
+
+def clock_info():
+	return {'epoch': int(time.time()) + epoch_offset(), 'settable': rtc() is not None}
+
+def addrs():
+	out = []
+	for n in ('WLAN', 'LAN'):
+		try:
+			i = getattr(network, n)
+			a = (i(0) if n == 'WLAN' else i()).ifconfig()[0]
+			if a != '0.0.0.0':
+				out.append(a)
+		except Exception:
+			pass
+	return out
+
+def _client_id(m):
+	# keywords are parsed before the socket is checked: TypeError = no client_id
+	try:
+		m.SSLContext(m.PROTOCOL_DTLS_SERVER).wrap_socket(0, server_side=True, client_id=b'x')
+	except TypeError:
+		return False
+	except Exception:
+		pass
+	return True
+
+def fs_writable():
+	try:
+		with open('.tm_w', 'wb') as f:
+			f.write(b'1')
+		os.remove('.tm_w')
+		return True
+	except Exception:
+		return False
+
+def hello():
+	im = sys.implementation
+	try:
+		x = os.uname()
+		u = {k: getattr(x, k) for k in ('sysname', 'nodename', 'release', 'version', 'machine')}
+	except Exception:
+		u = {}
+	m = tls or ssl
+	p = sorted(k for k in dir(m) if k[:9] == 'PROTOCOL_') if m else []
+	dt = 'PROTOCOL_DTLS_CLIENT' in p
+	caps = {'dtls': dt, 'set_ciphers': tls is not None and hasattr(tls.SSLContext, 'set_ciphers'),
+			'client_id': dt and tls is not None and _client_id(tls),
+			'pem': None,   # unknown without a PEM certificate to try
+			'fs_writable': fs_writable(), 'protocols': p}
+	mods = {k: globals()[k] is not None for k in ('ssl', 'tls', 'socket', 'hashlib', 'machine', 'network')}
+	return {'event': 'hello', 'agent': 'tlsmatrix-agent', 'proto': 1,
+			'impl': {'name': im.name, 'version': '.'.join(str(i) for i in im.version[:3]),
+					 'machine': getattr(im, '_machine', u.get('machine'))},
+			'uname': u, 'modules': mods, 'mbedtls': getattr(m, 'MBEDTLS_VERSION', None),
+			'heap_free': heap(), 'addrs': addrs(), 'clock': clock_info(), 'caps': caps,
+			'virtual': False}
+
+def op_put(q):
+	if hashlib is None:
+		return reply(q['id'], 'put', 'unsupported', error='no hashlib')
+	d = b64d(q['b64'])
+	h = binascii.hexlify(hashlib.sha256(d).digest()).decode()
+	r = reply(q['id'], 'put', 'ok', size=len(d), sha256=h)
+	if h != q['sha256'].lower():
+		r.update(outcome='error', error='sha256 mismatch: file not written')
+		return r
+	try:
+		with open(q['path'], 'wb') as f:
+			f.write(d)
+	except Exception as e:
+		r.update(outcome='error', exc=exc_info(e), error='write failed')
+	return r
+
+def op_clock(q):
+	r = reply(q['id'], 'clock', 'ok')
+	e = q.get('set')
+	if e is not None:
+		c = rtc()
+		if c is None:
+			r.update(outcome='unsupported', error='no machine.RTC')
+		else:
+			t = time.gmtime(e - epoch_offset())
+			c.datetime((t[0], t[1], t[2], t[6] + 1, t[3], t[4], t[5], 0))   # weekday 1-7
+	r.update(clock_info())
+	return r
+
+def item_arg(lay, it):
+	# an item as a user passes it; the ssl wrapper reads a str as a path (DM §1.1)
+	if it is None:
+		return None
+	if 'b64' in it:
+		return b64d(it['b64'])
+	if 'file' in it:
+		if lay == 'ssl':
+			return it['file']
+		with open(it['file'], 'rb') as f:
+			return f.read()
+	return it['str']
+
+class Op:
+	# one TLS operation: its reply, stage, ms per stage and deadline
+	def __init__(self, q):
+		self.q = q
+		self.r = reply(q['id'], q['op'], 'ok', stage=None, exc=None, first_exc=None,
+					   attempts=1, verify_mode=None, cipher=None, ms={}, heap_before=None,
+					   heap_after=None, bytes_sent=0, bytes_received=0, received_b64='')
+		self.t0 = self.t = now()
+		self.end = self.t0 + (q.get('deadline_ms') or 60000)
+
+	def stage(self, s):
+		self.r['stage'] = s
+
+	def mark(self, k):
+		ms = self.r['ms']
+		ms[k] = ms.get(k, 0) + diff(now(), self.t)
+		self.t = now()
+
+	def timeout(self):
+		# socket timeout (s): the request's, cut to what is left of the deadline
+		left = diff(self.end, now())
+		if left <= 0:
+			raise OSError(110)   # what a socket timeout raises (ETIMEDOUT)
+		t = self.q.get('timeout_ms')
+		return (min(t, left) if t else left) / 1000
+
+def _sock(o, socks, host, port, dg):
+	t = socket.SOCK_DGRAM if dg else socket.SOCK_STREAM
+	ai = socket.getaddrinfo(host, port, 0, t)[0]   # DM §7: no (host, port) tuples
+	s = socket.socket(ai[0], t)
+	socks.append(s)
+	s.settimeout(o.timeout())
+	return s, ai[-1]
+
+def _nodelay(o, s):
+	if o.q.get('nodelay'):
+		try:
+			s.setsockopt(6, 1, 1)   # TCP_NODELAY; names absent on unix (DM §7)
+		except Exception:
+			pass
+
+def _connect(o, socks, emit):
+	# client: a connected socket; server: listen, emit listening, take one peer
+	q = o.q
+	dg = q['op'][0] == 'd'
+	o.stage('socket')
+	if q['op'][-6:] == 'client':
+		s, a = _sock(o, socks, q['host'], q['port'], dg)
+		if not dg:
+			_nodelay(o, s)
+		s.connect(a)
+		return s, a
+	bind = q.get('bind') or '0.0.0.0'
+	for n in range(20):
+		# port 0: MicroPython has no getsockname, so pick a port and report it
+		port = q.get('port') or 40000 + (now() + n * 7919) % 20000
+		ls, a = _sock(o, socks, bind, port, dg)
+		try:
+			ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+		except Exception:
+			pass
+		try:
+			ls.bind(a)
+			break
+		except OSError:
+			socks.pop().close()
+			if q.get('port') or n == 19:
+				raise
+	if not dg:
+		ls.listen(1)
+	emit({'id': q['id'], 'event': 'listening', 'addr': bind, 'port': port})
+	ls.settimeout(o.timeout())
+	if dg:
+		# learn the client's address, then connect (DM §1.8). Without MSG_PEEK
+		# its first datagram is used up and the client retransmits it.
+		try:
+			a = ls.recvfrom(1, socket.MSG_PEEK)[1]
+		except (AttributeError, TypeError, ValueError):
+			a = ls.recvfrom(1)[1]
+		ls.connect(a)
+		return ls, a
+	s, a = ls.accept()
+	socks.append(s)
+	ls.close()
+	s.settimeout(o.timeout())
+	_nodelay(o, s)
+	return s, a
+
+def _wrap(o, ctx, s, addr):
+	q = o.q
+	kw = {}
+	if q['op'][-6:] == 'server':
+		kw['server_side'] = True
+	dh = q.get('do_handshake', True)
+	if not dh:
+		kw['do_handshake_on_connect'] = False
+	if q.get('server_hostname') is not None:
+		kw['server_hostname'] = q['server_hostname']
+	c = q.get('client_id')
+	if c is not None:   # on the ssl layer too: its TypeError is the result (DM §1.1)
+		kw['client_id'] = repr(addr).encode() if c == 'auto' else b64d(c['b64'])
+	o.stage('handshake' if dh else 'wrap')
+	try:
+		return ctx.wrap_socket(s, **kw)
+	except OSError as e:
+		if not (q['op'] == 'dtls_server' and e.args and e.args[0] == -27264
+				and q.get('hello_verify_retry', True)):
+			raise
+		# DM §1.8: a new client's first wrap_socket sends HelloVerifyRequest and
+		# fails; the documented flow wraps again on the same context
+		o.r.update(first_exc=exc_info(e), attempts=2)
+		s.settimeout(o.timeout())
+		return ctx.wrap_socket(s, **kw)
+
+def _cipher(o, ss):
+	try:
+		o.r['cipher'] = list(ss.cipher())
+	except Exception:
+		pass
+
+def _io(o, ss):
+	q, r = o.q, o.r
+	if q.get('send_b64'):
+		o.stage('write')
+		mv = memoryview(b64d(q['send_b64']))
+		while r['bytes_sent'] < len(mv):
+			o.timeout()
+			r['bytes_sent'] += ss.write(mv[r['bytes_sent']:]) or 0
+		o.mark('write')
+	n = q.get('recv_bytes') or 0
+	if n:
+		o.stage('read')
+		rv = q.get('recv_mode') == 'recv'
+		buf = b''
+		while len(buf) < n:
+			o.timeout()
+			x = ss.recv(n) if rv else ss.read(n - len(buf))
+			if not x:
+				break   # close_notify and FIN both read as b'' (DM §1.7)
+			buf += x
+			r.update(bytes_received=len(buf), received_b64=binascii.b2a_base64(buf).decode().strip())
+			if rv:
+				break   # recv(n) is one record
+		o.mark('read')
+
+def _run(o, mod, socks, emit):
+	q = o.q
+	lay = q.get('layer') or 'tls'
+	o.stage('context')
+	# SSLContext(protocol): bit 0 server, bit 1 datagram (DM §1.1)
+	ctx = mod.SSLContext((q['op'][-6:] == 'server') | (q['op'][0] == 'd') << 1)
+	o.r['verify_mode'] = ctx.verify_mode
+	if q.get('ciphers') is not None:
+		ctx.set_ciphers(q['ciphers'])   # ssl wrapper: AttributeError (DM §1.1)
+	o.stage('load_ca')
+	for it in q.get('ca') or ():
+		v = item_arg(lay, it)   # one call per item: one DER each (DM §1.2)
+		if lay == 'ssl' and v is not None and type(v) is not str:
+			ctx.load_verify_locations(cadata=v)
+		else:
+			ctx.load_verify_locations(v)
+	o.stage('load_cert')
+	for it in q.get('chain') or ():
+		ctx.load_cert_chain(item_arg(lay, it.get('cert')), item_arg(lay, it.get('key')))
+	if q.get('verify_mode') is not None:
+		ctx.verify_mode = q['verify_mode']
+	o.r['verify_mode'] = ctx.verify_mode
+	o.mark('load')
+	s, addr = _connect(o, socks, emit)
+	o.mark('socket')
+	ss = _wrap(o, ctx, s, addr)
+	socks.append(ss)
+	if q.get('do_handshake', True):
+		_cipher(o, ss)   # cipher() before the handshake is undefined (DM §1.7)
+	o.mark('handshake')
+	_io(o, ss)
+	if o.r['cipher'] is None and (q.get('send_b64') or q.get('recv_bytes')):
+		_cipher(o, ss)
+
+def outcome_of(e):
+	if e is None:
+		return 'ok'
+	return 'timeout' if e['type'] == 'OSError' and e['args'] == [110] else 'error'
+
+def op_tls(q, emit):
+	lay = q.get('layer') or 'tls'
+	mod = tls if lay == 'tls' else ssl
+	miss = lay if mod is None else 'socket' if socket is None else \
+		lay + ' DTLS' if q['op'][0] == 'd' and not hasattr(mod, 'PROTOCOL_DTLS_CLIENT') else None
+	if miss:
+		return reply(q['id'], q['op'], 'unsupported', error='no %s on this device' % miss)
+	o = Op(q)
+	r = o.r
+	socks = []
+	r['heap_before'] = heap()
+	o.t = now()
+	try:
+		_run(o, mod, socks, emit)
+		o.stage(None)
+	except Exception as e:
+		r['exc'] = exc_info(e)
+	finally:
+		# close every socket on every path, Ctrl-C too
+		o.t = now()
+		while socks:
+			try:
+				socks.pop().close()
+			except Exception as e:
+				if r['exc'] is None:
+					r.update(exc=exc_info(e), stage='close')
+	o.mark('close')
+	r['ms']['total'] = diff(now(), o.t0)
+	r['heap_after'] = heap()
+	r['outcome'] = outcome_of(r['exc'])
+	return r
+
+def handle(line, emit):
+	# one request line -> one reply (events go to emit); never raises Exception
+	q, r = parse(line)
+	if r:
+		return r
+	op, i = q['op'], q['id']
+	try:
+		if op == 'info':
+			h = hello()
+			del h['event']
+			return reply(i, op, 'ok', **h)
+		if op == 'put':
+			return op_put(q)
+		if op == 'clock':
+			return op_clock(q)
+		if op == 'reset':
+			return reply(i, op, 'ok')
+		if op == 'fault':
+			return reply(i, op, 'unsupported', error='virtual camera only')
+		return op_tls(q, emit)
+	except Exception as e:
+		return reply(i, op, 'error', exc=exc_info(e), error='agent: %s' % e)
+
+def out(obj):
+	print(json.dumps(obj))
+
+def read_line(rd):
+	# a line (bytes), None at EOF; a line over MAXLINE is read to its end but
+	# not kept: MAXLINE+1 placeholder bytes stand for it
+	line = rd.readline(MAXLINE + 2)
+	if not line:
+		return None
+	if len(line) > MAXLINE + 1:
+		while line and line[-1:] not in (b'\n', '\n'):
+			line = rd.readline(MAXLINE)
+		return b'x' * (MAXLINE + 1)
+	return line
+
+def serve(rd, emit):
+	# hello, then one reply per request until EOF ('eof') or reset ('reset')
+	emit(hello())
+	while True:
+		line = read_line(rd)
+		if line is None:
+			return 'eof'
+		line = line.strip()
+		if line:
+			r = handle(line, emit)
+			emit(r)
+			if r['op'] == 'reset' and r['outcome'] == 'ok':
+				return 'reset'
+			r = None
+			gc.collect()
+
+def main():
+	if serve(getattr(sys.stdin, 'buffer', sys.stdin), out) == 'reset':
+		try:
+			machine.soft_reset()
+		except Exception:
+			sys.exit(0)   # no soft reset (unix port): end the program
+
+if not globals().get('TM_NO_MAIN'):
+	main()

@@ -1,0 +1,236 @@
+# Agent unit cases, run under MicroPython (WebAssembly) by mpy_run.mjs with
+# TM_CASE naming one case. The agent is loaded from /agent.py with TM_NO_MAIN set,
+# so its pure-Python parts are called directly. This build has no ssl, tls,
+# socket, machine or network module: the agent must say so and keep serving.
+import io, json, binascii, hashlib, time
+
+SRC = open('/agent.py').read()
+A = {'TM_NO_MAIN': True, '__name__': 'agent'}
+exec(SRC, A)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError('%s: got %s, want %s' % (what, repr(got)[:300], repr(want)[:300]))
+
+
+def has(text, part, what):
+    if part not in text:
+        raise AssertionError('%s: %r does not contain %r' % (what, text, part))
+
+
+def bad(line, want_id, part):
+    req, r = A['parse'](line)
+    eq(req, None, 'parse(%r) request' % line[:60])
+    eq(r['outcome'], 'bad-request', 'outcome for %r' % line[:60])
+    eq(r['id'], want_id, 'id for %r' % line[:60])
+    has(r['error'], part, 'error for %r' % line[:60])
+    json.loads(json.dumps(r))   # the reply itself is valid JSON
+
+
+def rq(**kw):
+    return json.dumps(kw)
+
+
+def t_compile():
+    eq(SRC.split('\n')[0], '# tlsmatrix-agent proto=1', 'header line')
+    compile(SRC, 'agent.py', 'exec')   # MicroPython's own compiler
+    print('agent.py bytes', len(SRC.encode()))
+    if len(SRC.encode()) >= 16384:
+        raise AssertionError('agent.py is %d bytes, the budget is 16 KB' % len(SRC.encode()))
+    for n in ('parse', 'check', 'handle', 'serve', 'exc_info', 'hello', 'main'):
+        if not callable(A.get(n)):
+            raise AssertionError('agent lacks %s()' % n)
+
+
+def t_parse():
+    req, r = A['parse'](b'{"id":3,"op":"info"}')
+    eq(r, None, 'good request reply')
+    eq(req['id'], 3, 'id')
+    req, r = A['parse'](rq(id=4, op='tls_client', host='h', port=443, ca=[{'file': 'r.der'}],
+                           chain=[{'cert': {'b64': 'AAAA'}, 'key': {'str': 'k'}}],
+                           client_id={'b64': 'eA=='}, do_handshake=False))
+    eq(r, None, 'full tls request reply')
+    bad(b'{"id":1,"op":', None, 'bad JSON')
+    bad(b'\xff\xfe', None, 'bad JSON')
+    bad(b'[1,2]', None, 'not a JSON object')
+    bad(b'"str"', None, 'not a JSON object')
+    bad(b'{"op":"info"}', None, 'missing field: id')
+    bad(b'{"id":"1","op":"info"}', None, 'id must be an integer')
+    bad(b'{"id":true,"op":"info"}', None, 'id must be an integer')
+    bad(b'{"id":1.5,"op":"info"}', None, 'id must be an integer')
+    bad(b'{"id":5}', 5, 'missing field: op')
+    bad(b'{"id":5,"op":7}', 5, 'op must be a string')
+    bad(b'{"id":6,"op":"format_flash"}', 6, 'unknown op: format_flash')
+    bad(rq(id=7, op='put', path='a', b64='AA=='), 7, 'missing field: sha256')
+    bad(rq(id=7, op='put', path=1, b64='AA==', sha256='x'), 7, 'path must be str')
+    bad(rq(id=7, op='put', path='a', b64='@@@', sha256='x'), 7, 'b64')
+    bad(rq(id=8, op='clock', set='now'), 8, 'set must be int')
+    bad(rq(id=9, op='tls_client', port=443), 9, 'missing field: host')
+    bad(rq(id=9, op='tls_client', host='h', port='443'), 9, 'port must be int')
+    bad(rq(id=9, op='tls_client', host='h', port=70000), 9, 'port')
+    bad(rq(id=9, op='tls_server', recv_bytes=-1), 9, 'recv_bytes')
+    bad(rq(id=9, op='tls_server', layer='openssl'), 9, 'layer')
+    bad(rq(id=9, op='tls_server', recv_mode='peek'), 9, 'recv_mode')
+    bad(rq(id=9, op='tls_server', nodelay=1), 9, 'nodelay must be bool')
+    bad(rq(id=9, op='tls_server', ca={'file': 'x'}), 9, 'ca must be list')
+    bad(rq(id=9, op='tls_server', ca=[{'der': 'x'}]), 9, 'one of file, b64, str')
+    bad(rq(id=9, op='tls_server', ca=[{'file': 3}]), 9, 'ca.file must be a string')
+    bad(rq(id=9, op='tls_server', chain=[{'cert': {'b64': '!!'}}]), 9, 'chain.cert.b64')
+    bad(rq(id=9, op='dtls_server', client_id='manual'), 9, 'client_id')
+    bad(rq(id=9, op='dtls_client', host='h', port=1, send_b64='%%'), 9, 'send_b64')
+    big = b'{"id":10,"op":"info","pad":"' + b'a' * 65536 + b'"}'
+    bad(big, None, 'line over 65536 bytes')
+
+
+def t_exc():
+    e = A['exc_info'](OSError(-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE'))
+    eq(e, {'type': 'OSError', 'args': [-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE'],
+           'text': "(-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE')"}, 'OSError info')
+    eq(A['outcome_of'](e), 'error', 'outcome of -30592')
+    msg = '\nThe certificate validity has expired\n'
+    eq(A['exc_info'](ValueError(msg)), {'type': 'ValueError', 'args': [msg], 'text': msg},
+       'ValueError info')
+    t = A['exc_info'](OSError(110))
+    eq(t['args'], [110], 'timeout args')
+    eq(A['outcome_of'](t), 'timeout', 'outcome of OSError(110)')
+    eq(A['outcome_of'](None), 'ok', 'outcome without exception')
+    eq(A['exc_info'](TypeError("can't convert 'NoneType' object to str implicitly"))['type'],
+       'TypeError', 'TypeError type')
+    eq(A['exc_info'](OSError(5, b'\x01'))['args'], [5, "b'\\x01'"], 'bytes arg as repr')
+    line = json.dumps(A['reply'](7, 'tls_client', 'error', exc=e))
+    back = json.loads(line)
+    eq(back['exc']['args'][0], -30592, 'exception code through JSON')
+    eq((back['id'], back['op'], back['outcome']), (7, 'tls_client', 'error'), 'reply head')
+    if '\n' in line:
+        raise AssertionError('a reply must be one line')
+    o = A['Op']({'id': 1, 'op': 'tls_client', 'timeout_ms': 500})
+    eq(o.timeout(), 0.5, 'socket timeout from timeout_ms')
+    o.mark('load')
+    eq(type(o.r['ms']['load']), int, 'ms per stage')
+    o.end = A['now']() - 1
+    try:
+        o.timeout()
+        raise AssertionError('no OSError(110) past the deadline')
+    except OSError as x:
+        eq(x.args, (110,), 'deadline error')
+
+
+def put(path, data, sha=None):
+    return A['handle'](rq(id=11, op='put', path=path, b64=binascii.b2a_base64(data).decode().strip(),
+                          sha256=sha or binascii.hexlify(hashlib.sha256(data).digest()).decode()),
+                       None)
+
+
+def t_put():
+    data = bytes(range(256)) * 3
+    sha = binascii.hexlify(hashlib.sha256(data).digest()).decode()
+    r = put('root.der', data)
+    eq((r['outcome'], r['size'], r['sha256']), ('ok', 768, sha), 'put reply')
+    eq(open('root.der', 'rb').read(), data, 'file content')
+    r = put('upper.der', b'abc', binascii.hexlify(hashlib.sha256(b'abc').digest()).decode().upper())
+    eq(r['outcome'], 'ok', 'upper-case sha256 accepted')
+    r = put('wrong.der', data, '00' * 32)
+    eq(r['outcome'], 'error', 'wrong sha256 outcome')
+    has(r['error'], 'sha256 mismatch', 'wrong sha256 error')
+    eq(r['sha256'], sha, 'sha256 of what arrived')
+    try:
+        open('wrong.der', 'rb')
+        raise AssertionError('a mismatched file was written')
+    except OSError:
+        pass
+    r = put('/no/such/dir/x.der', b'x')
+    eq((r['outcome'], r['exc']['type']), ('error', 'OSError'), 'unwritable path')
+    r = put('empty.der', b'')
+    eq((r['outcome'], r['size']), ('ok', 0), 'empty file')
+
+
+def t_clock():
+    r = A['handle'](b'{"id":12,"op":"clock"}', None)
+    eq((r['outcome'], r['settable']), ('ok', False), 'clock read without RTC')
+    if abs(r['epoch'] - time.time()) > 5 or r['epoch'] < 1600000000:
+        raise AssertionError('clock epoch %r is not UTC seconds' % r['epoch'])
+    r = A['handle'](b'{"id":13,"op":"clock","set":1700000000}', None)
+    eq((r['id'], r['outcome'], r['settable']), (13, 'unsupported', False), 'clock set without RTC')
+    has(r['error'], 'RTC', 'clock set error')
+
+
+def t_hello():
+    h = A['hello']()
+    json.loads(json.dumps(h))
+    eq((h['event'], h['agent'], h['proto'], h['virtual']), ('hello', 'tlsmatrix-agent', 1, False), 'head')
+    eq(h['impl']['name'], 'micropython', 'impl name')
+    eq(h['impl']['version'], '1.27.0', 'impl version')
+    eq((h['modules']['ssl'], h['modules']['tls'], h['modules']['socket']), (False, False, False),
+       'modules absent here')
+    eq(h['mbedtls'], None, 'no mbedtls version without ssl/tls')
+    c = h['caps']
+    eq((c['dtls'], c['set_ciphers'], c['client_id'], c['protocols']), (False, False, False, []), 'caps')
+    eq(c['fs_writable'], True, 'fs writable')
+    eq(h['clock']['settable'], False, 'clock not settable')
+    eq(h['addrs'], [], 'no network addresses')
+    if type(h['heap_free']) is not int or h['heap_free'] <= 0:
+        raise AssertionError('heap_free %r' % h['heap_free'])
+    r = A['handle'](b'{"id":14,"op":"info"}', None)
+    eq((r['id'], r['op'], r['outcome'], r['agent']), (14, 'info', 'ok', 'tlsmatrix-agent'), 'info')
+    if 'event' in r:
+        raise AssertionError('info reply carries event')
+
+
+def t_ops_unsupported():
+    ev = []
+    for op, extra, part in (('tls_client', {'host': 'h', 'port': 1}, 'no tls'),
+                            ('tls_server', {'layer': 'ssl'}, 'no ssl'),
+                            ('dtls_client', {'host': 'h', 'port': 1}, 'no tls'),
+                            ('dtls_server', {}, 'no tls')):
+        q = {'id': 15, 'op': op}
+        q.update(extra)
+        r = A['handle'](json.dumps(q), ev.append)
+        eq((r['id'], r['op'], r['outcome']), (15, op, 'unsupported'), op)
+        has(r['error'], part, op + ' error')
+    eq(ev, [], 'no listening event without sockets')
+    r = A['handle'](rq(id=16, op='fault', kind='reboot'), None)
+    eq(r['outcome'], 'unsupported', 'fault on a real agent')
+    r = A['handle'](b'{"id":17,"op":"reset"}', None)
+    eq(r['outcome'], 'ok', 'reset')
+
+
+def t_serve():
+    lines = [b'{"id":1,"op":"info"}', b'{"id":2,"op":', b'', b'  ',
+             b'{"id":3,"op":"' + b'x' * 70000 + b'"}',
+             b'{"id":4,"op":"nope"}\r', b'{"id":5,"op":"clock"}',
+             b'{"id":6,"op":"reset"}', b'{"id":7,"op":"info"}']
+    got = []
+    rc = A['serve'](io.BytesIO(b'\n'.join(lines) + b'\n'), got.append)
+    eq(rc, 'reset', 'serve ends on reset')
+    eq([(m.get('event'), m.get('id'), m.get('outcome')) for m in got],
+       [('hello', None, None), (None, 1, 'ok'), (None, None, 'bad-request'),
+        (None, None, 'bad-request'), (None, 4, 'bad-request'), (None, 5, 'ok'),
+        (None, 6, 'ok')], 'replies in order')
+    has(got[3]['error'], 'line over', 'oversize reply')
+    got = []
+    eq(A['serve'](io.BytesIO(b'{"id":1,"op":"info"}'), got.append), 'eof', 'EOF ends serve')
+    eq(len(got), 2, 'hello and one reply before EOF')
+
+
+def t_never_dies():
+    # every class of junk gets a reply; none raises out of handle()
+    junk = [b'', b'{}', b'null', b'1', b'{"id":null,"op":"info"}', b'{"id":1,"op":"put"}',
+            b'{"id":1,"op":"put","path":"a","b64":null,"sha256":"x"}',
+            b'{"id":1,"op":"tls_client","host":"h","port":1,"chain":[1]}',
+            b'{"id":1,"op":"tls_client","host":"h","port":1,"chain":[{"cert":[]}]}',
+            b'{"id":1,"op":"tls_server","deadline_ms":-5}', b'{"id":1,"op":"clock","set":null}',
+            b'{"id":-1,"op":"info","extra":{"deep":[[[[]]]]}}', b'\x00\x01\x02', b'{"id":1e400}',
+            b'{"id":1,"op":"\xff\xfe"}', b'{"id":1,"op":"put","path":"\xc3","b64":"","sha256":""}']
+    for j in junk:
+        r = A['handle'](j, None)
+        if r.get('outcome') not in ('ok', 'bad-request', 'unsupported', 'error'):
+            raise AssertionError('%r gave %r' % (j, r))
+        json.dumps(r)
+
+
+CASES = {'compile': t_compile, 'parse': t_parse, 'exc': t_exc, 'put': t_put,
+         'clock': t_clock, 'hello': t_hello, 'ops_unsupported': t_ops_unsupported,
+         'serve': t_serve, 'never_dies': t_never_dies}
+CASES[TM_CASE]()
+print('case', TM_CASE, 'ok')
