@@ -63,7 +63,7 @@ static int reap(struct tm_proc *p, int flags)
     }
     if (r < 0 && errno == ECHILD) {
         p->exited = 1;
-        p->status = 0;
+        p->status_lost = 1;
         return 1;
     }
     return 0;
@@ -91,6 +91,8 @@ void tm_proc_stop(struct tm_proc *p, int grace_ms)
             reap(p, 0);
         }
     }
+    if (p->pid > 0)     /* helpers the process left behind in its group */
+        kill(-p->pid, SIGKILL);
     if (p->out_fd >= 0) {
         close(p->out_fd);
         p->out_fd = -1;
@@ -99,7 +101,7 @@ void tm_proc_stop(struct tm_proc *p, int grace_ms)
 
 int tm_proc_exit_code(const struct tm_proc *p)
 {
-    if (!p->exited)
+    if (!p->exited || p->status_lost)
         return -1;
     if (WIFEXITED(p->status))
         return WEXITSTATUS(p->status);
@@ -146,6 +148,11 @@ int tm_lines_read(struct tm_lines *lr, tm_ms deadline, char **line, struct tm_er
             return got;
         if (lr->len > lr->max_line)
             return tm_err_set(err, "line longer than %zu bytes", lr->max_line) - 1;
+        if (lr->eof && lr->len > 0) {   /* a last line without its newline is still evidence */
+            *line = strndup(lr->buf, lr->len);
+            lr->len = 0;
+            return *line ? 1 : -2;
+        }
         if (lr->eof)
             return -1;
         int64_t left = tm_remaining_ms(deadline);

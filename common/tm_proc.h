@@ -13,6 +13,7 @@ struct tm_proc {
     int out_fd;       /* read end of the child's stdout, -1 when not captured */
     int exited;       /* set once reaped */
     int status;       /* raw wait status once exited */
+    int status_lost;  /* reaped by someone else (ECHILD): the exit status is unknown */
 };
 
 /* Spawn argv[0] (searched in PATH) with stdin from /dev/null, stdout to a pipe
@@ -27,7 +28,7 @@ int tm_proc_wait(struct tm_proc *p, tm_ms deadline);
 /* SIGTERM the process group, wait up to grace_ms, then SIGKILL; always reaps. */
 void tm_proc_stop(struct tm_proc *p, int grace_ms);
 
-/* Exit code (0-255) or 128+signal; -1 while running. */
+/* Exit code (0-255) or 128+signal; -1 while running or when the status was lost. */
 int tm_proc_exit_code(const struct tm_proc *p);
 
 /* Buffered line reader on a file descriptor, with absolute deadlines. */

@@ -41,6 +41,8 @@ static int read_until(struct agent *a, const char *pat, size_t plen, tm_ms deadl
         }
         if (a->rxlen > 65536)   /* keep the tail that could still start a match */
             agent_rx_consume(a, a->rxlen - plen);
+        if (tm_expired(deadline))
+            return 1;
         int r = agent_rx_fill(a, deadline, err);
         if (r == 0)
             return 1;
@@ -57,6 +59,8 @@ static int drain(struct agent *a, int quiet_ms, tm_ms deadline, struct tm_err *e
         if (a->rxlen)
             agent_note(a, "< ", (const char *)a->rx, a->rxlen);
         agent_rx_consume(a, a->rxlen);
+        if (tm_expired(deadline))   /* best effort: a device that never goes quiet still gets Ctrl-A */
+            return 0;
         tm_ms q = min_deadline(tm_deadline_in(quiet_ms), deadline);
         int r = agent_rx_fill(a, q, err);
         if (r == 0)

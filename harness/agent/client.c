@@ -271,6 +271,8 @@ int agent_next(struct agent *a, long id, tm_ms deadline, json_t **msg, struct tm
             agent_rx_consume(a, a->rxlen);
             return lost(a, err, "over-long line (garbage)", NULL);
         }
+        if (tm_expired(deadline))   /* a chatty device must not outlive the deadline */
+            return AGENT_TIMEOUT;
         int r = agent_rx_fill(a, deadline, err);
         if (r == 0)
             return AGENT_TIMEOUT;

@@ -136,10 +136,11 @@ int cli_list(int argc, char **argv)
         return 2;
     }
     struct agent *a = NULL;
-    if (device != NULL && (rc = open_device("list", device, script, 0, &a)) != 0) {
+    int devrc = device != NULL ? open_device("list", device, script, 0, &a) : 0;
+    if (devrc != 0) {
         json_decref(cases);
         json_decref(profile);
-        return rc;
+        return devrc;
     }
     if (json) {
         json_dumpf(cases, stdout, JSON_INDENT(2));

@@ -91,6 +91,9 @@ static int spawn(struct link *l, struct tm_err *err)
             if (sig != SIGKILL && sig != SIGSTOP)
                 signal(sig, SIG_DFL);
         sigprocmask(SIG_SETMASK, &old, NULL);
+        /* Another worker's pty master, inherited here, would keep that device's
+         * line open after its link hangs up. */
+        close_range(3, ~0U, 0);
         execvp(l->argv[0], l->argv);
         dprintf(2, "exec %s: %s\r\n", l->argv[0], strerror(errno));
         _exit(127);

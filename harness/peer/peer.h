@@ -45,10 +45,12 @@ json_t *peer_finish(struct peer *p, tm_ms deadline, json_t *transcript, char *ev
 /* Stop (SIGTERM, then SIGKILL) and free; safe on NULL and after peer_finish. */
 void peer_stop(struct peer *p);
 
-/* udpproxy between a client and server_host:server_port; spec is the case's
- * "proxy" object (drop, dup, delay, delay_rate, reorder, drop_type,
- * protect_hvr, mtu, seed). The per-datagram log goes to log_path. */
-struct proxy *proxy_start(const json_t *spec, const char *server_host, int server_port,
+/* udpproxy listening on listen_host (a free port) between a client and
+ * server_host:server_port; spec is the case's "proxy" object (drop, dup, delay,
+ * delay_rate, reorder, drop_type, protect_hvr, mtu, seed). The per-datagram log
+ * goes to log_path. */
+struct proxy *proxy_start(const json_t *spec, const char *listen_host,
+                          const char *server_host, int server_port,
                           const char *log_path, int timeout_ms, tm_ms deadline,
                           json_t *transcript, struct tm_err *err);
 int proxy_port(const struct proxy *x);

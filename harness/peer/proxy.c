@@ -59,15 +59,16 @@ static int flag_for(const char *key, const json_t *v, json_t *argv, struct tm_er
     return json_array_append_new(argv, json_string(buf));
 }
 
-static json_t *build_argv(const json_t *spec, const char *host, int port, const char *log,
-                          int timeout_ms, struct tm_err *err)
+static json_t *build_argv(const json_t *spec, const char *listen_host, const char *host,
+                          int port, const char *log, int timeout_ms, struct tm_err *err)
 {
     char buf[1024];
     json_t *argv = json_array();
     snprintf(buf, sizeof buf, "%s/udpproxy", TM_BIN_DIR);
     json_array_append_new(argv, json_string(buf));
     json_array_append_new(argv, json_string("--listen"));
-    json_array_append_new(argv, json_string("127.0.0.1:0"));
+    snprintf(buf, sizeof buf, strchr(listen_host, ':') ? "[%s]:0" : "%s:0", listen_host);
+    json_array_append_new(argv, json_string(buf));
     snprintf(buf, sizeof buf, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
     json_array_append_new(argv, json_string("--server"));
     json_array_append_new(argv, json_string(buf));
@@ -91,11 +92,13 @@ static json_t *build_argv(const json_t *spec, const char *host, int port, const 
     return argv;
 }
 
-struct proxy *proxy_start(const json_t *spec, const char *server_host, int server_port,
+struct proxy *proxy_start(const json_t *spec, const char *listen_host,
+                          const char *server_host, int server_port,
                           const char *log_path, int timeout_ms, tm_ms deadline,
                           json_t *transcript, struct tm_err *err)
 {
-    json_t *argv = build_argv(spec, server_host, server_port, log_path, timeout_ms, err);
+    json_t *argv = build_argv(spec, listen_host, server_host, server_port, log_path,
+                              timeout_ms, err);
     struct proxy *x = calloc(1, sizeof *x);
     size_t n = json_array_size(argv);
     char **v = calloc(n + 1, sizeof *v);

@@ -177,8 +177,8 @@ static int set_clock(struct case_run *r, struct tm_err *err)
     json_t *req = json_pack("{s:I}", "set", (json_int_t)want), *reply = NULL;
     int rc = agent_call(r->w->agent, "clock", req, tm_deadline_in(5000), &reply, err);
     json_decref(req);
-    if (rc != 0)
-        return -1;
+    if (rc != 0)            /* 1: no answer in time, which case_execute treats as lost */
+        return rc;
     const char *oc = str(reply, "outcome");
     if (oc == NULL || strcmp(oc, "ok") != 0) {
         snprintf(r->error, sizeof r->error, "device clock cannot be set (clock op: %s)",
@@ -256,8 +256,8 @@ static int start_peer(struct case_run *r, const struct peer_target *t, struct tm
     return r->peer ? 0 : -1;
 }
 
-static int maybe_proxy(struct case_run *r, const char *host, int port, int *out_port,
-                       struct tm_err *err)
+static int maybe_proxy(struct case_run *r, const char *listen_host, const char *host,
+                       int port, int *out_port, struct tm_err *err)
 {
     const json_t *spec = json_object_get(r->kase, "proxy");
     *out_port = port;
@@ -265,7 +265,7 @@ static int maybe_proxy(struct case_run *r, const char *host, int port, int *out_
         return 0;
     char log[1300];
     snprintf(log, sizeof log, "%s/proxy.log", r->dir);
-    r->proxy = proxy_start(spec, host, port, log, r->ctx->case_timeout_ms, tm_deadline_in(5000),
+    r->proxy = proxy_start(spec, listen_host, host, port, log, r->ctx->case_timeout_ms, tm_deadline_in(5000),
                            r->t_proxy, err);
     if (r->proxy == NULL)
         return -1;
@@ -328,7 +328,7 @@ static int drive_client(struct case_run *r, const char *op, json_t *files, struc
     if (start_peer(r, &t, err) != 0)
         return -2;
     int port;
-    if (maybe_proxy(r, "127.0.0.1", peer_port(r->peer), &port, err) != 0)
+    if (maybe_proxy(r, t.bind, "127.0.0.1", peer_port(r->peer), &port, err) != 0)
         return -2;
     json_t *f = device_fields(r, r->ctx->peer_host, port, files);
     int rc = push_files(r, files, err);
@@ -370,7 +370,9 @@ static int drive_server(struct case_run *r, const char *op, json_t *files, struc
             addr = (json_is_true(json_object_get(hello, "virtual")) || a0 == NULL) ? "127.0.0.1" : a0;
         }
         struct peer_target t = { NULL, addr, port, r->ctx->case_timeout_ms };
-        rc = maybe_proxy(r, addr, port, &pport, err);
+        rc = maybe_proxy(r, "127.0.0.1", addr, port, &pport, err);
+        if (r->proxy != NULL)       /* the peer goes through the proxy on this host */
+            t.host = "127.0.0.1";
         t.port = pport;
         if (rc == 0)
             rc = start_peer(r, &t, err);
@@ -556,6 +558,10 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
         snprintf(r.dir, sizeof r.dir, "%s/cases/%s/run-%d", ctx->report_dir, sid, iter + 1);
     else
         snprintf(r.dir, sizeof r.dir, "%s/cases/%s", ctx->report_dir, sid);
+    if (attempt > 1) {      /* a retry keeps the evidence of the attempt it retries */
+        size_t n = strlen(r.dir);
+        snprintf(r.dir + n, sizeof r.dir - n, "/attempt-%d", attempt);
+    }
     tm_mkdirs(r.dir, 0755, NULL);
     char buf[300];
     const char *why = runner_skip_reason(kase, agent_hello(w->agent), buf, sizeof buf);

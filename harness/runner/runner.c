@@ -127,7 +127,16 @@ static int health(struct worker *w, int silent, struct tm_err *err)
     if (++w->incidents > MAX_INCIDENTS)
         return tm_err_set(err, "device lost %d times; taken out", w->incidents - 1);
     w->clock_set = INT64_MIN;
-    return agent_recover(w->agent, tm_deadline_in(2 * BOOTSTRAP_MS), silent, err);
+    /* One failed recovery may be a board still rebooting: a device is taken out
+     * only when its health check fails twice in a row. */
+    if (agent_recover(w->agent, tm_deadline_in(2 * BOOTSTRAP_MS), silent, err) == 0)
+        return 0;
+    fprintf(stderr, "tlsmatrix: device %s: health check failed (%s); checking again\n",
+            w->spec, err->msg);
+    tm_sleep_ms(1000);
+    if (agent_recover(w->agent, tm_deadline_in(2 * BOOTSTRAP_MS), silent, err) == 0)
+        return 0;
+    return tm_err_prefix(err, "health check failed twice");
 }
 
 static void *worker_main(void *arg)

@@ -129,7 +129,7 @@ static void handshake(const char *proto, int with_proxy)
         char log[400];
         snprintf(log, sizeof log, "%s/proxy.log", tmpdir);
         json_t *spec = json_pack("{s:i, s:f}", "seed", 3, "drop", 0.0);
-        px = proxy_start(spec, "127.0.0.1", port, log, 8000, tm_deadline_in(5000), pt, &err);
+        px = proxy_start(spec, "127.0.0.1", "127.0.0.1", port, log, 8000, tm_deadline_in(5000), pt, &err);
         json_decref(spec);
         ck_assert_msg(px != NULL, "%s", err.msg);
         port = proxy_port(px);
