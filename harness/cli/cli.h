@@ -19,4 +19,8 @@ int cli_help(const char *cmd, FILE *out);
 /* "tlsmatrix CMD: message" + a pointer to --help on stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Option values shared by the subcommands: 0 when valid, else the usage error (2). */
+int cli_parse_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
+int cli_parse_shard(const char *cmd, const char *s, int *k, int *n);
+
 #endif

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -25,6 +26,24 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\n(see `tlsmatrix %s%s--help`)\n", cmd ? cmd : "", cmd ? " " : "");
     return EXIT_USAGE;
+}
+
+int cli_parse_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < lo || v > hi)
+        return cli_usage_error(cmd, "%s: '%s' is not a number in %ld..%ld", flag, s, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int cli_parse_shard(const char *cmd, const char *s, int *k, int *n)
+{
+    char tail;
+    if (sscanf(s, "%d/%d%c", k, n, &tail) != 2 || *n < 1 || *k < 1 || *k > *n)
+        return cli_usage_error(cmd, "--shard: expected K/N with 1 <= K <= N, got '%s'", s);
+    return 0;
 }
 
 int main(int argc, char **argv)

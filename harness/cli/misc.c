@@ -92,7 +92,7 @@ int cli_list(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char tail;
+        long seed = 0;
         switch (c) {
         case 's':
             if (o.nscenarios >= MAX_PATHS)
@@ -104,11 +104,14 @@ int cli_list(int argc, char **argv)
         case 'd': device = optarg; break;
         case 'a': script = optarg; break;
         case 'j': json = 1; break;
-        case 'e': o.seed = strtoul(optarg, NULL, 10); break;
+        case 'e':
+            if (cli_parse_int("list", "--seed", optarg, 0, 0x7fffffffL, &seed) != 0)
+                return EXIT_USAGE;
+            o.seed = (unsigned long)seed;
+            break;
         case 'k':
-            if (sscanf(optarg, "%d/%d%c", &o.shard_k, &o.shard_n, &tail) != 2 || o.shard_n < 1
-                || o.shard_k < 1 || o.shard_k > o.shard_n)
-                return cli_usage_error("list", "--shard: expected K/N, got '%s'", optarg);
+            if (cli_parse_shard("list", optarg, &o.shard_k, &o.shard_n) != 0)
+                return EXIT_USAGE;
             break;
         default:
             return cli_usage_error("list", "unknown option or missing value: '%s'", argv[optind - 1]);

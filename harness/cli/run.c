@@ -52,16 +52,6 @@ struct cli_state {
     int custom_used;
 };
 
-static int parse_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < lo || v > hi)
-        return cli_usage_error(cmd, "%s: '%s' is not a number in %ld..%ld", flag, s, lo, hi);
-    *out = v;
-    return 0;
-}
-
 static int one_of(const char *cmd, const char *flag, const char *v, const char *const *allowed)
 {
     for (size_t i = 0; allowed[i]; i++)
@@ -208,39 +198,32 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
     case O_QUIET: o->progress = 0; return 0;
     case O_UNTIL_FAIL: o->until_fail = 1; return 0;
     case O_JOBS:
-        if (parse_int(s->cmd, "--jobs", arg, 1, 256, &v)) return 2;
+        if (cli_parse_int(s->cmd, "--jobs", arg, 1, 256, &v)) return 2;
         o->jobs = (int)v;
         return 0;
     case O_REPEAT:
     case O_COUNT:
-        if (parse_int(s->cmd, c == O_REPEAT ? "--repeat" : "--count", arg, 1, 1000000, &v)) return 2;
+        if (cli_parse_int(s->cmd, c == O_REPEAT ? "--repeat" : "--count", arg, 1, 1000000, &v)) return 2;
         o->repeat = (int)v;
         return 0;
     case O_SEED:
-        if (parse_int(s->cmd, "--seed", arg, 0, 0x7fffffffL, &v)) return 2;
+        if (cli_parse_int(s->cmd, "--seed", arg, 0, 0x7fffffffL, &v)) return 2;
         o->seed = (unsigned long)v;
         return 0;
     case O_MIN:
-        if (parse_int(s->cmd, "--min", arg, 0, 10000000, &v)) return 2;
+        if (cli_parse_int(s->cmd, "--min", arg, 0, 10000000, &v)) return 2;
         o->min_executed = (int)v;
         return 0;
     case O_RETRIES:
-        if (parse_int(s->cmd, "--retries", arg, 0, 10, &v)) return 2;
+        if (cli_parse_int(s->cmd, "--retries", arg, 0, 10, &v)) return 2;
         o->retries = (int)v;
         return 0;
     case O_CASE_TIMEOUT:
-        if (parse_int(s->cmd, "--case-timeout", arg, 1000, 3600000, &v)) return 2;
+        if (cli_parse_int(s->cmd, "--case-timeout", arg, 1000, 3600000, &v)) return 2;
         o->case_timeout_ms = (int)v;
         return 0;
-    case O_SHARD: {
-        int k = 0, n = 0;
-        char tail;
-        if (sscanf(arg, "%d/%d%c", &k, &n, &tail) != 2 || n < 1 || k < 1 || k > n)
-            return cli_usage_error(s->cmd, "--shard: expected K/N with 1 <= K <= N, got '%s'", arg);
-        o->shard_k = k;
-        o->shard_n = n;
-        return 0;
-    }
+    case O_SHARD:
+        return cli_parse_shard(s->cmd, arg, &o->shard_k, &o->shard_n);
     case O_CASE:
         if (!repro) break;
         s->case_id = arg;

@@ -62,10 +62,7 @@ static int add_files(json_t *argv, const char *flag, const json_t *v, const char
 static int add_generic(json_t *argv, const char *key, const json_t *v, struct tm_err *err)
 {
     char flag[128];
-    snprintf(flag, sizeof flag, "--%s", key);
-    for (char *c = flag; *c; c++)
-        if (*c == '_')
-            *c = '-';
+    peer_flag_name(key, flag, sizeof flag);
     if (json_is_true(v))
         return add(argv, flag);
     if (json_is_false(v) || json_is_null(v))
@@ -159,7 +156,15 @@ fail:
     return NULL;
 }
 
-static char **argv_from_json(const json_t *argv)
+void peer_flag_name(const char *key, char *flag, size_t n)
+{
+    snprintf(flag, n, "--%s", key);
+    for (char *c = flag; *c; c++)
+        if (*c == '_')
+            *c = '-';
+}
+
+char **peer_argv_from_json(const json_t *argv)
 {
     size_t n = json_array_size(argv);
     char **v = calloc(n + 1, sizeof *v);
@@ -178,7 +183,7 @@ struct peer *peer_start(const json_t *argv, const char *stderr_path, tm_ms deadl
                         json_t *transcript, struct tm_err *err)
 {
     struct peer *p = calloc(1, sizeof *p);
-    char **v = argv_from_json(argv);
+    char **v = peer_argv_from_json(argv);
     if (p == NULL || v == NULL) {
         free(p);
         free(v);

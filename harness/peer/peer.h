@@ -57,6 +57,13 @@ int proxy_port(const struct proxy *x);
 /* Stop it and append its log lines to transcript (may be NULL). */
 void proxy_stop(struct proxy *x, json_t *transcript);
 
+/* "--KEY" with '_' turned into '-': how scenario keys name tlspeer/udpproxy flags. */
+void peer_flag_name(const char *key, char *flag, size_t n);
+
+/* A NULL-terminated char* view of a JSON array of strings, for execvp; the
+ * strings stay owned by argv. Caller frees the array only. */
+char **peer_argv_from_json(const json_t *argv);
+
 /* Render an argv array as one shell-quoted command line (caller frees). */
 char *peer_argv_string(const json_t *argv);
 

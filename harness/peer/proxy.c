@@ -27,10 +27,7 @@ static int flag_for(const char *key, const json_t *v, json_t *argv, struct tm_er
     if (!known)
         return tm_err_set(err, "proxy.%s: unknown key (drop, dup, delay, delay_rate, reorder, "
                           "drop_type, protect_hvr, mtu, seed)", key);
-    snprintf(flag, sizeof flag, "--%s", key);
-    for (char *c = flag; *c; c++)
-        if (*c == '_')
-            *c = '-';
+    peer_flag_name(key, flag, sizeof flag);
     if (json_is_boolean(v)) {
         if (json_is_true(v))
             json_array_append_new(argv, json_string(flag));
@@ -100,12 +97,9 @@ struct proxy *proxy_start(const json_t *spec, const char *listen_host,
     json_t *argv = build_argv(spec, listen_host, server_host, server_port, log_path,
                               timeout_ms, err);
     struct proxy *x = calloc(1, sizeof *x);
-    size_t n = json_array_size(argv);
-    char **v = calloc(n + 1, sizeof *v);
+    char **v = argv ? peer_argv_from_json(argv) : NULL;
     if (argv == NULL || x == NULL || v == NULL)
         goto fail;
-    for (size_t i = 0; i < n; i++)
-        v[i] = (char *)json_string_value(json_array_get(argv, i));
     snprintf(x->log_path, sizeof x->log_path, "%s", log_path);
     char *cmd = peer_argv_string(argv);
     if (transcript && cmd)
