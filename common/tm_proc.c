@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,26 @@ int tm_proc_spawn(struct tm_proc *p, char *const argv[], const char *stderr_path
     p->out_fd = -1;
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         return tm_err_set(err, "pipe: %s", strerror(errno));
+    /* Signals stay blocked across the fork until the child has put every handler
+     * back to default: a stop that lands between fork and exec must not run the
+     * parent's handlers (which may kill the parent's whole group) in the child. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
+    int fork_errno = errno;
+    if (pid != 0)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         close(pipefd[0]);
         close(pipefd[1]);
-        return tm_err_set(err, "fork: %s", strerror(errno));
+        return tm_err_set(err, "fork: %s", strerror(fork_errno));
     }
     if (pid == 0) {
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                signal(sig, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         setpgid(0, 0);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)

@@ -29,8 +29,9 @@ void peer_fixture_path(const char *fixtures_dir, const char *name, char *out, si
 json_t *peer_build_argv(const json_t *kase, const char *fixtures_dir,
                         const struct peer_target *t, struct tm_err *err);
 
-/* Start tlspeer and wait for its ready line (deadline). stderr goes to
- * stderr_path (may be NULL). */
+/* Start tlspeer; a server is waited for until its ready line (deadline), a
+ * client prints none and is returned at once. stderr goes to stderr_path (may
+ * be NULL). */
 struct peer *peer_start(const json_t *argv, const char *stderr_path, tm_ms deadline,
                         json_t *transcript, struct tm_err *err);
 const char *peer_addr(const struct peer *p);

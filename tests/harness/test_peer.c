@@ -180,6 +180,21 @@ START_TEST(real_dtls_handshake_through_proxy)
 }
 END_TEST
 
+/* A client announces nothing: peer_start must not wait for a ready line that
+ * never comes (the device may finish first and the case would stall). */
+START_TEST(client_peer_is_not_waited_for)
+{
+    struct tm_err err = { "" };
+    json_t *argv = json_pack("[s, s, s, s, s]", "/bin/sh", "-c", "exec sleep 60", "--role", "client");
+    tm_ms t0 = tm_now_ms();
+    struct peer *p = peer_start(argv, NULL, tm_deadline_in(3000), NULL, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    ck_assert_int_lt(tm_now_ms() - t0, 1000);
+    peer_stop(p);
+    json_decref(argv);
+}
+END_TEST
+
 /* A peer that hangs after ready: killed at the deadline, a timeout result. */
 START_TEST(hung_peer_is_killed_at_deadline)
 {
@@ -229,6 +244,7 @@ int main(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, argv_from_case);
     tcase_add_test(tc, shell_quoting);
+    tcase_add_test(tc, client_peer_is_not_waited_for);
     tcase_add_test(tc, hung_peer_is_killed_at_deadline);
     tcase_add_test(tc, crashed_peer_evidence);
     if (access(TLSPEER, X_OK) == 0 && access(FX "/manifest.json", R_OK) == 0) {
