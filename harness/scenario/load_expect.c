@@ -7,7 +7,7 @@
 
 const char *const sl_axis_names[] = { "backend", "keytype", "proto", NULL };
 static const char *const backends[] = { "openssl", "gnutls", NULL };
-static const char *const keytypes[] = { "p256", "p384", "rsa2048", NULL };
+static const char *const keytypes[] = { "p256", "p384", "rsa2048", "rsa4096", NULL };
 static const char *const protos[] = { "tls", "dtls", NULL };
 static const char *const *const axis_values[] = { backends, keytypes, protos };
 static const char *const axis_defaults[][3] = { { "openssl", "gnutls", NULL },
