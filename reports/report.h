@@ -13,6 +13,25 @@
 int report_write_all(const json_t *run, const json_t *baseline, const char *dir,
                      struct tm_err *err);
 
+/* Case i of a run in full, as a new reference (NULL when it cannot be read). */
+typedef json_t *(*report_case_fn)(void *ctx, size_t i);
+
+/* report_write_all for a run whose cases are not all in memory (the runner's): the
+ * writers hold one full case at a time; header is the run header (§6). */
+int report_write_stream(const json_t *header, size_t ncases, report_case_fn get, void *ctx,
+                        const json_t *baseline, const char *dir, struct tm_err *err);
+
+/* Finished case records kept on disk during a run (an unlinked file in the report
+ * directory), so memory does not grow with every case's transcripts. Not thread
+ * safe: callers serialise put and get. */
+struct report_spool;
+struct report_spool *report_spool_open(const char *dir, struct tm_err *err);
+/* Append a record; returns its index, or -1 when it cannot be written. */
+long report_spool_put(struct report_spool *s, const json_t *rec);
+/* Record idx, a new reference, or NULL. */
+json_t *report_spool_get(const struct report_spool *s, long idx);
+void report_spool_close(struct report_spool *s);
+
 int report_write_json(const json_t *run, const char *path, struct tm_err *err);
 int report_write_junit(const json_t *run, const char *path, struct tm_err *err);
 int report_write_markdown(const json_t *run, const json_t *baseline, const char *path,

@@ -1,6 +1,9 @@
 /* matrix.html: one self-contained page (inline CSS and a small inline script, no
  * external resources), built as a libxml2 HTML tree so that every device string is
  * a text node or attribute value escaped by the serializer; nothing is pasted.
+ * The page is written piecewise (skeleton, then one matrix row and one case at a
+ * time, each a small tree serialised and freed) so memory stays flat with the
+ * number of cases.
  *
  * Page hooks (tests and people rely on them):
  *  - matrix cell: <td class="cell v-<verdict>" id="cell-<anchor>" data-case="<anchor>">
@@ -16,6 +19,10 @@
 #include <string.h>
 
 #include "tm_fs.h"
+
+/* Placeholders in the page skeleton where rows and cases are streamed. */
+#define ROWS_MARK "tm-matrix-rows"
+#define CASES_MARK "tm-cases"
 
 static const char page_css[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
@@ -271,10 +278,9 @@ static void put_row(xmlNodePtr tbody, const struct rpt_matrix *m, const char *sc
     }
 }
 
+/* The table with a placeholder where the rows go (streamed by write_page). */
 static void put_matrix(xmlNodePtr body, const struct rpt_matrix *m)
 {
-    size_t i;
-    const json_t *row;
     el(body, "h2", "Matrix");
     el(body, "p", "Rows are scenarios, columns backend / key type / protocol. Click a cell "
                   "for the case's details.");
@@ -284,7 +290,7 @@ static void put_matrix(xmlNodePtr body, const struct rpt_matrix *m)
     xmlNodePtr thead = el(t, "thead", NULL), tbody = el(t, "tbody", NULL);
     for (int level = 0; level < 3; level++)
         put_axis_row(thead, m->cols, level, m->base != NULL);
-    json_array_foreach(m->rows, i, row) put_row(tbody, m, json_string_value(row));
+    xmlAddChild(tbody, xmlNewDocComment(tbody->doc, BAD_CAST ROWS_MARK));
 }
 
 static void kv_row(xmlNodePtr table, const char *k, const char *v, int pre)
@@ -388,7 +394,10 @@ static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
     put_transcripts(d, c);
 }
 
-static xmlDocPtr build_page(const json_t *run, const json_t *baseline, const struct rpt_matrix *m)
+/* The page without its rows and cases: placeholders mark where write_page streams
+ * them, so the tree never holds more than one row or one case. */
+static xmlDocPtr build_skeleton(const json_t *run, const json_t *baseline,
+                                const struct rpt_matrix *m)
 {
     xmlDocPtr doc = htmlNewDocNoDtD(NULL, NULL);
     if (doc == NULL)
@@ -409,33 +418,120 @@ static xmlDocPtr build_page(const json_t *run, const json_t *baseline, const str
     el(body, "h2", "Cases");
     xmlNodePtr cases = el(body, "div", NULL);
     attr(cases, "id", "cases");
-    size_t i;
-    const json_t *c;
-    json_array_foreach(json_object_get(run, "cases"), i, c) put_case(cases, c, m->base);
+    xmlAddChild(cases, xmlNewDocComment(doc, BAD_CAST CASES_MARK));
     el(body, "script", page_js);
     return doc;
+}
+
+/* Serialise node (built under a detached scratch parent) and free it. */
+static int flush_node(xmlOutputBufferPtr out, xmlDocPtr doc, xmlNodePtr node)
+{
+    if (node == NULL)
+        return -1;
+    htmlNodeDumpFormatOutput(out, doc, node, "UTF-8", 1);
+    xmlOutputBufferWrite(out, 1, "\n");
+    xmlUnlinkNode(node);
+    xmlFreeNode(node);
+    return out->error != 0 ? -1 : 0;
+}
+
+static int stream_rows(xmlOutputBufferPtr out, xmlDocPtr doc, const struct rpt_matrix *m)
+{
+    xmlNodePtr scratch = xmlNewDocNode(doc, NULL, BAD_CAST "tbody", NULL);
+    size_t i;
+    const json_t *row;
+    int rc = scratch != NULL ? 0 : -1;
+    json_array_foreach(m->rows, i, row) {
+        if (rc != 0)
+            break;
+        put_row(scratch, m, json_string_value(row));
+        rc = flush_node(out, doc, scratch->children);
+    }
+    xmlFreeNode(scratch);
+    return rc;
+}
+
+/* 0, -1 on a libxml2/output failure, -2 when a case cannot be read (err set). */
+static int stream_cases(xmlOutputBufferPtr out, xmlDocPtr doc, const struct rpt_src *s,
+                        const struct rpt_matrix *m, const char *path, struct tm_err *err)
+{
+    xmlNodePtr scratch = xmlNewDocNode(doc, NULL, BAD_CAST "div", NULL);
+    size_t n = json_array_size(json_object_get(s->run, "cases"));
+    int rc = scratch != NULL ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *c = rpt_src_case(s, i, path, err);
+        if (c == NULL) {
+            rc = -2;
+            break;
+        }
+        put_case(scratch, c, m->base);
+        json_decref(c);
+        rc = flush_node(out, doc, scratch->children);
+    }
+    xmlFreeNode(scratch);
+    return rc;
+}
+
+static int write_page(FILE *f, const struct rpt_src *s, const json_t *baseline,
+                      const struct rpt_matrix *m, const char *path, struct tm_err *err)
+{
+    xmlChar *mem = NULL;
+    int size = 0, rc = -1;
+    xmlDocPtr doc = build_skeleton(s->run, baseline, m);
+    if (doc != NULL)
+        htmlDocDumpMemoryFormat(doc, &mem, &size, 1);
+    const char *page = (const char *)mem;
+    const char *rows = page ? strstr(page, "<!--" ROWS_MARK "-->") : NULL;
+    const char *cases = rows ? strstr(rows, "<!--" CASES_MARK "-->") : NULL;
+    xmlOutputBufferPtr out = cases ? xmlOutputBufferCreateFile(f, NULL) : NULL;
+    if (out == NULL) {
+        tm_err_set(err, "%s: libxml2 could not serialise the page", path);
+        goto done;
+    }
+    xmlOutputBufferWrite(out, (int)(rows - page), page);
+    rows += strlen("<!--" ROWS_MARK "-->");
+    rc = stream_rows(out, doc, m);
+    if (rc == 0) {
+        xmlOutputBufferWrite(out, (int)(cases - rows), rows);
+        rc = stream_cases(out, doc, s, m, path, err);
+    }
+    if (rc == 0) {
+        cases += strlen("<!--" CASES_MARK "-->");
+        xmlOutputBufferWrite(out, (int)strlen(cases), cases);
+    }
+    if (xmlOutputBufferClose(out) < 0 && rc == 0)  /* flushes into f; f stays open */
+        rc = -1;
+    if (rc == -1)
+        tm_err_set(err, "%s: libxml2 could not serialise the page", path);
+done:
+    xmlFree(mem);
+    xmlFreeDoc(doc);
+    return rc != 0 ? -1 : 0;
+}
+
+int rpt_write_html_src(const struct rpt_src *s, const json_t *baseline, const char *path,
+                       struct tm_err *err)
+{
+    struct rpt_matrix m;
+    char tmp[4200];
+    if (rpt_matrix_build(s->run, baseline, &m) != 0) {
+        rpt_matrix_free(&m);
+        return tm_err_set(err, "%s: out of memory", path);
+    }
+    FILE *f = rpt_out_open(path, tmp, sizeof tmp, err);
+    int rc = -1;
+    if (f != NULL) {
+        int failed = write_page(f, s, baseline, &m, path, err) != 0;
+        rc = rpt_out_close(f, tmp, path, failed, err);
+    }
+    rpt_matrix_free(&m);
+    return rc;
 }
 
 int report_write_html(const json_t *run, const json_t *baseline, const char *path,
                       struct tm_err *err)
 {
-    struct rpt_matrix m;
-    xmlChar *mem = NULL;
-    int size = 0, rc = -1;
-    xmlDocPtr doc = NULL;
-    if (rpt_matrix_build(run, baseline, &m) != 0 || (doc = build_page(run, baseline, &m)) == NULL) {
-        tm_err_set(err, "%s: out of memory", path);
-        goto out;
-    }
-    htmlDocDumpMemoryFormat(doc, &mem, &size, 1);
-    if (mem == NULL || size <= 0) {
-        tm_err_set(err, "%s: libxml2 could not serialise the page", path);
-        goto out;
-    }
-    rc = tm_write_file(path, mem, (size_t)size, 0644, err);
-out:
-    xmlFree(mem);
-    xmlFreeDoc(doc);
-    rpt_matrix_free(&m);
-    return rc;
+    struct rpt_src s;
+    rpt_src_of_run(&s, run);
+    return rpt_write_html_src(&s, baseline, path, err);
 }

@@ -4,6 +4,10 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include "report.h"
+#include "tm_err.h"
 
 #define RPT_NVERDICTS 6
 /* In the order reports list them. */
@@ -60,3 +64,38 @@ int rpt_matrix_build(const json_t *run, const json_t *baseline, struct rpt_matri
 void rpt_matrix_free(struct rpt_matrix *m);
 /* "a or b" of an expected-outcome list, or the JSON of anything else. Caller frees. */
 char *rpt_expected_text(const json_t *expected_side);
+
+/* Where the writers find a run's cases. run: {"header", "cases", "totals"} whose
+ * cases carry at least the light fields (rpt_light_case), enough for the layout,
+ * totals and tables; full(ctx, i): case i with everything (transcripts, replies),
+ * a new reference, read one at a time so memory stays flat with the case count. */
+struct rpt_src {
+    const json_t *run;
+    report_case_fn full;
+    void *ctx;
+};
+/* A run held in memory: its own cases are both light and full. */
+void rpt_src_of_run(struct rpt_src *s, const json_t *run);
+/* Case i in full, or NULL with err naming path. Caller decrefs. */
+json_t *rpt_src_case(const struct rpt_src *s, size_t i, const char *path, struct tm_err *err);
+/* The fields the light run keeps of a case: what the matrix layout, totals, diff,
+ * flaky list and junit counts read (id, scenario, verdict, axes, insecure, flaky,
+ * attempts, timings_ms.total). New reference. */
+json_t *rpt_light_case(const json_t *c);
+/* {"pass":n, …} over cases. New reference. */
+json_t *rpt_totals(const json_t *cases);
+
+int rpt_write_all_src(const struct rpt_src *s, const json_t *baseline, const char *dir,
+                      struct tm_err *err);
+int rpt_write_json_src(const struct rpt_src *s, const char *path, struct tm_err *err);
+int rpt_write_junit_src(const struct rpt_src *s, const char *path, struct tm_err *err);
+int rpt_write_markdown_src(const struct rpt_src *s, const json_t *baseline, const char *path,
+                           struct tm_err *err);
+int rpt_write_html_src(const struct rpt_src *s, const json_t *baseline, const char *path,
+                       struct tm_err *err);
+
+/* Streamed, atomic report files: write to tmp (path.tmp.PID), then rpt_out_close
+ * renames it over path, or removes it when failed (the writer's own error, already
+ * in err) or when writing failed. */
+FILE *rpt_out_open(const char *path, char *tmp, size_t tmplen, struct tm_err *err);
+int rpt_out_close(FILE *f, const char *tmp, const char *path, int failed, struct tm_err *err);

@@ -11,36 +11,109 @@
 
 #define RUN_FORMAT "tlsmatrix-run/1"
 
+/* One value as jansson prints it at nesting depth `depth` of the run document:
+ * sorted keys, two-space indent. Dumped on its own (depth 0) and re-indented, which
+ * is safe because JSON strings never hold a raw newline. */
+static int put_value(FILE *f, const json_t *v, int depth)
+{
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (text == NULL)
+        return -1;
+    for (const char *p = text; *p != '\0'; p++) {
+        fputc(*p, f);
+        if (*p == '\n')
+            fprintf(f, "%*s", depth * 2, "");
+    }
+    free(text);
+    return 0;
+}
+
+static int put_key(FILE *f, const char *key, int first)
+{
+    json_t *k = json_string(key);
+    fputs(first ? "\n  " : ",\n  ", f);
+    int rc = k != NULL ? put_value(f, k, 1) : -1;
+    json_decref(k);
+    fputs(": ", f);
+    return rc;
+}
+
+/* "cases" one at a time, so only one full record is in memory. */
+static int put_cases(FILE *f, const struct rpt_src *s, const char *path, struct tm_err *err)
+{
+    size_t n = json_array_size(json_object_get(s->run, "cases"));
+    if (n == 0) {
+        fputs("[]", f);
+        return 0;
+    }
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = rpt_src_case(s, i, path, err);
+        if (c == NULL)
+            return -1;
+        fputs(i ? ",\n    " : "\n    ", f);
+        int rc = put_value(f, c, 2);
+        json_decref(c);
+        if (rc != 0)
+            return tm_err_set(err, "%s: cannot serialise case %zu", path, i);
+    }
+    fputs("\n  ]", f);
+    return 0;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Byte for byte what json_dumps(run, JSON_INDENT(2) | JSON_SORT_KEYS) gives, plus a
+ * final newline: sorted keys and a fixed indent keep run.json diffable. */
+static int put_run(FILE *f, const struct rpt_src *s, const char *path, struct tm_err *err)
+{
+    size_t n = json_object_size(s->run), i = 0;
+    const char **keys = calloc(n ? n : 1, sizeof *keys);
+    const char *k;
+    json_t *v;
+    if (keys == NULL)
+        return tm_err_set(err, "%s: out of memory", path);
+    json_object_foreach((json_t *)s->run, k, v) keys[i++] = k;
+    qsort(keys, n, sizeof *keys, cmp_keys);
+    fputc('{', f);
+    int rc = 0;
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = put_key(f, keys[i], i == 0);
+        if (rc == 0 && strcmp(keys[i], "cases") == 0)
+            rc = put_cases(f, s, path, err) != 0 ? -2 : 0;
+        else if (rc == 0)
+            rc = put_value(f, json_object_get(s->run, keys[i]), 1);
+    }
+    free(keys);
+    if (rc == -1)
+        tm_err_set(err, "%s: cannot serialise the run", path);
+    fputs(n ? "\n}\n" : "}\n", f);
+    return rc != 0 ? -1 : 0;
+}
+
+int rpt_write_json_src(const struct rpt_src *s, const char *path, struct tm_err *err)
+{
+    char tmp[4200];
+    FILE *f = rpt_out_open(path, tmp, sizeof tmp, err);
+    if (f == NULL)
+        return -1;
+    int failed = put_run(f, s, path, err) != 0;
+    return rpt_out_close(f, tmp, path, failed, err);
+}
+
 int report_write_json(const json_t *run, const char *path, struct tm_err *err)
 {
-    /* Sorted keys and a fixed indent keep run.json diffable between runs. */
-    char *text = json_dumps(run, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (text == NULL)
-        return tm_err_set(err, "%s: cannot serialise the run", path);
-    size_t len = strlen(text);
-    char *buf = realloc(text, len + 2);
-    if (buf == NULL) {
-        free(text);
-        return tm_err_set(err, "%s: out of memory", path);
-    }
-    buf[len] = '\n';
-    buf[len + 1] = '\0';
-    int rc = tm_write_file(path, buf, len + 1, 0644, err);
-    free(buf);
-    return rc;
+    struct rpt_src s;
+    rpt_src_of_run(&s, run);
+    return rpt_write_json_src(&s, path, err);
 }
 
 void report_update_totals(json_t *run)
 {
-    long long n[RPT_NVERDICTS] = {0};
-    const json_t *cases = json_object_get(run, "cases");
-    size_t i;
-    const json_t *c;
-    json_array_foreach(cases, i, c) n[rpt_verdict_index(rpt_case_verdict(c))]++;
-    json_t *t = json_object();
-    for (int v = 0; t != NULL && v < RPT_NVERDICTS; v++)
-        json_object_set_new(t, rpt_verdicts[v], json_integer(n[v]));
-    json_object_set_new(run, "totals", t);
+    json_object_set_new(run, "totals", rpt_totals(json_object_get(run, "cases")));
 }
 
 /* Each case must carry a string id (diff and merge key on it) and a known verdict. */
@@ -93,20 +166,7 @@ json_t *report_load_run(const char *path, struct tm_err *err)
 int report_write_all(const json_t *run, const json_t *baseline, const char *dir,
                      struct tm_err *err)
 {
-    char path[4096];
-    if (strlen(dir) > sizeof path - 32)
-        return tm_err_set(err, "%s: report directory path too long", dir);
-    if (tm_mkdirs(dir, 0755, err) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/run.json", dir);
-    if (report_write_json(run, path, err) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/junit.xml", dir);
-    if (report_write_junit(run, path, err) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/summary.md", dir);
-    if (report_write_markdown(run, baseline, path, err) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/matrix.html", dir);
-    return report_write_html(run, baseline, path, err);
+    struct rpt_src s;
+    rpt_src_of_run(&s, run);
+    return rpt_write_all_src(&s, baseline, dir, err);
 }

@@ -261,10 +261,11 @@ static json_t *scenario_order(const json_t *cases)
     return order;
 }
 
-static int put_suite(xmlTextWriterPtr w, const json_t *run, const char *scenario)
+static int put_suite(xmlTextWriterPtr w, const struct rpt_src *src, const char *scenario,
+                     const char *path, struct tm_err *err)
 {
-    const json_t *cases = json_object_get(run, "cases");
-    const json_t *header = json_object_get(run, "header");
+    const json_t *cases = json_object_get(src->run, "cases");
+    const json_t *header = json_object_get(src->run, "header");
     struct counts n = {0};
     size_t i;
     const json_t *c;
@@ -278,22 +279,37 @@ static int put_suite(xmlTextWriterPtr w, const json_t *run, const char *scenario
     OK(put_counts(w, &n, 1));
     OK(put_attr(w, "timestamp", rpt_str(header, "started", "")));
     OK(put_properties(w, header));
-    json_array_foreach(cases, i, c) if (strcmp(rpt_str(c, "scenario", "(none)"), scenario) == 0)
-        OK(put_case(w, c, classname));
+    json_array_foreach(cases, i, c) {
+        if (strcmp(rpt_str(c, "scenario", "(none)"), scenario) != 0)
+            continue;
+        /* The full record (transcripts) only while its testcase is written. */
+        json_t *full = rpt_src_case(src, i, path, err);
+        int rc = full != NULL ? put_case(w, full, classname) : -2;
+        json_decref(full);
+        if (rc == -2)
+            goto read_fail;
+        OK(rc);
+    }
     OK(xmlTextWriterEndElement(w));
     free(classname);
     return 0;
 fail:
     free(classname);
     return -1;
+read_fail:
+    free(classname);
+    return -2;
 }
 
-static int write_doc(xmlTextWriterPtr w, const json_t *run)
+/* 0, -1 for a libxml2 failure, -2 when a case could not be read (err set). */
+static int write_doc(xmlTextWriterPtr w, const struct rpt_src *src, const char *path,
+                     struct tm_err *err)
 {
-    const json_t *cases = json_object_get(run, "cases");
+    const json_t *cases = json_object_get(src->run, "cases");
     struct counts all = {0};
     size_t i;
     const json_t *c, *s;
+    int rc = -1;
     json_t *order = scenario_order(cases);
     if (order == NULL)
         return -1;
@@ -303,35 +319,47 @@ static int write_doc(xmlTextWriterPtr w, const json_t *run)
     OK(xmlTextWriterStartElement(w, BAD_CAST "testsuites"));
     OK(put_attr(w, "name", "tlsmatrix"));
     OK(put_counts(w, &all, 0));
-    json_array_foreach(order, i, s) OK(put_suite(w, run, json_string_value(s)));
+    json_array_foreach(order, i, s) {
+        rc = put_suite(w, src, json_string_value(s), path, err);
+        OK(rc);
+    }
+    rc = -1;
     OK(xmlTextWriterEndDocument(w));
     json_decref(order);
     return 0;
 fail:
     json_decref(order);
-    return -1;
+    return rc;
+}
+
+/* Streamed straight to the file: junit.xml holds every non-pass transcript. */
+int rpt_write_junit_src(const struct rpt_src *src, const char *path, struct tm_err *err)
+{
+    char tmp[4200];
+    FILE *f = rpt_out_open(path, tmp, sizeof tmp, err);
+    if (f == NULL)
+        return -1;
+    xmlOutputBufferPtr out = xmlOutputBufferCreateFile(f, NULL);
+    xmlTextWriterPtr w = out ? xmlNewTextWriter(out) : NULL;  /* owns out from here */
+    int failed = 0;
+    if (w == NULL) {
+        if (out != NULL)
+            xmlOutputBufferClose(out);
+        tm_err_set(err, "%s: cannot create the XML writer", path);
+        failed = 1;
+    } else {
+        int rc = write_doc(w, src, path, err);
+        if (rc == -1)
+            tm_err_set(err, "%s: libxml2 failed while writing the JUnit XML", path);
+        failed = rc != 0;
+        xmlFreeTextWriter(w);  /* flushes into f; f itself stays open */
+    }
+    return rpt_out_close(f, tmp, path, failed, err);
 }
 
 int report_write_junit(const json_t *run, const char *path, struct tm_err *err)
 {
-    int rc = -1;
-    xmlBufferPtr buf = xmlBufferCreate();
-    xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory(buf, 0) : NULL;
-    if (w == NULL) {
-        tm_err_set(err, "%s: cannot create the XML writer", path);
-        goto out;
-    }
-    if (write_doc(w, run) != 0) {
-        tm_err_set(err, "%s: libxml2 failed while writing the JUnit XML", path);
-        goto out;
-    }
-    xmlFreeTextWriter(w); /* flushes into buf */
-    w = NULL;
-    rc = tm_write_file(path, xmlBufferContent(buf), (size_t)xmlBufferLength(buf), 0644, err);
-out:
-    if (w != NULL)
-        xmlFreeTextWriter(w);
-    if (buf != NULL)
-        xmlBufferFree(buf);
-    return rc;
+    struct rpt_src s;
+    rpt_src_of_run(&s, run);
+    return rpt_write_junit_src(&s, path, err);
 }

@@ -171,39 +171,50 @@ static void put_side(FILE *out, const json_t *c, const char *side)
     free(act);
 }
 
-static void put_nonpass(FILE *out, const json_t *run)
+static void put_nonpass_case(FILE *out, const json_t *c)
+{
+    const char *v = rpt_case_verdict(c);
+    fputs("| ", out);
+    md_text(out, rpt_str(c, "id", "?"));
+    if (json_is_true(json_object_get(c, "insecure")))
+        fputs(" ⚠️ insecure-by-design", out);
+    fprintf(out, " | %s |", mark(v));
+    put_side(out, c, "device");
+    put_side(out, c, "peer");
+    fputc(' ', out);
+    md_text(out, rpt_str(c, "reason", ""));
+    const json_t *xf = json_object_get(c, "xfail");
+    if (json_is_object(xf)) {
+        fputs("<br>known deviation: ", out);
+        md_text(out, rpt_str(xf, "reason", ""));
+        fputs(" (", out);
+        md_text(out, rpt_str(xf, "ref", ""));
+        fputc(')', out);
+    }
+    fprintf(out, " | %lld%s |\n", (long long)rpt_num(c, "attempts", 1),
+            json_is_true(json_object_get(c, "flaky")) ? " (flaky)" : "");
+}
+
+/* Full records (expected, actual, reason) are read only for the cases listed. */
+static int put_nonpass(FILE *out, const struct rpt_src *s, const char *path, struct tm_err *err)
 {
     size_t i, n = 0;
     const json_t *c;
     fputs("## Cases that did not pass\n\n", out);
-    json_array_foreach(json_object_get(run, "cases"), i, c) {
-        const char *v = rpt_case_verdict(c);
-        if (strcmp(v, "pass") == 0)
+    json_array_foreach(json_object_get(s->run, "cases"), i, c) {
+        if (strcmp(rpt_case_verdict(c), "pass") == 0)
             continue;
+        json_t *full = rpt_src_case(s, i, path, err);
+        if (full == NULL)
+            return -1;
         if (n++ == 0)
             fputs("| case | verdict | expected device | actual device | expected peer | "
                   "actual peer | reason | attempts |\n|---|---|---|---|---|---|---|---:|\n", out);
-        fputs("| ", out);
-        md_text(out, rpt_str(c, "id", "?"));
-        if (json_is_true(json_object_get(c, "insecure")))
-            fputs(" ⚠️ insecure-by-design", out);
-        fprintf(out, " | %s |", mark(v));
-        put_side(out, c, "device");
-        put_side(out, c, "peer");
-        fputc(' ', out);
-        md_text(out, rpt_str(c, "reason", ""));
-        const json_t *xf = json_object_get(c, "xfail");
-        if (json_is_object(xf)) {
-            fputs("<br>known deviation: ", out);
-            md_text(out, rpt_str(xf, "reason", ""));
-            fputs(" (", out);
-            md_text(out, rpt_str(xf, "ref", ""));
-            fputc(')', out);
-        }
-        fprintf(out, " | %lld%s |\n", (long long)rpt_num(c, "attempts", 1),
-                json_is_true(json_object_get(c, "flaky")) ? " (flaky)" : "");
+        put_nonpass_case(out, full);
+        json_decref(full);
     }
     fputs(n ? "\n" : "Every case passed.\n\n", out);
+    return 0;
 }
 
 static void put_flaky(FILE *out, const json_t *run)
@@ -251,35 +262,43 @@ static void put_changes(FILE *out, const json_t *run, const json_t *baseline)
     json_decref(d);
 }
 
-int report_write_markdown(const json_t *run, const json_t *baseline, const char *path,
-                          struct tm_err *err)
+static int put_all(FILE *out, const struct rpt_src *s, const json_t *baseline,
+                   const struct rpt_matrix *m, const char *path, struct tm_err *err)
 {
-    char *text = NULL;
-    size_t len = 0;
+    put_header(out, s->run, baseline);
+    put_totals(out, s->run);
+    put_matrix(out, m);
+    if (put_nonpass(out, s, path, err) != 0)
+        return -1;
+    put_flaky(out, s->run);
+    if (baseline != NULL)
+        put_changes(out, s->run, baseline);
+    return 0;
+}
+
+int rpt_write_markdown_src(const struct rpt_src *s, const json_t *baseline, const char *path,
+                           struct tm_err *err)
+{
     struct rpt_matrix m;
-    FILE *out = open_memstream(&text, &len);
-    if (out == NULL)
-        return tm_err_set(err, "%s: out of memory", path);
-    if (rpt_matrix_build(run, baseline, &m) != 0) {
-        fclose(out);
-        free(text);
+    char tmp[4200];
+    if (rpt_matrix_build(s->run, baseline, &m) != 0) {
         rpt_matrix_free(&m);
         return tm_err_set(err, "%s: out of memory", path);
     }
-    put_header(out, run, baseline);
-    put_totals(out, run);
-    put_matrix(out, &m);
-    put_nonpass(out, run);
-    put_flaky(out, run);
-    if (baseline != NULL)
-        put_changes(out, run, baseline);
-    rpt_matrix_free(&m);
-    int bad = ferror(out);
-    if (fclose(out) != 0 || bad) {
-        free(text);
-        return tm_err_set(err, "%s: out of memory while rendering", path);
+    FILE *out = rpt_out_open(path, tmp, sizeof tmp, err);
+    int rc = -1;
+    if (out != NULL) {
+        int failed = put_all(out, s, baseline, &m, path, err) != 0;
+        rc = rpt_out_close(out, tmp, path, failed, err);
     }
-    int rc = tm_write_file(path, text, len, 0644, err);
-    free(text);
+    rpt_matrix_free(&m);
     return rc;
+}
+
+int report_write_markdown(const json_t *run, const json_t *baseline, const char *path,
+                          struct tm_err *err)
+{
+    struct rpt_src s;
+    rpt_src_of_run(&s, run);
+    return rpt_write_markdown_src(&s, baseline, path, err);
 }

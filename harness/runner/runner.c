@@ -66,6 +66,35 @@ static void push_item(struct run_ctx *c, struct item it)
     pthread_mutex_unlock(&c->mu);
 }
 
+static int verdict_index(const char *v)
+{
+    for (int k = 0; v != NULL && k < 6; k++)
+        if (strcmp(v, verdicts[k]) == 0)
+            return k;
+    return -1;
+}
+
+/* Spool a finished run's record and remember what aggregation needs. Under c->mu. */
+static int keep_run(struct run_ctx *c, struct case_runs *cr, const json_t *rec)
+{
+    if (cr->n == cr->cap) {
+        size_t ncap = cr->cap * 2 + 1;
+        struct run_ref *n = realloc(cr->v, ncap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        cr->v = n;
+        cr->cap = ncap;
+    }
+    long idx = report_spool_put(c->spool, rec);
+    if (idx < 0)
+        return -1;
+    cr->v[cr->n++] = (struct run_ref){
+        idx, verdict_index(json_string_value(json_object_get(rec, "verdict"))),
+        (int)json_integer_value(json_object_get(rec, "attempts")),
+        json_is_true(json_object_get(rec, "flaky")) };
+    return 0;
+}
+
 static int unexpected(const char *v)
 {
     return v != NULL && (strcmp(v, "fail") == 0 || strcmp(v, "xpass") == 0 || strcmp(v, "error") == 0);
@@ -79,7 +108,10 @@ static void record(struct run_ctx *c, const struct item *it, json_t *rec)
         json_object_set(rec, "previous_attempt", it->prior);
     }
     pthread_mutex_lock(&c->mu);
-    json_array_append(c->runs[it->idx], rec);
+    if (keep_run(c, &c->runs[it->idx], rec) != 0 && !c->spool_failed) {
+        c->spool_failed = 1;
+        fprintf(stderr, "tlsmatrix: cannot write a case record to %s\n", c->report_dir);
+    }
     if (unexpected(json_string_value(json_object_get(rec, "verdict"))) && c->o->until_fail)
         c->stop = 1;
     const json_t *t = json_object_get(rec, "timings_ms");
@@ -189,42 +221,48 @@ dead:
     return NULL;
 }
 
-/* One record per case: a single run as is; repeated runs keep the worst run's
- * record and list every verdict (flaky when they differ). */
-static json_t *aggregate(json_t *runs)
+/* Rank of a verdict when picking the worst run: lower is worse. */
+static int worst_rank(int verdict)
 {
-    static const char *const order[] = { "fail", "xpass", "error", "xfail", "pass", "skip" };
-    size_t n = json_array_size(runs), i;
-    if (n == 0)
-        return NULL;
-    json_t *worst = json_array_get(runs, 0), *r;
-    int counts[6] = { 0 }, any_flaky = 0;
-    json_array_foreach(runs, i, r) {
-        const char *v = json_string_value(json_object_get(r, "verdict"));
-        for (int k = 0; k < 6; k++) {
-            if (v && strcmp(v, verdicts[k]) == 0)
-                counts[k]++;
-        }
-        const char *wv = json_string_value(json_object_get(worst, "verdict"));
-        if (json_is_true(json_object_get(r, "flaky")))
-            any_flaky = 1;
-        /* Same verdict: keep the run that needed a retry (it has more evidence). */
-        if (v && wv && strcmp(v, wv) == 0 && json_integer_value(json_object_get(r, "attempts")) >
-                                                  json_integer_value(json_object_get(worst, "attempts")))
+    static const int rank[6] = { 4, 0, 3, 1, 2, 5 };  /* fail xpass error xfail pass skip */
+    return verdict >= 0 ? rank[verdict] : 6;
+}
+
+/* The run a case reports: the worst verdict; with the same verdict, the run that
+ * needed a retry (it has more evidence). */
+static const struct run_ref *worst_run(const struct case_runs *cr, int counts[6], int *any_flaky)
+{
+    const struct run_ref *worst = &cr->v[0];
+    for (size_t i = 0; i < cr->n; i++) {
+        const struct run_ref *r = &cr->v[i];
+        if (r->verdict >= 0)
+            counts[r->verdict]++;
+        if (r->flaky)
+            *any_flaky = 1;
+        if (r->verdict >= 0 && r->verdict == worst->verdict && r->attempts > worst->attempts)
             worst = r;
-        for (int k = 0; k < 6; k++) {
-            if (wv && strcmp(order[k], wv) == 0)
-                break;
-            if (v && strcmp(order[k], v) == 0) {
-                worst = r;
-                break;
-            }
-        }
+        if (worst_rank(r->verdict) < worst_rank(worst->verdict))
+            worst = r;
     }
-    json_t *out = json_deep_copy(worst);
+    return worst;
+}
+
+/* One record per case: a single run as is; repeated runs keep the worst run's
+ * record and list every verdict (flaky when they differ). The record is read back
+ * from the spool; NULL when the case never finished (or cannot be read). */
+static json_t *aggregate(struct run_ctx *c, const struct case_runs *cr)
+{
+    int counts[6] = { 0 }, any_flaky = 0;
+    if (cr->n == 0)
+        return NULL;
+    json_t *out = report_spool_get(c->spool, worst_run(cr, counts, &any_flaky)->spool);
+    if (out == NULL) {
+        c->spool_failed = 1;
+        return NULL;
+    }
     if (any_flaky)
         json_object_set_new(out, "flaky", json_true());
-    if (n > 1) {
+    if (cr->n > 1) {
         int kinds = 0;
         json_t *vs = json_object();
         for (int k = 0; k < 6; k++) {
@@ -233,7 +271,7 @@ static json_t *aggregate(json_t *runs)
                 json_object_set_new(vs, verdicts[k], json_integer(counts[k]));
             }
         }
-        json_object_set_new(out, "repeats", json_pack("{s:i, s:o}", "runs", (int)n, "verdicts", vs));
+        json_object_set_new(out, "repeats", json_pack("{s:i, s:o}", "runs", (int)cr->n, "verdicts", vs));
         if (kinds > 1)
             json_object_set_new(out, "flaky", json_true());
     }
@@ -324,7 +362,8 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
                           o->agent_script ? " (--agent)" : "");
     if (tm_mkdirs(c->report_dir, 0755, err) != 0)
         return tm_err_prefix(err, "--report");
-    return 0;
+    c->spool = report_spool_open(c->report_dir, err);
+    return c->spool != NULL ? 0 : tm_err_prefix(err, "--report");
 }
 
 static int build_queue(struct run_ctx *c)
@@ -338,8 +377,6 @@ static int build_queue(struct run_ctx *c)
     c->items = calloc(c->itemcap, sizeof *c->items);
     if (c->runs == NULL || c->items == NULL)
         return -1;
-    for (size_t i = 0; i < c->ncases; i++)
-        c->runs[i] = json_array();
     for (int r = 0; r < rounds; r++)
         for (size_t i = 0; i < c->ncases; i++)
             c->items[c->nitems++] = (struct item){ i, r, 1, NULL };
@@ -364,17 +401,18 @@ static size_t plan_workers(const struct runner_opts *o, const char ***specs)
     return *specs ? count : 0;
 }
 
-static json_t *finish_cases(struct run_ctx *c, int *executed)
+/* Each case's final record goes to the spool (final[i]); counts[] are the totals
+ * (an unknown verdict counts as error, as the reports do). */
+static void finish_cases(struct run_ctx *c, long *final, long long counts[6], int *executed)
 {
-    json_t *cases = json_array();
     *executed = 0;
     for (size_t i = 0; i < c->ncases; i++) {
-        json_t *rec = aggregate(c->runs[i]);
+        json_t *rec = aggregate(c, &c->runs[i]);
         /* A retry that never got a device: report the attempt that did run. */
         for (size_t k = c->next; rec == NULL && k < c->nitems; k++)
             if (c->items[k].idx == i && c->items[k].prior != NULL)
-                rec = json_deep_copy(c->items[k].prior);
-        if (rec != NULL && json_array_size(c->runs[i]) == 0)
+                rec = json_incref(c->items[k].prior);
+        if (rec != NULL && c->runs[i].n == 0)
             progress_case(&c->prog, rec);
         if (rec == NULL) {   /* never ran: every device was lost */
             rec = case_error_record(c, json_array_get(c->cases, i), "none",
@@ -387,19 +425,37 @@ static json_t *finish_cases(struct run_ctx *c, int *executed)
             progress_case(&c->prog, rec);
         }
         const char *v = json_string_value(json_object_get(rec, "verdict"));
+        int k = verdict_index(v);
+        counts[k >= 0 ? k : 4]++;
         if (v && strcmp(v, "skip") != 0)
             (*executed)++;
-        json_array_append_new(cases, rec);
+        final[i] = report_spool_put(c->spool, rec);
+        if (final[i] < 0)
+            c->spool_failed = 1;
+        json_decref(rec);
     }
-    return cases;
 }
 
-static int write_reports(struct run_ctx *c, json_t *run, struct tm_err *err)
+struct final_cases {
+    const struct report_spool *spool;
+    const long *final;
+};
+
+static json_t *final_case(void *ctx, size_t i)
+{
+    const struct final_cases *f = ctx;
+    return report_spool_get(f->spool, f->final[i]);
+}
+
+/* The reports read the cases back from the spool one at a time. */
+static int write_reports(struct run_ctx *c, const json_t *hdr, const long *final,
+                         struct tm_err *err)
 {
     json_t *baseline = NULL;
+    struct final_cases fc = { c->spool, final };
     if (c->o->baseline != NULL && (baseline = report_load_run(c->o->baseline, err)) == NULL)
         return tm_err_prefix(err, "--baseline");
-    int rc = report_write_all(run, baseline, c->report_dir, err);
+    int rc = report_write_stream(hdr, c->ncases, final_case, &fc, baseline, c->report_dir, err);
     json_decref(baseline);
     return rc;
 }
@@ -407,7 +463,8 @@ static int write_reports(struct run_ctx *c, json_t *run, struct tm_err *err)
 static void cleanup(struct run_ctx *c)
 {
     for (size_t i = 0; c->runs && i < c->ncases; i++)
-        json_decref(c->runs[i]);
+        free(c->runs[i].v);
+    report_spool_close(c->spool);
     for (size_t i = c->next; i < c->nitems; i++)
         json_decref(c->items[i].prior);
     free(c->runs);
@@ -458,26 +515,19 @@ static int run_workers(struct run_ctx *c, struct tm_err *err)
     return 0;
 }
 
-static long long total_of(const json_t *t, const char *v)
-{
-    return json_integer_value(json_object_get(t, v));
-}
-
 /* The summary line and the exit code. */
-static int summarise(struct run_ctx *c, const json_t *run, int executed)
+static int summarise(struct run_ctx *c, const long long t[6], int executed)
 {
-    const json_t *t = json_object_get(run, "totals");
     const struct runner_opts *o = c->o;
     int rc = RUNNER_OK;
     fprintf(stderr, "tlsmatrix: %zu cases: %lld pass, %lld fail, %lld xfail, %lld xpass, %lld error, "
-            "%lld skip; reports in %s\n", c->ncases, total_of(t, "pass"), total_of(t, "fail"),
-            total_of(t, "xfail"), total_of(t, "xpass"), total_of(t, "error"), total_of(t, "skip"),
+            "%lld skip; reports in %s\n", c->ncases, t[0], t[1], t[2], t[3], t[4], t[5],
             c->report_dir);
     if (c->ncases == 0)
         fprintf(stderr, "tlsmatrix: no case matched (scenarios, --filter, --shard)\n");
     if (o->profile_stages)
         print_stages(c);
-    if (total_of(t, "fail") + total_of(t, "xpass") + total_of(t, "error") > 0)
+    if (t[1] + t[3] + t[4] > 0)
         rc = RUNNER_UNEXPECTED;
     if (o->min_executed > 0 && executed < o->min_executed) {
         fprintf(stderr, "tlsmatrix: only %d cases executed, --min %d\n", executed, o->min_executed);
@@ -504,14 +554,27 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
     progress_start(&c.prog, c.nitems, o->progress);
     if (run_workers(&c, err) != 0)
         goto out;
-    json_t *cases = finish_cases(&c, &executed);   /* incl. cases never run */
+    long long totals[6] = { 0 };
+    long *final = calloc(c.ncases ? c.ncases : 1, sizeof *final);
+    if (final == NULL) {
+        tm_err_set(err, "out of memory");
+        goto out;
+    }
+    finish_cases(&c, final, totals, &executed);   /* incl. cases never run */
+    /* The selected cases are not needed for the reports: free them first, so the
+     * run's peak is that of the run or of the reports, not both. */
+    json_decref(c.cases);
+    c.cases = NULL;
     progress_end(&c.prog);
-    json_t *run = json_pack("{s:s, s:o, s:o, s:{}}", "format", "tlsmatrix-run/1", "header",
-                            header(&c, started), "cases", cases, "totals");
-    report_update_totals(run);
-    if (write_reports(&c, run, err) == 0)
-        rc = summarise(&c, run, executed);
-    json_decref(run);
+    if (c.spool_failed) {
+        tm_err_set(err, "%s: cannot keep the case records (disk full?)", c.report_dir);
+    } else {
+        json_t *hdr = header(&c, started);
+        if (write_reports(&c, hdr, final, err) == 0)
+            rc = summarise(&c, totals, executed);
+        json_decref(hdr);
+    }
+    free(final);
 out:
     cleanup(&c);
     return rc;

@@ -20,6 +20,22 @@ struct item {
     json_t *prior;     /* the infrastructure-error record of the previous attempt */
 };
 
+/* A finished run of a case: the record is in the spool; what aggregation needs
+ * to pick the worst run stays in memory. */
+struct run_ref {
+    long spool;        /* report_spool index */
+    int verdict;       /* index in pass fail xfail xpass error skip, -1 unknown */
+    int attempts;
+    int flaky;
+};
+
+struct case_runs {
+    struct run_ref *v;
+    size_t n, cap;
+};
+
+struct report_spool;
+
 struct progress {
     int tty;
     int enabled;
@@ -41,7 +57,9 @@ struct run_ctx {
     struct item *items;
     size_t nitems, itemcap, next;
     int stop;                       /* --until-fail tripped */
-    json_t **runs;                  /* per case: array of finished run records */
+    struct case_runs *runs;         /* per case: its finished runs */
+    struct report_spool *spool;     /* every finished record, on disk */
+    int spool_failed;               /* a record could not be spooled */
     json_t *devices;                /* [{link, hello}] */
     int alive, lost;
     struct progress prog;

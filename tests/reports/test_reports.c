@@ -578,6 +578,87 @@ START_TEST(t_load_errors)
 }
 END_TEST
 
+/* ---- streamed reports (the runner's path) ---- */
+
+static json_t *spool_case(void *ctx, size_t i)
+{
+    const long *idx = ((const void *const *)ctx)[1];
+    return report_spool_get(((struct report_spool *const *)ctx)[0], idx[i]);
+}
+
+/* Fails the n-th read (counting from 0) and every one after it. */
+static json_t *failing_case(void *ctx, size_t i)
+{
+    size_t *calls = ctx;
+    (void)i;
+    return (*calls)++ >= 3 ? NULL : json_pack("{s:s, s:s}", "id", "x/a/b/c", "verdict", "pass");
+}
+
+START_TEST(t_stream_same_as_memory)
+{
+    json_t *run = fixture_run();
+    json_t *baseline = json_deep_copy(run);
+    json_object_set_new(json_array_get(json_object_get(baseline, "cases"), 0), "verdict",
+                        json_string("fail"));
+    char *mem_dir = write_reports("mem", run, baseline);
+    struct tm_err err = {""};
+    struct report_spool *sp = report_spool_open(tmpdir, &err);
+    ck_assert_msg(sp != NULL, "%s", err.msg);
+    size_t n = json_array_size(json_object_get(run, "cases"));
+    long idx[16];
+    ck_assert_uint_le(n, 16);
+    /* spooled in reverse, so indexes differ from positions */
+    for (size_t k = n; k-- > 0;) {
+        idx[k] = report_spool_put(sp, json_array_get(json_object_get(run, "cases"), k));
+        ck_assert_int_ge(idx[k], 0);
+    }
+    for (size_t k = 0; k < n; k++) {
+        json_t *back = report_spool_get(sp, idx[k]);
+        ck_assert(json_equal(back, json_array_get(json_object_get(run, "cases"), k)));
+        json_decref(back);
+    }
+    ck_assert_ptr_null(report_spool_get(sp, (long)n));
+    const void *ctx[2] = {sp, idx};
+    char *dir = NULL;
+    ck_assert_int_ge(asprintf(&dir, "%s/stream", tmpdir), 0);
+    ck_assert_msg(report_write_stream(json_object_get(run, "header"), n, spool_case, ctx,
+                                      baseline, dir, &err) == 0, "%s", err.msg);
+    static const char *const files[] = {"run.json", "junit.xml", "summary.md", "matrix.html"};
+    for (size_t f = 0; f < 4; f++) {
+        char *a = path_in("mem", files[f]), *b = path_in("stream", files[f]);
+        char *ta = fixture_slurp(a), *tb = fixture_slurp(b);
+        ck_assert_ptr_nonnull(ta);
+        ck_assert_ptr_nonnull(tb);
+        ck_assert_msg(strcmp(ta, tb) == 0, "%s differs between memory and stream", files[f]);
+        free(ta);
+        free(tb);
+        free(a);
+        free(b);
+    }
+    /* run.json is byte for byte what jansson prints for the whole run */
+    char *p = path_in("stream", "run.json"), *text = fixture_slurp(p);
+    char *dumped = json_dumps(run, JSON_INDENT(2) | JSON_SORT_KEYS);
+    ck_assert_uint_eq(strlen(text), strlen(dumped) + 1);
+    ck_assert(strncmp(text, dumped, strlen(dumped)) == 0 && text[strlen(dumped)] == '\n');
+    /* a case that cannot be read back is an error naming it, not a short report */
+    size_t calls = 0;
+    char *bad = NULL;
+    ck_assert_int_ge(asprintf(&bad, "%s/bad", tmpdir), 0);
+    ck_assert_int_eq(report_write_stream(json_object_get(run, "header"), 5, failing_case, &calls,
+                                         NULL, bad, &err), -1);
+    ck_assert_msg(strstr(err.msg, "case 3 cannot be read back") != NULL, "%s", err.msg);
+    report_spool_close(sp);
+    free(bad);
+    free(dumped);
+    free(text);
+    free(p);
+    free(dir);
+    free(mem_dir);
+    json_decref(baseline);
+    json_decref(run);
+}
+END_TEST
+
 static Suite *reports_suite(void)
 {
     Suite *s = suite_create("reports");
@@ -593,6 +674,7 @@ static Suite *reports_suite(void)
     tcase_add_test(tc, t_diff_exact);
     tcase_add_test(tc, t_merge_shards);
     tcase_add_test(tc, t_load_errors);
+    tcase_add_test(tc, t_stream_same_as_memory);
     suite_add_tcase(s, tc);
     return s;
 }
