@@ -18,7 +18,7 @@ build: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: deps build
-	$(BUILD)/bin/tlsmatrix run --report results/latest
+	$(BUILD)/bin/tlsmatrix run --jobs 2 --report results/latest
 
 check: deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
