@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <gnutls/gnutls.h>
+#include <mbedtls/version.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,19 +289,14 @@ static json_t *header(struct run_ctx *c, const char *started)
     json_t *cmd = json_array();
     for (int i = 0; i < c->o->argc; i++)
         json_array_append_new(cmd, json_string(c->o->argv[i]));
-    const char *mbed = NULL;
-    size_t i;
-    json_t *d;
-    json_array_foreach(c->devices, i, d) {
-        const json_t *h = json_object_get(d, "hello");
-        if (mbed == NULL && json_is_true(json_object_get(h, "virtual")))
-            mbed = json_string_value(json_object_get(h, "mbedtls"));
-    }
-    /* gnutls: tm_drive does not link GnuTLS; peers report what they ran with. */
-    return json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:n, s:s?}, s:I, s:s, s:s?, s:O?, s:b, s:O}",
+    /* The libraries this host's peers and virtual cameras run on; a device's own
+     * mbedTLS version is in its hello. */
+    char mbed[64];
+    mbedtls_version_get_string_full(mbed);
+    return json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s}, s:I, s:s, s:s?, s:O?, s:b, s:O}",
                      "started", started, "finished", fin, "harness", TM_VERSION, "command", cmd,
-                     "versions", "openssl", OpenSSL_version(OPENSSL_VERSION), "gnutls",
-                     "mbedtls_host", mbed, "seed", (json_int_t)c->o->seed, "shard", shard,
+                     "versions", "openssl", OpenSSL_version(OPENSSL_VERSION),
+                     "gnutls", gnutls_check_version(NULL), "mbedtls_host", mbed, "seed", (json_int_t)c->o->seed, "shard", shard,
                      "profile", c->profile_name,
                      "fixture_reference_time", json_object_get(c->manifest, "reference_time"),
                      "tcp_nodelay", 1, "devices", c->devices);
