@@ -16,6 +16,7 @@ struct bench_opt {
     int shell_rounds;         /* rounds of the 12 cases in the shell loop */
     int small_cases;          /* the growth run's small end (~100) */
     int large_cases;          /* the 1,000-case run */
+    int quick;                /* smoke-test sizes; skips the catalog run */
 };
 
 /* A finished child program: its JSON stdout lines and what it cost. */
