@@ -1,7 +1,6 @@
 # tlsmatrix-agent proto=1
-# MicroPython agent: a JSON request per line in, a JSON reply per line out
-# (docs/contracts.md §3). DM §x: device-model.md. TM_NO_MAIN: define only.
-# Tabs and few comments: the raw REPL upload time is this file's size.
+# JSON request/reply lines (docs/contracts.md §3); DM: device-model.md.
+# TM_NO_MAIN: define only. Tabs, few comments: upload time is the size.
 import sys, gc, time, json, binascii
 
 def _imp(n):
@@ -14,6 +13,7 @@ os = _imp('os')
 socket = _imp('socket')
 tls = _imp('tls')
 ssl = _imp('ssl') or _imp('ussl')
+select = _imp('select')
 hashlib = _imp('hashlib')
 machine = _imp('machine')
 network = _imp('network')
@@ -31,12 +31,12 @@ def heap():
 	return gc.mem_free()
 
 def exc_info(e):
-	# args exactly as raised; what JSON cannot hold (bytes) as its repr
+	# args as raised, bytes as repr
 	a = [x if x is None or type(x) in (int, str, bool, float) else repr(x) for x in e.args]
 	return {'type': type(e).__name__, 'args': a, 'text': str(e)}
 
 def b64d(s):
-	# strict: MicroPython's a2b_base64 takes no str and skips bad characters
+	# strict: a2b_base64 takes no str, skips bad characters
 	b = s.encode()
 	d = binascii.a2b_base64(b)
 	if len(b) % 4 or len(d) != len(b) // 4 * 3 - b[-2:].count(b'='):
@@ -51,12 +51,13 @@ def reply(rid, op, outcome, **kw):
 def bad(rid, op, msg):
 	return reply(rid, op, 'bad-request', error=msg)
 
-# Typed request fields (a bool is no int). What the device API takes as is
-# (server_hostname, ciphers) is not typed: its own TypeError is the result.
+# Typed fields (a bool is no int); server_hostname, ciphers are not: the
+# device's own TypeError is the result.
 I, S, B, L = int, str, bool, list
 _T = {'layer': S, 'host': S, 'port': I, 'bind': S, 'verify_mode': I, 'ca': L,
 	  'chain': L, 'hello_verify_retry': B, 'send_b64': S, 'recv_bytes': I,
-	  'recv_mode': S, 'timeout_ms': I, 'deadline_ms': I, 'nodelay': B, 'do_handshake': B}
+	  'recv_mode': S, 'timeout_ms': I, 'deadline_ms': I, 'nodelay': B, 'do_handshake': B,
+	  'nonblocking': B}
 SPEC = {'put': ({'path': S, 'b64': S, 'sha256': S}, ('path', 'b64', 'sha256')),
 		'clock': ({'set': I}, ()), 'fault': ({'kind': S}, ()),
 		'tls_client': (_T, ('host', 'port')), 'dtls_client': (_T, ('host', 'port')),
@@ -104,6 +105,8 @@ def check(q):
 		return 'layer must be "tls" or "ssl"'
 	if q.get('recv_mode', 'read') not in ('read', 'recv'):
 		return 'recv_mode must be "read" or "recv"'
+	if q.get('nonblocking') and q.get('do_handshake', True) and not (q.get('send_b64') or q.get('recv_bytes')):
+		return 'nonblocking needs send_b64 or recv_bytes'
 	for v in q.get('ca') or ():
 		e = _item(v, 'ca')
 		if e:
@@ -147,7 +150,7 @@ def parse(line):
 	return (None, bad(rid, op, e)) if e else (q, None)
 
 def epoch_offset():
-	# some ports count from 2000: their gmtime(0) is 2000-01-01
+	# ports counting from 2000: gmtime(0) is 2000-01-01
 	try:
 		return 946684800 if time.gmtime(0)[0] == 2000 else 0
 	except Exception:
@@ -175,7 +178,7 @@ def addrs():
 	return out
 
 def _client_id(m):
-	# keywords are parsed before the socket is checked: TypeError = no client_id
+	# keywords parsed before the socket: TypeError = no client_id
 	try:
 		m.SSLContext(m.PROTOCOL_DTLS_SERVER).wrap_socket(0, server_side=True, client_id=b'x')
 	except TypeError:
@@ -205,7 +208,7 @@ def hello():
 	dt = 'PROTOCOL_DTLS_CLIENT' in p
 	caps = {'dtls': dt, 'set_ciphers': tls is not None and hasattr(tls.SSLContext, 'set_ciphers'),
 			'client_id': dt and tls is not None and _client_id(tls),
-			'pem': None,   # unknown without a PEM certificate to try
+			'pem': None,   # unknown without a PEM cert to try
 			'fs_writable': fs_writable(), 'protocols': p}
 	mods = {k: globals()[k] is not None for k in ('ssl', 'tls', 'socket', 'hashlib', 'machine', 'network')}
 	return {'event': 'hello', 'agent': 'tlsmatrix-agent', 'proto': 1,
@@ -245,7 +248,7 @@ def op_clock(q):
 	return r
 
 def item_arg(lay, it):
-	# an item as a user passes it; the ssl wrapper reads a str as a path (DM §1.1)
+	# the ssl wrapper reads a str as a path (DM §1.1)
 	if it is None:
 		return None
 	if 'b64' in it:
@@ -258,7 +261,6 @@ def item_arg(lay, it):
 	return it['str']
 
 class Op:
-	# one TLS operation: its reply, stage, ms per stage and deadline
 	def __init__(self, q):
 		self.q = q
 		self.r = reply(q['id'], q['op'], 'ok', stage=None, exc=None, first_exc=None,
@@ -276,7 +278,7 @@ class Op:
 		self.t = now()
 
 	def timeout(self):
-		# socket timeout (s): the request's, cut to what is left of the deadline
+		# the socket timeout (s), cut to the deadline
 		left = diff(self.end, now())
 		if left <= 0:
 			raise OSError(110)   # what a socket timeout raises (ETIMEDOUT)
@@ -299,7 +301,6 @@ def _nodelay(o, s):
 			pass
 
 def _connect(o, socks, emit):
-	# client: a connected socket; server: listen, emit listening, take one peer
 	q = o.q
 	dg = q['op'][0] == 'd'
 	o.stage('socket')
@@ -311,7 +312,7 @@ def _connect(o, socks, emit):
 		return s, a
 	bind = q.get('bind') or '0.0.0.0'
 	for n in range(20):
-		# port 0: MicroPython has no getsockname, so pick a port and report it
+		# port 0: no getsockname, so pick one and report it
 		port = q.get('port') or 40000 + (now() + n * 7919) % 20000
 		ls, a = _sock(o, socks, bind, port, dg)
 		try:
@@ -330,8 +331,8 @@ def _connect(o, socks, emit):
 	emit({'id': q['id'], 'event': 'listening', 'addr': bind, 'port': port})
 	ls.settimeout(o.timeout())
 	if dg:
-		# learn the client's address, then connect (DM §1.8). Without MSG_PEEK
-		# its first datagram is used up and the client retransmits it.
+		# learn the client's address, connect (DM §1.8); without MSG_PEEK the
+		# client retransmits its used-up first datagram
 		try:
 			a = ls.recvfrom(1, socket.MSG_PEEK)[1]
 		except (AttributeError, TypeError, ValueError):
@@ -345,12 +346,17 @@ def _connect(o, socks, emit):
 	_nodelay(o, s)
 	return s, a
 
+def _hvr(o, e):
+	# DM §1.8: a new client's first handshake sends HelloVerifyRequest, fails
+	q = o.q
+	return q['op'] == 'dtls_server' and e.args and e.args[0] == -27264 and q.get('hello_verify_retry', True)
+
 def _wrap(o, ctx, s, addr):
 	q = o.q
 	kw = {}
 	if q['op'][-6:] == 'server':
 		kw['server_side'] = True
-	dh = q.get('do_handshake', True)
+	dh = q.get('do_handshake', True) and not q.get('nonblocking')
 	if not dh:
 		kw['do_handshake_on_connect'] = False
 	if q.get('server_hostname') is not None:
@@ -359,14 +365,13 @@ def _wrap(o, ctx, s, addr):
 	if c is not None:   # on the ssl layer too: its TypeError is the result (DM §1.1)
 		kw['client_id'] = repr(addr).encode() if c == 'auto' else b64d(c['b64'])
 	o.stage('handshake' if dh else 'wrap')
+	o.kw = kw
 	try:
 		return ctx.wrap_socket(s, **kw)
 	except OSError as e:
-		if not (q['op'] == 'dtls_server' and e.args and e.args[0] == -27264
-				and q.get('hello_verify_retry', True)):
+		if not _hvr(o, e):
 			raise
-		# DM §1.8: a new client's first wrap_socket sends HelloVerifyRequest and
-		# fails; the documented flow wraps again on the same context
+		# wrap again on the same context
 		o.r.update(first_exc=exc_info(e), attempts=2)
 		s.settimeout(o.timeout())
 		return ctx.wrap_socket(s, **kw)
@@ -378,13 +383,21 @@ def _cipher(o, ss):
 		pass
 
 def _io(o, ss):
+	# non-blocking: the first I/O drives the handshake, None while pending (DM §1.7)
 	q, r = o.q, o.r
+	p = None
+	if q.get('nonblocking'):
+		p = select.poll()
+		p.register(ss, select.POLLIN)
 	if q.get('send_b64'):
 		o.stage('write')
 		mv = memoryview(b64d(q['send_b64']))
 		while r['bytes_sent'] < len(mv):
 			o.timeout()
-			r['bytes_sent'] += ss.write(mv[r['bytes_sent']:]) or 0
+			x = ss.write(mv[r['bytes_sent']:])
+			if x is None and p:
+				p.poll(50)
+			r['bytes_sent'] += x or 0
 		o.mark('write')
 	n = q.get('recv_bytes') or 0
 	if n:
@@ -394,6 +407,9 @@ def _io(o, ss):
 		while len(buf) < n:
 			o.timeout()
 			x = ss.recv(n) if rv else ss.read(n - len(buf))
+			if x is None and p:
+				p.poll(50)
+				continue
 			if not x:
 				break   # close_notify and FIN both read as b'' (DM §1.7)
 			buf += x
@@ -426,13 +442,24 @@ def _run(o, mod, socks, emit):
 	o.r['verify_mode'] = ctx.verify_mode
 	o.mark('load')
 	s, addr = _connect(o, socks, emit)
+	nb = q.get('nonblocking')
+	if nb:
+		s.setblocking(False)   # DTLS retransmits only so (DM §1.8)
 	o.mark('socket')
 	ss = _wrap(o, ctx, s, addr)
 	socks.append(ss)
-	if q.get('do_handshake', True):
+	if q.get('do_handshake', True) and not nb:
 		_cipher(o, ss)   # cipher() before the handshake is undefined (DM §1.7)
 	o.mark('handshake')
-	_io(o, ss)
+	try:
+		_io(o, ss)
+	except OSError as e:
+		if not (nb and _hvr(o, e)):
+			raise
+		o.r.update(first_exc=exc_info(e), attempts=2)
+		ss = ctx.wrap_socket(s, **o.kw)
+		socks.append(ss)
+		_io(o, ss)
 	if o.r['cipher'] is None and (q.get('send_b64') or q.get('recv_bytes')):
 		_cipher(o, ss)
 
@@ -474,7 +501,7 @@ def op_tls(q, emit):
 	return r
 
 def handle(line, emit):
-	# one request line -> one reply (events go to emit); never raises Exception
+	# never raises Exception
 	q, r = parse(line)
 	if r:
 		return r
@@ -500,8 +527,7 @@ def out(obj):
 	print(json.dumps(obj))
 
 def read_line(rd):
-	# a line (bytes), None at EOF; a line over MAXLINE is read to its end but
-	# not kept: MAXLINE+1 placeholder bytes stand for it
+	# None at EOF; a longer line is read to its end, MAXLINE+1 bytes stand for it
 	line = rd.readline(MAXLINE + 2)
 	if not line:
 		return None
@@ -512,7 +538,6 @@ def read_line(rd):
 	return line
 
 def serve(rd, emit):
-	# hello, then one reply per request until EOF ('eof') or reset ('reset')
 	emit(hello())
 	while True:
 		line = read_line(rd)

@@ -152,6 +152,7 @@ static int parse_request(struct devtls_op *o)
         return -1;
     if (opt_bool(o, "nodelay", 0, &o->nodelay) ||
         opt_bool(o, "do_handshake", 1, &o->do_handshake) ||
+        opt_bool(o, "nonblocking", 0, &o->nonblocking) ||
         opt_bool(o, "hello_verify_retry", 1, &o->hello_verify_retry))
         return -1;
     if (send_b64) {
@@ -162,6 +163,10 @@ static int parse_request(struct devtls_op *o)
             return bad_request(o, "field 'send_b64' over 1 MiB");
         o->send_len = (size_t)n;
     }
+    /* a non-blocking handshake is driven by the first read/write (§1.7): without
+     * one nothing would drive it (write(b'') never reaches the TLS layer) */
+    if (o->nonblocking && o->do_handshake && o->send_len == 0 && o->recv_bytes <= 0)
+        return bad_request(o, "nonblocking needs send_b64 or recv_bytes");
     const json_t *cid = json_object_get(o->req, "client_id");
     if (cid && !json_is_null(cid) && !(json_is_string(cid) && strcmp(json_string_value(cid), "auto") == 0) &&
         !json_is_string(json_object_get(cid, "b64")))
@@ -209,7 +214,7 @@ static int build_context(struct devtls_op *o)
 
 static const char *wrap_stage(const struct devtls_op *o)
 {
-    return o->do_handshake ? "handshake" : "wrap";
+    return o->do_handshake && !o->nonblocking ? "handshake" : "wrap";
 }
 
 int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len)
@@ -255,8 +260,24 @@ int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len
         devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
         return -1;
     }
+    /* the agent calls setblocking(False) before wrap_socket(do_handshake_on_connect=False) */
+    o->sock.nonblocking = o->nonblocking;
     mbedtls_ssl_set_bio(&o->ssl, &o->sock, devtls_bio_send, devtls_bio_recv, NULL);
     return 0;
+}
+
+int devtls_op_hello_verify_retryable(const struct devtls_op *o)
+{
+    return o->exc.has_code && o->exc.code == MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED &&
+           o->hello_verify_retry && !o->ssl_layer;
+}
+
+/* WANT_READ/WANT_WRITE from ssl I/O: a blocking socket's BIO has already waited, so
+ * retry at once; a non-blocking one is polled for one slice first, as the agent
+ * polls 50 ms after a None. 0: retry, else the code to raise. */
+static int want_wait(struct devtls_op *o, int ret)
+{
+    return o->sock.nonblocking ? devtls_sock_wait_slice(&o->sock, ret) : 0;
 }
 
 /* §1.3: the device's 4096-byte out buffer cannot hold an own Certificate message
@@ -280,6 +301,11 @@ int devtls_op_handshake(struct devtls_op *o)
         if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
             if (spins > 100000 || tm_expired(o->deadline)) {
                 ret = -ETIMEDOUT;
+                break;
+            }
+            int w = want_wait(o, ret);
+            if (w != 0) {
+                ret = w;
                 break;
             }
             continue;
@@ -322,6 +348,8 @@ static int do_write(struct devtls_op *o)
             chunk = DEVTLS_OUT_RECORD;
         int ret = mbedtls_ssl_write(&o->ssl, o->send + off, chunk);
         if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+            ret = want_wait(o, ret);
+        if (ret == 0)
             continue;
         if (ret < 0) {
             devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
@@ -346,8 +374,13 @@ static int do_read(struct devtls_op *o)
     }
     for (int spins = 0; o->rlen < (size_t)o->recv_bytes && spins < 100000; spins++) {
         int ret = mbedtls_ssl_read(&o->ssl, o->rbuf + o->rlen, (size_t)o->recv_bytes - o->rlen);
-        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
-            continue;
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+            ret = want_wait(o, ret);
+            if (ret == 0)
+                continue;
+            devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
+            return -1;
+        }
         /* §1.7: close_notify and a bare FIN both read as b'' */
         if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF)
             break;
@@ -366,7 +399,7 @@ static int do_read(struct devtls_op *o)
 
 int devtls_op_exchange(struct devtls_op *o)
 {
-    if (o->do_handshake) {
+    if (o->do_handshake && !o->nonblocking) {
         devtls_op_stage(o, "handshake");
         if (ensure_handshake(o) != 0)
             return -1;

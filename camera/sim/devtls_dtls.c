@@ -2,7 +2,9 @@
  * client, client_id = repr(addr).encode() for "auto", HelloVerify cookies from the
  * context. The first wrap_socket of a new client sends HelloVerifyRequest and fails
  * with OSError(-27264); the agent then calls wrap_socket again on the same context
- * (hello_verify_retry), which succeeds: first_exc + attempts 2. */
+ * (hello_verify_retry), which succeeds: first_exc + attempts 2. On a non-blocking
+ * socket the handshake is deferred, so the failure comes from the first read/write
+ * and the retry wraps again there. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -90,17 +92,18 @@ int devtls_dtls_server_run(struct devtls_op *o)
         goto out;
     if (devtls_op_wrap(o, cid, cid_len) != 0)
         goto out;
-    if (!o->do_handshake) {       /* nothing more to drive: deferred to I/O */
+    if (o->nonblocking || !o->do_handshake) {   /* deferred: the first I/O drives it */
         rc = devtls_op_exchange(o);
-        goto out;
+        if (rc == 0 || !o->nonblocking)
+            goto out;
+    } else {
+        devtls_op_stage(o, "handshake");
+        if (devtls_op_handshake(o) == 0) {
+            rc = devtls_op_exchange(o);
+            goto out;
+        }
     }
-    devtls_op_stage(o, "handshake");
-    if (devtls_op_handshake(o) == 0) {
-        rc = devtls_op_exchange(o);
-        goto out;
-    }
-    if (!(o->exc.has_code && o->exc.code == MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED) ||
-        !o->hello_verify_retry || o->ssl_layer)
+    if (!devtls_op_hello_verify_retryable(o))
         goto out;
     /* second wrap_socket on the same context: a new ssl object, same cookie key */
     o->first_exc = o->exc;

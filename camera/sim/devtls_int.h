@@ -43,10 +43,13 @@ enum {
     DEVTLS_E_NOMEM,                   /* simulated heap exhausted: OSError(12) */
 };
 
-/* Blocking socket with the device's timeout semantics, polled for interrupts. */
+/* A socket with the device's semantics: blocking with its timeout (polled for
+ * interrupts), or non-blocking after setblocking(False) (contracts §3
+ * `nonblocking`), where the BIO gives WANT_READ/WANT_WRITE as the device's does. */
 struct devtls_sock {
     int fd;
     int dgram;
+    int nonblocking;                  /* setblocking(False): the BIO never waits */
     int64_t timeout_ms;               /* socket timeout (settimeout); <0: none */
     tm_ms op_deadline;                /* whole operation; 0: none */
     const struct devtls_env *env;
@@ -125,6 +128,10 @@ int devtls_bio_recv(void *ctx, unsigned char *buf, size_t len);
 /* Wait for fd readable/writable honouring timeout, deadline, interrupts.
  * 0 ready, else a negative code (-110, DEVTLS_E_INTERRUPTED). */
 int devtls_sock_wait(struct devtls_sock *s, short events, int use_timeout);
+/* One wait of a non-blocking I/O loop (the agent's poll(50) after a None): at most
+ * DEVTLS_POLL_MS for the direction mbedTLS asked for (ret = WANT_READ/WANT_WRITE).
+ * 0 to retry, -110 past the deadline, DEVTLS_E_INTERRUPTED. */
+int devtls_sock_wait_slice(struct devtls_sock *s, int ret);
 int devtls_sock_resolve(const char *host, int port, int dgram, void *addr, unsigned *alen,
                         struct devtls_exc *exc);
 void devtls_sock_close(struct devtls_sock *s);
@@ -142,6 +149,7 @@ struct devtls_op {
     const char *server_hostname;      /* NULL: not passed */
     const json_t *server_hostname_v;  /* raw value (type checks) */
     int do_handshake;
+    int nonblocking;                  /* the first read/write drives the handshake */
     int hello_verify_retry;
     unsigned char *send;
     size_t send_len;
@@ -174,6 +182,9 @@ void devtls_op_time(struct devtls_op *o, const char *key);
 int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len);
 int devtls_op_handshake(struct devtls_op *o);
 int devtls_op_exchange(struct devtls_op *o);
+/* After a failed attempt: a DTLS server's HelloVerify failure that hello_verify_retry
+ * answers with a second wrap_socket on the same context (§1.8). */
+int devtls_op_hello_verify_retryable(const struct devtls_op *o);
 void devtls_op_close_ssl(struct devtls_op *o);
 
 /* devtls_client.c / devtls_server.c / devtls_dtls.c */

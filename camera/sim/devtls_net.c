@@ -1,8 +1,10 @@
-/* Blocking sockets with the device's semantics: a socket timeout gives -ETIMEDOUT
+/* Sockets with the device's semantics: a socket timeout gives -ETIMEDOUT
  * (OSError(110), §1.7), RST -ECONNRESET, a write to a closed peer -EPIPE; the BIO
- * passes -errno to mbedTLS exactly as MicroPython's _mbedtls_ssl_send/recv do.
- * Every wait is sliced to DEVTLS_POLL_MS so env->interrupted() is polled, and
- * bounded by the operation deadline. */
+ * passes -errno to mbedTLS exactly as MicroPython's _mbedtls_ssl_send/recv do, and
+ * on a non-blocking socket turns EAGAIN into WANT_READ/WANT_WRITE as they do — the
+ * only way mbedTLS's DTLS retransmission timer gets to fire (§1.8). Every wait is
+ * sliced to DEVTLS_POLL_MS so env->interrupted() is polled, and bounded by the
+ * operation deadline. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -47,6 +49,28 @@ int devtls_sock_wait(struct devtls_sock *s, short events, int use_timeout)
     }
 }
 
+int devtls_sock_wait_slice(struct devtls_sock *s, int ret)
+{
+    if (s->env->interrupted && s->env->interrupted(s->env->int_ctx)) {
+        s->interrupted = 1;
+        return DEVTLS_E_INTERRUPTED;
+    }
+    int64_t slice = DEVTLS_POLL_MS;
+    if (s->op_deadline) {
+        int64_t left = tm_remaining_ms(s->op_deadline);
+        if (left <= 0) {
+            s->deadline_hit = 1;
+            return -ETIMEDOUT;
+        }
+        if (left < slice)
+            slice = left;
+    }
+    struct pollfd p = { .fd = s->fd, .events = ret == MBEDTLS_ERR_SSL_WANT_WRITE ? POLLOUT : POLLIN };
+    if (poll(&p, 1, (int)slice) < 0 && errno != EINTR)
+        return -errno;
+    return 0;
+}
+
 int devtls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     struct devtls_sock *s = ctx;
@@ -60,6 +84,8 @@ int devtls_bio_send(void *ctx, const unsigned char *buf, size_t len)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
+        if (s->nonblocking)
+            return MBEDTLS_ERR_SSL_WANT_WRITE;
         int w = devtls_sock_wait(s, POLLOUT, 1);
         if (w != 0)
             return w;
@@ -81,6 +107,8 @@ int devtls_bio_recv(void *ctx, unsigned char *buf, size_t len)
             continue;         /* ICMP unreachable on a connected UDP socket: keep waiting */
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
+        if (s->nonblocking)
+            return MBEDTLS_ERR_SSL_WANT_READ;
         int w = devtls_sock_wait(s, POLLIN, 1);
         if (w != 0)
             return w;

@@ -79,6 +79,20 @@ def t_parse():
     bad(rq(id=9, op='tls_server', chain=[{'cert': {'b64': '!!'}}]), 9, 'chain.cert.b64')
     bad(rq(id=9, op='dtls_server', client_id='manual'), 9, 'client_id')
     bad(rq(id=9, op='dtls_client', host='h', port=1, send_b64='%%'), 9, 'send_b64')
+    # nonblocking: the first read/write drives the handshake, so one is needed
+    bad(rq(id=9, op='dtls_client', host='h', port=1, nonblocking=1, send_b64='aGkK'), 9,
+        'nonblocking must be bool')
+    bad(rq(id=9, op='dtls_client', host='h', port=1, nonblocking=True), 9,
+        'nonblocking needs send_b64 or recv_bytes')
+    for kw in ({'send_b64': 'aGkK'}, {'recv_bytes': 4}, {'do_handshake': False}):
+        req, r = A['parse'](rq(id=11, op='dtls_server', nonblocking=True, **kw))
+        eq(r, None, 'nonblocking request with %s' % kw)
+    hv = OSError(-27264, 'MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED')
+    eq(bool(A['_hvr'](A['Op']({'id': 1, 'op': 'dtls_server'}), hv)), True, 'HelloVerify retried')
+    eq(bool(A['_hvr'](A['Op']({'id': 1, 'op': 'dtls_server', 'hello_verify_retry': False}), hv)),
+       False, 'HelloVerify retry off')
+    eq(bool(A['_hvr'](A['Op']({'id': 1, 'op': 'dtls_client'}), hv)), False, 'client: no retry')
+    eq(bool(A['_hvr'](A['Op']({'id': 1, 'op': 'dtls_server'}), OSError(110))), False, '110: no retry')
     big = b'{"id":10,"op":"info","pad":"' + b'a' * 65536 + b'"}'
     bad(big, None, 'line over 65536 bytes')
 

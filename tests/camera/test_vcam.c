@@ -1371,6 +1371,37 @@ START_TEST(dtls_server_hello_verify_against_openssl)
 }
 END_TEST
 
+/* contracts §3 `nonblocking` through the serial agent protocol: setblocking(False),
+ * deferred handshake driven by the first write, HelloVerify retried there. */
+START_TEST(dtls_server_nonblocking_against_openssl)
+{
+    struct vc *v = malloc(sizeof *v);
+    tls_setup(v);
+    int port = server_listen(v, 1, "dtls_server",
+                             ",\"client_id\":\"auto\",\"nonblocking\":true,\"send_b64\":\"aGVsbG8K\"");
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "exec openssl s_client -dtls1_2 -connect 127.0.0.1:%d "
+             "-CAfile %s/root.pem -verify_return_error -ign_eof", port, v->dir);
+    peer_sh(v, cmd);
+    json_t *r = vc_json(v, 8000);
+    assert_ok_cipher(r, "DTLSv1.2");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "attempts")), 2);
+    ck_assert_str_eq(jstr(json_object_get(r, "first_exc"), "text"),
+                     "(-27264, 'MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED')");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "bytes_sent")), 6);
+    json_decref(r);
+    char *out = peer_output(v, 3000);
+    ck_assert_msg(strstr(out, "\nhello\n"), "s_client did not get the data: %s", out);
+    free(out);
+    /* nothing would drive a non-blocking handshake without a read or write */
+    r = vc_request(v, "{\"id\":2,\"op\":\"dtls_client\",\"host\":\"127.0.0.1\",\"port\":9,"
+                      "\"nonblocking\":true}");
+    ck_assert_str_eq(jstr(r, "outcome"), "bad-request");
+    json_decref(r);
+    vc_end(v);
+}
+END_TEST
+
 /* SIGTERM while a server op waits for its client: vcam ends promptly, status 0,
  * its listening socket closed (bounded lifetime, no orphaned port). */
 START_TEST(sigterm_during_operation)
@@ -1436,6 +1467,7 @@ int main(void)
     tcase_add_test(tls, tls_server_against_gnutls_cli);
     tcase_add_test(tls, tls_client_against_gnutls);
     tcase_add_test(tls, dtls_server_hello_verify_against_openssl);
+    tcase_add_test(tls, dtls_server_nonblocking_against_openssl);
     tcase_add_test(tls, sigterm_during_operation);
     suite_add_tcase(s, tls);
     SRunner *sr = srunner_create(s);

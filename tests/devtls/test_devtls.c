@@ -4,6 +4,7 @@
 #include <check.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -803,6 +804,87 @@ START_TEST(dtls_client_vs_openssl)
 }
 END_TEST
 
+/* A loopback UDP port that never answers; its queue keeps what the device sent. */
+static int udp_sink(int *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Datagrams queued on the sink, then closes it. */
+static int udp_sink_count(int fd)
+{
+    unsigned char b[2048];
+    int n = 0;
+    while (n < 1000 && recv(fd, b, sizeof b, MSG_DONTWAIT) > 0)
+        n++;
+    close(fd);
+    return n;
+}
+
+START_TEST(p32_retransmit_only_nonblocking)
+{
+    /* §1.8: a blocking socket sends its ClientHello once and waits for it to time out */
+    int port, fd = udp_sink(&port);
+    json_t *r = run("{\"id\":13,\"op\":\"dtls_client\",\"host\":\"127.0.0.1\",\"port\":%d,"
+                    "\"timeout_ms\":1500,\"deadline_ms\":1500" CA_ROOT HOST
+                    ",\"send_b64\":\"aGkK\"}", port);
+    assert_exc(r, "handshake", "OSError", 110, NULL, "[Errno 110] ETIMEDOUT");
+    ck_assert_int_eq(udp_sink_count(fd), 1);
+    json_decref(r);
+    /* non-blocking: the write drives the handshake and mbedTLS's timer resends the
+     * flight at 1 s and 3 s (1 s doubling); the deadline ends it as OSError(110) */
+    fd = udp_sink(&port);
+    r = run("{\"id\":13,\"op\":\"dtls_client\",\"host\":\"127.0.0.1\",\"port\":%d,"
+            "\"timeout_ms\":500,\"deadline_ms\":3600,\"nonblocking\":true" CA_ROOT HOST
+            ",\"send_b64\":\"aGkK\"}", port);
+    assert_exc(r, "write", "OSError", 110, NULL, "[Errno 110] ETIMEDOUT");
+    ck_assert_str_eq(jstr(r, "outcome"), "timeout");
+    ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(r, "ms"), "total")), 3500);
+    ck_assert_int_eq(udp_sink_count(fd), 3);
+    json_decref(r);
+    /* nothing would drive a non-blocking handshake without a read or write */
+    r = run("{\"id\":13,\"op\":\"dtls_client\",\"host\":\"127.0.0.1\",\"port\":9,"
+            "\"nonblocking\":true}");
+    ck_assert_str_eq(jstr(r, "outcome"), "bad-request");
+    ck_assert_ptr_nonnull(strstr(jstr(r, "error"), "nonblocking needs send_b64 or recv_bytes"));
+    json_decref(r);
+    r = run("{\"id\":13,\"op\":\"dtls_client\",\"host\":\"127.0.0.1\",\"port\":9,"
+            "\"nonblocking\":1,\"send_b64\":\"aGkK\"}");
+    ck_assert_str_eq(jstr(r, "outcome"), "bad-request");
+    json_decref(r);
+}
+END_TEST
+
+START_TEST(dtls_nonblocking_vs_openssl)
+{
+    /* the device as non-blocking DTLS server: the first read drives the handshake,
+     * the HelloVerify failure surfaces there and is retried with a second wrap;
+     * s_client sends its stdin line once connected */
+    char *argv[] = { "sh", "-c", "printf 'devtls-nb\\n' | exec openssl s_client -dtls1_2 -connect \"$0\"",
+                     "PORT", NULL };
+    g_client_argv = argv;
+    json_t *r = run("{\"id\":11,\"op\":\"dtls_server\",\"port\":0,\"timeout_ms\":5000,"
+                    "\"deadline_ms\":10000" SRV_CHAIN ",\"client_id\":\"auto\",\"nonblocking\":true,"
+                    "\"recv_bytes\":10}");
+    free(g_client.started ? peer_finish(&g_client) : NULL);
+    assert_ok(r);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "attempts")), 2);
+    ck_assert_str_eq(jstr(json_object_get(r, "first_exc"), "text"),
+                     "(-27264, 'MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED')");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(r, "cipher"), 1)), "DTLSv1.2");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "bytes_received")), 10);
+    ck_assert_str_eq(jstr(r, "received_b64"), "ZGV2dGxzLW5iCg==");
+    json_decref(r);
+}
+END_TEST
+
 START_TEST(p33_ssl_layer_surface)
 {
     json_t *r = run("{\"id\":7,\"op\":\"tls_client\",\"layer\":\"ssl\",\"host\":\"127.0.0.1\",\"port\":9,"
@@ -1061,6 +1143,8 @@ static Suite *suite(void)
     tcase_add_test(t, p30_hello_verify_retry);
     tcase_add_test(t, p31_dtls_server_client_id);
     tcase_add_test(t, dtls_client_vs_openssl);
+    tcase_add_test(t, p32_retransmit_only_nonblocking);
+    tcase_add_test(t, dtls_nonblocking_vs_openssl);
     tcase_add_test(t, p33_ssl_layer_surface);
     tcase_add_test(t, diff_ip_san);
     tcase_add_test(t, diff_cipher_list);
