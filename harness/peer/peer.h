@@ -10,6 +10,7 @@
 #include "tm_time.h"
 
 struct peer;
+struct peer_pool;
 struct proxy;
 
 struct peer_target {
@@ -34,7 +35,23 @@ json_t *peer_build_argv(const json_t *kase, const char *fixtures_dir,
  * be NULL). */
 struct peer *peer_start(const json_t *argv, const char *stderr_path, tm_ms deadline,
                         json_t *transcript, struct tm_err *err);
+
+/* A long-lived `tlspeer --serve` (contracts §2) that runs the sessions of one
+ * worker, so a case does not pay a process start. Not thread-safe: one per worker.
+ * The process starts with the first session; freeing the pool stops it. */
+struct peer_pool *peer_pool_new(void);
+void peer_pool_free(struct peer_pool *pool);
+/* peer_start through the pool: same argv, same lines, same results. Sessions with
+ * --misbehave (and pool NULL) get a one-shot process. A session that does not end
+ * cleanly (no result before the deadline, crash, a line that is not JSON, a done
+ * line with a non-zero exit, peer_stop before the end) retires the serve process;
+ * the next session starts a fresh one. */
+struct peer *peer_start_pooled(struct peer_pool *pool, const json_t *argv,
+                               const char *stderr_path, tm_ms deadline, json_t *transcript,
+                               struct tm_err *err);
 const char *peer_addr(const struct peer *p);
+/* The process running the session (the pool's for a pooled one). */
+int peer_pid(const struct peer *p);
 int peer_port(const struct peer *p);
 
 /* Collect the result line. Returns it (caller owns); on a hang the process is

@@ -183,4 +183,12 @@ void peer_json_ready(const struct peer_opts *o, int port);
 void peer_json_result(const struct peer_opts *o, const struct peer_result *r,
                       long long elapsed_ms);
 
+/* One run as the command line describes it (peer_main.c): the exit code of a
+ * one-shot tlspeer (0 after a result line, 2 on a setup or usage error). Everything
+ * it allocates is freed before it returns, so --serve can call it again. */
+int peer_session(int argc, char **argv);
+/* --serve [CONTROL] (peer_serve.c): sessions from JSON lines on stdin or on the
+ * abstract Unix socket @NAME; returns the process exit code. */
+int peer_serve(int argc, char **argv);
+
 #endif

@@ -56,7 +56,44 @@ static int client_hello_fn(gnutls_session_t s)
     if (o->expect_servername && o->sni_reject &&
         (!have || strcmp(name, o->expect_servername) != 0))
         return GNUTLS_E_UNRECOGNIZED_NAME;
+    /* The version is settled before this call, the suite not yet: a TLS 1.2
+     * handshake chooses from --ciphers alone (peer_gnutls_prio.c). */
+    struct gtls_cfg *cfg = c->cfg;
+    if (cfg->prio12 != NULL && gnutls_protocol_get_version(s) == GNUTLS_TLS1_2)
+        return gnutls_priority_set(s, cfg->prio12);
     return 0;
+}
+
+/* The cipher suite id of a ServerHello (with or without its 4-byte header). */
+static int server_hello_suite(const gnutls_datum_t *msg, unsigned char id[2])
+{
+    const unsigned char *b = msg->data;
+    size_t n = msg->size;
+    if (n >= 4 && b[0] == 2 && ((size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3]) == n - 4) {
+        b += 4;
+        n -= 4;
+    }
+    if (n < 35 || n < 35u + b[34] + 2)
+        return -1;
+    memcpy(id, b + 35 + b[34], 2);
+    return 0;
+}
+
+/* Client: its one ClientHello offers TLS 1.3 too, so with --ciphers it cannot
+ * avoid offering unlisted TLS 1.2 suites; refuse the server's choice of one. The
+ * suite is read from the message: the session reports it only once it is in use. */
+static int server_hello_hook(gnutls_session_t s, unsigned htype, unsigned when,
+                             unsigned incoming, const gnutls_datum_t *msg)
+{
+    struct peer_conn *c = gnutls_session_get_ptr(s);
+    unsigned char id[2];
+    if (!incoming || server_hello_suite(msg, id) != 0 || id[0] == 0x13   /* TLS 1.3 */
+        || peer_gtls_suite_listed(c->o, id))
+        return 0;
+    const char *name = peer_cipher_iana(id);
+    peer_result_error(c->res, GNUTLS_E_UNKNOWN_CIPHER_SUITE,
+                      "the server chose %s, which is not in --ciphers", name ? name : "a suite");
+    return GNUTLS_E_UNKNOWN_CIPHER_SUITE;
 }
 
 static int hvr_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
@@ -88,6 +125,9 @@ static void setup_client(struct peer_conn *c, gnutls_session_t s)
     const struct peer_opts *o = c->o;
     if (o->servername)
         gnutls_server_name_set(s, GNUTLS_NAME_DNS, o->servername, strlen(o->servername));
+    if (o->ciphers && o->proto == PEER_TLS)
+        gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_SERVER_HELLO, GNUTLS_HOOK_POST,
+                                           server_hello_hook);
     if (o->verify == PEER_VERIFY_REQUIRE)
         gnutls_session_set_verify_cert(s, o->servername, 0);
     if (o->proto == PEER_DTLS)

@@ -95,6 +95,12 @@ static int set_rest(struct gtls_cfg *cfg, struct tm_err *err)
     if ((rc = gnutls_priority_init(&cfg->prio, prio, &errpos)) < 0)
         return tm_err_set(err, "GnuTLS priority '%s' rejected at '%s': %s", prio,
                           errpos ? errpos : "?", gnutls_strerror(rc));
+    rc = o->role == PEER_SERVER ? peer_gtls_priority12(o, prio, sizeof prio, err) : 0;
+    if (rc < 0)
+        return -1;
+    if (rc == 1 && (rc = gnutls_priority_init(&cfg->prio12, prio, &errpos)) < 0)
+        return tm_err_set(err, "GnuTLS priority '%s' rejected at '%s': %s", prio,
+                          errpos ? errpos : "?", gnutls_strerror(rc));
     if (o->role == PEER_SERVER && !o->no_tickets &&
         (rc = gnutls_session_ticket_key_generate(&cfg->ticket_key)) < 0)
         return gtls_fail(err, "ticket key", rc);
@@ -117,6 +123,8 @@ void peer_gtls_config_free(void *p)
         gnutls_certificate_free_credentials(cfg->cred);
     if (cfg->prio)
         gnutls_priority_deinit(cfg->prio);
+    if (cfg->prio12)
+        gnutls_priority_deinit(cfg->prio12);
     gnutls_free(cfg->ticket_key.data);
     gnutls_free(cfg->cookie_key.data);
     if (cfg->keylog)

@@ -109,18 +109,33 @@ static int add_mapped(const char *flag, const char *list, const char *const map[
     return 0;
 }
 
-int peer_gtls_priority(const struct peer_opts *o, char *out, size_t cap, struct tm_err *err)
+/* --ciphers names TLS 1.2 suites only (as OpenSSL's -cipher); TLS 1.3 keeps its
+ * defaults unless --ciphersuites is given. A priority string cannot say both at
+ * once: the TLS 1.3 AEAD ciphers, added for TLS 1.3, also pair with the listed key
+ * exchanges into TLS 1.2 suites nobody listed. */
+static int tls13_defaults_leak(const struct peer_opts *o)
+{
+    return o->ciphers && !o->ciphersuites && o->proto == PEER_TLS
+           && o->max_version != PEER_TLS12 && o->min_version != PEER_TLS13;
+}
+
+static int build(const struct peer_opts *o, int tls12_only, char *out, size_t cap,
+                 struct tm_err *err)
 {
     out[0] = '\0';
     add(out, cap, "NORMAL");
-    add_versions(o, out, cap);
+    if (tls12_only)
+        add(out, cap, ":-VERS-ALL:+VERS-TLS1.2");
+    else
+        add_versions(o, out, cap);
     if (o->ciphers || o->ciphersuites) {
         add(out, cap, ":-CIPHER-ALL:-MAC-ALL:-KX-ALL");
         if (o->ciphers && add_suites("ciphers", o->ciphers, out, cap, err) < 0)
             return -1;
         if (o->ciphersuites && add_suites("ciphersuites", o->ciphersuites, out, cap, err) < 0)
             return -1;
-        if (!o->ciphersuites && o->proto == PEER_TLS && o->max_version != PEER_TLS12)
+        if (!tls12_only && !o->ciphersuites && o->proto == PEER_TLS
+            && o->max_version != PEER_TLS12)
             add(out, cap, ":+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:+AES-128-CCM:+AEAD");
         if (!o->ciphers && o->min_version != PEER_TLS13)   /* TLS 1.2 keeps its defaults */
             add(out, cap, ":+ECDHE-ECDSA:+ECDHE-RSA:+RSA:+DHE-RSA:+AES-256-GCM:+AES-128-GCM"
@@ -139,4 +154,31 @@ int peer_gtls_priority(const struct peer_opts *o, char *out, size_t cap, struct 
             return -1;
     }
     return strlen(out) + 1 < cap ? 0 : tm_err_set(err, "option lists too long");
+}
+
+int peer_gtls_priority(const struct peer_opts *o, char *out, size_t cap, struct tm_err *err)
+{
+    return build(o, 0, out, cap, err);
+}
+
+int peer_gtls_priority12(const struct peer_opts *o, char *out, size_t cap, struct tm_err *err)
+{
+    if (!tls13_defaults_leak(o))
+        return 0;
+    return build(o, 1, out, cap, err) < 0 ? -1 : 1;
+}
+
+/* Is the suite (two-byte id) one of the --ciphers list? */
+int peer_gtls_suite_listed(const struct peer_opts *o, const unsigned char id[2])
+{
+    unsigned char want[2];
+    char name[128];
+    for (const char *p = o->ciphers; p != NULL && *p != '\0';) {   /* bounded by the string */
+        size_t l = strcspn(p, ":");
+        snprintf(name, sizeof name, "%.*s", (int)l, p);
+        p += l + (p[l] == ':');
+        if (peer_cipher_id(name, want) == 0 && memcmp(want, id, 2) == 0)
+            return 1;
+    }
+    return 0;
 }

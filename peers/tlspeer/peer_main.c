@@ -1,4 +1,5 @@
-/* tlspeer: options → setup (exit 2 on any error) → one connection → one result line. */
+/* tlspeer: options → setup (exit 2 on any error) → one connection → one result line;
+ * or --serve: many such sessions, one per command line (peer_serve.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -101,7 +102,7 @@ static int run(const struct peer_opts *o, const struct peer_pki *pki, void *cfg,
     return 0;
 }
 
-int main(int argc, char **argv)
+int peer_session(int argc, char **argv)
 {
     struct peer_opts o;
     struct peer_pki pki;
@@ -109,7 +110,6 @@ int main(int argc, char **argv)
     int rc = peer_opts_parse(&o, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
-    signal(SIGPIPE, SIG_IGN);
     const struct peer_backend *be = pick_backend(o.backend);
     if (peer_pki_load(&o, &pki, &err) < 0) {
         fprintf(stderr, "tlspeer: %s\n", err.msg);
@@ -126,4 +126,12 @@ int main(int argc, char **argv)
     be->config_free(cfg);
     peer_pki_free(&pki);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc >= 2 && strcmp(argv[1], "--serve") == 0)
+        return peer_serve(argc, argv);
+    return peer_session(argc, argv);
 }

@@ -282,7 +282,7 @@ int peer_opts_parse(struct peer_opts *o, int argc, char **argv)
     o->expect_size = -1;
     o->timeout_ms = 10000;
     opterr = 0;
-    optind = 1;
+    optind = 0;   /* 0, not 1: glibc re-initialises its scan state (--serve parses again) */
     for (;;) {
         int c = getopt_long(argc, argv, ":", longopts, NULL);
         if (c == -1)

@@ -2,6 +2,7 @@
  * (a real handshake between two tlspeers, over udpproxy for DTLS), plus hangs
  * and crashes of real child processes. */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,149 @@ START_TEST(real_dtls_handshake_through_proxy)
 }
 END_TEST
 
+
+/* One case through a pool: the server session pooled, the "device" a one-shot
+ * tlspeer client. Returns the server's handshake field ("" when it did not
+ * start; err then says why) and the pid that ran the session. */
+static const char *pooled_round(struct peer_pool *pool, const char *backend, const char *extra,
+                                const char *errpath, int *pid, struct tm_err *err)
+{
+    static char hs[32];
+    json_t *kase = client_case(backend, "tls");
+    json_t *peer = json_object_get(kase, "peer");
+    json_object_set_new(peer, "args", extra ? json_pack("[s]", extra) : json_array());
+    json_object_del(peer, "cookie");
+    json_array_set_new(json_object_get(peer, "cert"), 1, json_string("p256-int.der"));
+    struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
+    json_t *sargv = peer_build_argv(kase, FX, &ts, err);
+    struct peer *srv = peer_start_pooled(pool, sargv, errpath, tm_deadline_in(5000), NULL, err);
+    json_decref(sargv);
+    json_decref(kase);
+    hs[0] = '\0';
+    *pid = -1;
+    if (srv == NULL)
+        return hs;
+    *pid = peer_pid(srv);
+    json_t *ck = json_pack("{s:{s:s, s:s}, s:{s:s}, s:{s:[s], s:s}}", "axes", "backend", "openssl",
+                           "proto", "tls", "device", "role", "server", "peer", "ca", "p256-root.der",
+                           "servername", "test.local");
+    struct peer_target tc = { NULL, "127.0.0.1", peer_port(srv), 8000 };
+    json_t *cargv = peer_build_argv(ck, FX, &tc, err);
+    struct peer *cli = peer_start(cargv, NULL, tm_deadline_in(5000), NULL, err);
+    ck_assert_msg(cli != NULL, "%s", err->msg);
+    char ev[256];
+    json_t *cr = peer_finish(cli, tm_deadline_in(8000), NULL, ev, sizeof ev);
+    json_t *sr = peer_finish(srv, tm_deadline_in(8000), NULL, ev, sizeof ev);
+    ck_assert_msg(sr != NULL, "%s", ev);
+    snprintf(hs, sizeof hs, "%s", json_string_value(json_object_get(sr, "handshake")) ?: "?");
+    peer_stop(cli);
+    peer_stop(srv);
+    json_decref(cr);
+    json_decref(sr);
+    json_decref(cargv);
+    json_decref(ck);
+    return hs;
+}
+
+static int file_has(const char *path, const char *needle)
+{
+    char buf[4096] = "";
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, needle) != NULL;
+}
+
+/* Cases share one serve process; a setup error ends only its session, and its
+ * stderr lands in that case's file. */
+START_TEST(pooled_sessions_share_one_process)
+{
+    struct tm_err err = { "" };
+    struct peer_pool *pool = peer_pool_new();
+    char e1[400], e2[400];
+    snprintf(e1, sizeof e1, "%s/one.stderr", tmpdir);
+    snprintf(e2, sizeof e2, "%s/two.stderr", tmpdir);
+    int first = -1, pid;
+    for (int i = 0; i < 6; i++) {
+        const char *hs = pooled_round(pool, i % 2 ? "gnutls" : "openssl", NULL, e1, &pid, &err);
+        ck_assert_msg(strcmp(hs, "ok") == 0, "round %d: '%s' %s", i, hs, err.msg);
+        if (first < 0)
+            first = pid;
+        ck_assert_int_eq(pid, first);
+    }
+    const char *hs = pooled_round(pool, "gnutls", "--bogus", e2, &pid, &err);
+    ck_assert_str_eq(hs, "");
+    ck_assert_msg(strstr(err.msg, "exited (code 2) before its ready line") != NULL, "%s", err.msg);
+    ck_assert(file_has(e2, "unknown flag '--bogus'"));
+    ck_assert(!file_has(e1, "--bogus"));
+    ck_assert_str_eq(pooled_round(pool, "openssl", NULL, e1, &pid, &err), "ok");
+    ck_assert_int_eq(pid, first);
+    peer_pool_free(pool);
+}
+END_TEST
+
+/* Abandoned sessions (the device never came): a TLS server is released (a
+ * connect and hang-up ends it) and its process kept; a DTLS one takes its
+ * process with it and the next case gets a fresh one that works. A --misbehave
+ * session runs in its own one-shot process and leaves the pool alone. */
+static void abandon(struct peer_pool *pool, const char *proto, int want_pid)
+{
+    struct tm_err err = { "" };
+    json_t *kase = client_case("openssl", proto);
+    json_object_set_new(json_object_get(kase, "peer"), "args", json_array());
+    json_array_set_new(json_object_get(json_object_get(kase, "peer"), "cert"), 1,
+                       json_string("p256-int.der"));
+    struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
+    json_t *sargv = peer_build_argv(kase, FX, &ts, &err);
+    struct peer *srv = peer_start_pooled(pool, sargv, NULL, tm_deadline_in(5000), NULL, &err);
+    ck_assert_msg(srv != NULL, "%s", err.msg);
+    ck_assert_int_eq(peer_pid(srv), want_pid);
+    char ev[256];
+    json_t *r = peer_finish(srv, tm_deadline_in(200), NULL, ev, sizeof ev);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "handshake")), "timeout");
+    peer_stop(srv);
+    json_decref(r);
+    json_decref(sargv);
+    json_decref(kase);
+}
+
+START_TEST(pooled_bad_session_gets_fresh_process)
+{
+    struct tm_err err = { "" };
+    struct peer_pool *pool = peer_pool_new();
+    int pid, first;
+    ck_assert_str_eq(pooled_round(pool, "openssl", NULL, NULL, &first, &err), "ok");
+    abandon(pool, "tls", first);
+    ck_assert_str_eq(pooled_round(pool, "gnutls", NULL, NULL, &pid, &err), "ok");
+    ck_assert_int_eq(pid, first);
+    abandon(pool, "dtls", first);
+    ck_assert_int_ne(kill(first, 0), 0);   /* gone (reaped) */
+    ck_assert_str_eq(pooled_round(pool, "gnutls", NULL, NULL, &pid, &err), "ok");
+    ck_assert_int_ne(pid, first);
+    int second = pid;
+    json_t *kase = client_case("openssl", "tls");
+    json_object_set_new(json_object_get(kase, "peer"), "args", json_array());
+    json_array_set_new(json_object_get(json_object_get(kase, "peer"), "cert"), 1,
+                       json_string("p256-int.der"));
+    struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
+    json_t *sargv = peer_build_argv(kase, FX, &ts, &err);
+    json_array_append_new(sargv, json_string("--misbehave"));
+    json_array_append_new(sargv, json_string("stall:100"));
+    struct peer *srv = peer_start_pooled(pool, sargv, NULL, tm_deadline_in(5000), NULL, &err);
+    ck_assert_msg(srv != NULL, "%s", err.msg);
+    ck_assert_int_ne(peer_pid(srv), second);
+    peer_stop(srv);
+    ck_assert_str_eq(pooled_round(pool, "openssl", NULL, NULL, &pid, &err), "ok");
+    ck_assert_int_eq(pid, second);
+    json_decref(sargv);
+    json_decref(kase);
+    peer_pool_free(pool);
+}
+END_TEST
+
 /* A client announces nothing: peer_start must not wait for a ready line that
  * never comes (the device may finish first and the case would stall). */
 START_TEST(client_peer_is_not_waited_for)
@@ -249,6 +393,8 @@ int main(void)
     tcase_add_test(tc, crashed_peer_evidence);
     if (access(TLSPEER, X_OK) == 0 && access(FX "/manifest.json", R_OK) == 0) {
         tcase_add_test(tc, real_tls_handshake);
+        tcase_add_test(tc, pooled_sessions_share_one_process);
+        tcase_add_test(tc, pooled_bad_session_gets_fresh_process);
         if (access(TM_BIN_DIR "/udpproxy", X_OK) == 0)
             tcase_add_test(tc, real_dtls_handshake_through_proxy);
     } else {

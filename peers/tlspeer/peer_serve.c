@@ -1,0 +1,171 @@
+/* tlspeer --serve: one long-lived process runs many sessions, so a harness pays the
+ * process start-up (most of a case's peer cost) once per worker, not once per case.
+ * Each command line is a JSON array (the argv of a one-shot run, argv[0] included) or
+ * {"argv": [...], "stderr": PATH}; the session runs through the same peer_session()
+ * as a one-shot run, prints the same ready/result lines, then {"event":"done","exit":N}.
+ * EOF on the command channel ends the process with 0 (docs/contracts.md §2). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "peer.h"
+
+#define SERVE_LINE_MAX (1u << 20)
+#define SERVE_ARGS_MAX 512
+
+static void emit_done(int code, const char *error)
+{
+    json_t *j = json_pack("{s:s, s:i}", "event", "done", "exit", code);
+    if (error != NULL)
+        json_object_set_new(j, "error", json_string(error));
+    json_dumpf(j, stdout, JSON_COMPACT);
+    fputc('\n', stdout);
+    fflush(stdout);
+    json_decref(j);
+}
+
+/* The control channel: stdin, or an abstract Unix socket the harness listens on
+ * (its spawner gives children /dev/null as stdin). */
+static FILE *open_control(const char *spec, struct tm_err *err)
+{
+    if (spec == NULL || strcmp(spec, "-") == 0)
+        return stdin;
+    size_t n = strlen(spec);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (spec[0] != '@' || n < 2 || n > sizeof sa.sun_path) {
+        tm_err_set(err, "--serve: control must be - or @NAME (abstract socket), not '%s'", spec);
+        return NULL;
+    }
+    memcpy(sa.sun_path + 1, spec + 1, n - 1);   /* sun_path[0] = 0: abstract name */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa,
+                          (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) != 0) {
+        tm_err_set(err, "--serve %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (f == NULL) {
+        tm_err_set(err, "--serve: %s", strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+/* argv of one session: the strings stay owned by the JSON value. */
+static char **session_argv(const json_t *cmd, int *argc, const char **stderr_path,
+                           struct tm_err *err)
+{
+    const json_t *arr = json_is_object(cmd) ? json_object_get(cmd, "argv") : cmd;
+    *stderr_path = json_string_value(json_object_get(cmd, "stderr"));
+    size_t n = json_array_size(arr);
+    if (!json_is_array(arr) || n == 0 || n > SERVE_ARGS_MAX) {
+        tm_err_set(err, "command: expected a JSON array of 1..%d strings or {\"argv\": [...]}",
+                   SERVE_ARGS_MAX);
+        return NULL;
+    }
+    char **v = calloc(n + 1, sizeof *v);
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        v[i] = (char *)json_string_value(json_array_get(arr, i));
+        if (v[i] == NULL) {
+            tm_err_set(err, "command: argv[%zu] is not a string", i);
+            free(v);
+            return NULL;
+        }
+    }
+    if (v == NULL)
+        tm_err_set(err, "out of memory");
+    *argc = (int)n;
+    return v;
+}
+
+/* Point fd 2 at the session's file; returns the saved stderr (or -1 when unchanged). */
+static int redirect_stderr(const char *path, struct tm_err *err)
+{
+    if (path == NULL)
+        return -1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return tm_err_set(err, "stderr %s: %s", path, strerror(errno)) - 1;
+    fflush(stderr);
+    int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    dup2(fd, 2);
+    close(fd);
+    return saved;
+}
+
+static void restore_stderr(int saved)
+{
+    if (saved < 0)
+        return;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+}
+
+static void serve_line(const char *line)
+{
+    struct tm_err err = {{0}};
+    json_error_t jerr;
+    json_t *cmd = json_loads(line, 0, &jerr);
+    const char *errpath = NULL;
+    int argc = 0;
+    char **argv = cmd ? session_argv(cmd, &argc, &errpath, &err) : NULL;
+    if (cmd == NULL)
+        tm_err_set(&err, "command: not JSON: %s", jerr.text);
+    int saved = -1;
+    if (argv != NULL && (saved = redirect_stderr(errpath, &err)) < -1) {
+        free(argv);
+        argv = NULL;
+    }
+    if (argv == NULL) {
+        emit_done(2, err.msg);
+    } else {
+        int rc = peer_session(argc, argv);
+        restore_stderr(saved);
+        emit_done(rc, NULL);
+    }
+    free(argv);
+    json_decref(cmd);
+}
+
+int peer_serve(int argc, char **argv)
+{
+    struct tm_err err = {{0}};
+    if (argc > 3) {
+        fprintf(stderr, "tlspeer: usage: tlspeer --serve [-|@NAME]\n");
+        return 2;
+    }
+    FILE *ctl = open_control(argc == 3 ? argv[2] : NULL, &err);
+    if (ctl == NULL) {
+        fprintf(stderr, "tlspeer: %s\n", err.msg);
+        return 2;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    /* One session per line; bounded by the commands the harness sends, ends at EOF. */
+    while ((n = getline(&line, &cap, ctl)) >= 0) {
+        if (n > 0 && line[n - 1] == '\n')
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        if ((size_t)n > SERVE_LINE_MAX)
+            emit_done(2, "command: line too long");
+        else
+            serve_line(line);
+    }
+    free(line);
+    if (ctl != stdin)
+        fclose(ctl);
+    return 0;
+}
