@@ -2,7 +2,6 @@
  * classification, the record (docs/contracts.md §6) and its bundle directory. */
 #include "runner_internal.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,35 +238,6 @@ static int wait_device(struct case_run *r, long id, tm_ms deadline, json_t **lis
     return tm_err_set(err, "too many events from the device");
 }
 
-/* One `tlspeer --serve` per worker thread runs that worker's peers (issue 7: a
- * process start was half a case). struct worker is runner.c's; until it carries
- * the pool, the pool is the worker thread's specific data, and the key's
- * destructor stops the process when the worker thread ends. */
-static pthread_key_t pool_key;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-
-static void pool_destroy(void *pool)
-{
-    peer_pool_free(pool);
-}
-
-static void pool_key_init(void)
-{
-    pthread_key_create(&pool_key, pool_destroy);
-}
-
-static struct peer_pool *worker_pool(void)
-{
-    pthread_once(&pool_once, pool_key_init);
-    struct peer_pool *pool = pthread_getspecific(pool_key);
-    if (pool == NULL && (pool = peer_pool_new()) != NULL
-        && pthread_setspecific(pool_key, pool) != 0) {
-        peer_pool_free(pool);
-        pool = NULL;   /* one-shot peers still work */
-    }
-    return pool;
-}
-
 static int start_peer(struct case_run *r, const struct peer_target *t, struct tm_err *err)
 {
     json_t *argv = peer_build_argv(r->kase, r->ctx->fixtures, t, err);
@@ -280,7 +250,7 @@ static int start_peer(struct case_run *r, const struct peer_target *t, struct tm
     char errpath[1300];
     snprintf(errpath, sizeof errpath, "%s/peer.stderr", r->dir);
     tm_ms t0 = tm_now_ms();
-    r->peer = peer_start_pooled(worker_pool(), argv, errpath, tm_deadline_in(PEER_READY_MS),
+    r->peer = peer_start_pooled(r->w->peers, argv, errpath, tm_deadline_in(PEER_READY_MS),
                                 r->t_peer, err);
     r->stage[ST_PEER_START] += tm_now_ms() - t0;
     json_decref(argv);

@@ -180,6 +180,9 @@ static void *worker_main(void *arg)
     struct tm_err err = { "" };
     struct item it;
     w->clock_set = INT64_MIN;
+    /* One `tlspeer --serve` per worker runs its peers: a process start was half
+     * of a case (issue 7). Without it, cases fall back to one-shot peers. */
+    w->peers = peer_pool_new();
     if (bootstrap_device(w, &err) != 0) {
         fprintf(stderr, "tlsmatrix: device %s: %s\n", w->spec, err.msg);
         set_device_hello(w, err.msg);
@@ -210,11 +213,15 @@ static void *worker_main(void *arg)
             goto dead;
         }
     }
+    peer_pool_free(w->peers);
+    w->peers = NULL;
     pthread_mutex_lock(&c->mu);
     c->alive--;
     pthread_mutex_unlock(&c->mu);
     return NULL;
 dead:
+    peer_pool_free(w->peers);
+    w->peers = NULL;
     pthread_mutex_lock(&c->mu);
     c->alive--;
     c->lost++;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "agent/agent.h"
+#include "peer/peer.h"
 #include "runner/runner.h"
 
 enum stage { ST_PEER_START, ST_DEVICE_REQUEST, ST_HANDSHAKE, ST_CLASSIFY, ST_REPORT,
@@ -78,6 +79,7 @@ struct worker {
     int dead;
     int started;            /* thread created */
     json_t *device_entry;   /* in ctx->devices */
+    struct peer_pool *peers; /* this worker's long-lived `tlspeer --serve`; NULL: one-shot peers */
 };
 
 /* Run one case on a worker's device. Returns the record (§6); *infra is set
