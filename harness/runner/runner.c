@@ -42,6 +42,8 @@ static int take_item(struct run_ctx *c, struct item *it)
         *it = c->items[c->next++];
         if (c->stop && it->iter > 0) {   /* --until-fail tripped: later rounds drop */
             json_decref(it->prior);
+            if (c->prog.total > 0)       /* and leave the progress total and ETA */
+                c->prog.total--;
             continue;
         }
         got = 1;
