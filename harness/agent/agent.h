@@ -31,9 +31,11 @@ struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
                          struct tm_err *err);
 void agent_close(struct agent *a);
 
-/* Interrupt whatever runs, enter the raw REPL, upload the agent (raw-paste with
- * window flow control, classic raw in 256-byte chunks when raw-paste is refused),
- * read the hello and check proto == 1. Files put earlier stay known (flash
+/* Interrupt whatever runs, enter the raw REPL, probe for the `deflate` module
+ * (one tiny exec) and upload the agent — as a zlib-compressed loader when the
+ * probe ran cleanly, else the plain file — by raw-paste with window flow control,
+ * or classic raw in 256-byte chunks when raw-paste is refused; read the hello and
+ * check proto == 1. Files put earlier stay known (flash
  * survives a soft reboot); a link reset in agent_recover() forgets them. */
 int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err);
 
@@ -48,8 +50,11 @@ int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *er
 /* The hello from the last bootstrap (borrowed), NULL before. */
 const json_t *agent_hello(const struct agent *a);
 const char *agent_link_spec(const struct agent *a);
-/* Upload mode of the last bootstrap: "raw-paste" or "raw". */
+/* Upload mode of the last bootstrap: "raw-paste" or "raw", with "+deflate" when
+ * the compressed loader was sent ("raw-paste+deflate", "raw+deflate"). */
 const char *agent_upload_mode(const struct agent *a);
+/* Bytes of the program the last bootstrap sent (the loader or the plain agent). */
+size_t agent_upload_bytes(const struct agent *a);
 int agent_bootstrap_count(const struct agent *a);
 
 /* Lines seen and sent go to this JSON array (borrowed; NULL to stop recording). */

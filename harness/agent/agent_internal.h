@@ -21,11 +21,18 @@ struct agent {
     int recoveries;           /* agent_recover() attempts */
     int lost;                 /* last failure was a lost device */
     const char *mode;
+    size_t upload_bytes;      /* bytes of the program sent by the last bootstrap */
 };
 
 /* Read more bytes into rx. >0 bytes, 0 deadline, -1 link closed, -2 error. */
 int agent_rx_fill(struct agent *a, tm_ms deadline, struct tm_err *err);
 void agent_rx_consume(struct agent *a, size_t n);
 void agent_note(struct agent *a, const char *prefix, const char *text, size_t len);
+
+/* The compressed loader (pack.c): code's first line verbatim (the header the
+ * virtual camera recognises), then a program that inflates code with the
+ * firmware's `deflate` module and execs it. *out is caller-freed. */
+int agent_pack_loader(const unsigned char *code, size_t len, unsigned char **out,
+                      size_t *outlen, struct tm_err *err);
 
 #endif

@@ -17,6 +17,10 @@
 #define ENTER_MS 5000
 #define HELLO_MS 15000
 #define CLASSIC_CHUNK 256   /* classic raw: 256-byte chunks 10 ms apart (§4.3) */
+/* What the compressed loader (pack.c) imports; one classic-raw exec tells
+ * whether the firmware has it (deflate is MicroPython >= 1.21, "extra features"). */
+#define PROBE_CODE "import deflate,io,binascii"
+#define PROBE_MS 3000
 
 static int send_bytes(struct agent *a, const void *p, size_t n, tm_ms deadline,
                       struct tm_err *err)
@@ -183,6 +187,86 @@ static int upload(struct agent *a, const unsigned char *code, size_t len, tm_ms 
     return classic_raw(a, code, len, deadline, err);
 }
 
+/* Read one \x04-terminated section of a raw-REPL reply; *len gets its length
+ * before the \x04, which is consumed with it. */
+static int read_section(struct agent *a, size_t *len, tm_ms deadline, struct tm_err *err)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        unsigned char *end = a->rxlen ? memchr(a->rx, 0x04, a->rxlen) : NULL;
+        if (end != NULL) {
+            *len = (size_t)(end - a->rx);
+            if (*len > 0)
+                agent_note(a, "< ", (const char *)a->rx, *len);
+            agent_rx_consume(a, *len + 1);
+            return 0;
+        }
+        if (a->rxlen > 65536)
+            return tm_err_set(err, "no end marker in 64 KB of device output");
+        int r = agent_rx_fill(a, deadline, err);
+        if (r == 0)
+            return tm_err_set(err, "no end marker (\\x04) before the deadline");
+        if (r < 0)
+            return -1;
+    }
+    return tm_err_set(err, "no end to device output");
+}
+
+/* Run PROBE_CODE by classic raw exec: OK, output, \x04, traceback, \x04, >
+ * (device-model.md §4.2). 1: it ran cleanly, the loader will work; 0: it raised
+ * (no deflate module, or the virtual camera, which runs nothing but the agent:
+ * NotImplementedError); -1: the device broke the framing. */
+static int probe_deflate(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    tm_ms d = min_deadline(deadline, tm_deadline_in(PROBE_MS));
+    size_t out = 0, tb = 0;
+    if (send_bytes(a, PROBE_CODE "\x04", strlen(PROBE_CODE) + 1, d, err) != 0)
+        return -1;
+    int r = read_until(a, "OK", 2, d, err);
+    if (r != 0)
+        return r < 0 ? -1 : tm_err_set(err, "deflate probe: no OK from the raw REPL");
+    if (read_section(a, &out, d, err) != 0 || read_section(a, &tb, d, err) != 0)
+        return tm_err_prefix(err, "deflate probe");
+    r = read_until(a, ">", 1, d, err);
+    if (r != 0)
+        return r < 0 ? -1 : tm_err_set(err, "deflate probe: no raw REPL prompt after the reply");
+    return tb == 0;
+}
+
+/* The program to send: the compressed loader when the firmware can inflate it,
+ * else the agent itself. *packed (caller-freed) is NULL for the plain file. */
+static int choose_program(struct agent *a, const unsigned char *code, size_t len,
+                          unsigned char **packed, size_t *plen, tm_ms deadline,
+                          struct tm_err *err)
+{
+    *packed = NULL;
+    int r = probe_deflate(a, deadline, err);
+    if (r < 0)
+        return -1;
+    if (r == 0) {
+        agent_note(a, "! ", "deflate probe raised: plain upload", 34);
+        return 0;
+    }
+    struct tm_err perr = { "" };
+    if (agent_pack_loader(code, len, packed, plen, &perr) != 0) {
+        /* A host-side zlib failure costs upload time, not the bootstrap. */
+        agent_note(a, "! ", perr.msg, strlen(perr.msg));
+        *packed = NULL;
+    }
+    return 0;
+}
+
+/* Name the mode (static strings: agent_upload_mode() hands them out) and put
+ * the byte count in the transcript. */
+static void note_upload(struct agent *a, int packed, size_t agent_len)
+{
+    if (packed)
+        a->mode = strcmp(a->mode, "raw") == 0 ? "raw+deflate" : "raw-paste+deflate";
+    char note[160];
+    int n = snprintf(note, sizeof note, "uploaded %zu bytes by %s (agent %zu bytes)",
+                     a->upload_bytes, a->mode, agent_len);
+    agent_note(a, "! ", note, n > 0 && (size_t)n < sizeof note ? (size_t)n : strlen(note));
+}
+
 static int check_hello(struct agent *a, json_t *msg, struct tm_err *err)
 {
     const char *name = json_string_value(json_object_get(msg, "agent"));
@@ -238,8 +322,8 @@ static int load_script(struct agent *a, unsigned char **code, size_t *len, struc
 
 int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
 {
-    unsigned char *code = NULL;
-    size_t len = 0;
+    unsigned char *code = NULL, *packed = NULL;
+    size_t len = 0, plen = 0;
     int rc = -1;
     a->lost = 0;
     if (a->link == NULL)
@@ -250,14 +334,19 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
     a->lost = 1;   /* from here on, failures are the device's */
     if (enter_raw_repl(a, deadline, err) != 0)
         goto out;
-    if (upload(a, code, len, deadline, err) != 0)
+    if (choose_program(a, code, len, &packed, &plen, deadline, err) != 0)
         goto out;
+    a->upload_bytes = packed != NULL ? plen : len;
+    if (upload(a, packed != NULL ? packed : code, a->upload_bytes, deadline, err) != 0)
+        goto out;
+    note_upload(a, packed != NULL, len);
     if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0)
         goto out;
     a->bootstraps++;
     a->lost = 0;
     rc = 0;
 out:
+    free(packed);
     free(code);
     if (rc != 0)
         tm_err_prefix(err, "bootstrap on '%s'", a->spec);

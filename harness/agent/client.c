@@ -60,6 +60,11 @@ const char *agent_upload_mode(const struct agent *a)
     return a->mode;
 }
 
+size_t agent_upload_bytes(const struct agent *a)
+{
+    return a->upload_bytes;
+}
+
 int agent_bootstrap_count(const struct agent *a)
 {
     return a->bootstraps;

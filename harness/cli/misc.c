@@ -71,7 +71,8 @@ int cli_info(int argc, char **argv)
         return rc;
     json_dumpf(agent_hello(a), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
     printf("\n");
-    fprintf(stderr, "tlsmatrix info: %s: agent uploaded by %s\n", device, agent_upload_mode(a));
+    fprintf(stderr, "tlsmatrix info: %s: agent uploaded by %s (%zu bytes)\n", device,
+            agent_upload_mode(a), agent_upload_bytes(a));
     agent_close(a);
     return 0;
 }

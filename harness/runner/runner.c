@@ -150,8 +150,11 @@ static void set_device_hello(struct worker *w, const char *error)
     pthread_mutex_lock(&w->ctx->mu);
     const json_t *h = w->agent ? agent_hello(w->agent) : NULL;
     json_object_set_new(w->device_entry, "hello", h ? json_deep_copy(h) : json_null());
-    if (w->agent != NULL)
+    if (w->agent != NULL) {
         json_object_set_new(w->device_entry, "upload", json_string(agent_upload_mode(w->agent)));
+        json_object_set_new(w->device_entry, "upload_bytes",
+                            json_integer((json_int_t)agent_upload_bytes(w->agent)));
+    }
     if (error != NULL)
         json_object_set_new(w->device_entry, "error", json_string(error));
     pthread_mutex_unlock(&w->ctx->mu);

@@ -116,6 +116,41 @@ START_TEST(vcam_classic_raw_fallback)
 }
 END_TEST
 
+static int has_line(const json_t *lines, const char *prefix, const char *part)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(lines, i, v) {
+        const char *t = json_string_value(v);
+        if (strncmp(t, prefix, strlen(prefix)) == 0 && strstr(t, part) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/* The deflate probe raises on the virtual camera (NotImplementedError: it runs
+ * nothing but the agent), so the plain file goes, byte for byte, in both modes. */
+START_TEST(vcam_deflate_probe_fails_plain_upload)
+{
+    unsigned char *code = NULL;
+    size_t len = 0;
+    struct tm_err err = { "" };
+    ck_assert_msg(tm_read_file(script, &code, &len, &err) == 0, "%s", err.msg);
+    free(code);
+    for (int classic = 0; classic < 2; classic++) {
+        json_t *tr = json_array();
+        struct agent *a = boot("virtual", classic, tr);
+        ck_assert_str_eq(agent_upload_mode(a), classic ? "raw" : "raw-paste");
+        ck_assert_uint_eq(agent_upload_bytes(a), len);
+        ck_assert_msg(has_line(tr, "< ", "NotImplementedError"), "no probe traceback in the transcript");
+        ck_assert(has_line(tr, "! ", "deflate probe raised: plain upload"));
+        ck_assert(has_line(tr, "! ", "by raw"));
+        agent_close(a);
+        json_decref(tr);
+    }
+}
+END_TEST
+
 /* reboot: the soft-reboot banner means the agent is gone; recovery brings it back. */
 START_TEST(vcam_reboot_is_lost_then_recovered)
 {
@@ -257,6 +292,7 @@ int main(void)
     if (have_vcam) {
         tcase_add_test(tc, vcam_raw_paste_hello_and_requests);
         tcase_add_test(tc, vcam_classic_raw_fallback);
+        tcase_add_test(tc, vcam_deflate_probe_fails_plain_upload);
         tcase_add_test(tc, vcam_reboot_is_lost_then_recovered);
         tcase_add_test(tc, vcam_stall_deadline_then_recovered);
         tcase_add_test(tc, vcam_drop_is_closed_link);
