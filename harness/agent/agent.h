@@ -60,8 +60,9 @@ int agent_bootstrap_count(const struct agent *a);
 /* Lines seen and sent go to this JSON array (borrowed; NULL to stop recording). */
 void agent_set_transcript(struct agent *a, json_t *lines);
 
-/* Send {"id":N,"op":op,…fields}. fields (may be NULL) is borrowed. *id gets N. */
-int agent_send(struct agent *a, const char *op, const json_t *fields, long *id,
+/* Send {"id":N,"op":op,…fields} by deadline (a device that stops reading is
+ * lost). fields (may be NULL) is borrowed. *id gets N. */
+int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms deadline, long *id,
                struct tm_err *err);
 
 /* Next reply or event for request id. Returns AGENT_REPLY or AGENT_EVENT with *msg

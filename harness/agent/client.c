@@ -289,7 +289,7 @@ int agent_next(struct agent *a, long id, tm_ms deadline, json_t **msg, struct tm
     return lost(a, err, "endless output", NULL);
 }
 
-int agent_send(struct agent *a, const char *op, const json_t *fields, long *id,
+int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms deadline, long *id,
                struct tm_err *err)
 {
     if (a->link == NULL) {
@@ -313,7 +313,7 @@ int agent_send(struct agent *a, const char *op, const json_t *fields, long *id,
     if (line != NULL) {
         memcpy(line, text, len);
         line[len] = '\n';
-        rc = link_write(a->link, line, len + 1, tm_deadline_in(10000), err);
+        rc = link_write(a->link, line, len + 1, deadline, err);
         free(line);
     }
     free(text);
@@ -330,7 +330,7 @@ int agent_call(struct agent *a, const char *op, const json_t *fields, tm_ms dead
 {
     long id;
     *reply = NULL;
-    if (agent_send(a, op, fields, &id, err) != 0)
+    if (agent_send(a, op, fields, deadline, &id, err) != 0)
         return -1;
     for (int guard = 0; guard < 10000; guard++) {
         json_t *msg = NULL;

@@ -165,6 +165,14 @@ static json_t *device_fields(struct case_run *r, const char *host, int port, jso
     return f;
 }
 
+/* A step's own deadline, never later than the case's: a device that stalls in
+ * the middle of a put must not hold the run longer than the case timeout. */
+static tm_ms case_deadline_in(const struct case_run *r, int ms)
+{
+    tm_ms d = tm_deadline_in(ms);
+    return d < r->deadline ? d : r->deadline;
+}
+
 static int set_clock(struct case_run *r, struct tm_err *err)
 {
     const char *mode = str(r->dev, "clock");
@@ -175,7 +183,7 @@ static int set_clock(struct case_run *r, struct tm_err *err)
     if (r->w->clock_set == want && tm_now_ms() - r->w->clock_set_at < 600000)
         return 0;
     json_t *req = json_pack("{s:I}", "set", (json_int_t)want), *reply = NULL;
-    int rc = agent_call(r->w->agent, "clock", req, tm_deadline_in(5000), &reply, err);
+    int rc = agent_call(r->w->agent, "clock", req, case_deadline_in(r, 5000), &reply, err);
     json_decref(req);
     if (rc != 0)            /* 1: no answer in time, which case_execute treats as lost */
         return rc;
@@ -204,7 +212,7 @@ static int push_files(struct case_run *r, json_t *files, struct tm_err *err)
         peer_fixture_path(r->ctx->fixtures, json_string_value(v), path, sizeof path);
         if (tm_read_file(path, &data, &len, err) != 0)
             return tm_err_prefix(err, "fixture for the device") - 1;   /* -2: setup, not lost */
-        int rc = agent_put(r->w->agent, dpath, data, len, tm_deadline_in(15000), err);
+        int rc = agent_put(r->w->agent, dpath, data, len, case_deadline_in(r, 15000), err);
         free(data);
         if (rc != 0)
             return -1;
@@ -250,7 +258,7 @@ static int start_peer(struct case_run *r, const struct peer_target *t, struct tm
     char errpath[1300];
     snprintf(errpath, sizeof errpath, "%s/peer.stderr", r->dir);
     tm_ms t0 = tm_now_ms();
-    r->peer = peer_start_pooled(r->w->peers, argv, errpath, tm_deadline_in(PEER_READY_MS),
+    r->peer = peer_start_pooled(r->w->peers, argv, errpath, case_deadline_in(r, PEER_READY_MS),
                                 r->t_peer, err);
     r->stage[ST_PEER_START] += tm_now_ms() - t0;
     json_decref(argv);
@@ -266,7 +274,7 @@ static int maybe_proxy(struct case_run *r, const char *listen_host, const char *
         return 0;
     char log[1300];
     snprintf(log, sizeof log, "%s/proxy.log", r->dir);
-    r->proxy = proxy_start(spec, listen_host, host, port, log, r->ctx->case_timeout_ms, tm_deadline_in(5000),
+    r->proxy = proxy_start(spec, listen_host, host, port, log, r->ctx->case_timeout_ms, case_deadline_in(r, 5000),
                            r->t_proxy, err);
     if (r->proxy == NULL)
         return -1;
@@ -336,7 +344,7 @@ static int drive_client(struct case_run *r, const char *op, json_t *files, struc
     long id = 0;
     tm_ms t0 = tm_now_ms();
     if (rc == 0)
-        rc = agent_send(r->w->agent, op, f, &id, err);
+        rc = agent_send(r->w->agent, op, f, r->deadline, &id, err);
     json_decref(f);
     if (rc == 0)
         rc = wait_device(r, id, r->deadline, NULL, err);
@@ -354,7 +362,7 @@ static int drive_server(struct case_run *r, const char *op, json_t *files, struc
     json_t *listening = NULL;
     tm_ms t0 = tm_now_ms();
     if (rc == 0)
-        rc = agent_send(r->w->agent, op, f, &id, err);
+        rc = agent_send(r->w->agent, op, f, r->deadline, &id, err);
     json_decref(f);
     if (rc == 0) {
         tm_ms ld = tm_deadline_in(LISTEN_MS);
