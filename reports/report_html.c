@@ -512,20 +512,7 @@ done:
 int rpt_write_html_src(const struct rpt_src *s, const json_t *baseline, const char *path,
                        struct tm_err *err)
 {
-    struct rpt_matrix m;
-    char tmp[4200];
-    if (rpt_matrix_build(s->run, baseline, &m) != 0) {
-        rpt_matrix_free(&m);
-        return tm_err_set(err, "%s: out of memory", path);
-    }
-    FILE *f = rpt_out_open(path, tmp, sizeof tmp, err);
-    int rc = -1;
-    if (f != NULL) {
-        int failed = write_page(f, s, baseline, &m, path, err) != 0;
-        rc = rpt_out_close(f, tmp, path, failed, err);
-    }
-    rpt_matrix_free(&m);
-    return rc;
+    return rpt_write_matrix_report(s, baseline, path, write_page, err);
 }
 
 int report_write_html(const json_t *run, const json_t *baseline, const char *path,

@@ -99,3 +99,11 @@ int rpt_write_html_src(const struct rpt_src *s, const json_t *baseline, const ch
  * in err) or when writing failed. */
 FILE *rpt_out_open(const char *path, char *tmp, size_t tmplen, struct tm_err *err);
 int rpt_out_close(FILE *f, const char *tmp, const char *path, int failed, struct tm_err *err);
+
+/* A report drawn from the matrix (HTML page, Markdown summary): builds the matrix,
+ * runs the writer on an atomic report file, frees the matrix. */
+typedef int (*rpt_matrix_writer)(FILE *out, const struct rpt_src *s, const json_t *baseline,
+                                 const struct rpt_matrix *m, const char *path,
+                                 struct tm_err *err);
+int rpt_write_matrix_report(const struct rpt_src *s, const json_t *baseline, const char *path,
+                            rpt_matrix_writer write, struct tm_err *err);

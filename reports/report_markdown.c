@@ -279,20 +279,7 @@ static int put_all(FILE *out, const struct rpt_src *s, const json_t *baseline,
 int rpt_write_markdown_src(const struct rpt_src *s, const json_t *baseline, const char *path,
                            struct tm_err *err)
 {
-    struct rpt_matrix m;
-    char tmp[4200];
-    if (rpt_matrix_build(s->run, baseline, &m) != 0) {
-        rpt_matrix_free(&m);
-        return tm_err_set(err, "%s: out of memory", path);
-    }
-    FILE *out = rpt_out_open(path, tmp, sizeof tmp, err);
-    int rc = -1;
-    if (out != NULL) {
-        int failed = put_all(out, s, baseline, &m, path, err) != 0;
-        rc = rpt_out_close(out, tmp, path, failed, err);
-    }
-    rpt_matrix_free(&m);
-    return rc;
+    return rpt_write_matrix_report(s, baseline, path, put_all, err);
 }
 
 int report_write_markdown(const json_t *run, const json_t *baseline, const char *path,

@@ -163,3 +163,22 @@ const char *rpt_change_kind(const char *old_v, const char *new_v)
         return "changed";
     return NULL;
 }
+
+int rpt_write_matrix_report(const struct rpt_src *s, const json_t *baseline, const char *path,
+                            rpt_matrix_writer write, struct tm_err *err)
+{
+    struct rpt_matrix m;
+    char tmp[4200];
+    if (rpt_matrix_build(s->run, baseline, &m) != 0) {
+        rpt_matrix_free(&m);
+        return tm_err_set(err, "%s: out of memory", path);
+    }
+    FILE *out = rpt_out_open(path, tmp, sizeof tmp, err);
+    int rc = -1;
+    if (out != NULL) {
+        int failed = write(out, s, baseline, &m, path, err) != 0;
+        rc = rpt_out_close(out, tmp, path, failed, err);
+    }
+    rpt_matrix_free(&m);
+    return rc;
+}
