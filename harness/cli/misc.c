@@ -77,6 +77,31 @@ int cli_info(int argc, char **argv)
     return 0;
 }
 
+/* One line per case id, with the profile's xfail reason and why it would be
+ * skipped (on this device when one is given, else in general). */
+static void print_cases(const json_t *cases, const json_t *profile, struct agent *a)
+{
+    size_t i;
+    json_t *e;
+    json_t *seen = json_object();
+    json_array_foreach(cases, i, e)
+        json_object_set_new(seen, json_string_value(json_object_get(e, "scenario")) ?: "?", json_true());
+    printf("%zu scenarios, %zu cases\n", json_object_size(seen), json_array_size(cases));
+    json_decref(seen);
+    json_array_foreach(cases, i, e) {
+        char buf[300];
+        const char *id = json_string_value(json_object_get(e, "id"));
+        const json_t *xf = profile ? profile_xfail_for(profile, id ? id : "") : NULL;
+        const char *skip = runner_skip_reason(e, a ? agent_hello(a) : NULL, buf, sizeof buf);
+        printf("%s", id ? id : "?");
+        if (xf)
+            printf("  [xfail: %s]", json_string_value(json_object_get(xf, "reason")) ?: "");
+        if (skip)
+            printf("  [%s%s]", a ? "skip: " : "", skip);
+        printf("\n");
+    }
+}
+
 int cli_list(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -150,22 +175,7 @@ int cli_list(int argc, char **argv)
         json_dumpf(cases, stdout, JSON_INDENT(2));
         printf("\n");
     } else {
-        json_t *seen = json_object();
-        json_array_foreach(cases, i, e) json_object_set_new(seen, json_string_value(json_object_get(e, "scenario")) ?: "?", json_true());
-        printf("%zu scenarios, %zu cases\n", json_object_size(seen), json_array_size(cases));
-        json_decref(seen);
-        json_array_foreach(cases, i, e) {
-            char buf[300];
-            const char *id = json_string_value(json_object_get(e, "id"));
-            const json_t *xf = profile ? profile_xfail_for(profile, id ? id : "") : NULL;
-            const char *skip = runner_skip_reason(e, a ? agent_hello(a) : NULL, buf, sizeof buf);
-            printf("%s", id ? id : "?");
-            if (xf)
-                printf("  [xfail: %s]", json_string_value(json_object_get(xf, "reason")) ?: "");
-            if (skip)
-                printf("  [%s%s]", a ? "skip: " : "", skip);
-            printf("\n");
-        }
+        print_cases(cases, profile, a);
     }
     agent_close(a);
     json_decref(profile);

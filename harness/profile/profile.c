@@ -33,7 +33,11 @@ static int str_field(struct tm_yaml *y, yaml_node_t *map, const char *key, int r
         return -1;
     if (required && *s == '\0')
         return tm_yaml_fail(y, n, err, "field '%s' is empty", key);
-    return json_object_set_new(out, key, json_string(s));
+    /* A folded block (`reason: >`) ends in a newline; reports print one line. */
+    size_t len = strlen(s);
+    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
+        len--;
+    return json_object_set_new(out, key, json_stringn(s, len));
 }
 
 static json_t *device_block(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
