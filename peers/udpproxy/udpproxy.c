@@ -222,10 +222,12 @@ static void run(struct proxy *p)
         release_due(p, 0);
         if (r <= 0)
             continue;
-        if (pfd[0].revents & POLLIN) {
+        /* A port-unreachable from a peer that has gone leaves an error pending
+         * (POLLERR without POLLIN): the recv below clears it, else poll spins. */
+        if (pfd[0].revents & (POLLIN | POLLERR)) {
             struct sockaddr_storage from;
             socklen_t flen = sizeof from;
-            ssize_t n = recvfrom(p->lsock, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
+            ssize_t n = recvfrom(p->lsock, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
             if (n >= 0) {
                 /* One client: the latest sender is where replies go (mbedTLS's
                  * udp_proxy does the same), so a client that rebinds still works. */
@@ -234,8 +236,8 @@ static void run(struct proxy *p)
                 relay(p, C2S, buf, (size_t)n);
             }
         }
-        if (pfd[1].revents & POLLIN) {
-            ssize_t n = recv(p->ssock, buf, sizeof buf, 0);
+        if (pfd[1].revents & (POLLIN | POLLERR)) {
+            ssize_t n = recv(p->ssock, buf, sizeof buf, MSG_DONTWAIT);
             if (n >= 0)
                 relay(p, S2C, buf, (size_t)n);
         }

@@ -295,6 +295,51 @@ START_TEST(dtls_completes_at_30_percent_loss)
 }
 END_TEST
 
+/* CPU seconds (user + system) a process has used so far, from /proc. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    unsigned long ut = 0, st = 0;
+    const char *p = strrchr(buf, ')');   /* the command name may hold spaces */
+    ck_assert(p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                                  &ut, &st) == 2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The server has gone (the peer exits after its result) and the client sends
+ * on: the ICMP port-unreachable leaves an error on the proxy's socket, which it
+ * must clear rather than spin on. */
+START_TEST(server_gone_does_not_spin)
+{
+    int sport;
+    int s = udp_bound(&sport);
+    close(s);                                    /* nobody listens there now */
+    char log[400];
+    snprintf(log, sizeof log, "%s/gone.log", tmpdir);
+    struct proxy_run r;
+    proxy_start(&r, sport, log, NULL);
+    int c = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)r.port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    unsigned char rec[64];
+    size_t len = make_record(rec, 22, 1, 20);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(sendto(c, rec, len, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)len);
+    double before = cpu_seconds(r.proc.pid);
+    tm_sleep_ms(1000);
+    double used = cpu_seconds(r.proc.pid) - before;
+    close(c);
+    ck_assert_msg(used < 0.3, "udpproxy used %.2f s of CPU in 1 s with its server gone", used);
+    proxy_stop(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("udpproxy");
@@ -306,6 +351,7 @@ int main(void)
     tcase_add_test(tc, bad_flags_exit_2);
     tcase_add_test(tc, dtls_hello_verify_seen);
     tcase_add_test(tc, dtls_completes_at_30_percent_loss);
+    tcase_add_test(tc, server_gone_does_not_spin);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
