@@ -80,7 +80,9 @@ void rpt_src_of_run(struct rpt_src *s, const json_t *run);
 json_t *rpt_src_case(const struct rpt_src *s, size_t i, const char *path, struct tm_err *err);
 /* The fields the light run keeps of a case: what the matrix layout, totals, diff,
  * flaky list and junit counts read (id, scenario, verdict, axes, insecure, flaky,
- * attempts, timings_ms.total). New reference. */
+ * attempts, timings_ms.total). insecure/flaky are left out when false and attempts
+ * when 1 (readers use json_is_true / rpt_num(…, 1)); values many cases share may be
+ * one object, so the light list is read-only. New reference. */
 json_t *rpt_light_case(const json_t *c);
 /* {"pass":n, …} over cases. New reference. */
 json_t *rpt_totals(const json_t *cases);

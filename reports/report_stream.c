@@ -120,24 +120,68 @@ void report_spool_close(struct report_spool *s)
     free(s);
 }
 
-/* Small on purpose (about 1 KB a case): everything else is read from the full
- * record of one case at a time. */
-json_t *rpt_light_case(const json_t *c)
+/* v, or the equal value pool already holds (added when new): many cases share
+ * their axes, scenario, verdict and attempts, and the light list is read only,
+ * so one copy serves them all (issue 7: the list is the report phase's per-case
+ * memory). The key is the compact text, key order kept, so a shared value prints
+ * exactly as the case's own would. Without a pool, v itself. */
+static json_t *interned(json_t *pool, json_t *v)
+{
+    if (pool == NULL || v == NULL)
+        return v;
+    char *key = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (key == NULL)
+        return v;
+    json_t *have = json_object_get(pool, key);
+    if (have == NULL && json_object_set(pool, key, v) == 0)
+        have = v;
+    free(key);
+    return have != NULL ? have : v;
+}
+
+/* A field every reader takes as its default when absent (json_is_true for the
+ * flags, rpt_num(c, "attempts", 1)): most cases have all three, so the light
+ * list leaves them out (about 70 bytes a field). */
+static int is_default(const char *key, const json_t *v)
+{
+    if (strcmp(key, "insecure") == 0 || strcmp(key, "flaky") == 0)
+        return json_is_false(v);
+    if (strcmp(key, "attempts") == 0)
+        return json_is_integer(v) && json_integer_value(v) == 1;
+    return 0;
+}
+
+/* Small on purpose (well under 1 KB a case with a pool): everything else is read
+ * from the full record of one case at a time. */
+static json_t *light_case(const json_t *c, json_t *pool)
 {
     static const char *const keep[] = {"id", "scenario", "verdict", "axes", "insecure",
                                        "attempts", "flaky"};
+    static const int shared[] = {0, 1, 1, 1, 0, 1, 0};
     json_t *out = json_object();
     for (size_t i = 0; out != NULL && i < sizeof keep / sizeof keep[0]; i++) {
         json_t *v = json_object_get(c, keep[i]);
+        if (is_default(keep[i], v))
+            continue;
+        if (v != NULL && shared[i])
+            v = interned(pool, v);
         if (v != NULL && json_object_set(out, keep[i], v) != 0) {
             json_decref(out);
             return NULL;
         }
     }
     const json_t *total = json_object_get(json_object_get(c, "timings_ms"), "total");
-    if (out != NULL && total != NULL)
-        json_object_set_new(out, "timings_ms", json_pack("{s:O}", "total", total));
+    json_t *t = out != NULL && total != NULL ? json_pack("{s:O}", "total", total) : NULL;
+    if (t != NULL) {   /* a few distinct totals (whole ms) over a whole run */
+        json_object_set(out, "timings_ms", interned(pool, t));
+        json_decref(t);
+    }
     return out;
+}
+
+json_t *rpt_light_case(const json_t *c)
+{
+    return light_case(c, NULL);
 }
 
 json_t *rpt_totals(const json_t *cases)
@@ -226,18 +270,20 @@ int rpt_write_all_src(const struct rpt_src *s, const json_t *baseline, const cha
 int report_write_stream(const json_t *header, size_t ncases, report_case_fn get, void *ctx,
                         const json_t *baseline, const char *dir, struct tm_err *err)
 {
-    json_t *light = json_array();
+    json_t *light = json_array(), *pool = json_object();
     int rc = -1;
     for (size_t i = 0; light != NULL && i < ncases; i++) {
         json_t *c = get(ctx, i);
-        json_t *l = c != NULL ? rpt_light_case(c) : NULL;
+        json_t *l = c != NULL ? light_case(c, pool) : NULL;
         json_decref(c);
         if (l == NULL) {
             json_decref(light);
+            json_decref(pool);
             return tm_err_set(err, "%s: case %zu cannot be read back", dir, i);
         }
         json_array_append_new(light, l);
     }
+    json_decref(pool);   /* the cases hold what they share */
     json_t *totals = rpt_totals(light);
     json_t *run = json_pack("{s:s, s:O, s:o, s:o}", "format", "tlsmatrix-run/1", "header",
                             header, "cases", light, "totals", totals);

@@ -195,12 +195,15 @@ static void *worker_main(void *arg)
     }
     set_device_hello(w, NULL);
     while (take_item(c, &it)) {
-        const json_t *kase = json_array_get(c->cases, it.idx);
+        /* Materialised for this run of the case only (issue 7). */
+        json_t *kase = case_set_get(&c->cases, it.idx);
         pthread_mutex_lock(&c->mu);
         progress_current(&c->prog, json_string_value(json_object_get(kase, "id")));
         pthread_mutex_unlock(&c->mu);
         int infra = 0;
-        json_t *rec = case_execute(w, kase, it.iter, it.attempt, &infra);
+        json_t *rec = kase != NULL ? case_execute(w, kase, it.iter, it.attempt, &infra)
+                                   : case_error_record(c, NULL, w->spec, "out of memory");
+        json_decref(kase);
         int healthy = !infra || health(w, infra == 2, &err) == 0;
         if (infra && it.attempt <= c->retries) {
             /* Retry on this device when it came back, else on another one. */
@@ -349,7 +352,7 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
         return tm_err_set(err, "profile %s: device.clock_unset '%s' is not a UTC time",
                           c->profile_name, unset);
     json_t *errors = NULL;
-    c->cases = runner_select_cases(o, &errors, err);
+    int selected = runner_select_set(o, &c->cases, &errors, err);
     if (json_array_size(errors) > 0) {
         size_t i;
         json_t *e;
@@ -360,9 +363,9 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
         return -1;
     }
     json_decref(errors);
-    if (c->cases == NULL)
+    if (selected != 0)
         return -1;
-    c->ncases = json_array_size(c->cases);
+    c->ncases = c->cases.n;
     char agent[1100];
     snprintf(agent, sizeof agent, "%s", o->agent_script ? o->agent_script
              : TM_SOURCE_DIR "/camera/agent/agent.py");
@@ -424,10 +427,12 @@ static void finish_cases(struct run_ctx *c, long *final, long long counts[6], in
         if (rec != NULL && c->runs[i].n == 0)
             progress_case(&c->prog, rec);
         if (rec == NULL) {   /* never ran: every device was lost */
-            rec = case_error_record(c, json_array_get(c->cases, i), "none",
+            json_t *kase = case_set_get(&c->cases, i);
+            rec = case_error_record(c, kase, "none",
                                     stop_requested ? "not run: interrupted"
                                     : c->lost ? "not run: no device left (all lost)"
                                               : "not run: --until-fail stopped the run");
+            json_decref(kase);
             if (!stop_requested && !c->lost && c->o->until_fail) {
                 json_object_set_new(rec, "verdict", json_string("skip"));
             }
@@ -478,7 +483,7 @@ static void cleanup(struct run_ctx *c)
         json_decref(c->items[i].prior);
     free(c->runs);
     free(c->items);
-    json_decref(c->cases);
+    case_set_free(&c->cases);
     json_decref(c->manifest);
     json_decref(c->profile);
     json_decref(c->devices);
@@ -572,8 +577,7 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
     finish_cases(&c, final, totals, &executed);   /* incl. cases never run */
     /* The selected cases are not needed for the reports: free them first, so the
      * run's peak is that of the run or of the reports, not both. */
-    json_decref(c.cases);
-    c.cases = NULL;
+    case_set_free(&c.cases);
     progress_end(&c.prog);
     if (c.spool_failed) {
         tm_err_set(err, "%s: cannot keep the case records (disk full?)", c.report_dir);

@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "peer/peer.h"
 #include "runner/runner.h"
+#include "scenario/scenario.h"
 
 enum stage { ST_PEER_START, ST_DEVICE_REQUEST, ST_HANDSHAKE, ST_CLASSIFY, ST_REPORT,
              ST_TOTAL, ST_COUNT };
@@ -37,6 +38,23 @@ struct case_runs {
 
 struct report_spool;
 
+/* The selected cases, kept small for the whole run (issue 7: an expanded case is
+ * ~4 KB): references into the shared scenarios, each case materialised only
+ * while a worker or a record needs it. Repro's ready-made cases stay as given. */
+struct case_set {
+    json_t *scenarios;              /* what refs point into; NULL with ready */
+    struct scenario_ref *refs;
+    json_t *ready;                  /* repro: the selected ready-made cases */
+    size_t n;
+};
+
+/* runner_select_cases, as a case_set (empty on error). */
+int runner_select_set(const struct runner_opts *o, struct case_set *s, json_t **errors,
+                      struct tm_err *err);
+/* Case i as a new reference; NULL out of memory. Thread-safe (reads only). */
+json_t *case_set_get(const struct case_set *s, size_t i);
+void case_set_free(struct case_set *s);
+
 struct progress {
     int tty;
     int enabled;
@@ -52,7 +70,7 @@ struct run_ctx {
     int64_t ref_epoch, unset_epoch;
     const char *fixtures, *report_dir, *peer_host, *profile_name;
     int case_timeout_ms, retries;
-    json_t *cases;
+    struct case_set cases;
     size_t ncases;
     pthread_mutex_t mu;             /* guards everything below */
     struct item *items;

@@ -11,46 +11,104 @@
 
 #define PKIGEN_MS 180000
 
-json_t *runner_select_cases(const struct runner_opts *o, json_t **errors, struct tm_err *err)
+static int selected(const struct runner_opts *o, const char *id)
 {
-    char dflt[1024];
-    const char *const *paths = o->scenarios;
-    size_t n = o->nscenarios;
-    const char *one[1];
-    json_t *cases;
-    *errors = json_array();
-    if (o->cases != NULL) {
-        cases = json_deep_copy(o->cases);
-    } else {
-        if (n == 0) {
-            snprintf(dflt, sizeof dflt, "%s/scenarios", TM_SOURCE_DIR);
-            one[0] = dflt;
-            paths = one;
-            n = 1;
-        }
-        json_t *sc = scenario_load_all(paths, n, *errors);
-        if (sc == NULL) {
-            tm_err_set(err, "no scenarios loaded");
-            return NULL;
-        }
-        cases = scenario_expand(sc, err);
-        json_decref(sc);
-        if (cases == NULL)
-            return NULL;
-    }
-    json_t *out = json_array();
+    if (id == NULL || !scenario_filter_match(o->filter, id))
+        return 0;
+    return o->shard_n <= 1 || scenario_in_shard(id, o->shard_k, o->shard_n);
+}
+
+/* Repro: ready-made cases, filtered, sharded and ordered like expanded ones. */
+static int select_ready(const struct runner_opts *o, struct case_set *s)
+{
+    s->ready = json_array();
     size_t i;
     json_t *c;
-    json_array_foreach(cases, i, c) {
-        const char *id = json_string_value(json_object_get(c, "id"));
-        if (id == NULL || !scenario_filter_match(o->filter, id))
+    json_array_foreach(o->cases, i, c) {
+        if (!selected(o, json_string_value(json_object_get(c, "id"))))
             continue;
-        if (o->shard_n > 1 && !scenario_in_shard(id, o->shard_k, o->shard_n))
-            continue;
-        json_array_append(out, c);
+        json_t *copy = json_deep_copy(c);
+        if (copy == NULL || json_array_append_new(s->ready, copy) != 0)
+            return -1;
     }
-    json_decref(cases);
-    scenario_order(out, o->seed);
+    scenario_order(s->ready, o->seed);
+    s->n = json_array_size(s->ready);
+    return 0;
+}
+
+/* Scenario files: the scenarios stay, each selected case is a reference. */
+static int select_refs(const struct runner_opts *o, struct case_set *s, json_t *errors,
+                       struct tm_err *err)
+{
+    char dflt[1024], id[2048];
+    const char *const *paths = o->scenarios;
+    size_t n = o->nscenarios, all;
+    const char *one[1];
+    if (n == 0) {
+        snprintf(dflt, sizeof dflt, "%s/scenarios", TM_SOURCE_DIR);
+        one[0] = dflt;
+        paths = one;
+        n = 1;
+    }
+    s->scenarios = scenario_load_all(paths, n, errors);
+    if (s->scenarios == NULL)
+        return tm_err_set(err, "no scenarios loaded");
+    s->refs = scenario_refs(s->scenarios, &all, err);
+    if (s->refs == NULL)
+        return -1;
+    for (size_t i = 0; i < all; i++)   /* compacts in place: order kept */
+        if (selected(o, scenario_ref_id(s->scenarios, &s->refs[i], id, sizeof id)))
+            s->refs[s->n++] = s->refs[i];
+    scenario_order_refs(s->refs, s->n, o->seed);
+    return 0;
+}
+
+int runner_select_set(const struct runner_opts *o, struct case_set *s, json_t **errors,
+                      struct tm_err *err)
+{
+    memset(s, 0, sizeof *s);
+    *errors = json_array();
+    int rc = o->cases != NULL ? select_ready(o, s) : select_refs(o, s, *errors, err);
+    if (rc != 0 && o->cases != NULL)
+        tm_err_set(err, "out of memory selecting cases");
+    if (rc != 0)
+        case_set_free(s);
+    return rc;
+}
+
+json_t *case_set_get(const struct case_set *s, size_t i)
+{
+    if (i >= s->n)
+        return NULL;
+    if (s->ready != NULL)
+        return json_incref(json_array_get(s->ready, i));
+    return scenario_ref_case(s->scenarios, &s->refs[i]);
+}
+
+void case_set_free(struct case_set *s)
+{
+    json_decref(s->scenarios);
+    json_decref(s->ready);
+    free(s->refs);
+    memset(s, 0, sizeof *s);
+}
+
+json_t *runner_select_cases(const struct runner_opts *o, json_t **errors, struct tm_err *err)
+{
+    struct case_set s;
+    if (runner_select_set(o, &s, errors, err) != 0)
+        return NULL;
+    json_t *out = json_array();
+    for (size_t i = 0; out != NULL && i < s.n; i++) {
+        json_t *c = case_set_get(&s, i);
+        if (c == NULL || json_array_append_new(out, c) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    case_set_free(&s);
+    if (out == NULL)
+        tm_err_set(err, "out of memory selecting cases");
     return out;
 }
 

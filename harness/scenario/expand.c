@@ -3,6 +3,8 @@
 #include "scenario/scenario.h"
 
 #include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,58 +128,218 @@ static json_t *one_case(const json_t *s, const struct axes_pick *p)
     return c;
 }
 
-static int by_id(const void *a, const void *b)
+/* The axis value lists of a scenario (sl_axis_names order). */
+static void axis_lists(const json_t *s, const json_t *lists[3])
 {
-    return strcmp(json_string_value(json_object_get(*(const json_t *const *)a, "id")),
-                  json_string_value(json_object_get(*(const json_t *const *)b, "id")));
+    const json_t *axes = json_object_get(s, "axes");
+    for (int ax = 0; ax < 3; ax++)
+        lists[ax] = json_object_get(axes, sl_axis_names[ax]);
 }
 
-static json_t *sorted_by_id(json_t *cases)
+/* The axis values of a reference; 0 when one is missing or not a string. */
+static int pick_of(const json_t *scenarios, const struct scenario_ref *r, struct axes_pick *p)
 {
-    size_t n = json_array_size(cases);
-    json_t **v = calloc(n ? n : 1, sizeof *v);
-    if (v == NULL)
+    const json_t *lists[3];
+    axis_lists(json_array_get(scenarios, r->scenario), lists);
+    for (int ax = 0; ax < 3; ax++) {
+        p->v[ax] = json_string_value(json_array_get(lists[ax], r->axis[ax]));
+        if (p->v[ax] == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+const char *scenario_ref_id(const json_t *scenarios, const struct scenario_ref *r, char *buf,
+                            size_t len)
+{
+    struct axes_pick p;
+    const char *name = json_string_value(json_object_get(json_array_get(scenarios, r->scenario),
+                                                         "name"));
+    if (len == 0)
         return NULL;
+    buf[0] = '\0';
+    if (name == NULL || !pick_of(scenarios, r, &p))
+        return NULL;
+    int w = snprintf(buf, len, "%s/%s/%s/%s", name, p.v[0], p.v[1], p.v[2]);
+    if (w < 0 || (size_t)w >= len) {
+        buf[0] = '\0';
+        return NULL;
+    }
+    return buf;
+}
+
+json_t *scenario_ref_case(const json_t *scenarios, const struct scenario_ref *r)
+{
+    struct axes_pick p;
+    if (!pick_of(scenarios, r, &p))
+        return NULL;
+    return one_case(json_array_get(scenarios, r->scenario), &p);
+}
+
+/* A reference with the id it sorts by, while the references are built. */
+struct keyed_ref {
+    char *id;
+    struct scenario_ref r;
+};
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(((const struct keyed_ref *)a)->id, ((const struct keyed_ref *)b)->id);
+}
+
+/* Appends every case of scenario si to *v (growing it); -1 on a bad axis list
+ * (err set) or out of memory. Each case is built once and dropped, so a scenario
+ * that cannot expand fails here and not later when a worker needs the case. */
+static int refs_of_scenario(const json_t *scenarios, size_t si, struct keyed_ref **v, size_t *n,
+                            size_t *cap, struct tm_err *err)
+{
+    const json_t *s = json_array_get(scenarios, si), *lists[3];
+    axis_lists(s, lists);
+    size_t nb = json_array_size(lists[0]), nk = json_array_size(lists[1]),
+           np = json_array_size(lists[2]);
+    if (si > UINT_MAX || nb > USHRT_MAX || nk > USHRT_MAX || np > USHRT_MAX)
+        return tm_err_set(err, "%s: too many axis values", json_string_value(json_object_get(s, "file")));
+    for (size_t ib = 0; ib < nb; ib++)
+        for (size_t ik = 0; ik < nk; ik++)
+            for (size_t ip = 0; ip < np; ip++) {
+                struct scenario_ref r = { (unsigned)si, { (unsigned short)ib, (unsigned short)ik,
+                                                          (unsigned short)ip } };
+                char id[1024];
+                json_t *c = scenario_ref_case(scenarios, &r);
+                json_decref(c);
+                if (c == NULL || scenario_ref_id(scenarios, &r, id, sizeof id) == NULL)
+                    return tm_err_set(err, "%s: cannot expand (axes must be lists of names)",
+                                      json_string_value(json_object_get(s, "file")));
+                if (*n == *cap) {
+                    size_t ncap = *cap * 2 + 64;
+                    struct keyed_ref *nv = realloc(*v, ncap * sizeof *nv);
+                    if (nv == NULL)
+                        return tm_err_set(err, "out of memory expanding cases");
+                    *v = nv;
+                    *cap = ncap;
+                }
+                (*v)[*n].id = strdup(id);
+                if ((*v)[*n].id == NULL)
+                    return tm_err_set(err, "out of memory expanding cases");
+                (*v)[(*n)++].r = r;
+            }
+    return 0;
+}
+
+struct scenario_ref *scenario_refs(const json_t *scenarios, size_t *count, struct tm_err *err)
+{
+    struct keyed_ref *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    *count = 0;
+    for (size_t si = 0; rc == 0 && si < json_array_size(scenarios); si++)
+        rc = refs_of_scenario(scenarios, si, &v, &n, &cap, err);
+    struct scenario_ref *out = rc == 0 ? malloc((n ? n : 1) * sizeof *out) : NULL;
+    if (rc == 0 && out == NULL)
+        tm_err_set(err, "out of memory expanding cases");
+    if (out != NULL) {
+        qsort(v, n, sizeof *v, by_id);
+        for (size_t i = 0; i < n; i++)
+            out[i] = v[i].r;
+        *count = n;
+    }
     for (size_t i = 0; i < n; i++)
-        v[i] = json_array_get(cases, i);
-    qsort(v, n, sizeof *v, by_id);
-    json_t *out = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append(out, v[i]);
+        free(v[i].id);
     free(v);
     return out;
 }
 
 json_t *scenario_expand(const json_t *scenarios, struct tm_err *err)
 {
-    json_t *all = json_array();
-    size_t i;
-    json_t *s;
-    json_array_foreach(scenarios, i, s) {
-        const json_t *axes = json_object_get(s, "axes");
-        const json_t *b = json_object_get(axes, "backend"), *k = json_object_get(axes, "keytype"),
-                     *pr = json_object_get(axes, "proto");
-        for (size_t ib = 0; ib < json_array_size(b); ib++)
-            for (size_t ik = 0; ik < json_array_size(k); ik++)
-                for (size_t ip = 0; ip < json_array_size(pr); ip++) {
-                    struct axes_pick p = { { json_string_value(json_array_get(b, ib)),
-                                             json_string_value(json_array_get(k, ik)),
-                                             json_string_value(json_array_get(pr, ip)) } };
-                    json_t *c = p.v[0] && p.v[1] && p.v[2] ? one_case(s, &p) : NULL;
-                    if (c == NULL) {
-                        json_decref(all);
-                        tm_err_set(err, "%s: cannot expand (axes must be lists of names)",
-                                   json_string_value(json_object_get(s, "file")));
-                        return NULL;
-                    }
-                    json_array_append_new(all, c);
-                }
+    size_t n;
+    struct scenario_ref *refs = scenario_refs(scenarios, &n, err);
+    if (refs == NULL)
+        return NULL;
+    json_t *out = json_array();
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        json_t *c = scenario_ref_case(scenarios, &refs[i]);
+        if (c == NULL || json_array_append_new(out, c) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
     }
-    json_t *out = sorted_by_id(all);
-    json_decref(all);
+    free(refs);
     if (out == NULL)
         tm_err_set(err, "out of memory expanding cases");
     return out;
+}
+
+/* The index of the string value v in list, or -1. */
+static long index_of(const json_t *list, const char *v)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(list, i, it) if (json_is_string(it) && strcmp(json_string_value(it), v) == 0)
+        return (long)i;
+    return -1;
+}
+
+/* Splits "NAME/BACKEND/KT/PROTO" at its last three slashes (names may hold more). */
+static int split_id(const char *id, char *name, size_t len, const char *vals[3])
+{
+    const char *cut[3];
+    const char *end = id + strlen(id);
+    for (int k = 2; k >= 0; k--) {
+        while (end > id && end[-1] != '/')
+            end--;
+        if (end == id)
+            return -1;
+        cut[k] = --end;
+    }
+    if ((size_t)(cut[0] - id) >= len)
+        return -1;
+    memcpy(name, id, (size_t)(cut[0] - id));
+    name[cut[0] - id] = '\0';
+    for (int k = 0; k < 3; k++)
+        vals[k] = cut[k] + 1;
+    return 0;
+}
+
+json_t *scenario_expand_one(const json_t *scenarios, const char *case_id, struct tm_err *err)
+{
+    char name[1024], val[3][64];
+    const char *vals[3];
+    if (split_id(case_id, name, sizeof name, vals) != 0) {
+        tm_err_set(err, "%s: not a case id (NAME/BACKEND/KEYTYPE/PROTO)", case_id);
+        return NULL;
+    }
+    for (int k = 0; k < 3; k++) {   /* each value ends at the next slash */
+        size_t l = strcspn(vals[k], "/");
+        if (l >= sizeof val[k]) {
+            tm_err_set(err, "%s: axis value too long", case_id);
+            return NULL;
+        }
+        memcpy(val[k], vals[k], l);
+        val[k][l] = '\0';
+    }
+    size_t si;
+    json_t *s;
+    json_array_foreach(scenarios, si, s) {
+        const char *sn = json_string_value(json_object_get(s, "name"));
+        if (sn == NULL || strcmp(sn, name) != 0)
+            continue;
+        const json_t *lists[3];
+        axis_lists(s, lists);
+        long ix[3];
+        for (int k = 0; k < 3; k++)
+            ix[k] = index_of(lists[k], val[k]);
+        if (ix[0] < 0 || ix[1] < 0 || ix[2] < 0 || ix[0] > USHRT_MAX || ix[1] > USHRT_MAX ||
+            ix[2] > USHRT_MAX || si > UINT_MAX)
+            break;
+        struct scenario_ref r = { (unsigned)si, { (unsigned short)ix[0], (unsigned short)ix[1],
+                                                  (unsigned short)ix[2] } };
+        json_t *c = scenario_ref_case(scenarios, &r);
+        if (c == NULL)
+            tm_err_set(err, "%s: cannot expand", case_id);
+        return c;
+    }
+    tm_err_set(err, "%s: no scenario makes this case", case_id);
+    return NULL;
 }
 
 int scenario_filter_match(const char *glob, const char *case_id)
@@ -211,19 +373,42 @@ static uint64_t next_rand(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-void scenario_order(json_t *cases, unsigned long seed)
+/* The seeded Fisher-Yates shuffle of n items, one swap(i, j) at a time, shared by
+ * the case arrays and the references so both give the same order for a seed. */
+static void shuffle(size_t n, unsigned long seed, void (*swap)(void *, size_t, size_t), void *ctx)
 {
-    size_t n = json_array_size(cases);
     if (seed == 0 || n < 2)
         return;
     uint64_t st = seed;
     for (size_t i = n - 1; i > 0; i--) {
         size_t j = (size_t)(next_rand(&st) % (i + 1));
-        if (j == i)
-            continue;
-        json_t *a = json_incref(json_array_get(cases, i));
-        json_t *b = json_incref(json_array_get(cases, j));
-        json_array_set_new(cases, i, b);
-        json_array_set_new(cases, j, a);
+        if (j != i)
+            swap(ctx, i, j);
     }
+}
+
+static void swap_json(void *ctx, size_t i, size_t j)
+{
+    json_t *cases = ctx;
+    json_t *a = json_incref(json_array_get(cases, i));
+    json_t *b = json_incref(json_array_get(cases, j));
+    json_array_set_new(cases, i, b);
+    json_array_set_new(cases, j, a);
+}
+
+static void swap_ref(void *ctx, size_t i, size_t j)
+{
+    struct scenario_ref *v = ctx, t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+}
+
+void scenario_order(json_t *cases, unsigned long seed)
+{
+    shuffle(json_array_size(cases), seed, swap_json, cases);
+}
+
+void scenario_order_refs(struct scenario_ref *refs, size_t n, unsigned long seed)
+{
+    shuffle(n, seed, swap_ref, refs);
 }

@@ -433,6 +433,97 @@ START_TEST(seed_order)
 }
 END_TEST
 
+/* The real catalog, for the tests that compare the compact case forms with the
+ * full expansion. */
+static json_t *catalog(void)
+{
+    const char *paths[] = { TM_SOURCE_DIR "/scenarios" };
+    json_t *errors = json_array();
+    json_t *sc = scenario_load_all(paths, 1, errors);
+    ck_assert_msg(json_array_size(errors) == 0, "%s", json_string_value(json_array_get(errors, 0)));
+    ck_assert_ptr_nonnull(sc);
+    json_decref(errors);
+    return sc;
+}
+
+/* A run keeps references and materialises one case at a time (issue 7): every
+ * form must give exactly scenario_expand's case, in scenario_expand's order. */
+START_TEST(expand_one_equals_expand)
+{
+    json_t *sc = catalog();
+    struct tm_err err = { "" };
+    json_t *cases = scenario_expand(sc, &err);
+    ck_assert_msg(cases != NULL, "%s", err.msg);
+    ck_assert_uint_gt(json_array_size(cases), 100);
+    size_t n;
+    struct scenario_ref *refs = scenario_refs(sc, &n, &err);
+    ck_assert_msg(refs != NULL, "%s", err.msg);
+    ck_assert_uint_eq(n, json_array_size(cases));
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *id = json_string_value(json_object_get(c, "id"));
+        json_t *one = scenario_expand_one(sc, id, &err);
+        ck_assert_msg(one != NULL, "%s: %s", id, err.msg);
+        ck_assert_msg(json_equal(one, c), "%s: expand_one differs from scenario_expand", id);
+        json_decref(one);
+        char buf[512];
+        ck_assert_str_eq(scenario_ref_id(sc, &refs[i], buf, sizeof buf), id);
+        json_t *byref = scenario_ref_case(sc, &refs[i]);
+        ck_assert_msg(json_equal(byref, c), "%s: the reference's case differs", id);
+        json_decref(byref);
+    }
+    char tiny[8];
+    ck_assert_ptr_null(scenario_ref_id(sc, &refs[0], tiny, sizeof tiny));
+    ck_assert_str_eq(tiny, "");
+    free(refs);
+    json_decref(cases);
+    json_decref(sc);
+}
+END_TEST
+
+START_TEST(expand_one_unknown_ids)
+{
+    json_t *sc = catalog();
+    const char *name = json_string_value(json_object_get(json_array_get(sc, 0), "name"));
+    char id[512];
+    const char *bad[] = { "no-such-scenario/openssl/p256/tls", id, "openssl/p256/tls", "",
+                          "x/y" };
+    snprintf(id, sizeof id, "%s/openssl/p999/tls", name);   /* a key type not on its axis */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct tm_err err = { "" };
+        ck_assert_msg(scenario_expand_one(sc, bad[i], &err) == NULL, "'%s' expanded", bad[i]);
+        ck_assert_msg(err.msg[0] != '\0', "'%s': no error message", bad[i]);
+    }
+    json_decref(sc);
+}
+END_TEST
+
+/* The run orders references; --seed must give the order it gives case arrays. */
+START_TEST(seed_order_refs)
+{
+    json_t *sc = catalog();
+    struct tm_err err = { "" };
+    for (unsigned long seed = 0; seed < 4; seed++) {
+        json_t *cases = scenario_expand(sc, &err);
+        size_t n;
+        struct scenario_ref *refs = scenario_refs(sc, &n, &err);
+        ck_assert_ptr_nonnull(cases);
+        ck_assert_ptr_nonnull(refs);
+        scenario_order(cases, seed * 7919);
+        scenario_order_refs(refs, n, seed * 7919);
+        for (size_t i = 0; i < n; i++) {
+            char buf[512];
+            ck_assert_str_eq(scenario_ref_id(sc, &refs[i], buf, sizeof buf),
+                             json_string_value(json_object_get(json_array_get(cases, i), "id")));
+        }
+        free(refs);
+        json_decref(cases);
+    }
+    json_decref(sc);
+}
+END_TEST
+
 START_TEST(filter_globs)
 {
     const char *id = "client-verify-optional-x/gnutls/p384/dtls";
@@ -580,6 +671,9 @@ static Suite *suite(void)
     tcase_add_test(t, sharding);
     tcase_add_test(t, seed_order);
     tcase_add_test(t, filter_globs);
+    tcase_add_test(t, expand_one_equals_expand);
+    tcase_add_test(t, expand_one_unknown_ids);
+    tcase_add_test(t, seed_order_refs);
     tcase_add_test(t, profiles);
     tcase_add_test(t, loader_errors);
     suite_add_tcase(s, t);
