@@ -269,9 +269,32 @@ START_TEST(micropython_repl_bootstrap)
     ck_assert_msg(a != NULL, "%s", err.msg);
     ck_assert_msg(agent_bootstrap(a, tm_deadline_in(30000), &err) == 0, "%s", err.msg);
     ck_assert_int_eq(json_integer_value(json_object_get(agent_hello(a), "proto")), 1);
+    /* The port has deflate and (through the bridge) no raw-paste: the loader went
+     * in classic raw mode, and MicroPython itself unpacked and ran it. */
+    ck_assert_str_eq(agent_upload_mode(a), "raw+deflate");
+    unsigned char *src = NULL;
+    size_t srclen = 0;
+    ck_assert_int_eq(tm_read_file(REAL_AGENT, &src, &srclen, NULL), 0);
+    ck_assert_uint_lt(agent_upload_bytes(a), srclen * 6 / 10);
+    free(src);
     json_t *reply = NULL;
     ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(10000), &reply, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(reply, "impl"), "name")),
+                     "micropython");
     json_decref(reply);
+    /* No socket in this build: a TLS operation is "unsupported", not a crash. */
+    json_t *req = json_pack("{s:s, s:i}", "host", "127.0.0.1", "port", 9);
+    ck_assert_msg(agent_call(a, "tls_client", req, tm_deadline_in(10000), &reply, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_str_eq(json_string_value(json_object_get(reply, "outcome")), "unsupported");
+    json_decref(reply);
+    json_decref(req);
+    /* A request the agent must refuse, parsed by the real agent on MicroPython. */
+    req = json_pack("{s:s}", "path", "x.der");
+    ck_assert_msg(agent_call(a, "put", req, tm_deadline_in(10000), &reply, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(json_string_value(json_object_get(reply, "outcome")), "bad-request");
+    json_decref(reply);
+    json_decref(req);
     agent_close(a);
 }
 END_TEST
