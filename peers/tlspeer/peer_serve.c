@@ -98,7 +98,15 @@ static int redirect_stderr(const char *path, struct tm_err *err)
         return tm_err_set(err, "stderr %s: %s", path, strerror(errno)) - 1;
     fflush(stderr);
     int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
-    dup2(fd, 2);
+    /* Without a saved copy, stderr could not come back: later sessions would
+     * write into this one's file. */
+    if (saved < 0 || dup2(fd, 2) < 0) {
+        int e = errno;
+        if (saved >= 0)
+            close(saved);
+        close(fd);
+        return tm_err_set(err, "stderr %s: %s", path, strerror(e)) - 1;
+    }
     close(fd);
     return saved;
 }
@@ -150,18 +158,26 @@ int peer_serve(int argc, char **argv)
         fprintf(stderr, "tlspeer: %s\n", err.msg);
         return 2;
     }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    /* One session per line; bounded by the commands the harness sends, ends at EOF. */
-    while ((n = getline(&line, &cap, ctl)) >= 0) {
-        if (n > 0 && line[n - 1] == '\n')
+    char *line = malloc(SERVE_LINE_MAX + 2);
+    if (line == NULL) {
+        fprintf(stderr, "tlspeer: out of memory\n");
+        return 2;
+    }
+    /* One session per line, ends at EOF. A line over the cap is refused and the
+     * rest of it skipped, so memory stays bounded whatever comes in. */
+    while (fgets(line, SERVE_LINE_MAX + 2, ctl) != NULL) {
+        size_t n = strlen(line);
+        int complete = n > 0 && line[n - 1] == '\n';
+        if (complete)
             line[--n] = '\0';
-        if (n == 0)
-            continue;
-        if ((size_t)n > SERVE_LINE_MAX)
+        if (n > SERVE_LINE_MAX) {
+            int c;
+            while (!complete && (c = getc(ctl)) != EOF && c != '\n')
+                ;
             emit_done(2, "command: line too long");
-        else
+            continue;
+        }
+        if (n > 0)
             serve_line(line);
     }
     free(line);

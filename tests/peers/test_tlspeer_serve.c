@@ -130,6 +130,9 @@ START_TEST(test_serve_bad_lines_and_stderr)
     snprintf(e1, sizeof e1, "%s/one.stderr", tp_dir());
     snprintf(e2, sizeof e2, "%s/two.stderr", tp_dir());
     FILE *f = fopen(cmds, "w");
+    for (int i = 0; i < (3 << 20) / 64; i++)   /* 3 MB on one line: over the 1 MB cap */
+        fputs("[\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",", f);
+    fputs("\n", f);
     fprintf(f, "not json\n[1, 2]\n");
     fprintf(f, "{\"argv\":[\"tlspeer\",\"--backend\",\"gnutls\",\"--bogus\"],\"stderr\":\"%s\"}\n", e1);
     fprintf(f, "{\"argv\":[\"tlspeer\",\"--backend\",\"openssl\",\"--role\",\"client\","
@@ -140,6 +143,11 @@ START_TEST(test_serve_bad_lines_and_stderr)
     const char *argv[] = {"sh", "-c", cmd, NULL};
     struct tp_proc s;
     tp_tool_start(&s, argv);
+    json_t *toolong = next_event(&s, "done");
+    tp_expect_int(toolong, "exit", 2);
+    ck_assert_msg(strstr(json_string_value(json_object_get(toolong, "error")) ?: "", "too long"),
+                  "%s", json_dumps(toolong, 0));
+    json_decref(toolong);
     for (int i = 0; i < 3; i++) {
         json_t *done = next_event(&s, "done");
         tp_expect_int(done, "exit", 2);
