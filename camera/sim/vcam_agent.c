@@ -351,8 +351,13 @@ static json_t *handle(struct vcam *vc, const struct line *ln, int *after)
         r = op_tls(vc, id, op, req);
     else
     {
+        /* Cut at a character boundary: jansson refuses a split UTF-8 sequence, and
+         * the reply would lose its error text. */
+        size_t n = strlen(op) < 100 ? strlen(op) : 100;
+        while (n > 0 && op[n] != '\0' && ((unsigned char)op[n] & 0xC0) == 0x80)
+            n--;
         char msg[200];
-        snprintf(msg, sizeof msg, "unknown op: %.100s", op);
+        snprintf(msg, sizeof msg, "unknown op: %.*s", (int)n, op);
         r = bad_request(id, op, msg);
     }
     json_decref(req);

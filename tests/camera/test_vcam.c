@@ -574,6 +574,10 @@ START_TEST(agent_bad_requests)
     expect_bad(v, "{\"id\":2}", 2, "missing field: op");
     expect_bad(v, "{\"id\":3,\"op\":5}", 3, "wrong type: op");
     expect_bad(v, "{\"id\":4,\"op\":\"frobnicate\"}", 4, "unknown op: frobnicate");
+    /* 99 ASCII bytes then two-byte characters: the 100-byte cut falls inside one */
+    expect_bad(v, "{\"id\":40,\"op\":\"" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "\u00e9\u00e9\u00e9\"}", 40,
+               "unknown op: xxxxxxxxxx");
     expect_bad(v, "{\"id\":5,\"op\":\"put\",\"b64\":\"\",\"sha256\":\"\"}", 5,
                "missing field: path");
     expect_bad(v, "{\"id\":6,\"op\":\"put\",\"path\":7,\"b64\":\"\",\"sha256\":\"\"}", 6,
