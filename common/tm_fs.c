@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,36 +51,74 @@ int tm_read_file(const char *path, unsigned char **data, size_t *len, struct tm_
     return 0;
 }
 
+static int write_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes data to path (created or truncated) with exactly mode. */
+static int write_to(const char *path, const void *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    /* umask must not widen or narrow what the caller asked for */
+    if (write_all(fd, data, len) != 0 || fchmod(fd, mode) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return close(fd);
+}
+
 int tm_write_file(const char *path, const void *data, size_t len, mode_t mode,
                   struct tm_err *err)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
         return tm_err_set(err, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return tm_err_set(err, "%s: %s", tmp, strerror(errno));
-    const unsigned char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return tm_err_set(err, "%s: %s", path, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    fchmod(fd, mode);   /* umask must not widen or narrow what the caller asked for */
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
+    if (write_to(tmp, data, len, mode) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
         return tm_err_set(err, "%s: %s", path, strerror(e));
     }
+    return 0;
+}
+
+int tm_write_new_file(const char *path, const void *data, size_t len, mode_t mode,
+                      struct tm_err *err)
+{
+    if (write_to(path, data, len, mode) != 0)
+        return tm_err_set(err, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);   /* keep walking: one failure should leave the least behind */
+    return 0;
+}
+
+int tm_rmtree(const char *path, struct tm_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT)
+        return 0;
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (lstat(path, &st) == 0 || errno != ENOENT)
+        return tm_err_set(err, "cannot remove everything under %s", path);
     return 0;
 }
 

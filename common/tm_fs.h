@@ -12,8 +12,16 @@ int tm_read_file(const char *path, unsigned char **data, size_t *len, struct tm_
 /* Write atomically (temp file + rename) with the given mode (e.g. 0600 for keys). */
 int tm_write_file(const char *path, const void *data, size_t len, mode_t mode,
                   struct tm_err *err);
+/* Write in place, for a file in a directory nobody reads yet (a new case bundle):
+ * one create instead of create, rename and the temp name's removal. */
+int tm_write_new_file(const char *path, const void *data, size_t len, mode_t mode,
+                      struct tm_err *err);
 /* mkdir -p */
 int tm_mkdirs(const char *path, mode_t mode, struct tm_err *err);
+/* rm -rf: removes path and everything under it, without following symbolic links;
+ * it goes on past an entry it cannot remove and fails if anything is left. A
+ * missing path is not an error. */
+int tm_rmtree(const char *path, struct tm_err *err);
 /* Lower-case hex SHA-256 of data into out (65 bytes). */
 void tm_sha256_hex(const void *data, size_t len, char out[65]);
 /* Base64 without line breaks; caller frees. NULL on allocation failure. */

@@ -424,7 +424,7 @@ static void write_lines(const char *path, const json_t *lines)
         len += strlen(s);
         buf[len++] = '\n';
     }
-    tm_write_file(path, buf, len, 0644, NULL);
+    tm_write_new_file(path, buf, len, 0644, NULL);
     free(buf);
 }
 
@@ -478,14 +478,14 @@ static void write_bundle(struct case_run *r)
         if (asprintf(&sh, "#!/bin/sh\n# replay of %s\nexec %s \"$@\"\n", str(r->kase, "id"),
                      replay) > 0) {
             snprintf(path, sizeof path, "%s/replay.sh", r->dir);
-            tm_write_file(path, sh, strlen(sh), 0755, NULL);
+            tm_write_new_file(path, sh, strlen(sh), 0755, NULL);
         }
         free(sh);
     }
     char *js = json_dumps(r->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (js != NULL) {
         snprintf(path, sizeof path, "%s/case.json", r->dir);
-        tm_write_file(path, js, strlen(js), 0644, NULL);
+        tm_write_new_file(path, js, strlen(js), 0644, NULL);
     }
     free(js);
 }

@@ -8,7 +8,9 @@
 #include <mbedtls/version.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "profile/profile.h"
@@ -325,6 +327,50 @@ static void print_stages(struct run_ctx *c)
     fprintf(stderr, "\n");
 }
 
+#define REPORT_MARKER ".tlsmatrix-report"
+#define PREVIOUS_CASES ".cases-previous"
+
+static int path_exists(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return lstat(path, &st) == 0;
+}
+
+/* The case bundles of an earlier run into the same directory go: a case this run
+ * does not select would otherwise leave its old bundle among the new ones. They
+ * are moved aside now and removed when the run ends (remove_previous_cases): ext4
+ * creates inodes slowly for a while after many deletions, and a run creates five
+ * files per case. Only a directory tlsmatrix wrote (its marker, or a run.json) is
+ * touched; a foreign cases/ folder is refused. */
+static int claim_report_dir(const char *dir, struct tm_err *err)
+{
+    char cases[PATH_MAX], previous[PATH_MAX], marker[PATH_MAX];
+    snprintf(cases, sizeof cases, "%s/cases", dir);
+    snprintf(previous, sizeof previous, "%s/" PREVIOUS_CASES, dir);
+    snprintf(marker, sizeof marker, "%s/" REPORT_MARKER, dir);
+    int ours = path_exists(dir, REPORT_MARKER) || path_exists(dir, "run.json");
+    if (!ours && path_exists(dir, "cases"))
+        return tm_err_set(err, "%s holds a cases/ folder that tlsmatrix did not write; "
+                               "choose another report directory", dir);
+    if (tm_rmtree(previous, err) != 0)   /* left by a run that did not reach its end */
+        return -1;
+    if (rename(cases, previous) != 0 && errno != ENOENT)
+        return tm_err_set(err, "%s: %s", cases, strerror(errno));
+    const char *text = "tlsmatrix report directory: each run replaces cases/ and the reports.\n";
+    return tm_write_file(marker, text, strlen(text), 0644, err);
+}
+
+static void remove_previous_cases(const char *dir)
+{
+    char previous[PATH_MAX];
+    struct tm_err err;
+    snprintf(previous, sizeof previous, "%s/" PREVIOUS_CASES, dir);
+    if (tm_rmtree(previous, &err) != 0)
+        fprintf(stderr, "tlsmatrix: %s\n", err.msg);
+}
+
 static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *err)
 {
     c->o = o;
@@ -372,8 +418,9 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
     if (access(agent, R_OK) != 0)
         return tm_err_set(err, "agent script %s: %s%s", agent, strerror(errno),
                           o->agent_script ? " (--agent)" : "");
-    if (tm_mkdirs(c->report_dir, 0755, err) != 0)
+    if (tm_mkdirs(c->report_dir, 0755, err) != 0 || claim_report_dir(c->report_dir, err) != 0)
         return tm_err_prefix(err, "--report");
+    c->claimed = 1;
     c->spool = report_spool_open(c->report_dir, err);
     return c->spool != NULL ? 0 : tm_err_prefix(err, "--report");
 }
@@ -487,6 +534,8 @@ static void cleanup(struct run_ctx *c)
     json_decref(c->manifest);
     json_decref(c->profile);
     json_decref(c->devices);
+    if (c->claimed)
+        remove_previous_cases(c->report_dir);
     pthread_mutex_destroy(&c->mu);
 }
 

@@ -78,6 +78,7 @@ struct run_ctx {
     int stop;                       /* --until-fail tripped */
     struct case_runs *runs;         /* per case: its finished runs */
     struct report_spool *spool;     /* every finished record, on disk */
+    int claimed;                    /* report_dir's earlier cases/ moved aside */
     int spool_failed;               /* a record could not be spooled */
     json_t *devices;                /* [{link, hello}] */
     int alive, lost;

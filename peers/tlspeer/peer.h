@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <openssl/types.h>
+
 #include "tm_err.h"
 #include "tm_time.h"
 
@@ -68,18 +70,31 @@ struct peer_blob {
     size_t len;
 };
 
+/* The identity, trust anchors and payload of one session: DER for GnuTLS and the
+ * parsed OpenSSL objects (one reference each) for OpenSSL, from the same parse. */
 struct peer_pki {
     struct peer_blob cert[PEER_MAX_FILES * 8];  /* presented chain, send order */
+    X509 *cert_x509[PEER_MAX_FILES * 8];
     int ncert;
     struct peer_blob key;                       /* PKCS#8 DER, len 0 when none */
+    EVP_PKEY *key_pkey;
     struct peer_blob ca[PEER_MAX_FILES * 8];
+    X509 *ca_x509[PEER_MAX_FILES * 8];
     int nca;
     struct peer_blob payload;                   /* --send/--send-file/--send-size */
 };
 
-/* Loads certificates (PEM with several, or DER), the key and the payload. Errors
- * name the flag and file. */
-int peer_pki_load(const struct peer_opts *o, struct peer_pki *pki, struct tm_err *err);
+/* Files parsed once and kept for the next sessions of a --serve process, checked
+ * against the file's identity (device, inode, size, times) on every use: parsing a
+ * key costs OpenSSL 3 more than the handshake that uses it. Bounded. */
+struct peer_pki_cache;
+struct peer_pki_cache *peer_pki_cache_new(void);
+void peer_pki_cache_free(struct peer_pki_cache *c);
+
+/* Loads certificates (PEM with several, or DER), the key and the payload, through
+ * the cache. Errors name the flag and file. */
+int peer_pki_load(const struct peer_opts *o, struct peer_pki_cache *cache,
+                  struct peer_pki *pki, struct tm_err *err);
 void peer_pki_free(struct peer_pki *pki);
 
 #define PEER_NONE (-1)
@@ -185,8 +200,9 @@ void peer_json_result(const struct peer_opts *o, const struct peer_result *r,
 
 /* One run as the command line describes it (peer_main.c): the exit code of a
  * one-shot tlspeer (0 after a result line, 2 on a setup or usage error). Everything
- * it allocates is freed before it returns, so --serve can call it again. */
-int peer_session(int argc, char **argv);
+ * it allocates is freed before it returns, except what it leaves in the cache, so
+ * --serve can call it again. */
+int peer_session(int argc, char **argv, struct peer_pki_cache *cache);
 /* --serve [CONTROL] (peer_serve.c): sessions from JSON lines on stdin or on the
  * abstract Unix socket @NAME; returns the process exit code. */
 int peer_serve(int argc, char **argv);

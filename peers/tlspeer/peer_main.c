@@ -102,7 +102,7 @@ static int run(const struct peer_opts *o, const struct peer_pki *pki, void *cfg,
     return 0;
 }
 
-int peer_session(int argc, char **argv)
+int peer_session(int argc, char **argv, struct peer_pki_cache *cache)
 {
     struct peer_opts o;
     struct peer_pki pki;
@@ -111,7 +111,7 @@ int peer_session(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     const struct peer_backend *be = pick_backend(o.backend);
-    if (peer_pki_load(&o, &pki, &err) < 0) {
+    if (peer_pki_load(&o, cache, &pki, &err) < 0) {
         fprintf(stderr, "tlspeer: %s\n", err.msg);
         peer_pki_free(&pki);
         return 2;
@@ -133,5 +133,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (argc >= 2 && strcmp(argv[1], "--serve") == 0)
         return peer_serve(argc, argv);
-    return peer_session(argc, argv);
+    struct peer_pki_cache *cache = peer_pki_cache_new();
+    if (cache == NULL) {
+        fprintf(stderr, "tlspeer: out of memory\n");
+        return 2;
+    }
+    int rc = peer_session(argc, argv, cache);
+    peer_pki_cache_free(cache);
+    return rc;
 }

@@ -149,35 +149,21 @@ static int set_chain(SSL_CTX *ctx, const struct peer_opts *o, const struct peer_
                      struct tm_err *err)
 {
     for (int i = 0; i < pki->ncert; i++) {
-        const unsigned char *p = pki->cert[i].data;
-        X509 *x = d2i_X509(NULL, &p, (long)pki->cert[i].len);
-        int ok = x && (i == 0 ? SSL_CTX_use_certificate(ctx, x) : SSL_CTX_add1_chain_cert(ctx, x));
-        X509_free(x);
-        if (!ok)
+        X509 *x = pki->cert_x509[i];
+        if (!(i == 0 ? SSL_CTX_use_certificate(ctx, x) : SSL_CTX_add1_chain_cert(ctx, x)))
             return ossl_fail(err, "--cert");
     }
-    if (pki->key.len > 0) {
-        const unsigned char *p = pki->key.data;
-        EVP_PKEY *k = d2i_AutoPrivateKey(NULL, &p, (long)pki->key.len);
-        int ok = k && SSL_CTX_use_PrivateKey(ctx, k);
-        EVP_PKEY_free(k);
-        if (!ok) {
-            ERR_clear_error();
-            return tm_err_set(err, "--key %s: does not match the first --cert (%s)", o->key,
-                              o->ncert ? o->cert[0] : "none");
-        }
+    if (pki->key_pkey != NULL && !SSL_CTX_use_PrivateKey(ctx, pki->key_pkey)) {
+        ERR_clear_error();
+        return tm_err_set(err, "--key %s: does not match the first --cert (%s)", o->key,
+                          o->ncert ? o->cert[0] : "none");
     }
     /* Present exactly the given chain: never complete it from the trust store. */
     SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    for (int i = 0; i < pki->nca; i++) {
-        const unsigned char *p = pki->ca[i].data;
-        X509 *x = d2i_X509(NULL, &p, (long)pki->ca[i].len);
-        int ok = x && X509_STORE_add_cert(store, x);
-        X509_free(x);
-        if (!ok)
+    for (int i = 0; i < pki->nca; i++)
+        if (!X509_STORE_add_cert(store, pki->ca_x509[i]))
             return ossl_fail(err, "--CAfile");
-    }
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * Each command line is a JSON array (the argv of a one-shot run, argv[0] included) or
  * {"argv": [...], "stderr": PATH}; the session runs through the same peer_session()
  * as a one-shot run, prints the same ready/result lines, then {"event":"done","exit":N}.
+ * Parsed certificate and key files are kept between sessions (peer_pki.c).
  * EOF on the command channel ends the process with 0 (docs/contracts.md §2). */
 #include <errno.h>
 #include <fcntl.h>
@@ -120,7 +121,7 @@ static void restore_stderr(int saved)
     close(saved);
 }
 
-static void serve_line(const char *line)
+static void serve_line(const char *line, struct peer_pki_cache *cache)
 {
     struct tm_err err = {{0}};
     json_error_t jerr;
@@ -138,7 +139,7 @@ static void serve_line(const char *line)
     if (argv == NULL) {
         emit_done(2, err.msg);
     } else {
-        int rc = peer_session(argc, argv);
+        int rc = peer_session(argc, argv, cache);
         restore_stderr(saved);
         emit_done(rc, NULL);
     }
@@ -159,8 +160,13 @@ int peer_serve(int argc, char **argv)
         return 2;
     }
     char *line = malloc(SERVE_LINE_MAX + 2);
-    if (line == NULL) {
+    struct peer_pki_cache *cache = peer_pki_cache_new();
+    if (line == NULL || cache == NULL) {
         fprintf(stderr, "tlspeer: out of memory\n");
+        free(line);
+        peer_pki_cache_free(cache);
+        if (ctl != stdin)
+            fclose(ctl);
         return 2;
     }
     /* One session per line, ends at EOF. A line over the cap is refused and the
@@ -178,9 +184,10 @@ int peer_serve(int argc, char **argv)
             continue;
         }
         if (n > 0)
-            serve_line(line);
+            serve_line(line, cache);
     }
     free(line);
+    peer_pki_cache_free(cache);
     if (ctl != stdin)
         fclose(ctl);
     return 0;

@@ -2,7 +2,6 @@
  * ends as expected, and what they print or write is valid JSON of the documented
  * shape. Nothing here asserts a time: benchmarks never fail on a number. */
 #include <check.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tm_fs.h"
 #include "tm_proc.h"
 #include "tm_time.h"
 
@@ -185,14 +185,6 @@ START_TEST(bench_run_quick_writes_json)
 }
 END_TEST
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
     if (mkdtemp(g_base) == NULL) {
@@ -211,6 +203,6 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    nftw(g_base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tm_rmtree(g_base, NULL);
     return failed == 0 ? 0 : 1;
 }

@@ -5,7 +5,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pty.h>
@@ -51,16 +50,9 @@ struct vc {
 /* Fork mode: a failed assertion exit()s the test process, so cleanup is atexit. */
 static struct vc *g_cur;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st; (void)flag; (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void rm_rf(const char *path)
 {
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tm_rmtree(path, NULL);
 }
 
 static void vc_reap(struct vc *v, int ms)

@@ -67,6 +67,28 @@ START_TEST(write_file_mode_and_sha)
     free(data);
     ck_assert_int_eq(tm_read_file("/nonexistent/x", &data, &len, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/x"));
+    /* In place: the mode is exact whatever the umask, and a second write replaces. */
+    snprintf(path, sizeof path, "%s/a/new.txt", dir);
+    mode_t old = umask(077);
+    ck_assert_int_eq(tm_write_new_file(path, "longer text", 11, 0644, &err), 0);
+    umask(old);
+    ck_assert_int_eq(tm_write_new_file(path, "xy", 2, 0644, &err), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    ck_assert_int_eq(st.st_size, 2);
+    ck_assert_int_eq(tm_write_new_file("/nonexistent/y", "x", 1, 0644, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/y"));
+    /* rm -rf: the tree goes, a symbolic link out of it is not followed. */
+    char outside[256], link[256];
+    snprintf(outside, sizeof outside, "%s-outside", dir);
+    ck_assert_int_eq(mkdir(outside, 0700), 0);
+    snprintf(link, sizeof link, "%s/a/b/link", dir);
+    ck_assert_int_eq(symlink(outside, link), 0);
+    ck_assert_int_eq(tm_rmtree(dir, &err), 0);
+    ck_assert_int_ne(stat(dir, &st), 0);
+    ck_assert_int_eq(stat(outside, &st), 0);
+    ck_assert_int_eq(tm_rmtree(dir, &err), 0);   /* gone already: fine */
+    ck_assert_int_eq(tm_rmtree(outside, &err), 0);
 }
 END_TEST
 

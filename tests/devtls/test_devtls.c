@@ -2,7 +2,6 @@
  * the project's PKI (pkigen). Each test asserts the exact exception the device
  * raises (device-model.md §6 probe numbers in the test names). */
 #include <check.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -48,12 +47,6 @@ static int g_listen_port;
 static tm_ms g_interrupt_at;     /* 0: never */
 static long g_heap = 200000;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
 static void setup(void)
 {
     /* inside the suite's directory, which the parent removes even when a test
@@ -72,7 +65,7 @@ static void teardown(void)
 {
     if (g_client.started)
         tm_proc_stop(&g_client.proc, 500);
-    nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tm_rmtree(g_dir, NULL);
 }
 
 static void pki_setup(void)
@@ -101,7 +94,7 @@ static void pki_setup(void)
 
 static void pki_teardown(void)
 {
-    nftw(g_pki, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tm_rmtree(g_pki, NULL);
 }
 
 static char *pki(const char *name)

@@ -218,6 +218,24 @@ START_TEST(run_virtual_all_pass_with_bundles)
     rc = tlsmatrix(NULL, 60, "run", "--scenarios", scen, "--report", report, "--filter",
                    "tmdrive-server-ok/*", "--min", "3", NULL);
     ck_assert_int_eq(rc, 1);
+    /* That run replaced the bundles: only its own two cases are left. */
+    snprintf(p, sizeof p, "%s/cases/tmdrive-client-ok_openssl_p256_tls", report);
+    ck_assert_msg(access(p, F_OK) != 0, "%s is from the run before", p);
+    snprintf(p, sizeof p, "%s/cases/tmdrive-server-ok_openssl_p384_tls/case.json", report);
+    ck_assert_msg(access(p, R_OK) == 0, "%s", p);
+    snprintf(p, sizeof p, "%s/.cases-previous", report);
+    ck_assert_msg(access(p, F_OK) != 0, "%s left behind", p);
+    /* A cases/ folder tlsmatrix did not write is left alone, and the run refused. */
+    char foreign[400];
+    snprintf(foreign, sizeof foreign, "%s/foreign/cases/mine", tmpdir);
+    ck_assert_int_eq(tm_mkdirs(foreign, 0755, NULL), 0);
+    snprintf(foreign, sizeof foreign, "%s/foreign", tmpdir);
+    rc = tlsmatrix(NULL, 60, "run", "--scenarios", scen, "--report", foreign, NULL);
+    o = output();
+    ck_assert_msg(rc == 2 && strstr(o, "did not write") != NULL, "exit %d\n%s", rc, o);
+    free(o);
+    snprintf(p, sizeof p, "%s/cases/mine", foreign);
+    ck_assert_msg(access(p, F_OK) == 0, "%s was removed", p);
 }
 END_TEST
 

@@ -1,12 +1,16 @@
 /* tlspeer --serve: many sessions in one process, each like a one-shot run (a real
  * handshake per session, every backend/proto mix), bad command lines, per-session
  * stderr files, and no state carried over (under ASan the leak checker runs at the
- * exit that each test requires to be 0). Also the GnuTLS --ciphers restriction. */
+ * exit that each test requires to be 0): parsed files are kept, but a file that
+ * changed or went away between sessions is read again. Also the GnuTLS --ciphers
+ * restriction. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tp_util.h"
 
@@ -167,6 +171,103 @@ START_TEST(test_serve_bad_lines_and_stderr)
 }
 END_TEST
 
+/* Copy src over dst: in place (same inode, new times and size) or through a
+ * rename (a new inode, as certbot and editors replace files). */
+static void copy_over(const char *src, const char *dst, int in_place)
+{
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s.new", dst);
+    FILE *in = fopen(src, "rb"), *out = fopen(in_place ? dst : tmp, "wb");
+    ck_assert_msg(in != NULL && out != NULL, "copy %s -> %s", src, dst);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_int_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    ck_assert_int_eq(fclose(out), 0);
+    if (!in_place)
+        ck_assert_int_eq(rename(tmp, dst), 0);
+}
+
+/* One server session of the serve process on identity files cert/key; a one-shot
+ * client trusting both roots reports which certificate it was shown. */
+static json_t *serve_identity(struct tp_proc *s, FILE *ctl, const char *cert, const char *key)
+{
+    json_t *a = json_pack("[s, s, s, s, s, s, s, s, s, s, s, s, s]", TLSPEER, "--backend",
+                          "openssl", "--role", "server", "--proto", "tls", "--cert", cert,
+                          "--key", key, "--timeout", "8000");
+    char *line = json_dumps(a, JSON_COMPACT);
+    fprintf(ctl, "%s\n", line);
+    fflush(ctl);
+    free(line);
+    json_decref(a);
+    char *text = NULL;
+    ck_assert_msg(tp_tool_wait_line(s, "\"event\":\"", 10000, &text), "no event line");
+    json_t *ev = json_loads(text, 0, NULL);
+    free(text);
+    if (strcmp(tp_str(ev, "event"), "ready") != 0)
+        return ev;   /* a setup error: the done line */
+    char hp[64];
+    snprintf(hp, sizeof hp, "127.0.0.1:%d", (int)json_integer_value(json_object_get(ev, "port")));
+    json_decref(ev);
+    const char *cli[] = {"--backend", "openssl", "--role", "client", "--proto", "tls",
+        "--connect", hp, "--servername", "test.local", "--CAfile", tp_pki("p256-root.der"),
+        "--CAfile", tp_pki("p256-rogue-root.der"), "--timeout", "8000", NULL};
+    struct tp_proc c;
+    tp_peer_spawn(&c, cli, 0);
+    json_t *res = tp_peer_result(&c, 10000);
+    tp_proc_end(&c);
+    json_decref(next_event(s, "result"));
+    json_t *done = next_event(s, "done");
+    tp_expect_int(done, "exit", 0);
+    json_decref(done);
+    return res;
+}
+
+START_TEST(test_serve_rereads_changed_files)
+{
+    char cert[600], key[600], fifo[600], cmd[2048];
+    snprintf(cert, sizeof cert, "%s/id.pem", tp_dir());
+    snprintf(key, sizeof key, "%s/id.key", tp_dir());
+    snprintf(fifo, sizeof fifo, "%s/ctl", tp_dir());
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    snprintf(cmd, sizeof cmd, "exec timeout 60 %s --serve < '%s'", TLSPEER, fifo);
+    const char *argv[] = {"sh", "-c", cmd, NULL};
+    struct tp_proc s;
+    tp_tool_start(&s, argv);
+    FILE *ctl = fopen(fifo, "w");
+    ck_assert_ptr_nonnull(ctl);
+    struct { const char *cert, *key, *name; int in_place; } step[] = {
+        {"p256-server.fullchain.pem", "p256-server.key.pem", "p256-server", 0},
+        {NULL, NULL, "p256-server", 0},   /* unchanged: from the cache */
+        {"p256-server-untrusted.fullchain.pem", "p256-server-untrusted.key.der",
+         "p256-server-untrusted", 0},
+        {"p256-server.fullchain.pem", "p256-server.key.der", "p256-server", 1},
+    };
+    for (size_t i = 0; i < sizeof step / sizeof step[0]; i++) {
+        if (step[i].cert != NULL) {
+            copy_over(tp_pki(step[i].cert), cert, step[i].in_place);
+            copy_over(tp_pki(step[i].key), key, step[i].in_place);
+        }
+        json_t *res = serve_identity(&s, ctl, cert, key);
+        tp_expect_str(res, "handshake", "ok");
+        tp_expect_cert(res, step[i].name, 1);
+        json_decref(res);
+    }
+    ck_assert_int_eq(unlink(key), 0);   /* gone: an error, not the cached parse */
+    json_t *done = serve_identity(&s, ctl, cert, key);
+    tp_expect_int(done, "exit", 2);
+    json_decref(done);
+    fclose(ctl);
+    ck_assert_msg(tm_proc_wait(&s.proc, tm_deadline_in(10000)) == 0, "serve did not exit");
+    ck_assert_int_eq(tm_proc_exit_code(&s.proc), 0);
+    char want[700];
+    snprintf(want, sizeof want, "--key: %s: No such file", key);
+    ck_assert_msg(strstr(slurp(s.err_path), want) != NULL, "%s", slurp(s.err_path));
+    tp_proc_end(&s);
+}
+END_TEST
+
 /* GnuTLS --ciphers names the TLS 1.2 suites exactly, even when TLS 1.3 stays
  * allowed (it used to add AES-256-GCM to TLS 1.2 through the TLS 1.3 ciphers). */
 START_TEST(test_gnutls_ciphers_restrict_tls12_server)
@@ -220,6 +321,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_serve_many_sessions);
     tcase_add_test(tc, test_serve_bad_lines_and_stderr);
+    tcase_add_test(tc, test_serve_rereads_changed_files);
     tcase_add_test(tc, test_gnutls_ciphers_restrict_tls12_server);
     tcase_add_test(tc, test_gnutls_ciphers_restrict_tls12_client);
     suite_add_tcase(s, tc);

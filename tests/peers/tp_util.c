@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <check.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +21,10 @@ static char suite_dir[512];
 static char pki_dir[600];
 static char test_dir[640];   /* per test, in the forked child */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    remove(path);   /* best effort, keep walking */
-    return 0;
-}
-
 static void rm_rf(const char *dir)
 {
     if (dir[0] != '\0')
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tm_rmtree(dir, NULL);
 }
 
 static void make_dir(char *out, size_t cap, const char *parent, const char *tag)

@@ -1,12 +1,12 @@
 #include "run_fixture.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "report.h"
+#include "tm_fs.h"
 
 static json_t *make_case(const char *scenario, const char *backend, const char *keytype,
                          const char *proto, const char *verdict, const char *reason)
@@ -123,19 +123,10 @@ char *fixture_tmpdir(const char *tag)
     return path;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);  /* best effort: keep walking so one failure leaves the least behind */
-    return 0;
-}
-
 void fixture_rmtree(const char *path)
 {
     if (path != NULL)
-        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        tm_rmtree(path, NULL);
 }
 
 char *fixture_slurp(const char *path)
