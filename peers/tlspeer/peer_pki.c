@@ -21,8 +21,8 @@
 #include "peer.h"
 #include "tm_fs.h"
 
-/* Distinct files a serve process keeps parsed; the default catalog names ~150. When
- * full, the oldest entry goes. */
+/* Distinct files a serve process keeps parsed; the default catalog's peers name ~80.
+ * When full, the oldest entry goes. */
 #define PKI_CACHE_FILES 256
 
 enum pki_kind { PKI_CERTS, PKI_KEY };
