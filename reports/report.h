@@ -44,7 +44,7 @@ json_t *report_load_run(const char *path, struct tm_err *err);
 
 /* Compare two runs by case id: {"regressions":[…],"fixes":[…],"new":[…],
  * "removed":[…],"changed":[…]}; each item {"id","old","new"} (verdicts; null for
- * the missing side). regression: old in {pass, xfail} and new in {fail, error};
+ * the missing side). regression: old in {pass, xfail, skip} and new in {fail, error};
  * fix: old in {fail, error} and new in {pass, xfail}; new/removed: the id is in
  * only one run; changed: any other verdict change (e.g. xfail -> xpass,
  * pass -> skip). Items follow the new run's order, removed ones the old run's. */

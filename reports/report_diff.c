@@ -26,9 +26,10 @@ static void add_item(json_t *diff, const char *kind, const char *id, const char 
     json_array_append_new(json_object_get(diff, kind), item);
 }
 
-/* regression: old in {pass, xfail}, new in {fail, error}; fix: the reverse; new and
- * removed: ids present in only one run; changed: any other verdict change (e.g.
- * xfail -> xpass, pass -> skip). Order follows the new run, then removed cases. */
+/* regression: old in {pass, xfail, skip}, new in {fail, error}; fix: old in {fail,
+ * error}, new in {pass, xfail}; new and removed: ids present in only one run;
+ * changed: any other verdict change (e.g. xfail -> xpass, pass -> skip). Order
+ * follows the new run, then removed cases. */
 json_t *report_diff(const json_t *old_run, const json_t *new_run)
 {
     json_t *diff = json_pack("{s:[], s:[], s:[], s:[], s:[]}", "regressions", "fixes", "new",

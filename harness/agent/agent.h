@@ -26,6 +26,10 @@ struct agent_opts {
 /* Results of agent_next(). */
 enum agent_msg { AGENT_TIMEOUT = 0, AGENT_REPLY = 1, AGENT_EVENT = 2 };
 
+/* The agent script (NULL: the project's agent.py) is readable and starts with the
+ * protocol header; checked before a run opens any device. */
+int agent_script_check(const char *script, struct tm_err *err);
+
 /* Open the link (does not bootstrap). */
 struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
                          struct tm_err *err);

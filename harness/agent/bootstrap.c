@@ -302,13 +302,12 @@ static int wait_hello(struct agent *a, tm_ms deadline, struct tm_err *err)
     return tm_err_set(err, "no hello among the agent's first lines");
 }
 
-static int load_script(struct agent *a, unsigned char **code, size_t *len, struct tm_err *err)
+static int read_script(const char *script, unsigned char **code, size_t *len,
+                       struct tm_err *err)
 {
     char path[1024];
-    if (a->opts.script != NULL)
-        snprintf(path, sizeof path, "%s", a->opts.script);
-    else
-        snprintf(path, sizeof path, "%s/camera/agent/agent.py", TM_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s", script != NULL ? script
+             : TM_SOURCE_DIR "/camera/agent/agent.py");
     if (tm_read_file(path, code, len, err) != 0)
         return tm_err_prefix(err, "agent script");
     if (*len < strlen(AGENT_HEADER) || memcmp(*code, AGENT_HEADER, strlen(AGENT_HEADER)) != 0) {
@@ -318,6 +317,20 @@ static int load_script(struct agent *a, unsigned char **code, size_t *len, struc
                           AGENT_HEADER);
     }
     return 0;
+}
+
+int agent_script_check(const char *script, struct tm_err *err)
+{
+    unsigned char *code = NULL;
+    size_t len = 0;
+    int rc = read_script(script, &code, &len, err);
+    free(code);
+    return rc;
+}
+
+static int load_script(struct agent *a, unsigned char **code, size_t *len, struct tm_err *err)
+{
+    return read_script(a->opts.script, code, len, err);
 }
 
 int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)

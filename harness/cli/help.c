@@ -36,7 +36,8 @@ static const char overview[] =
 "    0  every executed case met its expectation (pass, xfail or skip)\n"
 "    1  unexpected results: fail, xpass or error verdicts, a regression (diff),\n"
 "       or fewer cases executed than --min\n"
-"    2  usage or setup error (bad flag, scenario file, profile, fixtures, report dir)\n"
+"    2  usage or setup error (bad flag, scenario file, profile, fixtures, report dir,\n"
+"       device spec, agent script)\n"
 "    3  infrastructure failure: a device was lost for good\n";
 
 static const char run_help[] =

@@ -12,6 +12,22 @@
 
 #define BUSY_TOKEN "port busy"
 
+#define KINDS "serial:PATH, tcp:HOST:PORT, exec:CMD, virtual[:ARGS]"
+
+int link_spec_check(const char *spec, struct tm_err *err)
+{
+    static const char *const prefix[] = { "serial:", "tcp:", "exec:" };
+    if (link_is_virtual_spec(spec))
+        return 0;
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++) {
+        size_t n = strlen(prefix[i]);
+        if (strncmp(spec, prefix[i], n) == 0)
+            return spec[n] != '\0' ? 0
+                   : tm_err_set(err, "link '%s': nothing after '%s' (" KINDS ")", spec, prefix[i]);
+    }
+    return tm_err_set(err, "link '%s': unknown kind (" KINDS ")", spec);
+}
+
 struct link *link_open(const char *spec, struct tm_err *err)
 {
     struct link *l = calloc(1, sizeof *l);
@@ -32,9 +48,11 @@ struct link *link_open(const char *spec, struct tm_err *err)
         char cmd[4096];
         snprintf(cmd, sizeof cmd, "%s/vcam %s", TM_BIN_DIR, spec[7] == ':' ? spec + 8 : "");
         rc = link_exec_open(l, cmd, err);
-    } else
-        rc = tm_err_set(err, "link '%s': unknown kind (serial:PATH, tcp:HOST:PORT, "
-                        "exec:CMD, virtual[:ARGS])", spec);
+    } else {
+        link_close(l);
+        link_spec_check(spec, err);
+        return NULL;
+    }
     if (rc != 0) {
         tm_err_prefix(err, "link '%s'", spec);
         link_close(l);

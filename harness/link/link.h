@@ -41,6 +41,9 @@ void link_close(struct link *l);
 
 enum link_kind link_kind(const struct link *l);
 const char *link_spec(const struct link *l);
+/* 0 when the spec names a link kind with an argument, else -1 with the kinds in err;
+ * what follows the kind is checked when the link opens. */
+int link_spec_check(const char *spec, struct tm_err *err);
 /* 1 when the spec names the project's virtual camera. */
 int link_is_virtual_spec(const char *spec);
 /* 1 when err holds the "port busy" classification (an infrastructure cause). */

@@ -45,7 +45,8 @@ int link_ports_print(FILE *out, struct tm_err *err)
         struct sp_port *p = ports[n];
         const char *name = sp_get_port_name(p);
         if (sp_get_port_transport(p) != SP_TRANSPORT_USB) {
-            fprintf(out, "%-16s %-9s %s\n", name, "-", sp_get_port_description(p));
+            const char *desc = sp_get_port_description(p);
+            fprintf(out, "%-16s %-9s %s\n", name, "-", desc ? desc : "");
             continue;
         }
         int vid = 0, pid = 0;

@@ -82,6 +82,8 @@ int link_serial_open(struct link *l, const char *arg, struct tm_err *err)
     l->kind = LINK_SERIAL;
     if (parse_arg(arg, path, sizeof path, &baud, err) != 0)
         return -1;
+    if (access(path, F_OK) != 0)   /* libserialport only says "invalid argument" */
+        return tm_err_set(err, "%s: %s", path, strerror(errno));
     if ((rc = sp_get_port_by_name(path, &l->port)) != SP_OK)
         return sp_fail(err, path, rc);
     if ((rc = sp_open(l->port, SP_MODE_READ_WRITE)) != SP_OK) {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "link/link.h"
 #include "profile/profile.h"
 #include "report.h"
 #include "tm_fs.h"
@@ -412,12 +413,11 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
     if (selected != 0)
         return -1;
     c->ncases = c->cases.n;
-    char agent[1100];
-    snprintf(agent, sizeof agent, "%s", o->agent_script ? o->agent_script
-             : TM_SOURCE_DIR "/camera/agent/agent.py");
-    if (access(agent, R_OK) != 0)
-        return tm_err_set(err, "agent script %s: %s%s", agent, strerror(errno),
-                          o->agent_script ? " (--agent)" : "");
+    for (size_t i = 0; i < o->ndevices; i++)
+        if (link_spec_check(o->devices[i], err) != 0)
+            return tm_err_prefix(err, "--device");
+    if (agent_script_check(o->agent_script, err) != 0)
+        return o->agent_script ? tm_err_prefix(err, "--agent") : -1;
     if (tm_mkdirs(c->report_dir, 0755, err) != 0 || claim_report_dir(c->report_dir, err) != 0)
         return tm_err_prefix(err, "--report");
     c->claimed = 1;

@@ -372,6 +372,22 @@ START_TEST(cli_usage_and_list)
     ck_assert_msg(strstr(o, "\"tlsmatrix-agent\"") && strstr(o, "raw-paste"), "%s", o);
     free(o);
     ck_assert_int_eq(tlsmatrix(NULL, 30, "info", "--device", "exec:/bin/true", NULL), 3);
+    /* A device spec or agent script that cannot work is a setup error (2), found
+     * before any device opens, not a device lost (3). */
+    ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--scenarios", scen, "--report", report,
+                               "--device", "virtual", "--device", "bogus:x", NULL), 2);
+    o = output();
+    ck_assert_msg(strstr(o, "--device: link 'bogus:x': unknown kind") != NULL, "%s", o);
+    free(o);
+    char bad[400];
+    snprintf(bad, sizeof bad, "%s/not-an-agent.py", tmpdir);
+    ck_assert_int_eq(tm_write_file(bad, "print(1)\n", 9, 0644, NULL), 0);
+    ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--scenarios", scen, "--report", report,
+                               "--agent", bad, NULL), 2);
+    o = output();
+    ck_assert_msg(strstr(o, "--agent:") != NULL && strstr(o, "first line is not") != NULL,
+                  "%s", o);
+    free(o);
 }
 END_TEST
 

@@ -412,8 +412,8 @@ static void set_verdict(json_t *run, const char *id, const char *v)
 START_TEST(t_diff_exact)
 {
     json_t *old = fixture_run(), *new = fixture_run();
-    /* regressions: pass->fail, xfail->error; fixes: fail->pass, error->xfail;
-     * changed: skip->pass; removed: one case; new: one case */
+    /* regressions: pass->fail, xfail->error, skip->fail; fixes: fail->pass,
+     * error->xfail; changed: skip->pass; removed: one case; new: one case */
     set_verdict(new, "client-chain-root-anchor/openssl/p256/tls", "fail");
     set_verdict(new, "client-chain-root-anchor/openssl/rsa2048/dtls", "error");
     set_verdict(new, "client-chain-root-anchor/gnutls/p256/tls", "pass");
@@ -423,10 +423,12 @@ START_TEST(t_diff_exact)
     json_t *extra = json_deep_copy(fixture_case(old, "dtls-cookie/gnutls/p256/dtls"));
     json_object_set_new(extra, "id", json_string("dtls-cookie/gnutls/ed25519/dtls"));
     json_array_append_new(json_object_get(new, "cases"), extra);
+    set_verdict(old, "dtls-cookie/gnutls/p256/dtls", "skip");
+    set_verdict(new, "dtls-cookie/gnutls/p256/dtls", "fail");
 
     json_t *d = report_diff(old, new);
     ck_assert_ptr_nonnull(d);
-    assert_ids(d, "regressions", "[\"client-chain-root-anchor/openssl/p256/tls\", \"client-chain-root-anchor/openssl/rsa2048/dtls\"]");
+    assert_ids(d, "regressions", "[\"client-chain-root-anchor/openssl/p256/tls\", \"client-chain-root-anchor/openssl/rsa2048/dtls\", \"dtls-cookie/gnutls/p256/dtls\"]");
     assert_ids(d, "fixes", "[\"client-chain-root-anchor/gnutls/p256/tls\", \"server-verify-none/gnutls/rsa2048/tls\"]");
     assert_ids(d, "changed", "[\"dtls-cookie/openssl/p256/dtls\"]");
     assert_ids(d, "removed", "[\"dtls-cookie/gnutls/rsa2048/dtls\"]");
@@ -440,9 +442,9 @@ START_TEST(t_diff_exact)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    ck_assert_int_eq(report_print_diff(d, out), 2);
+    ck_assert_int_eq(report_print_diff(d, out), 3);
     fclose(out);
-    ck_assert_ptr_nonnull(strstr(text, "Regressions: 2\n  client-chain-root-anchor/openssl/p256/tls  pass -> fail\n"));
+    ck_assert_ptr_nonnull(strstr(text, "Regressions: 3\n  client-chain-root-anchor/openssl/p256/tls  pass -> fail\n"));
     ck_assert_ptr_nonnull(strstr(text, "Removed cases: 1\n  dtls-cookie/gnutls/rsa2048/dtls  fail -> (none)\n"));
     free(text);
 
@@ -457,7 +459,7 @@ START_TEST(t_diff_exact)
     char *dir = write_reports("base", new, old);
     char *mp = path_in("base", "summary.md"), *hp = path_in("base", "matrix.html");
     char *md = fixture_slurp(mp);
-    ck_assert_ptr_nonnull(strstr(md, "### Regressions: 2\n"));
+    ck_assert_ptr_nonnull(strstr(md, "### Regressions: 3\n"));
     ck_assert_ptr_nonnull(strstr(md, "### Fixes: 2\n"));
     ck_assert_ptr_nonnull(strstr(md, "❌ fail (regression)"));
     htmlDocPtr doc = htmlReadFile(hp, "UTF-8", HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING);
