@@ -456,6 +456,12 @@ static char *replay_line(struct case_run *r)
         json_array_append_new(a, json_string(from_cases ? "--cases" : "--scenarios"));
         json_array_append_new(a, json_string(file));
     }
+    if (o->case_timeout_ms > 0) {   /* a tight deadline can be the cause under study */
+        char ms[24];
+        snprintf(ms, sizeof ms, "%d", o->case_timeout_ms);
+        json_array_append_new(a, json_string("--case-timeout"));
+        json_array_append_new(a, json_string(ms));
+    }
     json_array_append_new(a, json_string("--profile"));
     json_array_append_new(a, json_string(r->ctx->profile_name));
     json_array_append_new(a, json_string("--fixtures"));

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "link/link.h"
@@ -36,24 +37,47 @@ void runner_request_stop(void)
 
 static const char *const verdicts[6] = { "pass", "fail", "xfail", "xpass", "error", "skip" };
 
-/* Take the next item; 0 when the queue is empty. */
+/* Take the next item; 0 when the run is over. An empty queue is not the end while
+ * other workers have items in flight: one may come back as a retry, and its device
+ * may be taken out before it can run it. */
 static int take_item(struct run_ctx *c, struct item *it)
 {
     int got = 0;
     pthread_mutex_lock(&c->mu);
-    while (!stop_requested && c->next < c->nitems) {
-        *it = c->items[c->next++];
-        if (c->stop && it->iter > 0) {   /* --until-fail tripped: later rounds drop */
-            json_decref(it->prior);
-            if (c->prog.total > 0)       /* and leave the progress total and ETA */
-                c->prog.total--;
-            continue;
+    while (!stop_requested && !got) {
+        if (c->next < c->nitems) {
+            *it = c->items[c->next++];
+            if (c->stop && it->iter > 0) {   /* --until-fail tripped: later rounds drop */
+                json_decref(it->prior);
+                if (c->prog.total > 0)       /* and leave the progress total and ETA */
+                    c->prog.total--;
+                continue;
+            }
+            c->in_flight++;
+            got = 1;
+        } else if (c->in_flight > 0) {
+            /* Timed: a stop request comes from a signal handler, which cannot signal. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 100 * 1000000L;
+            if (until.tv_nsec >= 1000000000L)
+                until.tv_sec++, until.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&c->idle, &c->mu, &until);
+        } else {
+            break;
         }
-        got = 1;
-        break;
     }
     pthread_mutex_unlock(&c->mu);
     return got;
+}
+
+/* The item taken last is recorded or back in the queue. */
+static void item_done(struct run_ctx *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->in_flight--;
+    pthread_cond_broadcast(&c->idle);
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void push_item(struct run_ctx *c, struct item it)
@@ -218,6 +242,7 @@ static void *worker_main(void *arg)
             json_decref(rec);
             json_decref(it.prior);
         }
+        item_done(c);
         if (!healthy) {
             fprintf(stderr, "tlsmatrix: device %s taken out: %s\n", w->spec, err.msg);
             set_device_hello(w, err.msg);
@@ -536,6 +561,7 @@ static void cleanup(struct run_ctx *c)
     json_decref(c->devices);
     if (c->claimed)
         remove_previous_cases(c->report_dir);
+    pthread_cond_destroy(&c->idle);
     pthread_mutex_destroy(&c->mu);
 }
 
@@ -610,6 +636,7 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
     int rc = RUNNER_SETUP, executed = 0;
     memset(&c, 0, sizeof c);
     pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.idle, NULL);
     c.devices = json_array();
     tm_format_utc(tm_wall_s(), started, sizeof started);
     if (setup(&c, o, err) != 0 || build_queue(&c) != 0)

@@ -82,6 +82,8 @@ struct run_ctx {
     int spool_failed;               /* a record could not be spooled */
     json_t *devices;                /* [{link, hello}] */
     int alive, lost;
+    size_t in_flight;               /* items taken and not yet recorded or requeued */
+    pthread_cond_t idle;            /* signalled when in_flight drops */
     struct progress prog;
     int64_t stage_sums[ST_COUNT];
 };

@@ -152,22 +152,39 @@ static const char *const ids[NCASES] = {
     "tmdrive-server-ok/openssl/p256/tls", "tmdrive-server-ok/openssl/p384/tls",
 };
 
-/* Every case is in run.json and junit.xml, whatever happened to it. */
+static char *report_file(const char *name)
+{
+    char p[400];
+    unsigned char *text = NULL;
+    size_t len;
+    snprintf(p, sizeof p, "%s/%s", report, name);
+    ck_assert_msg(tm_read_file(p, &text, &len, NULL) == 0, "%s", p);
+    return (char *)text;
+}
+
+/* Every case is in every report, whatever happened to it: run.json; junit.xml as
+ * the testcase of its scenario and axes; matrix.html as its cell; summary.md as its
+ * scenario's row. */
 static void assert_all_reported(const json_t *run)
 {
     ck_assert_uint_eq(json_array_size(json_object_get(run, "cases")), NCASES);
-    char p[400];
-    snprintf(p, sizeof p, "%s/junit.xml", report);
-    unsigned char *junit = NULL;
-    size_t len;
-    ck_assert_int_eq(tm_read_file(p, &junit, &len, NULL), 0);
+    char *junit = report_file("junit.xml"), *html = report_file("matrix.html");
+    char *md = report_file("summary.md");
     for (int i = 0; i < NCASES; i++) {
         ck_assert_msg(case_by_id(run, ids[i]) != NULL, "%s missing from run.json", ids[i]);
         const char *slash = strchr(ids[i], '/');
-        ck_assert_msg(strstr((char *)junit, slash + 1) != NULL || strstr((char *)junit, ids[i]) != NULL,
-                      "%s missing from junit.xml", ids[i]);
+        char want[300];
+        snprintf(want, sizeof want, "name=\"%s\" classname=\"tlsmatrix.%.*s\"", slash + 1,
+                 (int)(slash - ids[i]), ids[i]);
+        ck_assert_msg(strstr(junit, want) != NULL, "%s missing from junit.xml", want);
+        snprintf(want, sizeof want, "title=\"%s\"", ids[i]);
+        ck_assert_msg(strstr(html, want) != NULL, "%s missing from matrix.html", want);
+        snprintf(want, sizeof want, "| %.*s |", (int)(slash - ids[i]), ids[i]);
+        ck_assert_msg(strstr(md, want) != NULL, "%s missing from summary.md", want);
     }
     free(junit);
+    free(html);
+    free(md);
 }
 
 static int count_verdict(const json_t *run, const char *v)
@@ -323,6 +340,8 @@ START_TEST(run_stall_fault_respects_deadline)
     json_array_foreach(json_object_get(run, "cases"), i, c) {
         int64_t total = json_integer_value(json_object_get(json_object_get(c, "timings_ms"), "total"));
         ck_assert_int_lt(total, 4500);   /* the worst run of each case */
+        const char *replay = json_string_value(json_object_get(c, "replay"));
+        ck_assert_msg(strstr(replay, " --case-timeout 3000 ") != NULL, "%s", replay);
     }
     ck_assert_int_lt(took, 60000);
     free(o);
@@ -331,6 +350,57 @@ START_TEST(run_stall_fault_respects_deadline)
 END_TEST
 
 /* A device that never comes up: every case is an error, exit 3, and quickly. */
+/* A line of noise before every agent line: the harness skips it, every case passes. */
+START_TEST(run_garbage_fault_ignored)
+{
+    int rc = tlsmatrix(NULL, 60, "run", "--device", "virtual:--fault garbage", "--scenarios",
+                       scen, "--report", report, "--retries", "0", NULL);
+    json_t *run = load_run();
+    char *o = output();
+    assert_all_reported(run);
+    ck_assert_msg(rc == 0 && count_verdict(run, "pass") == NCASES, "exit %d\n%s", rc, o);
+    free(o);
+    json_decref(run);
+}
+END_TEST
+
+/* Two devices; the second stops answering once its agent is up and never comes
+ * back (its command works once). Its first case runs into the case deadline and a
+ * health check that fails twice takes it out (exit 3); by then the first device
+ * has run everything else, yet the case the second one had in flight still runs,
+ * as a retry, on the first. */
+START_TEST(run_device_taken_out_others_finish)
+{
+    char once[400], spec[1200];
+    snprintf(once, sizeof once, "%s/started-once", tmpdir);
+    snprintf(spec, sizeof spec, "exec:sh -c 'test -e %s && exit 1; touch %s; "
+             "exec %s/vcam --fault stall-after-ms=0'", once, once, TM_BIN_DIR);
+    int rc = tlsmatrix(NULL, 90, "run", "--device", "virtual", "--device", spec, "--scenarios",
+                       scen, "--report", report, "--retries", "1", "--repeat", "3",
+                       "--case-timeout", "2000", NULL);
+    json_t *run = load_run();
+    char *o = output();
+    ck_assert_msg(rc == 3 && strstr(o, "taken out") != NULL, "exit %d\n%s", rc, o);
+    assert_all_reported(run);
+    size_t i;
+    json_t *c;
+    int flaky = 0;
+    json_array_foreach(json_object_get(run, "cases"), i, c) {
+        const char *v = json_string_value(json_object_get(c, "verdict"));
+        ck_assert_msg(strcmp(v, "pass") == 0, "%s: %s (%s)\n%s",
+                      json_string_value(json_object_get(c, "id")), v,
+                      json_string_value(json_object_get(c, "reason")), o);
+        flaky += json_is_true(json_object_get(c, "flaky"));
+    }
+    ck_assert_msg(flaky >= 1, "no case was retried\n%s", o);
+    const json_t *devs = json_object_get(json_object_get(run, "header"), "devices");
+    ck_assert_uint_eq(json_array_size(devs), 2);
+    ck_assert_ptr_nonnull(json_object_get(json_array_get(devs, 1), "error"));
+    free(o);
+    json_decref(run);
+}
+END_TEST
+
 START_TEST(run_device_lost_for_good_exit_3)
 {
     int64_t took;
@@ -409,6 +479,8 @@ int main(void)
     tcase_add_test(tc, run_reboot_fault_retry_is_flaky);
     tcase_add_test(tc, run_stall_fault_respects_deadline);
     tcase_add_test(tc, run_device_lost_for_good_exit_3);
+    tcase_add_test(tc, run_garbage_fault_ignored);
+    tcase_add_test(tc, run_device_taken_out_others_finish);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
