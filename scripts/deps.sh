@@ -5,7 +5,7 @@ set -eu
 PKGS="make cmake gcc pkg-config libc6-dev
 libssl-dev openssl libgnutls28-dev gnutls-bin libmbedtls-dev libserialport-dev
 check libsubunit-dev libjansson-dev libyaml-dev libxml2-dev libxml2-utils zlib1g-dev
-nodejs npm chromium"
+nodejs npm chromium python3"
 
 missing=""
 for p in $PKGS; do

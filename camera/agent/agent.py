@@ -101,9 +101,9 @@ def check(q):
 		v = q.get(k) or 0
 		if v < 0 or k == 'port' and v > 65535:
 			return 'out of range: ' + k
-	if q.get('layer', 'tls') not in ('tls', 'ssl'):
+	if (q.get('layer') or 'tls') not in ('tls', 'ssl'):
 		return 'layer must be "tls" or "ssl"'
-	if q.get('recv_mode', 'read') not in ('read', 'recv'):
+	if (q.get('recv_mode') or 'read') not in ('read', 'recv'):
 		return 'recv_mode must be "read" or "recv"'
 	if q.get('nonblocking') and q.get('do_handshake', True) and not (q.get('send_b64') or q.get('recv_bytes')):
 		return 'nonblocking needs send_b64 or recv_bytes'

@@ -38,18 +38,34 @@ void devtls_op_time(struct devtls_op *o, const char *key)
 
 /* ---- request -------------------------------------------------------------- */
 
+/* The texts are the agent's (agent.py check()), so a malformed request gets the
+ * same reply from the virtual camera as from a device. */
+static int bad_field(struct devtls_op *o, const char *what, const char *key)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s%s", what, key);
+    return bad_request(o, msg);
+}
+
+static int wrong_type(struct devtls_op *o, const char *key, const char *type)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "wrong type: %s must be %s", key, type);
+    return bad_request(o, msg);
+}
+
 static int opt_int(struct devtls_op *o, const char *key, json_int_t *out, int *present)
 {
     const json_t *v = json_object_get(o->req, key);
     *present = v != NULL && !json_is_null(v);
     if (!*present)
         return 0;
-    if (!json_is_integer(v)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "field '%s' must be an integer", key);
-        return bad_request(o, msg);
-    }
+    if (!json_is_integer(v))
+        return wrong_type(o, key, "int");
     *out = json_integer_value(v);
+    /* no field takes a negative number: port, recv_bytes, timeout_ms, deadline_ms */
+    if (*out < 0 || (strcmp(key, "port") == 0 && *out > 65535))
+        return bad_field(o, "out of range: ", key);
     return 0;
 }
 
@@ -59,11 +75,8 @@ static int opt_bool(struct devtls_op *o, const char *key, int dflt, int *out)
     *out = dflt;
     if (v == NULL || json_is_null(v))
         return 0;
-    if (!json_is_boolean(v)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "field '%s' must be a boolean", key);
-        return bad_request(o, msg);
-    }
+    if (!json_is_boolean(v))
+        return wrong_type(o, key, "bool");
     *out = json_is_true(v);
     return 0;
 }
@@ -73,11 +86,8 @@ static int opt_str(struct devtls_op *o, const char *key, const char **out)
     const json_t *v = json_object_get(o->req, key);
     if (v == NULL || json_is_null(v))
         return 0;
-    if (!json_is_string(v)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "field '%s' must be a string", key);
-        return bad_request(o, msg);
-    }
+    if (!json_is_string(v))
+        return wrong_type(o, key, "str");
     *out = json_string_value(v);
     return 0;
 }
@@ -85,12 +95,68 @@ static int opt_str(struct devtls_op *o, const char *key, const char **out)
 static int opt_list(struct devtls_op *o, const char *key)
 {
     const json_t *v = json_object_get(o->req, key);
-    if (v != NULL && !json_is_null(v) && !json_is_array(v)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "field '%s' must be a list", key);
-        return bad_request(o, msg);
+    if (v != NULL && !json_is_null(v) && !json_is_array(v))
+        return wrong_type(o, key, "list");
+    return 0;
+}
+
+static int check_b64(struct devtls_op *o, const json_t *v, const char *name)
+{
+    unsigned char *raw = NULL;
+    long n = tm_b64_decode(json_string_value(v), &raw);
+    free(raw);
+    return n < 0 ? bad_field(o, name, ": not valid base64") : 0;
+}
+
+/* A ca/chain argument: null, {"file":s}, {"b64":s} or {"str":s} (agent.py _item). */
+static int check_item(struct devtls_op *o, const json_t *v, const char *name)
+{
+    static const char *const keys[] = { "file", "b64", "str" };
+    char field[64];
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_object(v)) {
+        snprintf(field, sizeof field, "%s items", name);
+        return wrong_type(o, field, "objects");
+    }
+    for (size_t i = 0; i < 3; i++) {
+        const json_t *x = json_object_get(v, keys[i]);
+        if (x == NULL)
+            continue;
+        snprintf(field, sizeof field, "%s.%s", name, keys[i]);
+        if (!json_is_string(x))
+            return wrong_type(o, field, "a string");
+        return i == 1 ? check_b64(o, x, field) : 0;
+    }
+    return bad_field(o, name, " item needs one of file, b64, str");
+}
+
+static int check_items(struct devtls_op *o)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(o->req, "ca"), i, v)
+        if (check_item(o, v, "ca") != 0)
+            return -1;
+    json_array_foreach(json_object_get(o->req, "chain"), i, v) {
+        if (!json_is_object(v))
+            return wrong_type(o, "chain items", "objects");
+        if (check_item(o, json_object_get(v, "cert"), "chain.cert") != 0 ||
+            check_item(o, json_object_get(v, "key"), "chain.key") != 0)
+            return -1;
     }
     return 0;
+}
+
+static int check_client_id(struct devtls_op *o)
+{
+    const json_t *cid = json_object_get(o->req, "client_id");
+    if (cid == NULL || json_is_null(cid) ||
+        (json_is_string(cid) && strcmp(json_string_value(cid), "auto") == 0))
+        return 0;
+    if (!json_is_string(json_object_get(cid, "b64")))
+        return bad_request(o, "client_id must be \"auto\" or {\"b64\":...}");
+    return check_b64(o, json_object_get(cid, "b64"), "client_id.b64");
 }
 
 static int parse_request(struct devtls_op *o)
@@ -103,7 +169,7 @@ static int parse_request(struct devtls_op *o)
         opt_str(o, "send_b64", &send_b64) || opt_list(o, "ca") || opt_list(o, "chain"))
         return -1;
     if (op == NULL)
-        return bad_request(o, "missing field 'op'");
+        return bad_field(o, "missing field: ", "op");
     o->op = op;
     if (strcmp(op, "tls_client") == 0) {
     } else if (strcmp(op, "tls_server") == 0) {
@@ -118,18 +184,18 @@ static int parse_request(struct devtls_op *o)
     if (strcmp(layer, "ssl") == 0)
         o->ssl_layer = 1;
     else if (strcmp(layer, "tls") != 0)
-        return bad_request(o, "field 'layer' must be \"tls\" or \"ssl\"");
+        return bad_request(o, "layer must be \"tls\" or \"ssl\"");
     if (strcmp(mode, "recv") == 0)
         o->recv_mode_recv = 1;
     else if (strcmp(mode, "read") != 0)
-        return bad_request(o, "field 'recv_mode' must be \"read\" or \"recv\"");
+        return bad_request(o, "recv_mode must be \"read\" or \"recv\"");
     if (opt_int(o, "port", &v, &present))
         return -1;
-    if (present && (v < 0 || v > 65535))
-        return bad_request(o, "field 'port' out of range");
     o->port = present ? (int)v : 0;
-    if (!o->server && (o->host == NULL || !present || o->port == 0))
-        return bad_request(o, "clients need 'host' and 'port'");
+    if (!o->server && o->host == NULL)
+        return bad_field(o, "missing field: ", "host");
+    if (!o->server && !present)
+        return bad_field(o, "missing field: ", "port");
     const json_t *sh = json_object_get(o->req, "server_hostname");
     if (sh != NULL && !json_is_null(sh)) {
         o->server_hostname_v = sh;
@@ -147,7 +213,7 @@ static int parse_request(struct devtls_op *o)
         return -1;
     o->recv_bytes = present && v > 0 ? (long)v : -1;
     if (o->recv_bytes > MAX_SEND)
-        return bad_request(o, "field 'recv_bytes' over 1 MiB");
+        return bad_field(o, "out of range: ", "recv_bytes");
     if (opt_int(o, "verify_mode", &v, &present))
         return -1;
     if (opt_bool(o, "nodelay", 0, &o->nodelay) ||
@@ -158,20 +224,16 @@ static int parse_request(struct devtls_op *o)
     if (send_b64) {
         long n = tm_b64_decode(send_b64, &o->send);
         if (n < 0)
-            return bad_request(o, "field 'send_b64' is not base64");
+            return bad_request(o, "send_b64: not valid base64");
         if (n > MAX_SEND)
-            return bad_request(o, "field 'send_b64' over 1 MiB");
+            return bad_field(o, "out of range: ", "send_b64");
         o->send_len = (size_t)n;
     }
     /* a non-blocking handshake is driven by the first read/write (§1.7): without
      * one nothing would drive it (write(b'') never reaches the TLS layer) */
     if (o->nonblocking && o->do_handshake && o->send_len == 0 && o->recv_bytes <= 0)
         return bad_request(o, "nonblocking needs send_b64 or recv_bytes");
-    const json_t *cid = json_object_get(o->req, "client_id");
-    if (cid && !json_is_null(cid) && !(json_is_string(cid) && strcmp(json_string_value(cid), "auto") == 0) &&
-        !json_is_string(json_object_get(cid, "b64")))
-        return bad_request(o, "field 'client_id' must be \"auto\" or {\"b64\":…}");
-    return 0;
+    return check_items(o) != 0 ? -1 : check_client_id(o);
 }
 
 /* ---- the SSLContext part --------------------------------------------------- */
@@ -184,7 +246,7 @@ static int build_context(struct devtls_op *o)
         return -1;
     o->ctx_ready = 1;
     const json_t *ciphers = json_object_get(o->req, "ciphers");
-    if (ciphers != NULL) {
+    if (ciphers != NULL && !json_is_null(ciphers)) {
         if (o->ssl_layer) {   /* §1.1: the wrapper has no set_ciphers (§6.33) */
             devtls_exc_set(&o->exc, "AttributeError",
                            "'SSLContext' object has no attribute 'set_ciphers'");

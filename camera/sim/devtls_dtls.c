@@ -72,7 +72,7 @@ static int client_id(struct devtls_op *o, const struct sockaddr_storage *peer,
     }
     long n = tm_b64_decode(json_string_value(json_object_get(v, "b64")), cid);
     if (n < 0) {
-        devtls_exc_set(&o->exc, "bad-request", "client_id b64 is not base64");
+        devtls_exc_set(&o->exc, "bad-request", "client_id.b64: not valid base64");
         return -1;
     }
     *cid_len = (size_t)n;

@@ -51,6 +51,8 @@ def t_parse():
                            chain=[{'cert': {'b64': 'AAAA'}, 'key': {'str': 'k'}}],
                            client_id={'b64': 'eA=='}, do_handshake=False))
     eq(r, None, 'full tls request reply')
+    req, r = A['parse'](rq(id=5, op='tls_server', layer=None, recv_mode=None, ciphers=None))
+    eq(r, None, 'null fields are absent ones')
     bad(b'{"id":1,"op":', None, 'bad JSON')
     bad(b'\xff\xfe', None, 'bad JSON')
     bad(b'[1,2]', None, 'not a JSON object')
@@ -243,8 +245,17 @@ def t_never_dies():
         json.dumps(r)
 
 
+def t_bad_tls():
+    # the table test_vcam.c runs against the virtual camera: the same texts
+    table = json.loads(open('/bad_tls_requests.json').read())
+    for n, c in enumerate(table['cases']):
+        q = c['req']
+        q['id'] = 100 + n
+        bad(json.dumps(q), 100 + n, c['error'])
+
+
 CASES = {'compile': t_compile, 'parse': t_parse, 'exc': t_exc, 'put': t_put,
          'clock': t_clock, 'hello': t_hello, 'ops_unsupported': t_ops_unsupported,
-         'serve': t_serve, 'never_dies': t_never_dies}
+         'serve': t_serve, 'never_dies': t_never_dies, 'bad_tls': t_bad_tls}
 CASES[TM_CASE]()
 print('case', TM_CASE, 'ok')

@@ -45,12 +45,14 @@ static int in_path(const char *prog)
  * the Python traceback are printed when the code is not the expected one. */
 static int run_case(const char *agent, const char *name, int want)
 {
-    char runner[1024], cases[1024], errpath[600];
+    char runner[1024], cases[1024], table[1024], errpath[600];
     snprintf(runner, sizeof runner, "%s/tests/agent/mpy_run.mjs", TM_SOURCE_DIR);
     snprintf(cases, sizeof cases, "%s/tests/agent/agent_cases.py", TM_SOURCE_DIR);
+    snprintf(table, sizeof table, "%s/tests/agent/bad_tls_requests.json", TM_SOURCE_DIR);
     snprintf(errpath, sizeof errpath, "%s/%s.stderr", g_tmp, name);
     unlink(errpath);
-    char *argv[] = { "node", runner, (char *)mjs_path(), (char *)agent, cases, (char *)name, NULL };
+    char *argv[] = { "node", runner, (char *)mjs_path(), (char *)agent, cases, (char *)name,
+                     table, NULL };
     struct tm_proc p;
     struct tm_err err;
     ck_assert_msg(tm_proc_spawn(&p, argv, errpath, &err) == 0, "spawn node: %s", err.msg);
@@ -108,6 +110,7 @@ START_TEST(hello_without_tls_modules) { agent_case("hello"); } END_TEST
 START_TEST(tls_ops_unsupported_here) { agent_case("ops_unsupported"); } END_TEST
 START_TEST(serve_loop_and_oversize_line) { agent_case("serve"); } END_TEST
 START_TEST(junk_never_kills_the_agent) { agent_case("never_dies"); } END_TEST
+START_TEST(bad_tls_requests_as_vcam) { agent_case("bad_tls"); } END_TEST
 
 /* The compile case must catch what CPython accepts but MicroPython does not
  * (a match statement), and a wrong header line. */
@@ -162,6 +165,7 @@ int main(void)
     tcase_add_test(tc, tls_ops_unsupported_here);
     tcase_add_test(tc, serve_loop_and_oversize_line);
     tcase_add_test(tc, junk_never_kills_the_agent);
+    tcase_add_test(tc, bad_tls_requests_as_vcam);
     tcase_add_test(tc, compile_case_catches_breakage);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

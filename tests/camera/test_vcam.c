@@ -599,6 +599,33 @@ START_TEST(agent_bad_requests)
 }
 END_TEST
 
+/* Malformed TLS requests: the same table, and so the same texts, as agent.py's
+ * (tests/agent/bad_tls_requests.json, run under MicroPython by test_agent_py). */
+START_TEST(agent_bad_tls_requests_as_agent_py)
+{
+    json_error_t je;
+    json_t *table = json_load_file(TM_SOURCE_DIR "/tests/agent/bad_tls_requests.json", 0, &je);
+    ck_assert_msg(table != NULL, "bad_tls_requests.json: %s", je.text);
+    struct vc *v = malloc(sizeof *v);
+    vc_start(v, NULL);
+    vc_enter_raw(v);
+    json_decref(vc_start_agent(v));
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(table, "cases"), i, c) {
+        json_t *q = json_deep_copy(json_object_get(c, "req"));
+        json_object_set_new(q, "id", json_integer(100 + (json_int_t)i));
+        char *line = json_dumps(q, JSON_COMPACT);
+        expect_bad(v, line, 100 + (json_int_t)i, json_string_value(json_object_get(c, "error")));
+        free(line);
+        json_decref(q);
+    }
+    ck_assert_uint_gt(i, 15);
+    vc_end(v);
+    json_decref(table);
+}
+END_TEST
+
 static void put(struct vc *v, int id, const char *path, const char *data, const char *sha,
                 const char *outcome)
 {
@@ -1438,6 +1465,7 @@ int main(void)
     tcase_set_timeout(agent, 15);
     tcase_add_test(agent, agent_hello_and_info);
     tcase_add_test(agent, agent_bad_requests);
+    tcase_add_test(agent, agent_bad_tls_requests_as_agent_py);
     tcase_add_test(agent, agent_put);
     tcase_add_test(agent, agent_clock_reset_ctrl_c);
     suite_add_tcase(s, agent);

@@ -621,6 +621,10 @@ START_TEST(p22_set_ciphers)
     r = run("{\"id\":5,\"op\":\"tls_client\",\"host\":\"127.0.0.1\",\"port\":9,\"ciphers\":[]}");
     assert_oserror(r, "context", -24192, "MBEDTLS_ERR_SSL_BAD_CONFIG");
     json_decref(r);
+    /* null is an absent field, as for the agent: no set_ciphers call at all */
+    r = client_vs("p256-server", "p256-int", NULL, CA_ROOT HOST ",\"ciphers\":null", NULL);
+    assert_ok(r);
+    json_decref(r);
     /* set_ciphers narrows what is offered: the server then picks AES-128 */
     r = client_vs("p256-server", "p256-int", NULL,
                   CA_ROOT HOST ",\"ciphers\":[\"TLS-ECDHE-ECDSA-WITH-AES-128-CBC-SHA256\"]", NULL);
