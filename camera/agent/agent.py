@@ -362,7 +362,7 @@ def _wrap(o, ctx, s, addr):
 	if q.get('server_hostname') is not None:
 		kw['server_hostname'] = q['server_hostname']
 	c = q.get('client_id')
-	if c is not None:   # on the ssl layer too: its TypeError is the result (DM §1.1)
+	if c is not None:   # the ssl layer's TypeError is the result (DM §1.1)
 		kw['client_id'] = repr(addr).encode() if c == 'auto' else b64d(c['b64'])
 	o.stage('handshake' if dh else 'wrap')
 	o.kw = kw
@@ -486,8 +486,8 @@ def op_tls(q, emit):
 	except Exception as e:
 		r['exc'] = exc_info(e)
 	finally:
-		# close every socket on every path, Ctrl-C too
-		o.t = now()
+		# time the failed stage; close every socket on every path, Ctrl-C too
+		o.mark(r['stage'] or 'close')
 		while socks:
 			try:
 				socks.pop().close()

@@ -587,9 +587,11 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
         o->attempts = 1;
         run_op(o);
     }
-    /* close every socket on every path (contracts §3, device close() §1.7) */
-    tm_ms close_start = tm_now_ms();
-    o->t_mark = close_start;
+    /* the failed stage's time under its name, as the agent reports it; then close
+     * every socket on every path (contracts §3, device close() §1.7) */
+    if (o->exc.set && o->stage != NULL)
+        devtls_op_time(o, o->stage);
+    o->t_mark = tm_now_ms();
     devtls_op_close_ssl(o);
     devtls_sock_close(&o->sock);
     devtls_sock_close(&o->listen);

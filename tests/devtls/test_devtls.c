@@ -187,8 +187,12 @@ static void assert_exc(json_t *r, const char *stage, const char *type, long code
         ck_assert_str_eq(json_string_value(json_array_get(args, n++)), msg);
     ck_assert_int_eq(json_array_size(args), n);
     ck_assert_str_eq(jstr(e, "text"), text);
-    if (stage)
+    if (stage) {
         ck_assert_str_eq(jstr(r, "stage"), stage);
+        /* the failed stage's time is there, under its name */
+        ck_assert_msg(json_is_integer(json_object_get(json_object_get(r, "ms"), stage)),
+                      "no ms.%s", stage);
+    }
 }
 
 static void assert_oserror(json_t *r, const char *stage, long code, const char *name)
