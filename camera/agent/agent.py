@@ -9,14 +9,9 @@ def _imp(n):
 	except ImportError:
 		return None
 
-os = _imp('os')
-socket = _imp('socket')
-tls = _imp('tls')
+os, socket, tls, select, hashlib, machine, network = [_imp(n) for n in (
+	'os', 'socket', 'tls', 'select', 'hashlib', 'machine', 'network')]
 ssl = _imp('ssl') or _imp('ussl')
-select = _imp('select')
-hashlib = _imp('hashlib')
-machine = _imp('machine')
-network = _imp('network')
 _tk = getattr(time, 'ticks_ms', None)
 MAXLINE = 65536
 
@@ -44,9 +39,8 @@ def b64d(s):
 	return d
 
 def reply(rid, op, outcome, **kw):
-	r = {'id': rid, 'op': op, 'outcome': outcome}
-	r.update(kw)
-	return r
+	kw.update(id=rid, op=op, outcome=outcome)
+	return kw
 
 def bad(rid, op, msg):
 	return reply(rid, op, 'bad-request', error=msg)
@@ -268,6 +262,7 @@ class Op:
 					   heap_after=None, bytes_sent=0, bytes_received=0, received_b64='')
 		self.t0 = self.t = now()
 		self.end = self.t0 + (q.get('deadline_ms') or 60000)
+		self.s = None
 
 	def stage(self, s):
 		self.r['stage'] = s
@@ -278,12 +273,14 @@ class Op:
 		self.t = now()
 
 	def timeout(self):
-		# the socket timeout (s), cut to the deadline
+		# seconds left (timeout_ms at most), set on a blocking socket
 		left = diff(self.end, now())
 		if left <= 0:
 			raise OSError(110)   # what a socket timeout raises (ETIMEDOUT)
 		t = self.q.get('timeout_ms')
-		return (min(t, left) if t else left) / 1000
+		t = (min(t, left) if t else left) / 1000
+		self.s and self.s.settimeout(t)
+		return t
 
 def _sock(o, socks, host, port, dg):
 	t = socket.SOCK_DGRAM if dg else socket.SOCK_STREAM
@@ -349,7 +346,7 @@ def _connect(o, socks, emit):
 def _hvr(o, e):
 	# DM §1.8: a new client's first handshake sends HelloVerifyRequest, fails
 	q = o.q
-	return q['op'] == 'dtls_server' and e.args and e.args[0] == -27264 and q.get('hello_verify_retry', True)
+	return q['op'] == 'dtls_server' and e.args[:1] == (-27264,) and q.get('hello_verify_retry', True)
 
 def _wrap(o, ctx, s, addr):
 	q = o.q
@@ -373,7 +370,7 @@ def _wrap(o, ctx, s, addr):
 			raise
 		# wrap again on the same context
 		o.r.update(first_exc=exc_info(e), attempts=2)
-		s.settimeout(o.timeout())
+		o.timeout()
 		return ctx.wrap_socket(s, **kw)
 
 def _cipher(o, ss):
@@ -383,7 +380,7 @@ def _cipher(o, ss):
 		pass
 
 def _io(o, ss):
-	# non-blocking: the first I/O drives the handshake, None while pending (DM §1.7)
+	# nonblocking: the first I/O drives the handshake (DM §1.7)
 	q, r = o.q, o.r
 	p = None
 	if q.get('nonblocking'):
@@ -445,6 +442,8 @@ def _run(o, mod, socks, emit):
 	nb = q.get('nonblocking')
 	if nb:
 		s.setblocking(False)   # DTLS retransmits only so (DM §1.8)
+	else:
+		o.s = s
 	o.mark('socket')
 	ss = _wrap(o, ctx, s, addr)
 	socks.append(ss)
@@ -527,7 +526,7 @@ def out(obj):
 	print(json.dumps(obj))
 
 def read_line(rd):
-	# None at EOF; a longer line is read to its end, MAXLINE+1 bytes stand for it
+	# None at EOF; a longer line is read to its end, as MAXLINE+1 bytes
 	line = rd.readline(MAXLINE + 2)
 	if not line:
 		return None

@@ -245,6 +245,28 @@ def t_never_dies():
         json.dumps(r)
 
 
+def t_deadline():
+    # every blocking step re-arms the socket with what is left of deadline_ms
+    class Sock:
+        t = None
+        def settimeout(self, t):
+            self.t = t
+    o = A['Op']({'id': 1, 'op': 'tls_client', 'deadline_ms': 300, 'timeout_ms': 100})
+    o.s = Sock()
+    eq(o.timeout(), 0.1, 'timeout_ms below the deadline')
+    eq(o.s.t, 0.1, 'socket timeout set')
+    time.sleep_ms(250)
+    t = o.timeout()
+    if not 0 < t <= 0.06 or o.s.t != t:
+        raise AssertionError('cut to the deadline: %r, socket %r' % (t, o.s.t))
+    time.sleep_ms(80)
+    try:
+        o.timeout()
+        raise AssertionError('no OSError past the deadline')
+    except OSError as e:
+        eq(e.args[0], 110, 'ETIMEDOUT')
+
+
 def t_bad_tls():
     # the table test_vcam.c runs against the virtual camera: the same texts
     table = json.loads(open('/bad_tls_requests.json').read())
@@ -256,6 +278,7 @@ def t_bad_tls():
 
 CASES = {'compile': t_compile, 'parse': t_parse, 'exc': t_exc, 'put': t_put,
          'clock': t_clock, 'hello': t_hello, 'ops_unsupported': t_ops_unsupported,
-         'serve': t_serve, 'never_dies': t_never_dies, 'bad_tls': t_bad_tls}
+         'serve': t_serve, 'never_dies': t_never_dies, 'bad_tls': t_bad_tls,
+         'deadline': t_deadline}
 CASES[TM_CASE]()
 print('case', TM_CASE, 'ok')
