@@ -1,6 +1,7 @@
 /* tlspeer result line (docs/contracts.md §2) → peer outcome class (§5). The
- * rows are tried in order; the first that applies names the class. Alerts come
- * first: an alert is the peer's own statement of why, stronger than "failed". */
+ * rules are tried in order; the first that applies names the class. Alerts come
+ * first: an alert is the peer's own statement of why, stronger than "failed". A
+ * backend error left unexplained by the table keeps its own text as a token. */
 #include "classify/classify.h"
 
 #include <ctype.h>
@@ -40,6 +41,41 @@ static void error_token(const char *text, char *out, size_t len)
         snprintf(out, len, "unknown");
 }
 
+/* Backend errors without an alert, to one class whatever the backend, so one cause
+ * reads the same in the openssl and gnutls columns. Codes are what tlspeer reports:
+ * errno for OpenSSL's transport, GnuTLS's own negative codes. (OpenSSL's EOF
+ * without close_notify already comes as closed_by "peer".) */
+static const struct error_row {
+    const char *backend;
+    const char *proto;        /* NULL: tls and dtls */
+    long long code;
+    const char *cls;
+} error_rows[] = {
+    /* TLS: the device reset the connection or closed it mid-handshake, no alert */
+    { "openssl", "tls", 104, "closed" },     /* ECONNRESET */
+    { "openssl", "tls", 32, "closed" },      /* EPIPE */
+    { "gnutls", NULL, -110, "closed" },      /* GNUTLS_E_PREMATURE_TERMINATION */
+    { "gnutls", "tls", -54, "closed" },      /* GNUTLS_E_PULL_ERROR: recv() failed */
+    { "gnutls", "tls", -53, "closed" },      /* GNUTLS_E_PUSH_ERROR: send() failed */
+    /* DTLS: the device's port is closed; the ICMP answer fails the next I/O */
+    { "openssl", "dtls", 111, "error:connection-refused" },   /* ECONNREFUSED */
+    { "gnutls", "dtls", -54, "error:connection-refused" },
+    { "gnutls", "dtls", -53, "error:connection-refused" },
+};
+
+static const char *error_class(const json_t *result, const json_t *err)
+{
+    const char *backend = str(result, "backend"), *proto = str(result, "proto");
+    json_int_t code = json_integer_value(json_object_get(err, "code"));
+    for (size_t i = 0; backend != NULL && i < sizeof error_rows / sizeof error_rows[0]; i++) {
+        const struct error_row *r = &error_rows[i];
+        if (strcmp(r->backend, backend) == 0 && r->code == code &&
+            (r->proto == NULL || (proto != NULL && strcmp(r->proto, proto) == 0)))
+            return r->cls;
+    }
+    return NULL;
+}
+
 static char *with(const char *prefix, const char *tail)
 {
     char buf[256];
@@ -70,6 +106,9 @@ char *classify_peer(const json_t *result)
     const char *closed_by = str(result, "closed_by");
     if (closed_by != NULL && strcmp(closed_by, "peer") == 0)
         return strdup("closed");   /* EOF (or reset) from the device, no alert */
+    const char *cls = json_is_object(err) ? error_class(result, err) : NULL;
+    if (cls != NULL)
+        return strdup(cls);
     if (json_is_object(err) && str(err, "text") != NULL) {
         char tok[64];
         error_token(str(err, "text"), tok, sizeof tok);

@@ -156,6 +156,11 @@ END_TEST
 
 /* ---- peer classes -------------------------------------------------------- */
 
+/* A failed handshake on BACKEND/PROTO with error CODE and TEXT, nothing else. */
+#define PEER_ON(backend, proto, code, text) \
+    "{\"event\":\"result\",\"backend\":\"" backend "\",\"proto\":\"" proto "\"," \
+    "\"handshake\":\"failed\",\"alert_sent\":null,\"alert_received\":null," \
+    "\"error\":{\"code\":" code ",\"text\":\"" text "\"},\"closed_by\":null}"
 #define PEER(hs, sent, recv, err, closed, data) \
     "{\"event\":\"result\",\"backend\":\"openssl\",\"role\":\"server\",\"proto\":\"tls\"," \
     "\"handshake\":\"" hs "\",\"alert_sent\":" sent ",\"alert_received\":" recv ",\"error\":" err \
@@ -197,6 +202,20 @@ START_TEST(peer_classes)
     peer_is(PEER("failed", "null", "null", "{\"code\":-54,\"text\":\"Error in the pull function.\"}",
                  "null", "null"), "error:error-in-the-pull-function");
     peer_is(PEER("failed", "null", "null", "null", "null", "null"), "closed");
+    /* The same cause is one class on both backends (classify_peer.c error_rows). */
+    peer_is(PEER_ON("gnutls", "tls", "-54", "Error in the pull function."), "closed");
+    peer_is(PEER_ON("gnutls", "tls", "-110", "The TLS connection was non-properly terminated."),
+            "closed");
+    peer_is(PEER_ON("openssl", "tls", "104", "Connection reset by peer"), "closed");
+    peer_is(PEER_ON("gnutls", "dtls", "-53", "Error in the push function."),
+            "error:connection-refused");
+    peer_is(PEER_ON("gnutls", "dtls", "-54", "Error in the pull function."),
+            "error:connection-refused");
+    peer_is(PEER_ON("openssl", "dtls", "111", "Connection refused"), "error:connection-refused");
+    /* TLS over TCP is not refused after the handshake began: no row, the text stays */
+    peer_is(PEER_ON("openssl", "tls", "111", "Connection refused"), "error:connection-refused");
+    peer_is(PEER_ON("gnutls", "tls", "-15", "An unexpected TLS packet was received."),
+            "error:an-unexpected-tls-packet-was-received");
     peer_is(PEER("timeout", "null", "null", "{\"code\":110,\"text\":\"deadline reached during the "
                  "handshake\"}", "null", "null"), "timeout");
     peer_is(PEER("not-started", "null", "null", "{\"code\":110,\"text\":\"no peer before the deadline\"}",
