@@ -324,7 +324,8 @@ int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len
     }
     /* the agent calls setblocking(False) before wrap_socket(do_handshake_on_connect=False) */
     o->sock.nonblocking = o->nonblocking;
-    mbedtls_ssl_set_bio(&o->ssl, &o->sock, devtls_bio_send, devtls_bio_recv, NULL);
+    mbedtls_ssl_set_bio(&o->ssl, &o->sock, devtls_bio_send,
+                        o->dgram ? devtls_bio_recv : devtls_bio_recv_tls, NULL);
     return 0;
 }
 

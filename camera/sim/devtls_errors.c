@@ -334,9 +334,9 @@ void devtls_exc_from_mbedtls(struct devtls_exc *e, int ret, const mbedtls_ssl_co
         devtls_exc_set(e, "KeyboardInterrupt", NULL);
         return;
     }
-    /* 2.28 cannot reassemble a handshake message split over records; on the device
-     * only a message over 16 KB fails, with BAD_INPUT_DATA (§2.3). A split message
-     * under 16 KB stays FEATURE_UNAVAILABLE here: a known 2.28 limitation. */
+    /* 2.28 cannot reassemble a handshake message split over records; devtls_reasm.c
+     * does it up to 16 KB, as the device does, and passes a bigger one on split, which
+     * fails here as on the device, with BAD_INPUT_DATA (§2.3). */
     if (ret == MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE && ssl && during_handshake &&
         ssl->in_hslen > DEVTLS_IN_RECORD)
         ret = DEVTLS_E_PEER_MSG_TOO_BIG;

@@ -46,6 +46,14 @@ enum {
 /* A socket with the device's semantics: blocking with its timeout (polled for
  * interrupts), or non-blocking after setblocking(False) (contracts §3
  * `nonblocking`), where the BIO gives WANT_READ/WANT_WRITE as the device's does. */
+/* Handshake records re-cut for mbedTLS 2.28 (devtls_reasm.c, device-model §3). */
+struct devtls_reasm {
+    int passthrough;                  /* after the peer's CCS, or not TLS: as it comes */
+    unsigned char *raw, *hs, *out;    /* read, not yet a record / held messages / ready */
+    size_t raw_len, raw_cap, hs_len, hs_cap, out_len, out_cap, out_off;
+    unsigned char hs_ver[2];
+};
+
 struct devtls_sock {
     int fd;
     int dgram;
@@ -56,6 +64,7 @@ struct devtls_sock {
     int interrupted;                  /* set when env->interrupted() fired */
     int deadline_hit;                 /* the operation deadline (not the socket timeout) */
     long wire_sent, wire_received;    /* raw bytes, for diagnostics */
+    struct devtls_reasm reasm;        /* TLS only */
 };
 
 /* The simulated GC heap: only TLS state is accounted (estimates, see devtls_ctx.c). */
@@ -127,6 +136,10 @@ int devtls_bio_send(void *ctx, const unsigned char *buf, size_t len);
 int devtls_bio_recv(void *ctx, unsigned char *buf, size_t len);
 /* Wait for fd readable/writable honouring timeout, deadline, interrupts.
  * 0 ready, else a negative code (-110, DEVTLS_E_INTERRUPTED). */
+/* The TLS BIO receive: devtls_bio_recv with split handshake messages reassembled
+ * (device-model §3, Records); its state goes with devtls_sock_close. */
+int devtls_bio_recv_tls(void *ctx, unsigned char *buf, size_t len);
+void devtls_reasm_free(struct devtls_reasm *r);
 int devtls_sock_wait(struct devtls_sock *s, short events, int use_timeout);
 /* One wait of a non-blocking I/O loop (the agent's poll(50) after a None): at most
  * DEVTLS_POLL_MS for the direction mbedTLS asked for (ret = WANT_READ/WANT_WRITE).

@@ -149,8 +149,9 @@ static void setup_common(struct peer_conn *c, gnutls_session_t s)
         gnutls_dtls_set_timeouts(s, o->dtls_timeout_ms ? (unsigned)o->dtls_timeout_ms : 1000,
                                  (unsigned)o->timeout_ms);
     }
-    if (o->max_fragment)
-        gnutls_record_set_max_size(s, (size_t)o->max_fragment);
+    if (o->max_fragment || o->max_send_frag)
+        gnutls_record_set_max_size(s, (size_t)(o->max_send_frag ? o->max_send_frag
+                                                                : o->max_fragment));
     if (o->record_size_limit)
         gnutls_record_set_max_recv_size(s, (size_t)o->record_size_limit);
     if (cfg->keylog)

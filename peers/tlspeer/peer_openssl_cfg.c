@@ -212,6 +212,8 @@ static int set_protocol(struct ossl_cfg *cfg, struct tm_err *err)
                  : o->max_fragment == 2048 ? 3 : 4;
         SSL_CTX_set_tlsext_max_fragment_length(ctx, mode);
     }
+    if (o->max_send_frag && !SSL_CTX_set_max_send_fragment(ctx, (long)o->max_send_frag))
+        return ossl_fail(err, "--max-send-frag");
     if (o->record_size_limit)
         return tm_err_set(err, "--record-size-limit: not supported by the openssl backend "
                                "(OpenSSL 3.0 has no RFC 8449); use --backend gnutls");
