@@ -282,7 +282,7 @@ static const char *wrap_stage(const struct devtls_op *o)
 int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len)
 {
     devtls_op_stage(o, wrap_stage(o));
-    if (o->ssl_layer && json_object_get(o->req, "client_id") != NULL &&
+    if ((o->ssl_layer || o->env->no_client_id) && json_object_get(o->req, "client_id") != NULL &&
         !json_is_null(json_object_get(o->req, "client_id"))) {
         devtls_exc_type(&o->exc, "unexpected keyword argument 'client_id'");   /* §1.1 */
         return -1;
@@ -394,6 +394,18 @@ static int ensure_handshake(struct devtls_op *o)
     return o->handshake_done ? 0 : devtls_op_handshake(o);
 }
 
+/* A read/write error after the handshake; firmware before 2026-02 raises it as a
+ * bare OSError(code) (device-model.md §0). */
+static void io_error(struct devtls_op *o, int ret)
+{
+    devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
+    if (o->env->bare_io_errors && o->handshake_done && o->exc.has_code &&
+        strcmp(o->exc.type, "OSError") == 0) {
+        o->exc.has_msg = 0;
+        o->exc.msg[0] = '\0';
+    }
+}
+
 static int do_write(struct devtls_op *o)
 {
     devtls_op_stage(o, "write");
@@ -415,7 +427,7 @@ static int do_write(struct devtls_op *o)
         if (ret == 0)
             continue;
         if (ret < 0) {
-            devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
+            io_error(o, ret);
             return -1;
         }
         off += (size_t)ret;
@@ -441,14 +453,14 @@ static int do_read(struct devtls_op *o)
             ret = want_wait(o, ret);
             if (ret == 0)
                 continue;
-            devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
+            io_error(o, ret);
             return -1;
         }
         /* §1.7: close_notify and a bare FIN both read as b'' */
         if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF)
             break;
         if (ret < 0) {
-            devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
+            io_error(o, ret);
             return -1;
         }
         o->rlen += (size_t)ret;
@@ -538,12 +550,13 @@ static const char *outcome_of(const struct devtls_op *o)
 static void finish_reply(struct devtls_op *o)
 {
     json_t *r = o->reply;
-    if (o->exc.set && strcmp(o->exc.type, "bad-request") == 0) {
+    if (o->exc.set && (strcmp(o->exc.type, "bad-request") == 0 ||
+                       strcmp(o->exc.type, "unsupported") == 0)) {
         json_object_clear(r);
         json_object_set(r, "id", json_object_get(o->req, "id"));
         if (o->op)
             json_object_set_new(r, "op", json_string(o->op));
-        json_object_set_new(r, "outcome", json_string("bad-request"));
+        json_object_set_new(r, "outcome", json_string(o->exc.type));
         json_object_set_new(r, "error", json_string(o->exc.msg));
         return;
     }
@@ -584,7 +597,10 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
     json_object_set(o->reply, "op", json_object_get(request, "op"));
     if (!json_is_object(request))
         bad_request(o, "request must be a JSON object");
-    else if (parse_request(o) == 0) {
+    else if (parse_request(o) == 0 && o->dgram && env->no_dtls)   /* as agent.py says it */
+        devtls_exc_set(&o->exc, "unsupported", o->ssl_layer ? "no ssl DTLS on this device"
+                                                            : "no tls DTLS on this device");
+    else if (!o->exc.set) {
         o->attempts = 1;
         run_op(o);
     }

@@ -12,6 +12,10 @@
 struct devtls_env {
     const char *flash_dir;        /* the device file system: "file" items resolve here */
     int pem;                      /* PEM parsing compiled in (profile); default 0: DER only */
+    /* Older firmware (device-model.md §0); 0 = current behaviour: */
+    int no_dtls;                  /* no PROTOCOL_DTLS_*: dtls ops answer "unsupported" */
+    int no_client_id;             /* wrap_socket(client_id=) is a TypeError */
+    int bare_io_errors;           /* read/write errors are OSError(code), no name */
     int64_t (*rtc_now)(void *ctx);/* device RTC as UTC epoch seconds */
     void *rtc_ctx;
     /* Emit an event line now (e.g. {"id":N,"event":"listening",…}); takes ownership. */

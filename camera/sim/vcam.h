@@ -23,6 +23,10 @@ struct vcam_profile {
     int64_t clock_unset;    /* RTC value after power-on (UTC epoch) */
     int pem;                /* PEM parsing compiled in */
     int tls13;              /* TLS 1.3 compiled in; only false can be imitated (2.28) */
+    /* Version-dependent features (device-model.md §0), all present by default: */
+    int dtls;               /* PROTOCOL_DTLS_* (merged 2025-02) */
+    int client_id;          /* wrap_socket(client_id=) for HelloVerify (2025-07) */
+    int io_error_text;      /* read/write errors carry the mbedTLS name (2026-02) */
     long heap;              /* GC heap size in bytes */
     long agent_heap;        /* heap the running agent itself occupies */
 };

@@ -116,10 +116,15 @@ static json_t *vcam_agent_hello(struct vcam *vc)
     char machine[160], version[160];
     snprintf(machine, sizeof machine, "%s with %s", vc->prof.board, vc->prof.mcu);
     snprintf(version, sizeof version, "%s (OpenMV %s)", vc->prof.micropython, vc->prof.openmv);
+    json_t *protocols = json_pack("[s, s]", "PROTOCOL_TLS_CLIENT", "PROTOCOL_TLS_SERVER");
+    if (vc->prof.dtls) {
+        json_array_append_new(protocols, json_string("PROTOCOL_DTLS_CLIENT"));
+        json_array_append_new(protocols, json_string("PROTOCOL_DTLS_SERVER"));
+    }
     return json_pack(
         "{s:s, s:s, s:i, s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s},"
         " s:{s:b, s:b}, s:s, s:I, s:[s], s:{s:I, s:b},"
-        " s:{s:b, s:b, s:b, s:b, s:b, s:[s, s, s, s]}, s:s, s:b}",
+        " s:{s:b, s:b, s:b, s:b, s:b, s:o}, s:s, s:b}",
         "event", "hello", "agent", "tlsmatrix-agent", "proto", 1,
         "impl", "name", "micropython", "version", vc->prof.impl_version, "machine", machine,
         "uname", "sysname", vc->prof.sysname, "nodename", vc->prof.sysname,
@@ -129,9 +134,8 @@ static json_t *vcam_agent_hello(struct vcam *vc)
         "heap_free", (json_int_t)vc->heap_free,
         "addrs", "127.0.0.1",
         "clock", "epoch", (json_int_t)vcam_rtc_now(vc), "settable", 1,
-        "caps", "dtls", 1, "set_ciphers", 1, "client_id", 1, "pem", vc->pem,
-        "fs_writable", 1, "protocols", "PROTOCOL_TLS_CLIENT", "PROTOCOL_TLS_SERVER",
-        "PROTOCOL_DTLS_CLIENT", "PROTOCOL_DTLS_SERVER",
+        "caps", "dtls", vc->prof.dtls, "set_ciphers", 1, "client_id", vc->prof.client_id,
+        "pem", vc->pem, "fs_writable", 1, "protocols", protocols,
         "profile", vc->prof.name, "virtual", 1);
 }
 
@@ -293,6 +297,8 @@ static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
 {
     struct devtls_env env = {
         .flash_dir = vc->flash_dir, .pem = vc->pem,
+        .no_dtls = !vc->prof.dtls, .no_client_id = !vc->prof.client_id,
+        .bare_io_errors = !vc->prof.io_error_text,
         .rtc_now = cb_rtc, .rtc_ctx = vc,
         .emit = cb_emit, .emit_ctx = vc,
         .interrupted = cb_interrupted, .int_ctx = vc,

@@ -1,5 +1,6 @@
 /* Device profiles are data (camera/sim/profiles/NAME.yaml): banner values, RTC
- * power-on value, PEM and TLS 1.3 switches, heap size. Errors name file and line (tm_yaml.h). */
+ * power-on value, PEM and TLS 1.3 switches, the version-dependent features of
+ * device-model.md §0, heap size. Errors name file and line (tm_yaml.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -44,7 +45,8 @@ static int parse(struct tm_yaml *y, struct vcam_profile *p, struct tm_err *err)
 {
     static const char *const keys[] = { "name", "doc", "openmv", "micropython", "board",
                                         "mcu", "impl_version", "sysname", "clock_unset",
-                                        "pem", "tls13", "heap", "agent_heap", NULL };
+                                        "pem", "tls13", "dtls", "client_id",
+                                        "io_error_text", "heap", "agent_heap", NULL };
     yaml_node_t *root = tm_yaml_root(y);
     if (!tm_yaml_is_map(root))
         return tm_yaml_fail(y, root, err, "a profile is a mapping");
@@ -79,6 +81,17 @@ static int parse(struct tm_yaml *y, struct vcam_profile *p, struct tm_err *err)
     if (p->tls13)
         return tm_yaml_fail(y, tls13, err, "field 'tls13': true is not supported by the "
                             "virtual camera (mbedTLS 2.28 has no TLS 1.3)");
+    /* Optional, default true: what current firmware has (device-model.md §0). */
+    static const char *const features[] = { "dtls", "client_id", "io_error_text" };
+    int *const flags[] = { &p->dtls, &p->client_id, &p->io_error_text };
+    for (size_t i = 0; i < 3; i++) {
+        yaml_node_t *n = tm_yaml_get(y, root, features[i]);
+        *flags[i] = 1;
+        if (n != NULL && tm_yaml_bool(y, n, features[i], flags[i], err) != 0)
+            return -1;
+    }
+    if (!p->dtls)
+        p->client_id = 0;   /* a DTLS server keyword, merged after DTLS */
     if (get_long(y, root, "heap", 16384, &p->heap, err) != 0 ||
         get_long(y, root, "agent_heap", 0, &p->agent_heap, err) != 0)
         return -1;

@@ -22,7 +22,8 @@ static int clock_needed(const json_t *kase)
 
 /* Capability skips come from the hello (contracts §3): a device that cannot set
  * its clock (MicroPython's unix port, device-model.md §7) cannot run cases that
- * depend on the reference time, and DTLS or set_ciphers may be compiled out. */
+ * depend on the reference time, and DTLS, its client_id or set_ciphers may be
+ * absent (compiled out, or older firmware: device-model.md §0). */
 const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *buf, size_t len)
 {
     const json_t *axes = json_object_get(kase, "axes"), *dev = json_object_get(kase, "device");
@@ -45,6 +46,13 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *bu
     }
     if (dtls && !json_is_true(json_object_get(caps, "dtls"))) {
         snprintf(buf, len, "device has no DTLS (hello caps.dtls)");
+        return buf;
+    }
+    /* On the native layer only: the ssl wrapper's TypeError is a result (§1.1). */
+    const json_t *cid = json_object_get(json_object_get(dev, "options"), "client_id");
+    if (cid != NULL && !json_is_null(cid) && (layer == NULL || strcmp(layer, "tls") == 0) &&
+        json_is_false(json_object_get(caps, "client_id"))) {
+        snprintf(buf, len, "device has no DTLS client_id (hello caps.client_id=false)");
         return buf;
     }
     if (wants_ciphers && json_is_false(json_object_get(caps, "set_ciphers"))) {

@@ -776,6 +776,54 @@ START_TEST(flags_profile_pem_clock)
 }
 END_TEST
 
+/* Older firmware as data (device-model.md §0): no client_id keyword (before
+ * 2025-07), then no DTLS at all (before 2025-02). */
+static json_t *old_firmware_call(const char *features, const char *req)
+{
+    struct vc *v = malloc(sizeof *v);
+    char prof[400], text[600];
+    snprintf(prof, sizeof prof, "%s/old-%d.yaml", g_base, (int)getpid());
+    snprintf(text, sizeof text, "name: old\ndoc: d\nopenmv: v4.5.0\nmicropython: v1.23.0\n"
+             "board: B\nmcu: M\nimpl_version: 1.23.0\nsysname: B\nclock_unset: 0\n"
+             "pem: false\nheap: 100000\nagent_heap: 1000\n%s", features);
+    write_text(prof, text);
+    const char *args[] = { "--profile", prof, NULL };
+    vc_start(v, args);
+    vc_expect(v, "OpenMV v4.5.0; MicroPython v1.23.0; B with M\r\n"
+                 "Type \"help()\" for more information.\r\n>>> ");
+    vc_sends(v, "\x01");
+    vc_expect(v, "\r\n" RAW_HDR ">");
+    json_t *h = vc_start_agent(v);
+    json_t *r = vc_request(v, req);
+    json_object_set_new(r, "hello", h);
+    vc_end(v);
+    return r;
+}
+
+START_TEST(profile_older_firmware_features)
+{
+    /* wrap_socket's keywords are checked before any datagram: a client shows it */
+    const char *req = "{\"id\":3,\"op\":\"dtls_client\",\"host\":\"127.0.0.1\",\"port\":9,"
+                      "\"client_id\":\"auto\",\"deadline_ms\":3000}";
+    json_t *r = old_firmware_call("client_id: false\n", req);
+    json_t *caps = json_object_get(json_object_get(r, "hello"), "caps");
+    ck_assert(json_is_true(json_object_get(caps, "dtls")));
+    ck_assert(json_is_false(json_object_get(caps, "client_id")));
+    ck_assert_str_eq(jstr(json_object_get(r, "exc"), "type"), "TypeError");
+    ck_assert_str_eq(jstr(json_object_get(r, "exc"), "text"),
+                     "unexpected keyword argument 'client_id'");
+    json_decref(r);
+    r = old_firmware_call("dtls: false\n", req);
+    caps = json_object_get(json_object_get(r, "hello"), "caps");
+    ck_assert(json_is_false(json_object_get(caps, "dtls")));
+    ck_assert(json_is_false(json_object_get(caps, "client_id")));
+    ck_assert_uint_eq(json_array_size(json_object_get(caps, "protocols")), 2);
+    ck_assert_str_eq(jstr(r, "outcome"), "unsupported");
+    ck_assert_str_eq(jstr(r, "error"), "no tls DTLS on this device");
+    json_decref(r);
+}
+END_TEST
+
 /* Usage errors: exit 2, one line naming the flag, or the file and line. */
 static void expect_usage_error(const char *const *args, const char *msg)
 {
@@ -1482,6 +1530,7 @@ int main(void)
     tcase_add_test(flags, fault_requests);
     tcase_add_test(flags, pipes_stdin_stdout);
     tcase_add_test(flags, profile_rt1060_by_name);
+    tcase_add_test(flags, profile_older_firmware_features);
     suite_add_tcase(s, flags);
     TCase *tls = tcase_create("tls");
     tcase_set_timeout(tls, 20);

@@ -60,6 +60,28 @@ START_TEST(missing_dtls_and_set_ciphers_skip)
 }
 END_TEST
 
+/* Firmware before 2025-07 has DTLS but no client_id keyword: a native-layer case
+ * that passes one is skipped; on the ssl wrapper its TypeError is the result. */
+START_TEST(missing_client_id_skips_native_layer_only)
+{
+    char buf[300];
+    json_t *h = hello(1, 1, 1);
+    json_object_set_new(json_object_get(h, "caps"), "client_id", json_false());
+    json_t *n = kase("dtls", "keep", 0), *w = kase("dtls", "keep", 0);
+    json_object_set_new(json_object_get(n, "device"), "options", json_pack("{s:s}", "client_id", "auto"));
+    json_object_set_new(json_object_get(w, "device"), "options", json_pack("{s:s}", "client_id", "auto"));
+    json_object_set_new(json_object_get(w, "device"), "layer", json_string("ssl"));
+    ck_assert_str_eq(runner_skip_reason(n, h, buf, sizeof buf),
+                     "device has no DTLS client_id (hello caps.client_id=false)");
+    ck_assert_ptr_null(runner_skip_reason(w, h, buf, sizeof buf));
+    json_object_set_new(json_object_get(h, "caps"), "client_id", json_true());
+    ck_assert_ptr_null(runner_skip_reason(n, h, buf, sizeof buf));
+    json_decref(n);
+    json_decref(w);
+    json_decref(h);
+}
+END_TEST
+
 START_TEST(sanitised_ids)
 {
     char out[64];
@@ -79,6 +101,7 @@ int main(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, clock_not_settable_skips_reference_and_unset);
     tcase_add_test(tc, missing_dtls_and_set_ciphers_skip);
+    tcase_add_test(tc, missing_client_id_skips_native_layer_only);
     tcase_add_test(tc, sanitised_ids);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
