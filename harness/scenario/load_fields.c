@@ -165,7 +165,7 @@ static const char *const peer_keys[] = {
     "cert", "key", "ca", "args", "verify", "servername", "noservername",
     "expect_servername", "sni_mismatch", "min_version", "max_version", "ciphers",
     "ciphersuites", "groups", "sigalgs", "alpn", "no_tickets", "no_renegotiation",
-    "max_fragment", "record_size_limit", "max_send_frag", "cookie", "mtu", "dtls_timeout", "send",
+    "max_fragment", "record_size_limit", "max_send_frag", "seclevel", "cookie", "mtu", "dtls_timeout", "send",
     "send_file", "send_size", "expect", "expect_size", "echo", "close", "misbehave",
     "keylog", NULL };
 

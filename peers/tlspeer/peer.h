@@ -45,6 +45,7 @@ struct peer_opts {
     int no_tickets, no_renegotiation;
     int max_fragment, record_size_limit;
     int max_send_frag;            /* records we send, handshake included; 0: default */
+    int seclevel;                 /* OpenSSL security level; -1: the library's default */
     int cookie;
     int mtu, dtls_timeout_ms;
     const char *send_text, *send_file;

@@ -276,6 +276,8 @@ void *peer_ossl_config_new(const struct peer_opts *o, const struct peer_pki *pki
         ossl_fail(err, "SSL_CTX_new");
         goto fail;
     }
+    if (o->seclevel >= 0)   /* before the chain: the level decides whether it is usable */
+        SSL_CTX_set_security_level(cfg->ctx, o->seclevel);
     if (set_chain(cfg->ctx, o, pki, err) < 0 || set_protocol(cfg, err) < 0 ||
         set_callbacks(cfg, err) < 0)
         goto fail;

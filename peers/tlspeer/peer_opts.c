@@ -13,7 +13,7 @@ enum {
     O_BACKEND = 256, O_ROLE, O_PROTO, O_ACCEPT, O_BIND, O_CONNECT, O_CERT, O_KEY,
     O_CAFILE, O_VERIFY, O_SERVERNAME, O_NOSERVERNAME, O_EXPECT_SN, O_SNI_MISMATCH,
     O_MINV, O_MAXV, O_TLS13, O_TLS12, O_CIPHERS, O_SUITES, O_GROUPS, O_SIGALGS, O_ALPN,
-    O_NOTICKETS, O_NORENEG, O_MAXFRAG, O_RSL, O_SENDFRAG, O_COOKIE, O_MTU, O_DTLS_TIMEOUT, O_SEND,
+    O_NOTICKETS, O_NORENEG, O_MAXFRAG, O_RSL, O_SENDFRAG, O_SECLEVEL, O_COOKIE, O_MTU, O_DTLS_TIMEOUT, O_SEND,
     O_SEND_FILE, O_SEND_SIZE, O_EXPECT, O_EXPECT_SIZE, O_ECHO, O_CLOSE, O_MISBEHAVE,
     O_NODELAY, O_TIMEOUT, O_KEYLOG, O_HELP
 };
@@ -30,7 +30,7 @@ static const struct option longopts[] = {
     {"groups", 1, 0, O_GROUPS}, {"sigalgs", 1, 0, O_SIGALGS}, {"alpn", 1, 0, O_ALPN},
     {"no-tickets", 0, 0, O_NOTICKETS}, {"no-renegotiation", 0, 0, O_NORENEG},
     {"max-fragment", 1, 0, O_MAXFRAG}, {"record-size-limit", 1, 0, O_RSL},
-    {"max-send-frag", 1, 0, O_SENDFRAG},
+    {"max-send-frag", 1, 0, O_SENDFRAG}, {"seclevel", 1, 0, O_SECLEVEL},
     {"cookie", 1, 0, O_COOKIE}, {"mtu", 1, 0, O_MTU}, {"dtls-timeout", 1, 0, O_DTLS_TIMEOUT},
     {"send", 1, 0, O_SEND}, {"send-file", 1, 0, O_SEND_FILE},
     {"send-size", 1, 0, O_SEND_SIZE}, {"expect", 1, 0, O_EXPECT},
@@ -198,6 +198,7 @@ static int parse_one(struct peer_opts *o, int c, const char *a)
         return 0;
     case O_RSL: return parse_int("record-size-limit", a, 64, 16385, &o->record_size_limit);
     case O_SENDFRAG: return parse_int("max-send-frag", a, 512, 16384, &o->max_send_frag);
+    case O_SECLEVEL: return parse_int("seclevel", a, 0, 5, &o->seclevel);
     case O_COOKIE: return pick("cookie", a, onoff, &o->cookie);
     case O_MTU: return parse_int("mtu", a, 256, 65535, &o->mtu);
     case O_DTLS_TIMEOUT: return parse_int("dtls-timeout", a, 1, 600000, &o->dtls_timeout_ms);
@@ -282,6 +283,7 @@ int peer_opts_parse(struct peer_opts *o, int argc, char **argv)
     o->sni_reject = 1;
     o->cookie = 1;
     o->expect_size = -1;
+    o->seclevel = -1;
     o->timeout_ms = 10000;
     opterr = 0;
     optind = 0;   /* 0, not 1: glibc re-initialises its scan state (--serve parses again) */

@@ -103,6 +103,31 @@ START_TEST(test_record_size_limit_openssl)
 }
 END_TEST
 
+/* Debian's OpenSSL (security level 2) refuses to present a SHA-1-signed leaf;
+ * --seclevel 0 lets it, as scenarios with weak leaves need. GnuTLS never checks
+ * its own chain. */
+START_TEST(test_seclevel_weak_leaf)
+{
+    const char *cert = tp_pki("p256-server-sha1.pem"), *key = tp_pki("p256-server-sha1.key.pem");
+    const char *strict[] = {SERVER("openssl"), "--cert", cert, "--key", key, NULL};
+    expect_usage_error(strict, "--cert", "md too weak");
+    const char *cli[] = {"--backend", "openssl", "--role", "client", "--proto", "tls",
+        "--connect", "127.0.0.1:PORT", "--servername", "test.local", "--CAfile",
+        tp_pki("p256-root.der"), "--seclevel", "0", "--timeout", "8000", NULL};
+    for (int i = 0; i < 2; i++) {
+        const char *srv[] = {"--backend", backends[i], "--role", "server", "--proto", "tls",
+            "--cert", cert, "--cert", tp_pki("p256-int.pem"), "--key", key,
+            "--seclevel", "0", "--timeout", "8000", NULL};
+        json_t *s, *c;
+        tp_pair(srv, cli, &s, &c);
+        tp_expect_str(s, "handshake", "ok");
+        tp_expect_cert(c, "p256-server-sha1", 1);
+        json_decref(s);
+        json_decref(c);
+    }
+}
+END_TEST
+
 START_TEST(test_help)
 {
     static const char *const flags[] = {"--backend", "--role", "--proto", "--accept", "--bind",
@@ -113,7 +138,7 @@ START_TEST(test_help)
         "--record-size-limit", "--cookie", "--mtu", "--dtls-timeout", "--send", "--send-file",
         "--send-size", "--expect", "--expect-size", "--echo", "--close", "--misbehave",
         "close-after-hello", "garbage", "stall:MS", "alert:NAME", "big-record", "--nodelay",
-        "--timeout", "--keylog", NULL};
+        "--timeout", "--keylog", "--seclevel", "--max-send-frag", NULL};
     const char *a[] = {"--help", NULL};
     char *out = NULL, *err = NULL;
     ck_assert_int_eq(run_exit(a, &out, &err), 0);
@@ -288,6 +313,7 @@ int main(void)
     tcase_add_loop_test(tc, test_bad_flags, 0, 2);
     tcase_add_loop_test(tc, test_bad_files, 0, 2);
     tcase_add_test(tc, test_record_size_limit_openssl);
+    tcase_add_test(tc, test_seclevel_weak_leaf);
     tcase_add_test(tc, test_help);
     tcase_add_loop_test(tc, test_server_timeout, 0, 4);
     tcase_add_loop_test(tc, test_client_refused, 0, 2);

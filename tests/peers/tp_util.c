@@ -43,7 +43,7 @@ void tp_pki_setup(void)
     char *argv[] = {TM_BIN_DIR "/pkigen", "--desc", TM_SOURCE_DIR "/fixtures/certs/pki.yaml",
                     "--out", pki_dir, "--ref-time", ref,
                     "--only", "p256-server", "--only", "p256-client",
-                    "--only", "p256-server-untrusted", NULL};
+                    "--only", "p256-server-untrusted", "--only", "p256-server-sha1", NULL};
     struct tm_proc p;
     struct tm_err err;
     if (tm_proc_spawn(&p, argv, NULL, &err) < 0 || tm_proc_wait(&p, tm_deadline_in(20000)) != 0 ||
