@@ -49,6 +49,8 @@ static int emit(struct devtls_reasm *r, unsigned char ct, const unsigned char ve
 /* Handshake bytes held back as records, whole or not (before any other record). */
 static int flush_handshake(struct devtls_reasm *r, size_t n)
 {
+    if (n == 0)   /* also: nothing held yet, hs may be NULL */
+        return 0;
     for (size_t off = 0; off < n;) {
         size_t k = n - off < DEVTLS_IN_RECORD ? n - off : DEVTLS_IN_RECORD;
         int rc = emit(r, CT_HANDSHAKE, r->hs_ver, r->hs + off, k);

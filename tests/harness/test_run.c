@@ -131,7 +131,7 @@ static json_t *load_run(void)
     json_error_t je;
     json_t *run = json_load_file(p, 0, &je);
     char *o = output();
-    ck_assert_msg(run != NULL, "run.json: %s\n--- output ---\n%s", je.text, o);
+    ck_assert_msg(run != NULL, "run.json: %s\n--- output ---\n%.3000s", je.text, o);
     free(o);
     return run;
 }
@@ -205,9 +205,9 @@ START_TEST(run_virtual_all_pass_with_bundles)
     json_t *run = load_run();
     char *o = output();
     assert_all_reported(run);
-    ck_assert_msg(rc == 0 && count_verdict(run, "pass") == NCASES, "exit %d\n%s", rc, o);
+    ck_assert_msg(rc == 0 && count_verdict(run, "pass") == NCASES, "exit %d\n%.3000s", rc, o);
     /* One line per finished case without a TTY; stage sums at the end. */
-    ck_assert_msg(strstr(o, "[4/4]") != NULL && strstr(o, "stage sums") != NULL, "%s", o);
+    ck_assert_msg(strstr(o, "[4/4]") != NULL && strstr(o, "stage sums") != NULL, "%.3000s", o);
     const json_t *c = case_by_id(run, ids[1]);
     const json_t *t = json_object_get(c, "timings_ms");
     ck_assert_int_gt(json_integer_value(json_object_get(t, "total")), 0);
@@ -249,7 +249,7 @@ START_TEST(run_virtual_all_pass_with_bundles)
     snprintf(foreign, sizeof foreign, "%s/foreign", tmpdir);
     rc = tlsmatrix(NULL, 60, "run", "--scenarios", scen, "--report", foreign, NULL);
     o = output();
-    ck_assert_msg(rc == 2 && strstr(o, "did not write") != NULL, "exit %d\n%s", rc, o);
+    ck_assert_msg(rc == 2 && strstr(o, "did not write") != NULL, "exit %d\n%.3000s", rc, o);
     free(o);
     snprintf(p, sizeof p, "%s/cases/mine", foreign);
     ck_assert_msg(access(p, F_OK) == 0, "%s was removed", p);
@@ -266,8 +266,8 @@ START_TEST(run_reboot_fault_case_error_run_continues)
     json_t *run = load_run();
     char *o = output();
     assert_all_reported(run);
-    ck_assert_msg(rc == 1, "exit %d\n%s", rc, o);
-    ck_assert_msg(count_verdict(run, "error") >= 1, "%s", o);
+    ck_assert_msg(rc == 1, "exit %d\n%.3000s", rc, o);
+    ck_assert_msg(count_verdict(run, "error") >= 1, "%.3000s", o);
     size_t i;
     json_t *c;
     int lost_seen = 0;
@@ -277,7 +277,7 @@ START_TEST(run_reboot_fault_case_error_run_continues)
         lost_seen |= strstr(json_string_value(json_object_get(c, "reason")), "device lost") != NULL;
         ck_assert(json_array_size(json_object_get(json_object_get(c, "transcript"), "agent")) > 0);
     }
-    ck_assert_msg(lost_seen, "%s", o);
+    ck_assert_msg(lost_seen, "%.3000s", o);
     free(o);
     json_decref(run);
 }
@@ -292,14 +292,14 @@ START_TEST(run_reboot_fault_retry_is_flaky)
     json_t *run = load_run();
     char *o = output();
     assert_all_reported(run);
-    ck_assert_msg(rc == 0 || rc == 1, "exit %d\n%s", rc, o);
+    ck_assert_msg(rc == 0 || rc == 1, "exit %d\n%.3000s", rc, o);
     size_t i;
     json_t *c;
     int retried = 0;
     json_array_foreach(json_object_get(run, "cases"), i, c)
         retried |= json_integer_value(json_object_get(c, "attempts")) == 2
                    && json_object_get(c, "previous_attempt") != NULL;
-    ck_assert_msg(retried, "no case was retried\n%s", o);
+    ck_assert_msg(retried, "no case was retried\n%.3000s", o);
     free(o);
     json_decref(run);
 }
@@ -332,9 +332,9 @@ START_TEST(run_stall_fault_respects_deadline)
                        NULL);
     json_t *run = load_run();
     char *o = output();
-    ck_assert_msg(rc == 1, "exit %d\n%s", rc, o);
+    ck_assert_msg(rc == 1, "exit %d\n%.3000s", rc, o);
     ck_assert_uint_eq(json_array_size(json_object_get(run, "cases")), 2);
-    ck_assert_msg(strstr(o, "no reply before the case deadline (3000 ms)") != NULL, "%s", o);
+    ck_assert_msg(strstr(o, "no reply before the case deadline (3000 ms)") != NULL, "%.3000s", o);
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(run, "cases"), i, c) {
@@ -358,7 +358,7 @@ START_TEST(run_garbage_fault_ignored)
     json_t *run = load_run();
     char *o = output();
     assert_all_reported(run);
-    ck_assert_msg(rc == 0 && count_verdict(run, "pass") == NCASES, "exit %d\n%s", rc, o);
+    ck_assert_msg(rc == 0 && count_verdict(run, "pass") == NCASES, "exit %d\n%.3000s", rc, o);
     free(o);
     json_decref(run);
 }
@@ -380,19 +380,19 @@ START_TEST(run_device_taken_out_others_finish)
                        "--case-timeout", "2000", NULL);
     json_t *run = load_run();
     char *o = output();
-    ck_assert_msg(rc == 3 && strstr(o, "taken out") != NULL, "exit %d\n%s", rc, o);
+    ck_assert_msg(rc == 3 && strstr(o, "taken out") != NULL, "exit %d\n%.3000s", rc, o);
     assert_all_reported(run);
     size_t i;
     json_t *c;
     int flaky = 0;
     json_array_foreach(json_object_get(run, "cases"), i, c) {
         const char *v = json_string_value(json_object_get(c, "verdict"));
-        ck_assert_msg(strcmp(v, "pass") == 0, "%s: %s (%s)\n%s",
+        ck_assert_msg(strcmp(v, "pass") == 0, "%s: %s (%s)\n%.3000s",
                       json_string_value(json_object_get(c, "id")), v,
                       json_string_value(json_object_get(c, "reason")), o);
         flaky += json_is_true(json_object_get(c, "flaky"));
     }
-    ck_assert_msg(flaky >= 1, "no case was retried\n%s", o);
+    ck_assert_msg(flaky >= 1, "no case was retried\n%.3000s", o);
     const json_t *devs = json_object_get(json_object_get(run, "header"), "devices");
     ck_assert_uint_eq(json_array_size(devs), 2);
     ck_assert_ptr_nonnull(json_object_get(json_array_get(devs, 1), "error"));
@@ -408,7 +408,7 @@ START_TEST(run_device_lost_for_good_exit_3)
                        "--report", report, NULL);
     json_t *run = load_run();
     char *o = output();
-    ck_assert_msg(rc == 3, "exit %d\n%s", rc, o);
+    ck_assert_msg(rc == 3, "exit %d\n%.3000s", rc, o);
     assert_all_reported(run);
     ck_assert_int_eq(count_verdict(run, "error"), NCASES);
     ck_assert_int_lt(took, 30000);
@@ -421,25 +421,25 @@ START_TEST(cli_usage_and_list)
 {
     ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--shard", "3/2", NULL), 2);
     char *o = output();
-    ck_assert_msg(strstr(o, "--shard") != NULL, "%s", o);
+    ck_assert_msg(strstr(o, "--shard") != NULL, "%.3000s", o);
     free(o);
     ck_assert_int_eq(tlsmatrix(NULL, 10, "frobnicate", NULL), 2);
     ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--jobs", "zero", NULL), 2);
     ck_assert_int_eq(tlsmatrix(NULL, 10, "repro", NULL), 2);
     ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--help", NULL), 0);
     o = output();
-    ck_assert_msg(strstr(o, "--until-fail") && strstr(o, "EXIT STATUS"), "%s", o);
+    ck_assert_msg(strstr(o, "--until-fail") && strstr(o, "EXIT STATUS"), "%.3000s", o);
     free(o);
     ck_assert_int_eq(tlsmatrix(NULL, 30, "list", "--scenarios", scen, NULL), 0);
     o = output();
     for (int i = 0; i < NCASES; i++)
-        ck_assert_msg(strstr(o, ids[i]) != NULL, "%s missing\n%s", ids[i], o);
-    ck_assert_msg(strstr(o, "2 scenarios, 4 cases") != NULL, "%s", o);
+        ck_assert_msg(strstr(o, ids[i]) != NULL, "%s missing\n%.3000s", ids[i], o);
+    ck_assert_msg(strstr(o, "2 scenarios, 4 cases") != NULL, "%.3000s", o);
     free(o);
     ck_assert_int_eq(tlsmatrix(NULL, 10, "info", NULL), 2);
     ck_assert_int_eq(tlsmatrix(NULL, 30, "info", "--device", "virtual", NULL), 0);
     o = output();
-    ck_assert_msg(strstr(o, "\"tlsmatrix-agent\"") && strstr(o, "raw-paste"), "%s", o);
+    ck_assert_msg(strstr(o, "\"tlsmatrix-agent\"") && strstr(o, "raw-paste"), "%.3000s", o);
     free(o);
     ck_assert_int_eq(tlsmatrix(NULL, 30, "info", "--device", "exec:/bin/true", NULL), 3);
     /* A device spec or agent script that cannot work is a setup error (2), found
@@ -447,7 +447,7 @@ START_TEST(cli_usage_and_list)
     ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--scenarios", scen, "--report", report,
                                "--device", "virtual", "--device", "bogus:x", NULL), 2);
     o = output();
-    ck_assert_msg(strstr(o, "--device: link 'bogus:x': unknown kind") != NULL, "%s", o);
+    ck_assert_msg(strstr(o, "--device: link 'bogus:x': unknown kind") != NULL, "%.3000s", o);
     free(o);
     char bad[400];
     snprintf(bad, sizeof bad, "%s/not-an-agent.py", tmpdir);
@@ -456,7 +456,7 @@ START_TEST(cli_usage_and_list)
                                "--agent", bad, NULL), 2);
     o = output();
     ck_assert_msg(strstr(o, "--agent:") != NULL && strstr(o, "first line is not") != NULL,
-                  "%s", o);
+                  "%.3000s", o);
     free(o);
 }
 END_TEST
