@@ -202,7 +202,12 @@ static int take_line(struct agent *a, char **line, size_t *len)
     size_t n = (size_t)(nl - a->rx), keep = n;
     while (keep > 0 && a->rx[keep - 1] == '\r')
         keep--;
-    *line = strndup((const char *)a->rx, keep);
+    /* Not strndup: line noise can hold NUL bytes, and *len must be the buffer's. */
+    *line = malloc(keep + 1);
+    if (*line != NULL) {
+        memcpy(*line, a->rx, keep);
+        (*line)[keep] = '\0';
+    }
     *len = keep;
     agent_rx_consume(a, n + 1);
     return *line != NULL;
