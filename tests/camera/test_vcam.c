@@ -747,6 +747,18 @@ static void write_text(const char *path, const char *text)
     fclose(f);
 }
 
+/* Start vcam with a custom profile: its banner, then the raw REPL and the agent. */
+static json_t *vc_start_profiled(struct vc *v, const char *const *args, const char *banner)
+{
+    char want[300];
+    snprintf(want, sizeof want, "%s\r\nType \"help()\" for more information.\r\n>>> ", banner);
+    vc_start(v, args);
+    vc_expect(v, want);
+    vc_sends(v, "\x01");
+    vc_expect(v, "\r\n" RAW_HDR ">");
+    return vc_start_agent(v);
+}
+
 START_TEST(flags_profile_pem_clock)
 {
     struct vc *v = malloc(sizeof *v);
@@ -759,12 +771,7 @@ START_TEST(flags_profile_pem_clock)
     /* a profile is data: a custom file changes the banner; flags override it */
     const char *args[] = { "--profile", prof, "--pem", "--unset-clock",
                            "2013-10-14T19:53:11Z", NULL };
-    vc_start(v, args);
-    vc_expect(v, "OpenMV v9.9.9; MicroPython v1.30.0; TestCam with MCU1\r\n"
-                 "Type \"help()\" for more information.\r\n>>> ");
-    vc_sends(v, "\x01");
-    vc_expect(v, "\r\n" RAW_HDR ">");
-    json_t *h = vc_start_agent(v);
+    json_t *h = vc_start_profiled(v, args, "OpenMV v9.9.9; MicroPython v1.30.0; TestCam with MCU1");
     ck_assert(json_is_true(json_object_get(json_object_get(h, "caps"), "pem")));
     json_int_t epoch = json_integer_value(json_object_get(json_object_get(h, "clock"), "epoch"));
     ck_assert_int_ge(epoch, 1381780391);   /* --unset-clock wins over the profile */
@@ -788,12 +795,7 @@ static json_t *old_firmware_call(const char *features, const char *req)
              "pem: false\nheap: 100000\nagent_heap: 1000\n%s", features);
     write_text(prof, text);
     const char *args[] = { "--profile", prof, NULL };
-    vc_start(v, args);
-    vc_expect(v, "OpenMV v4.5.0; MicroPython v1.23.0; B with M\r\n"
-                 "Type \"help()\" for more information.\r\n>>> ");
-    vc_sends(v, "\x01");
-    vc_expect(v, "\r\n" RAW_HDR ">");
-    json_t *h = vc_start_agent(v);
+    json_t *h = vc_start_profiled(v, args, "OpenMV v4.5.0; MicroPython v1.23.0; B with M");
     json_t *r = vc_request(v, req);
     json_object_set_new(r, "hello", h);
     vc_end(v);
