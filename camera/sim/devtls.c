@@ -63,8 +63,10 @@ static int opt_int(struct devtls_op *o, const char *key, json_int_t *out, int *p
     if (!json_is_integer(v))
         return wrong_type(o, key, "int");
     *out = json_integer_value(v);
-    /* no field takes a negative number: port, recv_bytes, timeout_ms, deadline_ms */
-    if (*out < 0 || (strcmp(key, "port") == 0 && *out > 65535))
+    /* port, recv_bytes, timeout_ms, deadline_ms are never negative; verify_mode takes
+     * any int, as the device's setter does (device-model.md §1.1) */
+    if ((*out < 0 && strcmp(key, "verify_mode") != 0) ||
+        (strcmp(key, "port") == 0 && *out > 65535))
         return bad_field(o, "out of range: ", key);
     return 0;
 }

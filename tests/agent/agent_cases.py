@@ -53,6 +53,8 @@ def t_parse():
     eq(r, None, 'full tls request reply')
     req, r = A['parse'](rq(id=5, op='tls_server', layer=None, recv_mode=None, ciphers=None))
     eq(r, None, 'null fields are absent ones')
+    req, r = A['parse'](rq(id=6, op='tls_client', host='h', port=1, verify_mode=-1))
+    eq(r, None, 'verify_mode takes any int (DM 1.1)')
     bad(b'{"id":1,"op":', None, 'bad JSON')
     bad(b'\xff\xfe', None, 'bad JSON')
     bad(b'[1,2]', None, 'not a JSON object')

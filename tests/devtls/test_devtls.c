@@ -646,6 +646,12 @@ START_TEST(p22_set_ciphers)
     r = run("{\"id\":5,\"op\":\"tls_client\",\"host\":\"127.0.0.1\",\"port\":9,\"ciphers\":[]}");
     assert_oserror(r, "context", -24192, "MBEDTLS_ERR_SSL_BAD_CONFIG");
     json_decref(r);
+    /* verify_mode takes any int, as the device's setter does (§1.1): not a bad request */
+    r = run("{\"id\":5,\"op\":\"tls_client\",\"host\":\"127.0.0.1\",\"port\":9,"
+            "\"verify_mode\":-1}");
+    ck_assert_str_ne(jstr(r, "outcome"), "bad-request");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "verify_mode")), -1);
+    json_decref(r);
     /* null is an absent field, as for the agent: no set_ciphers call at all */
     r = client_vs("p256-server", "p256-int", NULL, CA_ROOT HOST ",\"ciphers\":null", NULL);
     assert_ok(r);
