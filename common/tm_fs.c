@@ -72,13 +72,15 @@ static int write_to(const char *path, const void *data, size_t len, mode_t mode)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
-    /* umask must not widen or narrow what the caller asked for */
-    if (write_all(fd, data, len) != 0 || fchmod(fd, mode) != 0) {
+    if (write_all(fd, data, len) != 0) {
         int e = errno;
         close(fd);
         errno = e;
         return -1;
     }
+    /* umask must not widen or narrow what the caller asked for; a file system that
+     * has no modes (vfat) refuses, and the data is written all the same */
+    (void)fchmod(fd, mode);
     return close(fd);
 }
 

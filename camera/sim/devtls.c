@@ -415,7 +415,7 @@ static int do_write(struct devtls_op *o)
         return -1;
     /* §1.8: a DTLS send is one record of at most 4096 bytes */
     if (o->dgram && o->send_len > DEVTLS_OUT_RECORD) {
-        devtls_exc_from_mbedtls(&o->exc, MBEDTLS_ERR_SSL_BAD_INPUT_DATA, &o->ssl, 0);
+        io_error(o, MBEDTLS_ERR_SSL_BAD_INPUT_DATA);
         return -1;
     }
     size_t off = 0;

@@ -46,7 +46,9 @@ static int emit(struct devtls_reasm *r, unsigned char ct, const unsigned char ve
     return rc != 0 ? rc : append(&r->out, &r->out_len, &r->out_cap, p, n);
 }
 
-/* Handshake bytes held back as records, whole or not (before any other record). */
+/* The first n held bytes go out as records of at most a record's size (whole
+ * messages from release_messages; everything held, whole or not, before a record
+ * of another type). */
 static int flush_handshake(struct devtls_reasm *r, size_t n)
 {
     if (n == 0)   /* also: nothing held yet, hs may be NULL */
@@ -63,21 +65,31 @@ static int flush_handshake(struct devtls_reasm *r, size_t n)
     return 0;
 }
 
-/* The complete messages at the front of the held bytes go out; a message over a
- * record goes out as it is (to fail as on the device). */
+/* The complete messages at the front of the held bytes go out, packed into records
+ * but never split: mbedTLS 2.28 takes several messages in a record, not one message
+ * over several. A message over a record goes out as it is (to fail as on the device). */
 static int release_messages(struct devtls_reasm *r)
 {
     size_t done = 0;
     while (r->hs_len - done >= MSG_HEADER) {
         const unsigned char *m = r->hs + done;
-        size_t body = (size_t)m[1] << 16 | (size_t)m[2] << 8 | m[3];
-        if (MSG_HEADER + body > DEVTLS_IN_RECORD)
-            return flush_handshake(r, r->hs_len);
-        if (r->hs_len - done < MSG_HEADER + body)
+        size_t len = MSG_HEADER + ((size_t)m[1] << 16 | (size_t)m[2] << 8 | m[3]);
+        if (len > DEVTLS_IN_RECORD) {
+            int rc = flush_handshake(r, done);
+            return rc != 0 ? rc : flush_handshake(r, r->hs_len);
+        }
+        if (r->hs_len - done < len)
             break;
-        done += MSG_HEADER + body;
+        if (done + len > DEVTLS_IN_RECORD) {   /* the record is full: send what fits */
+            int rc = flush_handshake(r, done);
+            if (rc != 0)
+                return rc;
+            done = 0;
+            continue;
+        }
+        done += len;
     }
-    return done > 0 ? flush_handshake(r, done) : 0;
+    return flush_handshake(r, done);
 }
 
 /* Complete records from raw into out; 0, or an mbedTLS error. */
@@ -88,8 +100,10 @@ static int recut(struct devtls_reasm *r)
     while (rc == 0 && !r->passthrough && r->raw_len - off >= REC_HEADER) {
         const unsigned char *h = r->raw + off;
         size_t n = (size_t)h[3] << 8 | h[4];
-        if (h[0] < CT_CCS || h[0] > CT_APPDATA || n > DEVTLS_IN_RECORD + 2048) {
-            /* not TLS (an HTTP server, garbage): mbedTLS must see it as it came */
+        if (h[0] < CT_CCS || h[0] > CT_APPDATA || n > DEVTLS_IN_RECORD + 2048 ||
+            (h[0] == CT_HANDSHAKE && (n == 0 || n > DEVTLS_IN_RECORD))) {
+            /* not TLS (an HTTP server, garbage), or a handshake record mbedTLS must
+             * refuse as the device does: it sees all of it as it came */
             rc = flush_handshake(r, r->hs_len);
             r->passthrough = 1;
             break;

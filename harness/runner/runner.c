@@ -366,9 +366,9 @@ static int path_exists(const char *dir, const char *name)
 
 /* The case bundles of an earlier run into the same directory go: a case this run
  * does not select would otherwise leave its old bundle among the new ones. They
- * are moved aside now and removed when the run ends (remove_previous_cases): ext4
- * creates inodes slowly for a while after many deletions, and a run creates five
- * files per case. Only a directory tlsmatrix wrote (its marker, or a run.json) is
+ * are moved aside now and removed once this run's reports are written, or put
+ * back if the run ends before that (settle_previous_cases): ext4 creates inodes
+ * slowly for a while after many deletions, and a run creates five files per case. Only a directory tlsmatrix wrote (its marker, or a run.json) is
  * touched; a foreign cases/ folder is refused. */
 static int claim_report_dir(const char *dir, struct tm_err *err)
 {
@@ -388,11 +388,14 @@ static int claim_report_dir(const char *dir, struct tm_err *err)
     return tm_write_file(marker, text, strlen(text), 0644, err);
 }
 
-static void remove_previous_cases(const char *dir)
+static void settle_previous_cases(const char *dir, int reports_written)
 {
-    char previous[PATH_MAX];
+    char previous[PATH_MAX], cases[PATH_MAX];
     struct tm_err err;
     snprintf(previous, sizeof previous, "%s/" PREVIOUS_CASES, dir);
+    snprintf(cases, sizeof cases, "%s/cases", dir);
+    if (!reports_written && rename(previous, cases) == 0)
+        return;   /* no new bundles: the old run.json keeps its own */
     if (tm_rmtree(previous, &err) != 0)
         fprintf(stderr, "tlsmatrix: %s\n", err.msg);
 }
@@ -560,7 +563,7 @@ static void cleanup(struct run_ctx *c)
     json_decref(c->profile);
     json_decref(c->devices);
     if (c->claimed)
-        remove_previous_cases(c->report_dir);
+        settle_previous_cases(c->report_dir, c->reports_written);
     pthread_cond_destroy(&c->idle);
     pthread_mutex_destroy(&c->mu);
 }
@@ -659,7 +662,8 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
         tm_err_set(err, "%s: cannot keep the case records (disk full?)", c.report_dir);
     } else {
         json_t *hdr = header(&c, started);
-        if (write_reports(&c, hdr, final, err) == 0)
+        c.reports_written = write_reports(&c, hdr, final, err) == 0;
+        if (c.reports_written)
             rc = summarise(&c, totals, executed);
         json_decref(hdr);
     }

@@ -79,6 +79,7 @@ struct run_ctx {
     struct case_runs *runs;         /* per case: its finished runs */
     struct report_spool *spool;     /* every finished record, on disk */
     int claimed;                    /* report_dir's earlier cases/ moved aside */
+    int reports_written;            /* this run's reports replaced the earlier ones */
     int spool_failed;               /* a record could not be spooled */
     json_t *devices;                /* [{link, hello}] */
     int alive, lost;
