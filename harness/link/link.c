@@ -30,6 +30,8 @@ int link_spec_check(const char *spec, struct tm_err *err)
 
 struct link *link_open(const char *spec, struct tm_err *err)
 {
+    if (link_spec_check(spec, err) != 0)
+        return NULL;
     struct link *l = calloc(1, sizeof *l);
     if (l == NULL) {
         tm_err_set(err, "out of memory");
@@ -38,20 +40,16 @@ struct link *link_open(const char *spec, struct tm_err *err)
     l->fd = -1;
     snprintf(l->spec, sizeof l->spec, "%s", spec);
     int rc;
-    if (strncmp(spec, "serial:", 7) == 0)
+    if (strncmp(spec, "serial:", 7) == 0) {
         rc = link_serial_open(l, spec + 7, err);
-    else if (strncmp(spec, "tcp:", 4) == 0)
+    } else if (strncmp(spec, "tcp:", 4) == 0) {
         rc = link_tcp_open(l, spec + 4, err);
-    else if (strncmp(spec, "exec:", 5) == 0)
+    } else if (strncmp(spec, "exec:", 5) == 0) {
         rc = link_exec_open(l, spec + 5, err);
-    else if (strcmp(spec, "virtual") == 0 || strncmp(spec, "virtual:", 8) == 0) {
+    } else {   /* virtual[:ARGS], the only kind left after link_spec_check */
         char cmd[4096];
         snprintf(cmd, sizeof cmd, "%s/vcam %s", TM_BIN_DIR, spec[7] == ':' ? spec + 8 : "");
         rc = link_exec_open(l, cmd, err);
-    } else {
-        link_close(l);
-        link_spec_check(spec, err);
-        return NULL;
     }
     if (rc != 0) {
         tm_err_prefix(err, "link '%s'", spec);
