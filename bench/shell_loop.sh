@@ -25,8 +25,10 @@ BIN=$1
 CERTS=$2
 ROUNDS=$3
 MODE=$4
-# ssl-opt.sh derives its fixed port from the PID the same way.
-PORT=${5:-$((30000 + $$ % 10000))}
+# ssl-opt.sh derives its fixed port from the PID the same way. Below Linux's
+# ephemeral range (32768-60999): there, any other program's connect() or bind(0)
+# could already hold it, and s_server then fails with "Address already in use".
+PORT=${5:-$((20000 + $$ % 10000))}
 CLIENT_NODELAY=""
 NODELAY_JSON=false
 case $MODE in
