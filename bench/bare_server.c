@@ -43,7 +43,7 @@ static int local_port(int fd)
 static int serve_one(struct bare_server *s, SSL *ssl)
 {
     int ok = SSL_accept(ssl) == 1;
-    /* The device closes without close_notify (device-model.md §1.7): over TCP the
+    /* The device closes without close_notify (docs/device-model.md §1.7): over TCP the
      * FIN ends the read; over DTLS nothing would, so DTLS does not wait for it. */
     if (ok && !s->dtls) {
         char buf[256];

@@ -1,5 +1,6 @@
 /* Monotonic time and absolute deadlines. Deadlines are passed down, never re-armed
- * per layer (STYLE.md). A deadline of 0 means "no deadline" only where a function says so. */
+ * per layer, so nested waits cannot stretch past the caller's limit. A deadline of 0
+ * means "no deadline" only where a function says so. */
 #ifndef TM_TIME_H
 #define TM_TIME_H
 

@@ -1,5 +1,5 @@
 # tlsmatrix-agent proto=1
-# JSON request/reply lines (docs/contracts.md §3); DM: device-model.md.
+# JSON request/reply lines (docs/contracts.md §3); DM: docs/device-model.md.
 # TM_NO_MAIN: define only. Tabs, few comments: upload time is the size.
 import sys, gc, time, json, binascii
 

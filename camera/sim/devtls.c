@@ -64,7 +64,7 @@ static int opt_int(struct devtls_op *o, const char *key, json_int_t *out, int *p
         return wrong_type(o, key, "int");
     *out = json_integer_value(v);
     /* port, recv_bytes, timeout_ms, deadline_ms are never negative; verify_mode takes
-     * any int, as the device's setter does (device-model.md §1.1) */
+     * any int, as the device's setter does (docs/device-model.md §1.1) */
     if ((*out < 0 && strcmp(key, "verify_mode") != 0) ||
         (strcmp(key, "port") == 0 && *out > 65535))
         return bad_field(o, "out of range: ", key);
@@ -397,7 +397,7 @@ static int ensure_handshake(struct devtls_op *o)
 }
 
 /* A read/write error after the handshake; firmware before 2026-02 raises it as a
- * bare OSError(code) (device-model.md §0). */
+ * bare OSError(code) (docs/device-model.md §0). */
 static void io_error(struct devtls_op *o, int ret)
 {
     devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);

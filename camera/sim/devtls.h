@@ -1,4 +1,4 @@
-/* The device's TLS/DTLS operations (device-model.md §1–3) on Debian's mbedTLS 2.28,
+/* The device's TLS/DTLS operations (docs/device-model.md §1–3) on Debian's mbedTLS 2.28,
  * reproducing what the camera's MicroPython + mbedTLS 3.6.6 shows a user: the
  * exceptions (type, args, text), the stage that failed, verify flags against the
  * device RTC, and the 3.6-only behaviours 2.28 lacks. The serial/REPL side of the
@@ -12,7 +12,7 @@
 struct devtls_env {
     const char *flash_dir;        /* the device file system: "file" items resolve here */
     int pem;                      /* PEM parsing compiled in (profile); default 0: DER only */
-    /* Older firmware (device-model.md §0); 0 = current behaviour: */
+    /* Older firmware (docs/device-model.md §0); 0 = current behaviour: */
     int no_dtls;                  /* no PROTOCOL_DTLS_*: dtls ops answer "unsupported" */
     int no_client_id;             /* wrap_socket(client_id=) is a TypeError */
     int bare_io_errors;           /* read/write errors are OSError(code), no name */
@@ -34,7 +34,7 @@ struct devtls_env {
  * every path before returning. */
 json_t *devtls_run(const struct devtls_env *env, const json_t *request);
 
-/* The device's compiled cipher-suite list in mbedTLS names (device-model.md §3),
+/* The device's compiled cipher-suite list in mbedTLS names (docs/device-model.md §3),
  * as get_ciphers() returns it. */
 const char *const *devtls_ciphers(void);
 

@@ -1,4 +1,4 @@
-/* SSLContext: the device's compiled-in options (device-model.md §1.1, §1.6, §3)
+/* SSLContext: the device's compiled-in options (docs/device-model.md §1.1, §1.6, §3)
  * imposed on a 2.28 mbedtls_ssl_config, and the simulated heap. */
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* DTLS server (device-model.md §1.8): a bound UDP socket connected to the first
+/* DTLS server (docs/device-model.md §1.8): a bound UDP socket connected to the first
  * client, client_id = repr(addr).encode() for "auto", HelloVerify cookies from the
  * context. The first wrap_socket of a new client sends HelloVerifyRequest and fails
  * with OSError(-27264); the agent then calls wrap_socket again on the same context

@@ -1,4 +1,4 @@
-/* The device's exceptions (device-model.md §2). THE one place where what Debian's
+/* The device's exceptions (docs/device-model.md §2). THE one place where what Debian's
  * mbedTLS 2.28 returns is translated into what MicroPython on mbedTLS 3.6.6 raises:
  * - k_names: MicroPython's compact strerror table (3.6 names, §2.1 rule 4);
  * - k_remap: 2.28 codes whose value or meaning differs in 3.6, and situations that

@@ -1,6 +1,6 @@
 /* devtls internals shared by devtls_*.c (not part of the public interface). The
  * device is MicroPython's `tls` module on mbedTLS 3.6.6; here it runs on Debian's
- * mbedTLS 2.28, so every place the two differ is marked with a device-model.md §. */
+ * mbedTLS 2.28, so every place the two differ is marked with a docs/device-model.md §. */
 #ifndef VCAM_DEVTLS_INT_H
 #define VCAM_DEVTLS_INT_H
 
@@ -19,7 +19,7 @@
 #include "devtls.h"
 #include "tm_time.h"
 
-/* Device limits (device-model.md §3, §1.3, §1.8). */
+/* Device limits (docs/device-model.md §3, §1.3, §1.8). */
 #define DEVTLS_OUT_RECORD 4096        /* MBEDTLS_SSL_OUT_CONTENT_LEN on the device */
 #define DEVTLS_IN_RECORD 16384        /* MBEDTLS_SSL_IN_CONTENT_LEN */
 #define DEVTLS_POLL_MS 50             /* interrupted() is polled at least this often */
@@ -46,7 +46,7 @@ enum {
 /* A socket with the device's semantics: blocking with its timeout (polled for
  * interrupts), or non-blocking after setblocking(False) (contracts §3
  * `nonblocking`), where the BIO gives WANT_READ/WANT_WRITE as the device's does. */
-/* Handshake records re-cut for mbedTLS 2.28 (devtls_reasm.c, device-model §3). */
+/* Handshake records re-cut for mbedTLS 2.28 (devtls_reasm.c, docs/device-model.md §3). */
 struct devtls_reasm {
     int passthrough;                  /* after the peer's CCS, or not TLS: as it comes */
     unsigned char *raw, *hs, *out;    /* read, not yet a record / held messages / ready */
@@ -137,7 +137,7 @@ int devtls_bio_recv(void *ctx, unsigned char *buf, size_t len);
 /* Wait for fd readable/writable honouring timeout, deadline, interrupts.
  * 0 ready, else a negative code (-110, DEVTLS_E_INTERRUPTED). */
 /* The TLS BIO receive: devtls_bio_recv with split handshake messages reassembled
- * (device-model §3, Records); its state goes with devtls_sock_close. */
+ * (docs/device-model.md §3, Records); its state goes with devtls_sock_close. */
 int devtls_bio_recv_tls(void *ctx, unsigned char *buf, size_t len);
 void devtls_reasm_free(struct devtls_reasm *r);
 int devtls_sock_wait(struct devtls_sock *s, short events, int use_timeout);

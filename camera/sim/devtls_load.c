@@ -1,4 +1,4 @@
-/* load_verify_locations / load_cert_chain as the device does them (device-model.md
+/* load_verify_locations / load_cert_chain as the device does them (docs/device-model.md
  * §1.1–§1.3): DER-only unless the profile compiles PEM in, one DER certificate per
  * call, calls accumulate, the key is parsed before the certificate, the `ssl`
  * wrapper takes file paths on the flash file system. */

@@ -1,4 +1,4 @@
-/* device-model.md §3 (Records) on top of mbedTLS 2.28: the device (3.6) reassembles
+/* docs/device-model.md §3 (Records) on top of mbedTLS 2.28: the device (3.6) reassembles
  * a handshake message that the peer split over several records, up to 16 KB; 2.28
  * fails such a message with FEATURE_UNAVAILABLE. A server with a small send fragment
  * (an embedded server with a 4 KB out buffer, `openssl s_server -max_send_frag`)

@@ -1,4 +1,4 @@
-/* vcam internals: the virtual camera's serial side (device-model.md §4.2) shared by
+/* vcam internals: the virtual camera's serial side (docs/device-model.md §4.2) shared by
  * vcam_*.c. vcam is a program; its public interface is the command line and the
  * byte stream (docs/contracts.md §3, §4), so this header is private to camera/sim. */
 #ifndef VCAM_H
@@ -23,7 +23,7 @@ struct vcam_profile {
     int64_t clock_unset;    /* RTC value after power-on (UTC epoch) */
     int pem;                /* PEM parsing compiled in */
     int tls13;              /* TLS 1.3 compiled in; only false can be imitated (2.28) */
-    /* Version-dependent features (device-model.md §0), all present by default: */
+    /* Version-dependent features (docs/device-model.md §0), all present by default: */
     int dtls;               /* PROTOCOL_DTLS_* (merged 2025-02) */
     int client_id;          /* wrap_socket(client_id=) for HelloVerify (2025-07) */
     int io_error_text;      /* read/write errors carry the mbedTLS name (2026-02) */
@@ -73,7 +73,7 @@ struct vcam {
     unsigned char in[VCAM_IN_CAP];
     size_t in_pos, in_len;
     int eof;
-    int intr_active;    /* the interrupt char is armed (device-model.md §4.2) */
+    int intr_active;    /* the interrupt char is armed (docs/device-model.md §4.2) */
     int kbd_pending;    /* a 0x03 was taken out of the stream while armed */
     size_t read_limit;  /* raw-paste: never read more than the granted window */
 

@@ -134,7 +134,7 @@ void vcam_rtc_set(struct vcam *vc, int64_t epoch)
 }
 
 /* Drop taken-out 0x03 bytes while the interrupt char is armed: on the device the USB
- * receive path raises KeyboardInterrupt and never queues the byte (device-model.md §4.2;
+ * receive path raises KeyboardInterrupt and never queues the byte (docs/device-model.md §4.2;
  * ST-stack boards keep the bytes after it, so we do too). */
 static void filter_intr(struct vcam *vc, size_t from)
 {

@@ -1,6 +1,6 @@
 /* Device profiles are data (camera/sim/profiles/NAME.yaml): banner values, RTC
  * power-on value, PEM and TLS 1.3 switches, the version-dependent features of
- * device-model.md §0, heap size. Errors name file and line (tm_yaml.h). */
+ * docs/device-model.md §0, heap size. Errors name file and line (tm_yaml.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -72,7 +72,7 @@ static int parse(struct tm_yaml *y, struct vcam_profile *p, struct tm_err *err)
         return tm_yaml_fail(y, root, err, "missing field 'pem'");
     if (tm_yaml_bool(y, pem, "pem", &p->pem, err) != 0)
         return -1;
-    /* Optional, default false (device-model.md §3). Debian's mbedTLS 2.28 has no
+    /* Optional, default false (docs/device-model.md §3). Debian's mbedTLS 2.28 has no
      * usable TLS 1.3, so a profile asking for it cannot be imitated: refuse it
      * rather than silently serve TLS 1.2. */
     yaml_node_t *tls13 = tm_yaml_get(y, root, "tls13");
@@ -81,7 +81,7 @@ static int parse(struct tm_yaml *y, struct vcam_profile *p, struct tm_err *err)
     if (p->tls13)
         return tm_yaml_fail(y, tls13, err, "field 'tls13': true is not supported by the "
                             "virtual camera (mbedTLS 2.28 has no TLS 1.3)");
-    /* Optional, default true: what current firmware has (device-model.md §0). */
+    /* Optional, default true: what current firmware has (docs/device-model.md §0). */
     static const char *const features[] = { "dtls", "client_id", "io_error_text" };
     int *const flags[] = { &p->dtls, &p->client_id, &p->io_error_text };
     for (size_t i = 0; i < 3; i++) {

@@ -1,5 +1,5 @@
 /* The REPL side of the virtual camera, byte for byte as MicroPython's pyexec.c and
- * OpenMV's main.c (device-model.md §4.2): friendly REPL with paste mode, raw REPL,
+ * OpenMV's main.c (docs/device-model.md §4.2): friendly REPL with paste mode, raw REPL,
  * raw-paste with flow control, soft reset, and program execution (only the agent
  * really runs; anything else answers NotImplementedError). */
 #include <stdio.h>

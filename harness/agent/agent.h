@@ -1,5 +1,5 @@
 /* The camera side as the harness sees it: raw-REPL bootstrap of the agent
- * (device-model.md §4.2–4.3) and a client for its JSON-lines protocol
+ * (docs/device-model.md §4.2–4.3) and a client for its JSON-lines protocol
  * (docs/contracts.md §3).
  *
  * An agent owns its link. Every call takes an absolute deadline. Lines that are

@@ -1,4 +1,4 @@
-/* Raw-REPL bootstrap, the way mpremote does it (device-model.md §4.3): interrupt,
+/* Raw-REPL bootstrap, the way mpremote does it (docs/device-model.md §4.3): interrupt,
  * enter the raw REPL, send the agent by raw-paste (falling back to classic raw
  * mode for good when the firmware refuses), then wait for the agent's hello. */
 #include "agent_internal.h"
@@ -113,7 +113,7 @@ static int enter_raw_repl(struct agent *a, tm_ms deadline, struct tm_err *err)
 }
 
 /* Raw-paste: R\x01, window u16 LE, one \x01 per window consumed; \x04 ends it and
- * the device answers \x04 (device-model.md §4.2). */
+ * the device answers \x04 (docs/device-model.md §4.2). */
 static int raw_paste(struct agent *a, const unsigned char *code, size_t len, tm_ms deadline,
                      struct tm_err *err)
 {
@@ -212,7 +212,7 @@ static int read_section(struct agent *a, size_t *len, tm_ms deadline, struct tm_
 }
 
 /* Run PROBE_CODE by classic raw exec: OK, output, \x04, traceback, \x04, >
- * (device-model.md §4.2). 1: it ran cleanly, the loader will work; 0: it raised
+ * (docs/device-model.md §4.2). 1: it ran cleanly, the loader will work; 0: it raised
  * (no deflate module, or the virtual camera, which runs nothing but the agent:
  * NotImplementedError); -1: the device broke the framing. */
 static int probe_deflate(struct agent *a, tm_ms deadline, struct tm_err *err)

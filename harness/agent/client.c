@@ -160,7 +160,7 @@ static int is_garbage(const char *s, size_t n)
 }
 
 /* The raw REPL marks the end of a program with \x04, then its traceback and a
- * second \x04 (device-model.md §4.2): the agent is gone. */
+ * second \x04 (docs/device-model.md §4.2): the agent is gone. */
 static int program_ended(struct agent *a, struct tm_err *err)
 {
     unsigned char *eot = memchr(a->rx, 0x04, a->rxlen);

@@ -20,7 +20,7 @@ static const struct { const char *outcome, *cls; } k_outcomes[] = {
 
 /* 2. Exception rules, first match wins: type (NULL = any), a substring of str(exc)
  * (NULL = any), and the class, or how to derive it. Texts are the device's own
- * (device-model.md §1.3, §1.4, §2.1; camera/sim/devtls_*.c raise the same). */
+ * (docs/device-model.md §1.3, §1.4, §2.1; camera/sim/devtls_*.c raise the same). */
 enum derive { FIXED, VERIFY_TEXT, OSERROR, TYPE_NAME };
 static const struct exc_rule {
     const char *type, *text;

@@ -1,4 +1,4 @@
-/* The usage text is the option reference (STYLE.md, mbedTLS test programs). */
+/* The usage text is the option reference (as in mbedTLS's test programs). */
 #include <string.h>
 
 #include "cli.h"
@@ -24,8 +24,8 @@ static const char overview[] =
 "LINKS\n"
 "    serial:PATH[,baud=N]  a camera's USB serial port (libserialport), locked exclusively;\n"
 "                          default 115200 baud (921600 is refused: it selects the OpenMV\n"
-"                          IDE protocol, device-model.md 4.1). A port held by another\n"
-"                          program gives \"port busy\".\n"
+"                          IDE protocol, docs/device-model.md §4.1). A port held by\n"
+"                          another program gives \"port busy\".\n"
 "    tcp:HOST:PORT         a serial port exported raw over TCP (ser2net, labgrid).\n"
 "    exec:CMD ARGS...      a program on a pseudo-terminal in raw mode, e.g.\n"
 "                          'exec:micropython' (shell-style quoting).\n"

@@ -1,4 +1,4 @@
-/* Links: the byte stream between the harness and a camera (DESIGN.md "Link").
+/* Links: the byte stream between the harness and a camera (docs/architecture.md, "Links").
  *
  *   serial:PATH[,baud=N]   a real port through libserialport, locked exclusively
  *   tcp:HOST:PORT          a serial port exported raw over TCP (ser2net, labgrid)
@@ -50,7 +50,7 @@ int link_is_virtual_spec(const char *spec);
 int link_error_is_busy(const struct tm_err *err);
 
 /* `tlsmatrix ports`: every serial port with USB VID:PID, serial number and, for
- * known cameras (device-model.md §4.1), the board name. Returns the port count. */
+ * known cameras (docs/device-model.md §4.1), the board name. Returns the port count. */
 int link_ports_print(FILE *out, struct tm_err *err);
 /* Board name for a USB VID:PID, or NULL when it is not a known camera. */
 const char *link_board_name(int vid, int pid);

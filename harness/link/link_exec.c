@@ -2,7 +2,7 @@
  * camera's USB serial port. libserialport cannot open ptys, so this uses forkpty
  * and termios directly. The pty is put in raw mode before the program starts:
  * in cooked mode the REPL's line ends arrive as \r\r\n, input is echoed and \r
- * becomes \n (device-model.md §7); readers still tolerate \r\r\n. The child is a
+ * becomes \n (docs/device-model.md §7); readers still tolerate \r\r\n. The child is a
  * session leader with the pty as controlling terminal, so Ctrl-C reaches it. */
 #include "link_internal.h"
 

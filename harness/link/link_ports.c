@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 /* OpenMV application and bootloader PIDs under VID 0x37C5, legacy OpenMV1 and
- * Arduino boards that run OpenMV firmware (device-model.md §4.1). */
+ * Arduino boards that run OpenMV firmware (docs/device-model.md §4.1). */
 static const struct {
     int vid, pid;
     const char *name;

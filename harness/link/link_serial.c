@@ -53,10 +53,10 @@ static int parse_arg(const char *arg, char *path, size_t pathlen, int *baud,
         }
     }
     /* 921600 baud with DTR high switches the OpenMV CDC to the IDE's binary
-     * protocol and the REPL goes silent (device-model.md §4.1). */
+     * protocol and the REPL goes silent (docs/device-model.md §4.1). */
     if (*baud == IDE_BAUD)
         return tm_err_set(err, "serial: baud 921600 selects the OpenMV IDE protocol, "
-                          "not the REPL (device-model.md §4.1); use another baud");
+                          "not the REPL (docs/device-model.md §4.1); use another baud");
     return 0;
 }
 
@@ -111,7 +111,7 @@ int link_serial_open(struct link *l, const char *arg, struct tm_err *err)
 
 /* DTR/RTS reset, for boards that wire them to reset (ESP32-style auto-reset:
  * RTS drives EN). OpenMV boards are not wired this way: there a DTR drop only
- * returns the CDC to the REPL (device-model.md §4.1), which is harmless. */
+ * returns the CDC to the REPL (docs/device-model.md §4.1), which is harmless. */
 int link_serial_reset(struct link *l, struct tm_err *err)
 {
     if (l->port == NULL)

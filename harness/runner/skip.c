@@ -21,9 +21,9 @@ static int clock_needed(const json_t *kase)
 }
 
 /* Capability skips come from the hello (contracts §3): a device that cannot set
- * its clock (MicroPython's unix port, device-model.md §7) cannot run cases that
+ * its clock (MicroPython's unix port, docs/device-model.md §7) cannot run cases that
  * depend on the reference time, and DTLS, its client_id or set_ciphers may be
- * absent (compiled out, or older firmware: device-model.md §0). */
+ * absent (compiled out, or older firmware: docs/device-model.md §0). */
 const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *buf, size_t len)
 {
     const json_t *axes = json_object_get(kase, "axes"), *dev = json_object_get(kase, "device");

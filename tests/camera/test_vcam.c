@@ -1,5 +1,5 @@
 /* vcam from the host side of a real pseudo-terminal, byte for byte against
- * device-model.md §4.2 and docs/contracts.md §3/§4: banner, friendly and raw REPL,
+ * docs/device-model.md §4.2 and docs/contracts.md §3/§4: banner, friendly and raw REPL,
  * raw-paste flow control, the agent protocol, bad requests, faults, flags. */
 #define _XOPEN_SOURCE 700
 #include <check.h>
@@ -783,7 +783,7 @@ START_TEST(flags_profile_pem_clock)
 }
 END_TEST
 
-/* Older firmware as data (device-model.md §0): no client_id keyword (before
+/* Older firmware as data (docs/device-model.md §0): no client_id keyword (before
  * 2025-07), then no DTLS at all (before 2025-02). */
 static json_t *old_firmware_call(const char *features, const char *req)
 {

@@ -1,6 +1,6 @@
 /* devtls_run() in-process against real OpenSSL and GnuTLS peers on loopback, with
  * the project's PKI (pkigen). Each test asserts the exact exception the device
- * raises (device-model.md §6 probe numbers in the test names). */
+ * raises (docs/device-model.md §6 probe numbers in the test names). */
 #include <check.h>
 #include <jansson.h>
 #include <arpa/inet.h>

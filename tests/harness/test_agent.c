@@ -1,5 +1,5 @@
 /* Raw-REPL bootstrap and the agent client against real devices on real ptys:
- * the virtual camera (byte-exact REPL, device-model.md §4.2) with fault
+ * the virtual camera (byte-exact REPL, docs/device-model.md §4.2) with fault
  * injection, and MicroPython's own raw REPL (wasm, under node) when present. */
 #include <check.h>
 #include <stdio.h>

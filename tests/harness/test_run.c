@@ -1,6 +1,6 @@
 /* `tlsmatrix run` end to end: the real program against the virtual camera with
  * real tlspeer processes on loopback, a small scenario set written here, and
- * fault injection (device-model.md §4; vcam --fault). */
+ * fault injection (docs/device-model.md §4; vcam --fault). */
 #include <check.h>
 #include <jansson.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* Unit tests for tm_judge: each classification rule with the device's own texts
- * (camera/sim/devtls_errors.c, device-model.md §2) and tlspeer's result lines
+ * (camera/sim/devtls_errors.c, docs/device-model.md §2) and tlspeer's result lines
  * (contracts §2); expansion, selection and the loaders' file:line errors. */
 #include <check.h>
 #include <stdio.h>
@@ -566,7 +566,7 @@ START_TEST(profiles)
         "xfail:\n"
         "  - case: \"client-verify-optional-*\"\n"
         "    reason: \"CERT_OPTIONAL verifies but never reports\"\n"
-        "    ref: \"device-model.md §5.1\"\n"
+        "    ref: \"docs/device-model.md §5.1\"\n"
         "  - case: \"*/gnutls/*/dtls\"\n"
         "    reason: second\n");
     struct tm_err err = { "" };
@@ -576,7 +576,7 @@ START_TEST(profiles)
     ck_assert(json_is_false(json_object_get(json_object_get(p, "device"), "tls13")));
     const json_t *x = profile_xfail_for(p, "client-verify-optional-a/openssl/p256/tls");
     ck_assert_ptr_nonnull(x);
-    ck_assert_str_eq(json_string_value(json_object_get(x, "ref")), "device-model.md §5.1");
+    ck_assert_str_eq(json_string_value(json_object_get(x, "ref")), "docs/device-model.md §5.1");
     x = profile_xfail_for(p, "server-x/gnutls/p256/dtls");
     ck_assert_str_eq(json_string_value(json_object_get(x, "reason")), "second");
     ck_assert(json_is_null(json_object_get(x, "ref")));

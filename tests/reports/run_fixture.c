@@ -51,7 +51,7 @@ json_t *fixture_run(void)
     c = make_case("client-chain-root-anchor", "openssl", "rsa2048", "dtls", "xfail",
                   "known deviation happened");
     json_object_set_new(c, "xfail", json_pack("{s:s, s:s}", "reason", "DTLS chain order",
-                                              "ref", "device-model.md §2.3"));
+                                              "ref", "docs/device-model.md §2.3"));
     set_actual(c, "error:handshake", "alert:unknown_ca");
     json_array_append_new(cases, c);
     /* scenario 2: insecure by design; xpass and an error full of device garbage */
@@ -59,7 +59,7 @@ json_t *fixture_run(void)
                   "known deviation did not happen");
     json_object_set_new(c, "insecure", json_true());
     json_object_set_new(c, "xfail", json_pack("{s:s, s:s}", "reason", "verify none accepted",
-                                              "ref", "device-model.md §1.2"));
+                                              "ref", "docs/device-model.md §1.2"));
     json_array_append_new(cases, c);
     c = make_case("server-verify-none", "gnutls", "rsa2048", "tls", "error", NASTY);
     json_object_set_new(c, "insecure", json_true());

@@ -64,8 +64,8 @@ START_TEST(every_scenario_has_a_doc)
     json_array_foreach(sc, i, s) {
         const char *doc = str(s, "doc");
         ck_assert_msg(doc != NULL && strlen(doc) >= 40, "%s: doc missing or too short", str(s, "name"));
-        ck_assert_msg(strstr(doc, "device-model.md §") != NULL,
-                      "%s: doc cites no device-model.md section", str(s, "name"));
+        ck_assert_msg(strstr(doc, "docs/device-model.md §") != NULL,
+                      "%s: doc cites no docs/device-model.md section", str(s, "name"));
     }
     json_decref(sc);
 }
