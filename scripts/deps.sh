@@ -1,8 +1,9 @@
 #!/bin/sh
-# Install the Debian packages tlsmatrix needs, only those that are missing, and the
-# MicroPython WebAssembly build used to compile-check the agent. Safe to re-run.
+# Install the Debian packages tlsmatrix needs, only those that are missing, the
+# MicroPython WebAssembly build used to compile-check the agent, and the Debian 13
+# source packages the build compiles (scripts/fetch-source.sh). Safe to re-run.
 set -eu
-PKGS="make cmake gcc pkg-config libc6-dev
+PKGS="make cmake gcc pkg-config libc6-dev dpkg-dev
 libssl-dev openssl libgnutls28-dev gnutls-bin libmbedtls-dev libserialport-dev
 check libsubunit-dev libjansson-dev libyaml-dev libxml2-dev libxml2-utils zlib1g-dev
 nodejs npm chromium python3"
@@ -36,3 +37,6 @@ if [ ! -f "$npmdir/node_modules/@micropython/micropython-webassembly-pyscript/pa
       @micropython/micropython-webassembly-pyscript@1.27 >/dev/null) ||
     echo "deps: warning: npm install of MicroPython failed; agent tests will fail" >&2
 fi
+
+# mbedTLS 3.6.6 and MicroPython 1.25 sources from Debian 13, cached under build/src/.
+sh "$here/scripts/fetch-source.sh"
