@@ -1,20 +1,47 @@
-/* Error carrier shared by all parts: a message that names the place it happened. */
+/* Error carrier shared by all parts: a message that names the place it happened,
+ * and a code that says what kind of failure it was. Callers decide a cause from
+ * the code, never from the words of the message; tests assert the code. */
 #ifndef TM_ERR_H
 #define TM_ERR_H
 
 #include <stddef.h>
 
-struct tm_err {
-    char msg[1024];
+enum tm_errc {
+    TM_E_NONE = 0,      /* no error (a zeroed struct tm_err) */
+    TM_E_FAIL,          /* a failure with no finer code (tm_err_set) */
+    TM_E_INPUT,         /* bad input: an option, a scenario or case field, a file's content */
+    TM_E_IO,            /* a file, pipe or socket operation failed */
+    TM_E_NOMEM,         /* out of memory */
+    TM_E_BUSY,          /* a device port held by another program: worth a patient retry */
+    TM_E_TIMEOUT,       /* a deadline passed */
+    TM_E_LOST,          /* the link to the device closed or broke */
+    TM_E_COUNT
 };
 
-/* Set err->msg (printf-style). Returns -1 so callers can `return tm_err_set(...)`.
- * err may be NULL, in which case nothing is stored. */
+/* msg first, so `struct tm_err e = { "" };` stays a valid initialiser. */
+struct tm_err {
+    char msg[1024];
+    enum tm_errc code;
+};
+
+/* Set err->msg (printf-style) with code TM_E_FAIL. Returns -1 so callers can
+ * `return tm_err_set(...)`. err may be NULL, in which case nothing is stored. */
 int tm_err_set(struct tm_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Prefix the existing message: "<prefix>: <old msg>". Returns -1. */
+/* tm_err_set with a code. Returns -1. */
+int tm_err_setc(struct tm_err *err, enum tm_errc code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefix the existing message: "<prefix>: <old msg>"; the code stays. Returns -1. */
 int tm_err_prefix(struct tm_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The code of err (TM_E_NONE for NULL). */
+enum tm_errc tm_err_code(const struct tm_err *err);
+
+/* Stable token of a code ("none", "fail", "input", "io", "nomem", "busy",
+ * "timeout", "lost"), for logs and records; "?" out of range. */
+const char *tm_errc_name(enum tm_errc code);
 
 #endif

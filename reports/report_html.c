@@ -164,12 +164,12 @@ static void put_totals(xmlNodePtr body, const json_t *run)
     snprintf(buf, sizeof buf, "%lld", total);
     el(dr, "td", buf);
     for (int v = 0; v < RPT_NVERDICTS; v++) {
-        el(hr, "th", rpt_verdicts[v]);
+        el(hr, "th", tm_verdict_name(v));
         snprintf(buf, sizeof buf, "%lld", n[v]);
         xmlNodePtr td = el(dr, "td", buf);
-        snprintf(buf, sizeof buf, "v-%s", rpt_verdicts[v]);
+        snprintf(buf, sizeof buf, "v-%s", tm_verdict_name(v));
         attr(td, "class", buf);
-        attr(td, "data-verdict", rpt_verdicts[v]);
+        attr(td, "data-verdict", tm_verdict_name(v));
     }
 }
 

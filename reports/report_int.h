@@ -9,12 +9,11 @@
 #include "report.h"
 #include "tm_err.h"
 
-#define RPT_NVERDICTS 6
-/* In the order reports list them. */
-extern const char *const rpt_verdicts[RPT_NVERDICTS];
+#include "tm_verdict.h"
 
-/* Index of a verdict name in rpt_verdicts, or -1 for anything else. */
-int rpt_verdict_index(const char *v);
+#define RPT_NVERDICTS TM_VERDICT_COUNT
+/* Index of a verdict name (enum tm_verdict), or -1 for anything else. */
+#define rpt_verdict_index(v) tm_verdict_parse(v)
 
 /* obj[key] when it is a string, else dflt. Device-originated fields may be absent
  * or of any type; callers never trust them to be strings. */

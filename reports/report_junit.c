@@ -63,9 +63,10 @@ static void count_case(struct counts *n, const json_t *c)
 {
     const char *v = rpt_case_verdict(c);
     n->tests++;
-    n->failures += strcmp(v, "fail") == 0 || strcmp(v, "xpass") == 0;
-    n->errors += strcmp(v, "error") == 0;
-    n->skipped += strcmp(v, "skip") == 0 || strcmp(v, "xfail") == 0;
+    const char *elem = tm_verdict_junit(tm_verdict_parse(v));
+    n->failures += elem != NULL && strcmp(elem, "failure") == 0;
+    n->errors += elem != NULL && strcmp(elem, "error") == 0;
+    n->skipped += elem != NULL && strcmp(elem, "skipped") == 0;
     n->ms += rpt_num(json_object_get(c, "timings_ms"), "total", 0);
 }
 
@@ -184,10 +185,7 @@ fail:
 
 static int put_outcome(xmlTextWriterPtr w, const json_t *c, const char *v)
 {
-    const char *elem = strcmp(v, "error") == 0                          ? "error"
-                       : strcmp(v, "fail") == 0 || strcmp(v, "xpass") == 0 ? "failure"
-                       : strcmp(v, "skip") == 0 || strcmp(v, "xfail") == 0 ? "skipped"
-                                                                            : NULL;
+    const char *elem = tm_verdict_junit(tm_verdict_parse(v));
     if (elem == NULL)
         return 0;
     char *details = case_details(c);

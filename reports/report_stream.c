@@ -192,7 +192,7 @@ json_t *rpt_totals(const json_t *cases)
     json_array_foreach(cases, i, c) n[rpt_verdict_index(rpt_case_verdict(c))]++;
     json_t *t = json_object();
     for (int v = 0; t != NULL && v < RPT_NVERDICTS; v++)
-        json_object_set_new(t, rpt_verdicts[v], json_integer(n[v]));
+        json_object_set_new(t, tm_verdict_name(v), json_integer(n[v]));
     return t;
 }
 

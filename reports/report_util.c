@@ -5,16 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const rpt_verdicts[RPT_NVERDICTS] = {"pass", "fail", "xfail", "xpass", "error", "skip"};
-
-int rpt_verdict_index(const char *v)
-{
-    for (int i = 0; v != NULL && i < RPT_NVERDICTS; i++)
-        if (strcmp(v, rpt_verdicts[i]) == 0)
-            return i;
-    return -1;
-}
-
 const char *rpt_str(const json_t *obj, const char *key, const char *dflt)
 {
     const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
@@ -146,21 +136,16 @@ const char *rpt_baseline_verdict(const json_t *index, const char *id)
     return id != NULL ? json_string_value(json_object_get(index, id)) : NULL;
 }
 
-static int in_set(const char *v, const char *a, const char *b)
-{
-    return strcmp(v, a) == 0 || strcmp(v, b) == 0;
-}
-
 const char *rpt_change_kind(const char *old_v, const char *new_v)
 {
     if (old_v == NULL)
         return "new";
-    /* expected (pass, xfail, skip) -> unexpected; xpass is left out: a known
-     * deviation that went away is news, not a regression */
-    if ((in_set(old_v, "pass", "xfail") || strcmp(old_v, "skip") == 0) &&
-        in_set(new_v, "fail", "error"))
+    int o = tm_verdict_parse(old_v), n = tm_verdict_parse(new_v);
+    /* settled (pass, xfail, skip) -> fail or error; xpass is news, not a
+     * regression, either way (a known deviation went away). */
+    if (tm_verdict_settled(o) && tm_verdict_unexpected(n) && n != TM_XPASS)
         return "regression";
-    if (in_set(old_v, "fail", "error") && in_set(new_v, "pass", "xfail"))
+    if (tm_verdict_unexpected(o) && o != TM_XPASS && (n == TM_PASS || n == TM_XFAIL))
         return "fix";
     if (strcmp(old_v, new_v) != 0)
         return "changed";

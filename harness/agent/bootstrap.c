@@ -246,7 +246,7 @@ static int choose_program(struct agent *a, const unsigned char *code, size_t len
         agent_note(a, "! ", "deflate probe raised: plain upload", 34);
         return 0;
     }
-    struct tm_err perr = { "" };
+    struct tm_err perr = { 0 };
     if (agent_pack_loader(code, len, packed, plen, &perr) != 0) {
         /* A host-side zlib failure costs upload time, not the bootstrap. */
         agent_note(a, "! ", perr.msg, strlen(perr.msg));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "classify_internal.h"
+#include "tm_verdict.h"
 
 /* Device stages at or after the network handshake began (contracts §3 order). */
 static const char *const k_reached_stages[] = { "wrap", "handshake", "write", "read", "close", NULL };
@@ -92,7 +93,7 @@ static const char *infra_verdict(const char *dc, const char *pc, const json_t *r
     else
         snprintf(reason, len, "peer crashed: no result line from tlspeer");
     (void)pc;
-    return "error";
+    return tm_verdict_name(TM_ERROR);
 }
 
 const char *classify_verdict(const json_t *expected, const char *device_class,
@@ -120,12 +121,12 @@ const char *classify_verdict(const json_t *expected, const char *device_class,
     if (xfail != NULL && ok) {
         snprintf(reason, reason_len, "passed although the profile expects a failure (%s): %s",
                  xr ? xr : "no reason given", line);
-        return "xpass";
+        return tm_verdict_name(TM_XPASS);
     }
     if (xfail != NULL) {
         snprintf(reason, reason_len, "known failure (%s): %s", xr ? xr : "no reason given", line);
-        return "xfail";
+        return tm_verdict_name(TM_XFAIL);
     }
     snprintf(reason, reason_len, "%s", line);
-    return ok ? "pass" : "fail";
+    return tm_verdict_name(ok ? TM_PASS : TM_FAIL);
 }

@@ -5,6 +5,7 @@
 
 #include "agent/agent.h"
 #include "cli.h"
+#include "tm_verdict.h"
 #include "link/link.h"
 #include "profile/profile.h"
 #include "report.h"
@@ -14,7 +15,7 @@
 
 int cli_ports(int argc, char **argv)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     if (argc > 1)
         return cli_usage_error("ports", "unexpected argument '%s'", argv[1]);
     if (link_ports_print(stdout, &err) < 0) {
@@ -28,7 +29,7 @@ int cli_ports(int argc, char **argv)
 static int open_device(const char *cmd, const char *spec, const char *script, int classic,
                        struct agent **out)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct agent_opts ao = { script, classic, 2 };
     *out = agent_open(spec, &ao, &err);
     if (*out == NULL) {
@@ -146,7 +147,7 @@ int cli_list(int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
     o.scenarios = paths;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *errors = NULL;
     json_t *cases = runner_select_cases(&o, &errors, &err);
     size_t i;
@@ -200,7 +201,7 @@ int cli_diff(int argc, char **argv)
     }
     if (nf != 2)
         return cli_usage_error("diff", "expected OLD.json NEW.json");
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *old = report_load_run(files[0], &err), *new = old ? report_load_run(files[1], &err) : NULL;
     if (new == NULL) {
         fprintf(stderr, "tlsmatrix diff: %s\n", err.msg);
@@ -227,7 +228,7 @@ int cli_merge(int argc, char **argv)
     json_t *runs[MAX_PATHS];
     size_t n = 0;
     int rc = 2;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "--report") == 0 || strcmp(argv[i], "--baseline") == 0) && i + 1 < argc) {
             *(strcmp(argv[i], "--report") == 0 ? &dir : &baseline) = argv[i + 1];
@@ -255,8 +256,10 @@ int cli_merge(int argc, char **argv)
         fprintf(stderr, "tlsmatrix merge: %s\n", err.msg);
     } else {
         const json_t *t = json_object_get(merged, "totals");
-        rc = json_integer_value(json_object_get(t, "fail")) + json_integer_value(json_object_get(t, "xpass"))
-             + json_integer_value(json_object_get(t, "error")) > 0 ? 1 : 0;
+        rc = 0;
+        for (int v = 0; v < TM_VERDICT_COUNT; v++)
+            if (tm_verdict_unexpected(v) && json_integer_value(json_object_get(t, tm_verdict_name(v))) > 0)
+                rc = 1;
         fprintf(stderr, "tlsmatrix merge: %zu runs, %zu cases → %s\n", n,
                 json_array_size(json_object_get(merged, "cases")), dir);
     }

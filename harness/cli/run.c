@@ -278,7 +278,7 @@ static void init(struct cli_state *s, const char *cmd, int full_argc, char **ful
 
 static int finish(struct cli_state *s)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     int rc = runner_run(&s->o, &err);
     if (rc == RUNNER_SETUP)
         fprintf(stderr, "tlsmatrix %s: %s\n", s->cmd, err.msg);
@@ -367,7 +367,7 @@ static json_t *repro_case(struct cli_state *s, struct tm_err *err)
 int cli_repro(int argc, char **argv, int full_argc, char **full_argv)
 {
     struct cli_state s;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     init(&s, "repro", full_argc, full_argv);
     s.custom = json_object();
     int rc = parse(&s, argc, argv, 1);

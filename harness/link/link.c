@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BUSY_TOKEN "port busy"
 
 #define KINDS "serial:PATH, tcp:HOST:PORT, exec:CMD, virtual[:ARGS]"
 
@@ -162,5 +161,5 @@ int link_is_virtual_spec(const char *spec)
 
 int link_error_is_busy(const struct tm_err *err)
 {
-    return err != NULL && strstr(err->msg, BUSY_TOKEN) != NULL;
+    return tm_err_code(err) == TM_E_BUSY;
 }

@@ -46,7 +46,8 @@ const char *link_spec(const struct link *l);
 int link_spec_check(const char *spec, struct tm_err *err);
 /* 1 when the spec names the project's virtual camera. */
 int link_is_virtual_spec(const char *spec);
-/* 1 when err holds the "port busy" classification (an infrastructure cause). */
+/* 1 when err has code TM_E_BUSY: a port held by another program (an
+ * infrastructure cause). */
 int link_error_is_busy(const struct tm_err *err);
 
 /* `tlsmatrix ports`: every serial port with USB VID:PID, serial number and, for

@@ -91,13 +91,13 @@ int link_serial_open(struct link *l, const char *arg, struct tm_err *err)
         sp_free_port(l->port);
         l->port = NULL;
         if (e == EBUSY)
-            return tm_err_set(err, "%s: port busy (opened exclusively by another program)", path);
+            return tm_err_setc(err, TM_E_BUSY, "%s: port busy (opened exclusively by another program)", path);
         return sp_fail(err, path, rc);
     }
     int fd = -1;
     sp_get_port_handle(l->port, &fd);
     if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-        return tm_err_set(err, "%s: port busy (locked by another program: %s)", path,
+        return tm_err_setc(err, TM_E_BUSY, "%s: port busy (locked by another program: %s)", path,
                           strerror(errno));
     ioctl(fd, TIOCEXCL);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

@@ -29,6 +29,7 @@ struct case_run {
     json_t *reply, *peer_result;
     char peer_evidence[256];
     char error[1100];          /* infrastructure error, "" when none */
+    enum tm_errc error_code;   /* its code (TM_E_BUSY: worth a retry) */
     int lost, skip, silent;
     struct peer *peer;
     struct proxy *proxy;
@@ -68,7 +69,7 @@ json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *d
                           const char *reason)
 {
     json_t *rec = case_base_record(ctx, kase, device);
-    json_object_set_new(rec, "verdict", json_string("error"));
+    json_object_set_new(rec, "verdict", json_string(tm_verdict_name(TM_ERROR)));
     json_object_set_new(rec, "reason", json_string(reason));
     json_object_set_new(json_object_get(rec, "actual"), "device", json_string("lost"));
     json_object_set_new(rec, "transcript", json_pack("{s:[], s:[], s:[]}", "agent", "peer", "proxy"));
@@ -503,10 +504,10 @@ static void classify(struct case_run *r)
     char reason[1200] = "";
     const char *verdict;
     if (r->skip) {
-        verdict = "skip";
+        verdict = tm_verdict_name(TM_SKIP);
         snprintf(reason, sizeof reason, "%s", r->error);
     } else if (r->lost || r->error[0]) {
-        verdict = "error";
+        verdict = tm_verdict_name(TM_ERROR);
         snprintf(reason, sizeof reason, "%s", r->error);
         if (r->lost)
             json_object_set_new(actual, "device", json_string("lost"));
@@ -553,7 +554,7 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
 {
     struct run_ctx *ctx = w->ctx;
     struct case_run r;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     char sid[600];
     memset(&r, 0, sizeof r);
     r.w = w;
@@ -594,15 +595,17 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
                      ctx->case_timeout_ms);
         } else if (rc < 0) {
             r.lost = agent_is_lost(w->agent);
-            if (!r.error[0])
+            if (!r.error[0]) {
                 snprintf(r.error, sizeof r.error, "%s", err.msg);
+                r.error_code = tm_err_code(&err);
+            }
         }
     }
     peer_stop(r.peer);
     proxy_stop(r.proxy, r.t_proxy);
     r.stage[ST_HANDSHAKE] = reply_ms(r.reply, "handshake");
     classify(&r);
-    *infra = r.silent ? 2 : (r.lost || strstr(r.error, "port busy") != NULL);
+    *infra = r.silent ? 2 : (r.lost || r.error_code == TM_E_BUSY);
     json_object_set_new(r.rec, "attempts", json_integer(attempt));
     json_t *hb = json_object_get(r.reply, "heap_before"), *ha = json_object_get(r.reply, "heap_after");
     json_object_set_new(r.rec, "heap_delta", json_is_integer(hb) && json_is_integer(ha)

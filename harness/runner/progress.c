@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const names[6] = { "pass", "fail", "xfail", "xpass", "error", "skip" };
+#include "tm_verdict.h"
 
 void progress_start(struct progress *p, size_t total, int mode)
 {
@@ -25,7 +25,8 @@ static void live_line(struct progress *p)
         snprintf(eta, sizeof eta, "%lldm%02llds", (long long)(left / 60), (long long)(left % 60));
     }
     fprintf(stderr, "\r\033[K[%zu/%zu] pass %d fail %d error %d | %.60s | ETA %s", p->done,
-            p->total, p->counts[0] + p->counts[2], p->counts[1] + p->counts[3], p->counts[4],
+            p->total, p->counts[TM_PASS] + p->counts[TM_XFAIL], p->counts[TM_FAIL] + p->counts[TM_XPASS],
+            p->counts[TM_ERROR],
             p->current, eta);
     fflush(stderr);
 }
@@ -40,9 +41,9 @@ void progress_current(struct progress *p, const char *id)
 void progress_case(struct progress *p, const json_t *rec)
 {
     const char *v = json_string_value(json_object_get(rec, "verdict"));
-    for (int i = 0; i < 6; i++)
-        if (v && strcmp(v, names[i]) == 0)
-            p->counts[i]++;
+    int k = tm_verdict_parse(v);
+    if (k >= 0)
+        p->counts[k]++;
     p->done++;
     if (!p->enabled)
         return;
@@ -51,12 +52,12 @@ void progress_case(struct progress *p, const json_t *rec)
         return;
     }
     const json_t *t = json_object_get(rec, "timings_ms");
+    /* Only what needs a look gets its reason: unexpected verdicts and skips. */
+    int explain = k < 0 || k == TM_SKIP || tm_verdict_unexpected(k);
     fprintf(stderr, "[%zu/%zu] %-5s %s (%lld ms)%s%s\n", p->done, p->total, v ? v : "?",
             json_string_value(json_object_get(rec, "id")),
             (long long)json_integer_value(json_object_get(t, "total")),
-            (v && strcmp(v, "pass") && strcmp(v, "xfail")) ? " — " : "",
-            (v && strcmp(v, "pass") && strcmp(v, "xfail"))
-                ? json_string_value(json_object_get(rec, "reason")) ?: "" : "");
+            explain ? " — " : "", explain ? json_string_value(json_object_get(rec, "reason")) ?: "" : "");
 }
 
 void progress_end(struct progress *p)

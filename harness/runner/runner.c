@@ -18,6 +18,7 @@
 #include "profile/profile.h"
 #include "report.h"
 #include "tm_fs.h"
+#include "tm_verdict.h"
 
 #define BOOTSTRAP_MS 30000
 #define MAX_INCIDENTS 10        /* lost-device incidents a device may survive */
@@ -34,8 +35,6 @@ void runner_request_stop(void)
 {
     stop_requested = 1;
 }
-
-static const char *const verdicts[6] = { "pass", "fail", "xfail", "xpass", "error", "skip" };
 
 /* Take the next item; 0 when the run is over. An empty queue is not the end while
  * other workers have items in flight: one may come back as a retry, and its device
@@ -97,14 +96,6 @@ static void push_item(struct run_ctx *c, struct item it)
     pthread_mutex_unlock(&c->mu);
 }
 
-static int verdict_index(const char *v)
-{
-    for (int k = 0; v != NULL && k < 6; k++)
-        if (strcmp(v, verdicts[k]) == 0)
-            return k;
-    return -1;
-}
-
 /* Spool a finished run's record and remember what aggregation needs. Under c->mu. */
 static int keep_run(struct run_ctx *c, struct case_runs *cr, const json_t *rec)
 {
@@ -120,7 +111,7 @@ static int keep_run(struct run_ctx *c, struct case_runs *cr, const json_t *rec)
     if (idx < 0)
         return -1;
     cr->v[cr->n++] = (struct run_ref){
-        idx, verdict_index(json_string_value(json_object_get(rec, "verdict"))),
+        idx, tm_verdict_parse(json_string_value(json_object_get(rec, "verdict"))),
         (int)json_integer_value(json_object_get(rec, "attempts")),
         json_is_true(json_object_get(rec, "flaky")) };
     return 0;
@@ -128,14 +119,14 @@ static int keep_run(struct run_ctx *c, struct case_runs *cr, const json_t *rec)
 
 static int unexpected(const char *v)
 {
-    return v != NULL && (strcmp(v, "fail") == 0 || strcmp(v, "xpass") == 0 || strcmp(v, "error") == 0);
+    return tm_verdict_unexpected(tm_verdict_parse(v));
 }
 
 static void record(struct run_ctx *c, const struct item *it, json_t *rec)
 {
     if (it->prior != NULL) {   /* a retry after an infrastructure error */
         const char *v = json_string_value(json_object_get(rec, "verdict"));
-        json_object_set_new(rec, "flaky", json_boolean(v && strcmp(v, "error") != 0));
+        json_object_set_new(rec, "flaky", json_boolean(v && tm_verdict_parse(v) != TM_ERROR));
         json_object_set(rec, "previous_attempt", it->prior);
     }
     pthread_mutex_lock(&c->mu);
@@ -209,7 +200,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct run_ctx *c = w->ctx;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct item it;
     w->clock_set = INT64_MIN;
     /* One `tlspeer --serve` per worker runs its peers: a process start was half
@@ -266,13 +257,6 @@ dead:
     return NULL;
 }
 
-/* Rank of a verdict when picking the worst run: lower is worse. */
-static int worst_rank(int verdict)
-{
-    static const int rank[6] = { 4, 0, 3, 1, 2, 5 };  /* fail xpass error xfail pass skip */
-    return verdict >= 0 ? rank[verdict] : 6;
-}
-
 /* The run a case reports: the worst verdict; with the same verdict, the run that
  * needed a retry (it has more evidence). */
 static const struct run_ref *worst_run(const struct case_runs *cr, int counts[6], int *any_flaky)
@@ -286,7 +270,7 @@ static const struct run_ref *worst_run(const struct case_runs *cr, int counts[6]
             *any_flaky = 1;
         if (r->verdict >= 0 && r->verdict == worst->verdict && r->attempts > worst->attempts)
             worst = r;
-        if (worst_rank(r->verdict) < worst_rank(worst->verdict))
+        if (tm_verdict_severity(r->verdict) < tm_verdict_severity(worst->verdict))
             worst = r;
     }
     return worst;
@@ -313,7 +297,7 @@ static json_t *aggregate(struct run_ctx *c, const struct case_runs *cr)
         for (int k = 0; k < 6; k++) {
             if (counts[k]) {
                 kinds++;
-                json_object_set_new(vs, verdicts[k], json_integer(counts[k]));
+                json_object_set_new(vs, tm_verdict_name(k), json_integer(counts[k]));
             }
         }
         json_object_set_new(out, "repeats", json_pack("{s:i, s:o}", "runs", (int)cr->n, "verdicts", vs));
@@ -509,14 +493,14 @@ static void finish_cases(struct run_ctx *c, long *final, long long counts[6], in
                                               : "not run: --until-fail stopped the run");
             json_decref(kase);
             if (!stop_requested && !c->lost && c->o->until_fail) {
-                json_object_set_new(rec, "verdict", json_string("skip"));
+                json_object_set_new(rec, "verdict", json_string(tm_verdict_name(TM_SKIP)));
             }
             progress_case(&c->prog, rec);
         }
         const char *v = json_string_value(json_object_get(rec, "verdict"));
-        int k = verdict_index(v);
-        counts[k >= 0 ? k : 4]++;
-        if (v && strcmp(v, "skip") != 0)
+        int k = tm_verdict_parse(v);
+        counts[k >= 0 ? k : TM_ERROR]++;
+        if (v && tm_verdict_parse(v) != TM_SKIP)
             (*executed)++;
         final[i] = report_spool_put(c->spool, rec);
         if (final[i] < 0)
@@ -619,8 +603,9 @@ static int summarise(struct run_ctx *c, const long long t[6], int executed)
         fprintf(stderr, "tlsmatrix: no case matched (scenarios, --filter, --shard)\n");
     if (o->profile_stages)
         print_stages(c);
-    if (t[1] + t[3] + t[4] > 0)
-        rc = RUNNER_UNEXPECTED;
+    for (int v = 0; v < TM_VERDICT_COUNT; v++)
+        if (tm_verdict_unexpected(v) && t[v] > 0)
+            rc = RUNNER_UNEXPECTED;
     if (o->min_executed > 0 && executed < o->min_executed) {
         fprintf(stderr, "tlsmatrix: only %d cases executed, --min %d\n", executed, o->min_executed);
         rc = RUNNER_UNEXPECTED;

@@ -10,6 +10,7 @@
 #include "peer/peer.h"
 #include "runner/runner.h"
 #include "scenario/scenario.h"
+#include "tm_verdict.h"
 
 enum stage { ST_PEER_START, ST_DEVICE_REQUEST, ST_HANDSHAKE, ST_CLASSIFY, ST_REPORT,
              ST_TOTAL, ST_COUNT };
@@ -26,7 +27,7 @@ struct item {
  * to pick the worst run stays in memory. */
 struct run_ref {
     long spool;        /* report_spool index */
-    int verdict;       /* index in pass fail xfail xpass error skip, -1 unknown */
+    int verdict;       /* enum tm_verdict, -1 unknown */
     int attempts;
     int flaky;
 };
@@ -59,7 +60,7 @@ struct progress {
     int tty;
     int enabled;
     size_t total, done;
-    int counts[6];          /* pass fail xfail xpass error skip */
+    int counts[TM_VERDICT_COUNT];
     tm_ms started;
     char current[256];
 };

@@ -159,7 +159,7 @@ static void load_dir(const char *dir, json_t *out, json_t *errors)
         qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
         char path[2048];
-        struct tm_err err = { "" };
+        struct tm_err err = { 0 };
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         json_t *s = load_file(path, &err);
         if (s != NULL)
@@ -216,7 +216,7 @@ json_t *scenario_load_all(const char *const *paths, size_t n, json_t *errors)
         } else if (S_ISDIR(st.st_mode)) {
             load_dir(paths[i], all, errors);
         } else {
-            struct tm_err err = { "" };
+            struct tm_err err = { 0 };
             json_t *s = load_file(paths[i], &err);
             if (s != NULL)
                 json_array_append_new(all, s);

@@ -72,7 +72,7 @@ static int run(const struct peer_opts *o, const struct peer_pki *pki, void *cfg,
                              .alert_received = PEER_NONE, .data_ok = PEER_NONE };
     struct peer_conn c = { .o = o, .pki = pki, .fd = -1, .res = &r, .cfg = cfg,
                            .deadline = tm_deadline_in(o->timeout_ms) };
-    struct tm_err err = {{0}};
+    struct tm_err err = { 0 };
     int lfd = -1, port = 0;
     if (o->role == PEER_SERVER) {
         lfd = peer_listen(o, &port, &err);
@@ -106,7 +106,7 @@ int peer_session(int argc, char **argv, struct peer_pki_cache *cache)
 {
     struct peer_opts o;
     struct peer_pki pki;
-    struct tm_err err = {{0}};
+    struct tm_err err = { 0 };
     int rc = peer_opts_parse(&o, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;

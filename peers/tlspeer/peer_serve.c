@@ -123,7 +123,7 @@ static void restore_stderr(int saved)
 
 static void serve_line(const char *line, struct peer_pki_cache *cache)
 {
-    struct tm_err err = {{0}};
+    struct tm_err err = { 0 };
     json_error_t jerr;
     json_t *cmd = json_loads(line, 0, &jerr);
     const char *errpath = NULL;
@@ -149,7 +149,7 @@ static void serve_line(const char *line, struct peer_pki_cache *cache)
 
 int peer_serve(int argc, char **argv)
 {
-    struct tm_err err = {{0}};
+    struct tm_err err = { 0 };
     if (argc > 3) {
         fprintf(stderr, "tlspeer: usage: tlspeer --serve [-|@NAME]\n");
         return 2;

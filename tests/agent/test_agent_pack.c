@@ -37,7 +37,7 @@ struct packed {
 
 static void pack_agent(struct packed *pk)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     ck_assert_msg(tm_read_file(AGENT_PY, &pk->plain, &pk->plen, &err) == 0, "%s", err.msg);
     ck_assert_msg(agent_pack_loader(pk->plain, pk->plen, &pk->loader, &pk->llen, &err) == 0,
                   "%s", err.msg);
@@ -103,7 +103,7 @@ END_TEST
 
 START_TEST(no_header_line_is_an_error)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     unsigned char *out = NULL;
     size_t n = 0;
     const unsigned char one[] = "# tlsmatrix-agent proto=1";
@@ -129,7 +129,7 @@ static int run_loader(const char *loader, const char *cases)
     char *argv[] = { "node", runner, (char *)mjs_path(), (char *)loader, (char *)cases,
                      "pack", NULL };
     struct tm_proc p;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     ck_assert_msg(tm_proc_spawn(&p, argv, errpath, &err) == 0, "spawn node: %s", err.msg);
     struct tm_lines lr;
     tm_lines_init(&lr, p.out_fd, 1 << 20);
@@ -164,7 +164,7 @@ START_TEST(loader_defines_the_agent_under_micropython)
     struct packed pk;
     pack_agent(&pk);
     char loader[600], cases[600];
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     snprintf(loader, sizeof loader, "%s/loader.py", g_tmp);
     snprintf(cases, sizeof cases, "%s/pack_case.py", g_tmp);
     ck_assert_msg(tm_write_file(loader, pk.loader, pk.llen, 0644, &err) == 0, "%s", err.msg);

@@ -6,10 +6,57 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tm_err.h"
 #include "tm_fs.h"
 #include "tm_proc.h"
 #include "tm_time.h"
+#include "tm_verdict.h"
 #include "tm_yaml.h"
+
+/* A code survives a prefix (callers add where an error happened without losing
+ * what it was); tm_err_set starts a new error with the generic code. */
+START_TEST(err_codes_survive_prefix)
+{
+    struct tm_err err = { 0 };
+    ck_assert_int_eq(tm_err_code(&err), TM_E_NONE);
+    ck_assert_int_eq(tm_err_setc(&err, TM_E_BUSY, "%s: held", "/dev/ttyACM0"), -1);
+    ck_assert_int_eq(tm_err_prefix(&err, "link '%s'", "serial:/dev/ttyACM0"), -1);
+    ck_assert_int_eq(tm_err_code(&err), TM_E_BUSY);
+    ck_assert_str_eq(err.msg, "link 'serial:/dev/ttyACM0': /dev/ttyACM0: held");
+    tm_err_set(&err, "other");
+    ck_assert_int_eq(tm_err_code(&err), TM_E_FAIL);
+    ck_assert_str_eq(tm_errc_name(TM_E_BUSY), "busy");
+    ck_assert_str_eq(tm_errc_name(TM_E_INPUT), "input");
+    ck_assert_int_eq(tm_err_code(NULL), TM_E_NONE);
+}
+END_TEST
+
+/* The verdict table is what run, merge, progress and reports read. */
+START_TEST(verdict_table)
+{
+    static const char *const names[] = { "pass", "fail", "xfail", "xpass", "error", "skip" };
+    static const int unexpected[] = { 0, 1, 0, 1, 1, 0 };
+    for (int v = 0; v < TM_VERDICT_COUNT; v++) {
+        ck_assert_str_eq(tm_verdict_name(v), names[v]);
+        ck_assert_int_eq(tm_verdict_parse(names[v]), v);
+        ck_assert_int_eq(tm_verdict_unexpected(v), unexpected[v]);
+    }
+    ck_assert_int_eq(tm_verdict_parse("PASS"), -1);
+    ck_assert_int_eq(tm_verdict_parse(NULL), -1);
+    ck_assert_ptr_null(tm_verdict_name(TM_VERDICT_COUNT));
+    /* worst first: fail, xpass, error, xfail, pass, skip, then unknown */
+    ck_assert_int_lt(tm_verdict_severity(TM_FAIL), tm_verdict_severity(TM_XPASS));
+    ck_assert_int_lt(tm_verdict_severity(TM_XPASS), tm_verdict_severity(TM_ERROR));
+    ck_assert_int_lt(tm_verdict_severity(TM_ERROR), tm_verdict_severity(TM_XFAIL));
+    ck_assert_int_lt(tm_verdict_severity(TM_XFAIL), tm_verdict_severity(TM_PASS));
+    ck_assert_int_lt(tm_verdict_severity(TM_PASS), tm_verdict_severity(TM_SKIP));
+    ck_assert_int_lt(tm_verdict_severity(TM_SKIP), tm_verdict_severity(-1));
+    ck_assert_ptr_null(tm_verdict_junit(TM_PASS));
+    ck_assert_str_eq(tm_verdict_junit(TM_XPASS), "failure");
+    ck_assert_str_eq(tm_verdict_junit(TM_XFAIL), "skipped");
+    ck_assert_str_eq(tm_verdict_junit(TM_ERROR), "error");
+}
+END_TEST
 
 START_TEST(utc_roundtrip)
 {
@@ -162,6 +209,8 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, utc_roundtrip);
+    tcase_add_test(tc, err_codes_survive_prefix);
+    tcase_add_test(tc, verdict_table);
     tcase_add_test(tc, b64_roundtrip);
     tcase_add_test(tc, write_file_mode_and_sha);
     tcase_add_test(tc, yaml_errors_name_line_and_field);

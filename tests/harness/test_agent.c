@@ -43,7 +43,7 @@ static void teardown(void)
 
 static struct agent *boot(const char *spec, int classic, json_t *transcript)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct agent_opts o = { script, classic, 2 };
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
@@ -70,7 +70,7 @@ START_TEST(vcam_raw_paste_hello_and_requests)
 {
     json_t *tr = json_array();
     struct agent *a = boot("virtual", 0, tr);
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     ck_assert_str_eq(agent_upload_mode(a), "raw-paste");
     ck_assert(json_is_true(json_object_get(agent_hello(a), "virtual")));
     json_t *reply = NULL;
@@ -105,7 +105,7 @@ START_TEST(vcam_classic_raw_fallback)
 {
     struct agent *a = boot("virtual", 1, NULL);
     ck_assert_str_eq(agent_upload_mode(a), "raw");
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *reply = NULL;
     ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), 0);
     json_decref(reply);
@@ -134,7 +134,7 @@ START_TEST(vcam_deflate_probe_fails_plain_upload)
 {
     unsigned char *code = NULL;
     size_t len = 0;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     ck_assert_msg(tm_read_file(script, &code, &len, &err) == 0, "%s", err.msg);
     free(code);
     for (int classic = 0; classic < 2; classic++) {
@@ -156,7 +156,7 @@ START_TEST(vcam_reboot_is_lost_then_recovered)
 {
     json_t *tr = json_array();
     struct agent *a = boot("virtual:--fault reboot-after-ms=300", 0, tr);
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *reply = NULL;
     tm_sleep_ms(600);
     tm_ms t0 = tm_now_ms();
@@ -176,7 +176,7 @@ END_TEST
 START_TEST(vcam_stall_deadline_then_recovered)
 {
     struct agent *a = boot("virtual:--fault stall-after-ms=200", 0, NULL);
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *reply = NULL;
     tm_sleep_ms(400);
     tm_ms t0 = tm_now_ms();
@@ -196,7 +196,7 @@ END_TEST
 START_TEST(vcam_drop_is_closed_link)
 {
     struct agent *a = boot("virtual:--fault drop-after-ms=200", 0, NULL);
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *reply = NULL;
     tm_sleep_ms(400);
     ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), -1);
@@ -211,7 +211,7 @@ START_TEST(vcam_garbage_lines_are_transcript_noise)
 {
     json_t *tr = json_array();
     struct agent *a = boot("virtual:--fault garbage", 0, tr);
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *reply = NULL;
     for (int i = 0; i < 3; i++) {
         ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err) == 0, "%s", err.msg);
@@ -231,7 +231,7 @@ START_TEST(bad_script_is_setup_error)
     char bad[400];
     snprintf(bad, sizeof bad, "%s/bad.py", tmpdir);
     ck_assert_int_eq(tm_write_file(bad, "print(1)\n", 9, 0644, NULL), 0);
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct agent_opts o = { bad, 0, 2 };
     struct agent *a = agent_open("virtual", &o, &err);
     ck_assert_ptr_nonnull(a);
@@ -245,7 +245,7 @@ END_TEST
 /* A device that never answers: bootstrap fails within its deadline. */
 START_TEST(silent_device_bootstrap_deadline)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct agent_opts o = { script, 0, 1 };
     struct agent *a = agent_open("exec:sleep 60", &o, &err);
     ck_assert_ptr_nonnull(a);
@@ -261,7 +261,7 @@ END_TEST
 /* MicroPython's real raw REPL (wasm under node) with the real agent. */
 START_TEST(micropython_repl_bootstrap)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     char spec[600];
     snprintf(spec, sizeof spec, "exec:node %s", MPY_REPL);
     struct agent_opts o = { REAL_AGENT, 0, 2 };

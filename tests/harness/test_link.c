@@ -28,7 +28,7 @@ static size_t read_n(struct link *l, char *buf, size_t want, tm_ms deadline)
 
 START_TEST(exec_echo_raw_mode)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct link *l = link_open("exec:/bin/cat", &err);
     ck_assert_msg(l != NULL, "%s", err.msg);
     ck_assert_int_eq(link_kind(l), LINK_EXEC);
@@ -45,7 +45,7 @@ END_TEST
 
 START_TEST(exec_read_deadline_is_respected)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct link *l = link_open("exec:sleep 30", &err);
     ck_assert_msg(l != NULL, "%s", err.msg);
     char buf[16];
@@ -62,7 +62,7 @@ END_TEST
 
 START_TEST(exec_child_exit_is_closed)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct link *l = link_open("exec:/bin/sh -c 'printf \"abc\\r\\r\\n\"'", &err);
     ck_assert_msg(l != NULL, "%s", err.msg);
     char buf[64];
@@ -79,7 +79,7 @@ END_TEST
 
 START_TEST(exec_reset_restarts_program)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct link *l = link_open("exec:/bin/sh -c 'echo started $$; exec sleep 30'", &err);
     ck_assert_msg(l != NULL, "%s", err.msg);
     char a[64], b[64];
@@ -104,7 +104,7 @@ END_TEST
 
 START_TEST(bad_specs_name_the_problem)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     ck_assert_ptr_null(link_open("bogus:x", &err));
     ck_assert_msg(strstr(err.msg, "unknown kind") && strstr(err.msg, "bogus:x"), "%s", err.msg);
     ck_assert_ptr_null(link_open("exec:", &err));
@@ -141,7 +141,7 @@ START_TEST(tcp_roundtrip_and_close)
 {
     int port, ls = listener(&port);
     char spec[64], buf[64];
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
     struct link *l = link_open(spec, &err);
     ck_assert_msg(l != NULL, "%s", err.msg);

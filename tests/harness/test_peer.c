@@ -54,7 +54,7 @@ static int find(const json_t *argv, const char *flag, int from)
 
 START_TEST(argv_from_case)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct peer_target t = { "127.0.0.1", NULL, 0, 7000 };
     json_t *kase = client_case("gnutls", "dtls");
     json_t *argv = peer_build_argv(kase, "/fx", &t, &err);
@@ -110,7 +110,7 @@ END_TEST
  * (the latter through udpproxy). */
 static void handshake(const char *proto, int with_proxy)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     char errpath[400];
     snprintf(errpath, sizeof errpath, "%s/peer.stderr", tmpdir);
     json_t *kase = client_case("openssl", proto);
@@ -241,7 +241,7 @@ static int file_has(const char *path, const char *needle)
  * stderr lands in that case's file. */
 START_TEST(pooled_sessions_share_one_process)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct peer_pool *pool = peer_pool_new();
     char e1[400], e2[400];
     snprintf(e1, sizeof e1, "%s/one.stderr", tmpdir);
@@ -271,7 +271,7 @@ END_TEST
  * session runs in its own one-shot process and leaves the pool alone. */
 static void abandon(struct peer_pool *pool, const char *proto, int want_pid)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *kase = client_case("openssl", proto);
     json_object_set_new(json_object_get(kase, "peer"), "args", json_array());
     json_array_set_new(json_object_get(json_object_get(kase, "peer"), "cert"), 1,
@@ -292,7 +292,7 @@ static void abandon(struct peer_pool *pool, const char *proto, int want_pid)
 
 START_TEST(pooled_bad_session_gets_fresh_process)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     struct peer_pool *pool = peer_pool_new();
     int pid, first;
     ck_assert_str_eq(pooled_round(pool, "openssl", NULL, NULL, &first, &err), "ok");
@@ -328,7 +328,7 @@ END_TEST
  * never comes (the device may finish first and the case would stall). */
 START_TEST(client_peer_is_not_waited_for)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *argv = json_pack("[s, s, s, s, s]", "/bin/sh", "-c", "exec sleep 60", "--role", "client");
     tm_ms t0 = tm_now_ms();
     struct peer *p = peer_start(argv, NULL, tm_deadline_in(3000), NULL, &err);
@@ -342,7 +342,7 @@ END_TEST
 /* A peer that hangs after ready: killed at the deadline, a timeout result. */
 START_TEST(hung_peer_is_killed_at_deadline)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *argv = json_pack("[s, s, s]", "/bin/sh", "-c",
                              "echo '{\"event\":\"ready\",\"addr\":\"127.0.0.1\",\"port\":1}'; exec sleep 60");
     struct peer *p = peer_start(argv, NULL, tm_deadline_in(3000), NULL, &err);
@@ -362,7 +362,7 @@ END_TEST
 /* A peer that dies after ready: no result, evidence names the signal. */
 START_TEST(crashed_peer_evidence)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *argv = json_pack("[s, s, s]", "/bin/sh", "-c",
                              "echo '{\"event\":\"ready\",\"port\":1}'; kill -SEGV $$");
     struct peer *p = peer_start(argv, NULL, tm_deadline_in(3000), NULL, &err);

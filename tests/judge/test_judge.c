@@ -342,7 +342,7 @@ START_TEST(expansion)
     json_t *sc = load_one(put("exp", "good-one.yaml", k_good), &errors);
     ck_assert_msg(json_array_size(errors) == 0, "%s", json_string_value(json_array_get(errors, 0)));
     ck_assert_int_eq(json_array_size(sc), 1);
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *cases = scenario_expand(sc, &err);
     ck_assert_ptr_nonnull(cases);
     ck_assert_int_eq(json_array_size(cases), 2 * 3 * 2);   /* default backends × keytypes × protos */
@@ -470,7 +470,7 @@ static json_t *catalog(void)
 START_TEST(expand_one_equals_expand)
 {
     json_t *sc = catalog();
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *cases = scenario_expand(sc, &err);
     ck_assert_msg(cases != NULL, "%s", err.msg);
     ck_assert_uint_gt(json_array_size(cases), 100);
@@ -510,7 +510,7 @@ START_TEST(expand_one_unknown_ids)
                           "x/y" };
     snprintf(id, sizeof id, "%s/openssl/p999/tls", name);   /* a key type not on its axis */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct tm_err err = { "" };
+        struct tm_err err = { 0 };
         ck_assert_msg(scenario_expand_one(sc, bad[i], &err) == NULL, "'%s' expanded", bad[i]);
         ck_assert_msg(err.msg[0] != '\0', "'%s': no error message", bad[i]);
     }
@@ -522,7 +522,7 @@ END_TEST
 START_TEST(seed_order_refs)
 {
     json_t *sc = catalog();
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     for (unsigned long seed = 0; seed < 4; seed++) {
         json_t *cases = scenario_expand(sc, &err);
         size_t n;
@@ -569,7 +569,7 @@ START_TEST(profiles)
         "    ref: \"docs/device-model.md §5.1\"\n"
         "  - case: \"*/gnutls/*/dtls\"\n"
         "    reason: second\n");
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *p = profile_load(path, &err);
     ck_assert_msg(p != NULL, "%s", err.msg);
     ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "fam");

@@ -44,7 +44,7 @@ static char *path_in(const char *sub, const char *name)
 
 static char *write_reports(const char *sub, json_t *run, json_t *baseline)
 {
-    struct tm_err err = {""};
+    struct tm_err err = { 0 };
     char *dir = NULL;
     ck_assert_int_ge(asprintf(&dir, "%s/%s", tmpdir, sub), 0);
     ck_assert_msg(report_write_all(run, baseline, dir, &err) == 0, "write_all: %s", err.msg);
@@ -83,7 +83,7 @@ START_TEST(t_json_roundtrip)
     json_t *run = fixture_run();
     char *dir = write_reports("json", run, NULL);
     char *p = path_in("json", "run.json");
-    struct tm_err err = {""};
+    struct tm_err err = { 0 };
     json_t *back = report_load_run(p, &err);
     ck_assert_msg(back != NULL, "%s", err.msg);
     ck_assert(json_equal(run, back));
@@ -498,7 +498,7 @@ START_TEST(t_merge_shards)
     json_t *whole = fixture_run();
     json_t *a = shard_of(whole, 0, 2, "1/2"), *b = shard_of(whole, 1, 2, "2/2");
     const json_t *runs[2] = {a, b};
-    struct tm_err err = {""};
+    struct tm_err err = { 0 };
     json_t *m = report_merge(runs, 2, &err);
     ck_assert_msg(m != NULL, "%s", err.msg);
     ck_assert(json_equal(json_object_get(m, "totals"), json_object_get(whole, "totals")));
@@ -535,7 +535,7 @@ END_TEST
 static char *load_error(const char *name, const char *content)
 {
     char *p = NULL;
-    struct tm_err err = {""};
+    struct tm_err err = { 0 };
     ck_assert_int_ge(asprintf(&p, "%s/%s", tmpdir, name), 0);
     if (content != NULL) {
         FILE *f = fopen(p, "w");
@@ -603,7 +603,7 @@ START_TEST(t_stream_same_as_memory)
     json_object_set_new(json_array_get(json_object_get(baseline, "cases"), 0), "verdict",
                         json_string("fail"));
     char *mem_dir = write_reports("mem", run, baseline);
-    struct tm_err err = {""};
+    struct tm_err err = { 0 };
     struct report_spool *sp = report_spool_open(tmpdir, &err);
     ck_assert_msg(sp != NULL, "%s", err.msg);
     size_t n = json_array_size(json_object_get(run, "cases"));

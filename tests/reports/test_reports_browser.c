@@ -267,7 +267,7 @@ START_TEST(t_click_opens_details)
 {
     struct cdp b = {.to_fd = -1, .from_fd = -1};
     char dir[600], profile[600], url[700], expr[1024];
-    struct tm_err err = {""};
+    struct tm_err err = { 0 };
     json_t *run = fixture_run();
     snprintf(dir, sizeof dir, "%s/report", tmpdir);
     snprintf(profile, sizeof profile, "%s/profile", tmpdir);

@@ -36,7 +36,7 @@ static json_t *load_catalog(void)
 
 static json_t *expand(const json_t *sc)
 {
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     json_t *cases = scenario_expand(sc, &err);
     ck_assert_msg(cases != NULL, "scenario_expand: %s", err.msg);
     return cases;
@@ -193,7 +193,7 @@ START_TEST(profiles_match_cases)
 {
     json_t *sc = load_catalog(), *cases = expand(sc), *x, *c;
     for (size_t p = 0; profiles[p]; p++) {
-        struct tm_err err = { "" };
+        struct tm_err err = { 0 };
         json_t *prof = profile_load(profiles[p], &err);
         ck_assert_msg(prof != NULL, "profile %s: %s", profiles[p], err.msg);
         ck_assert_str_eq(str(prof, "name"), profiles[p]);
@@ -216,7 +216,7 @@ END_TEST
 static json_t *load_coverage(json_t *known)
 {
     struct tm_yaml y;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     ck_assert_msg(tm_yaml_load(&y, COVERAGE, &err) == 0, "%s", err.msg);
     yaml_node_t *list = tm_yaml_get(&y, tm_yaml_root(&y), "behaviours");
     ck_assert_msg(list != NULL && tm_yaml_is_seq(list), COVERAGE ": no behaviours list");

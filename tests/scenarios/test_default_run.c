@@ -52,7 +52,7 @@ static int default_run(int64_t *took)
     /* What `make demo` runs: two virtual cameras, one per core. */
     char *argv[] = { TLSMATRIX, "run", "--jobs", "2", "--agent", agent, "--report", report, NULL };
     struct tm_proc p;
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     tm_ms t0 = tm_now_ms();
     ck_assert_msg(tm_proc_spawn(&p, argv, out_path, &err) == 0, "%s", err.msg);
     FILE *f = fopen(out_path, "a");
@@ -76,7 +76,7 @@ static size_t catalog_cases(void)
 {
     const char *paths[] = { TM_SOURCE_DIR "/scenarios" };
     json_t *errors = json_array(), *sc = scenario_load_all(paths, 1, errors);
-    struct tm_err err = { "" };
+    struct tm_err err = { 0 };
     ck_assert_uint_eq(json_array_size(errors), 0);
     json_t *cases = scenario_expand(sc, &err);
     ck_assert_msg(cases != NULL, "%s", err.msg);
