@@ -1,5 +1,6 @@
-/* Client side: socket + connect to the peer (TCP or connected UDP, §1.8), with the
- * socket timeout of the request, as the agent does before wrap_socket. */
+/* Client side: socket + connect to the peer (TCP or connected UDP,
+ * docs/device-model.md §1.8), with the socket timeout of the request, as the agent
+ * does before wrap_socket. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

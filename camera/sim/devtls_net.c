@@ -1,5 +1,5 @@
-/* Sockets with the device's semantics: a socket timeout gives -ETIMEDOUT
- * (OSError(110), §1.7), RST -ECONNRESET, a write to a closed peer -EPIPE; the BIO
+/* Sockets with the device's semantics (docs/device-model.md): a socket timeout gives
+ * -ETIMEDOUT (OSError(110), §1.7), RST -ECONNRESET, a write to a closed peer -EPIPE; the BIO
  * passes -errno to mbedTLS exactly as MicroPython's _mbedtls_ssl_send/recv do, and
  * on a non-blocking socket turns EAGAIN into WANT_READ/WANT_WRITE as they do — the
  * only way mbedTLS's DTLS retransmission timer gets to fire (§1.8). Every wait is

@@ -1,4 +1,5 @@
-/* The parts of certificate verification where 2.28 differs from the device:
+/* The parts of certificate verification where 2.28 differs from the device
+ * (docs/device-model.md):
  * - validity is checked against the device RTC, not the host clock (§3 Time), for
  *   every certificate including the anchor;
  * - the hostname rules of 3.6 (§1.5): SAN DNS names case-insensitively with only a
