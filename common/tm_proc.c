@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@ int tm_proc_spawn(struct tm_proc *p, char *const argv[], const char *stderr_path
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid_t parent = getpid();
     pid_t pid = fork();
     int fork_errno = errno;
     if (pid != 0)
@@ -40,6 +42,11 @@ int tm_proc_spawn(struct tm_proc *p, char *const argv[], const char *stderr_path
                 signal(sig, SIG_DFL);
         sigprocmask(SIG_SETMASK, &old, NULL);
         setpgid(0, 0);
+        /* No child outlives its parent: killed with it, even by SIGKILL. (The
+         * signal comes when the spawning thread ends: threads stop what they start.) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, 0);

@@ -18,7 +18,9 @@ struct tm_proc {
 
 /* Spawn argv[0] (searched in PATH) with stdin from /dev/null, stdout to a pipe
  * (non-blocking, close-on-exec) and stderr appended to stderr_path (or inherited
- * when NULL). The child gets its own process group so a stop kills helpers too. */
+ * when NULL). The child gets its own process group so a stop kills helpers too,
+ * and is killed when the thread that spawned it ends (PR_SET_PDEATHSIG), so no
+ * child outlives the harness: stop it before that thread returns. */
 int tm_proc_spawn(struct tm_proc *p, char *const argv[], const char *stderr_path,
                   struct tm_err *err);
 

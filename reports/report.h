@@ -9,7 +9,11 @@
 #include "tm_err.h"
 
 /* Write run.json, junit.xml, summary.md and matrix.html into dir (created).
- * baseline (a previous run, may be NULL) adds the regression/fix column. */
+ * baseline (a previous run, may be NULL) adds the regression/fix column.
+ * Returns 0, or REPORT_NONE_WRITTEN when run.json could not be written (nothing
+ * else is tried), or REPORT_SOME_WRITTEN when run.json was and another report
+ * was not; err says what failed first. */
+enum { REPORT_NONE_WRITTEN = -1, REPORT_SOME_WRITTEN = -2 };
 int report_write_all(const json_t *run, const json_t *baseline, const char *dir,
                      struct tm_err *err);
 
@@ -39,7 +43,19 @@ int report_write_markdown(const json_t *run, const json_t *baseline, const char 
 int report_write_html(const json_t *run, const json_t *baseline, const char *path,
                       struct tm_err *err);
 
-/* Load and check a run.json (format field, cases array); errors name the file. */
+/* Report directories (report_dir.c). A run or a merge writes only into a new or
+ * empty directory, or one a tlsmatrix run wrote (its marker file, checked for
+ * content); "/" and files are refused. The directory is locked (flock on
+ * DIR/.tlsmatrix-lock) while held: a second claim fails at once naming the holder
+ * (pid, host, start time). */
+struct report_dir;
+struct report_dir *report_dir_claim(const char *dir, struct tm_err *err);
+/* 0 while the directory is still there (not removed under the run). */
+int report_dir_check(const struct report_dir *d, struct tm_err *err);
+void report_dir_release(struct report_dir *d);
+
+/* Load and check a run.json (format field, cases array); errors name the file.
+ * A directory is read as its run.json. */
 json_t *report_load_run(const char *path, struct tm_err *err);
 
 /* Compare two runs by case id: {"regressions":[…],"fixes":[…],"new":[…],
@@ -49,13 +65,16 @@ json_t *report_load_run(const char *path, struct tm_err *err);
  * only one run; changed: any other verdict change (e.g. xfail -> xpass,
  * pass -> skip). Items follow the new run's order, removed ones the old run's. */
 json_t *report_diff(const json_t *old_run, const json_t *new_run);
-/* Print a diff for people; returns the number of regressions. */
+/* Print a diff for people; returns the number of regressions plus removed cases
+ * (a case that vanished is a regression for a CI job). */
 int report_print_diff(const json_t *diff, FILE *out);
 
 /* Merge shard runs into one run (cases concatenated by id, totals recomputed,
  * header from the first with the earliest "started", latest "finished", every
- * shard's devices, "shard":"merged" and "shards":[each run's shard]). Duplicate
- * case ids are an error naming the id and both runs. */
+ * shard's devices, "shard":"merged" and "shards":[each run's shard]). Only a
+ * complete, consistent set merges: shards K/N of one N, each K once; one profile;
+ * one selection (header "selection": same digest, and as many cases as it
+ * counts). Errors name the runs; duplicate case ids name the id and both runs. */
 json_t *report_merge(const json_t *const *runs, size_t n, struct tm_err *err);
 
 /* Recompute "totals" from the cases' verdicts. */

@@ -2,6 +2,7 @@
 #include "report.h"
 #include "report_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Case id -> case object, for lookups in O(1) instead of scanning per case. */
@@ -87,7 +88,8 @@ int report_print_diff(const json_t *diff, FILE *out)
     print_section(diff, "new", "New cases", out);
     print_section(diff, "removed", "Removed cases", out);
     print_section(diff, "changed", "Other changes", out);
-    return (int)json_array_size(json_object_get(diff, "regressions"));
+    return (int)(json_array_size(json_object_get(diff, "regressions"))
+                 + json_array_size(json_object_get(diff, "removed")));
 }
 
 /* Keep the earliest "started" and latest "finished" (ISO-8601 UTC sorts as text). */
@@ -133,12 +135,63 @@ static int merge_cases(json_t *cases, json_t *seen, const json_t *run, size_t sh
     return 0;
 }
 
+/* Every run's shard "K/N" with one N, each K from 1 to N exactly once. */
+static int check_shards(const json_t *const *runs, size_t n, struct tm_err *err)
+{
+    int total = 0;
+    char seen[1024] = { 0 };
+    for (size_t r = 0; r < n; r++) {
+        const char *sh = rpt_str(json_object_get(runs[r], "header"), "shard", "?");
+        int k, of;
+        char tail;
+        if (sscanf(sh, "%d/%d%c", &k, &of, &tail) != 2 || of < 1 || k < 1 || k > of
+            || of > (int)sizeof seen)
+            return tm_err_set(err, "merge: run %zu: shard \"%s\" is not K/N", r + 1, sh);
+        if (total == 0)
+            total = of;
+        if (of != total)
+            return tm_err_set(err, "merge: run %zu is shard %s, run 1 is one of %d shards", r + 1,
+                              sh, total);
+        if (seen[k - 1])
+            return tm_err_set(err, "merge: shard %s given twice (runs %d and %zu)", sh,
+                              seen[k - 1], r + 1);
+        seen[k - 1] = (char)(r + 1 < 127 ? r + 1 : 127);
+    }
+    for (int k = 0; k < total; k++)
+        if (!seen[k])
+            return tm_err_set(err, "merge: shard %d/%d is missing: an incomplete set of shards "
+                                   "would report a part of the run as the whole", k + 1, total);
+    return 0;
+}
+
+/* One profile and one selection (same digest) in every run; NULL-safe for runs
+ * written before the header had a selection. */
+static int check_same(const json_t *const *runs, size_t n, struct tm_err *err)
+{
+    const json_t *h0 = json_object_get(runs[0], "header");
+    const json_t *s0 = json_object_get(h0, "selection");
+    for (size_t r = 1; r < n; r++) {
+        const json_t *h = json_object_get(runs[r], "header"), *sel = json_object_get(h, "selection");
+        const char *p0 = rpt_str(h0, "profile", ""), *p = rpt_str(h, "profile", "");
+        if (strcmp(p0, p) != 0)
+            return tm_err_set(err, "merge: mixed profiles: run 1 has \"%s\", run %zu \"%s\"", p0,
+                              r + 1, p);
+        const char *d0 = rpt_str(s0, "digest", ""), *d = rpt_str(sel, "digest", "");
+        if (strcmp(d0, d) != 0)
+            return tm_err_set(err, "merge: run 1 and run %zu select different cases (another "
+                                   "catalog or --filter); shards of one run only", r + 1);
+    }
+    return 0;
+}
+
 json_t *report_merge(const json_t *const *runs, size_t n, struct tm_err *err)
 {
     if (n == 0) {
         tm_err_set(err, "merge: no runs given");
         return NULL;
     }
+    if (check_shards(runs, n, err) != 0 || check_same(runs, n, err) != 0)
+        return NULL;
     json_t *seen = json_object(), *cases = json_array(), *shards = json_array();
     json_t *devices = json_array();
     json_t *header = json_deep_copy(json_object_get(runs[0], "header"));
@@ -160,6 +213,12 @@ json_t *report_merge(const json_t *const *runs, size_t n, struct tm_err *err)
     json_object_set(header, "shards", shards);
     json_object_set_new(header, "shard", json_string("merged"));
     json_object_set(header, "devices", devices);
+    const json_t *want = json_object_get(json_object_get(header, "selection"), "cases");
+    if (json_is_integer(want) && (size_t)json_integer_value(want) != json_array_size(cases)) {
+        tm_err_set(err, "merge: the shards hold %zu cases, their selection %lld",
+                   json_array_size(cases), (long long)json_integer_value(want));
+        goto out;
+    }
     merged = json_pack("{s:s, s:O, s:O}", "format", "tlsmatrix-run/1", "header", header, "cases",
                        cases);
     if (merged == NULL)

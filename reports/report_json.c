@@ -136,9 +136,20 @@ static int check_cases(const json_t *cases, const char *path, struct tm_err *err
     return 0;
 }
 
-json_t *report_load_run(const char *path, struct tm_err *err)
+json_t *report_load_run(const char *arg, struct tm_err *err)
 {
     json_error_t jerr;
+    char dirjson[4096];
+    struct stat st;
+    const char *path = arg;
+    /* A report directory stands for its run.json (a CI artifact as it was kept). */
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (snprintf(dirjson, sizeof dirjson, "%s/run.json", arg) >= (int)sizeof dirjson) {
+            tm_err_set(err, "%s: path too long", arg);
+            return NULL;
+        }
+        path = dirjson;
+    }
     json_t *run = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (run == NULL) {
         if (jerr.line < 0)  /* jansson could not open/read the file */

@@ -253,18 +253,21 @@ int rpt_write_all_src(const struct rpt_src *s, const json_t *baseline, const cha
     if (strlen(dir) > sizeof path - 32)
         return tm_err_set(err, "%s: report directory path too long", dir);
     if (tm_mkdirs(dir, 0755, err) != 0)
-        return -1;
+        return REPORT_NONE_WRITTEN;
     snprintf(path, sizeof path, "%s/run.json", dir);
     if (rpt_write_json_src(s, path, err) != 0)
-        return -1;
+        return REPORT_NONE_WRITTEN;
+    /* run.json is there: the others are each worth a try (a full disk may still
+     * take the smaller ones); the first failure is the one reported. */
+    struct tm_err e2;
+    int failed = 0;
     snprintf(path, sizeof path, "%s/junit.xml", dir);
-    if (rpt_write_junit_src(s, path, err) != 0)
-        return -1;
+    failed |= rpt_write_junit_src(s, path, failed ? &e2 : err) != 0;
     snprintf(path, sizeof path, "%s/summary.md", dir);
-    if (rpt_write_markdown_src(s, baseline, path, err) != 0)
-        return -1;
+    failed |= rpt_write_markdown_src(s, baseline, path, failed ? &e2 : err) != 0;
     snprintf(path, sizeof path, "%s/matrix.html", dir);
-    return rpt_write_html_src(s, baseline, path, err);
+    failed |= rpt_write_html_src(s, baseline, path, failed ? &e2 : err) != 0;
+    return failed ? REPORT_SOME_WRITTEN : 0;
 }
 
 int report_write_stream(const json_t *header, size_t ncases, report_case_fn get, void *ctx,

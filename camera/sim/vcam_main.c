@@ -29,7 +29,9 @@ static const char usage[] =
     "                       (reboot: soft-reboot banner, agent lost, friendly REPL;\n"
     "                       stall: answer nothing; drop: close the line, exit 3;\n"
     "                       garbage: a line of random bytes before each agent line)\n"
-    "  --baud N             throttle output to N baud (8N1)\n";
+    "  --baud N             throttle output to N baud (8N1)\n"
+    "  --check              check the options and the profile, then exit (0 when\n"
+    "                       the camera would start; the harness runs this first)\n";
 
 struct opts {
     const char *profile;
@@ -37,6 +39,7 @@ struct opts {
     int pem;
     const char *unset_clock;
     long baud;
+    int check;
 };
 
 static int die_usage(const char *flag, const char *msg, const char *arg)
@@ -87,6 +90,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
         { "fault", required_argument, NULL, 'F' },
         { "baud", required_argument, NULL, 'b' },
         { "help", no_argument, NULL, 'h' },
+        { "check", no_argument, NULL, 'C' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -96,6 +100,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
         case 'p': o->profile = optarg; break;
         case 'f': o->flash = optarg; break;
         case 'P': o->pem = 1; break;
+        case 'C': o->check = 1; break;
         case 'c': o->unset_clock = optarg; break;
         case 'F':
             if (parse_fault(vc, optarg) != 0)
@@ -138,6 +143,8 @@ static int setup(struct vcam *vc, const struct opts *o)
                          o->unset_clock);
     vcam_rtc_set(vc, unset);
     vc->baud = o->baud;
+    if (o->check)
+        return 0;   /* everything that could stop the camera starting is checked */
     if (o->flash) {
         if (tm_mkdirs(o->flash, 0755, &err) != 0) {
             fprintf(stderr, "vcam: --flash %s: %s\n", o->flash, err.msg);
@@ -169,7 +176,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     rc = setup(&vc, &o);
-    if (rc != 0)
+    if (rc != 0 || o.check)
         return rc;
     vc.heap_free = vc.prof.heap;
 

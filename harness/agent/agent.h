@@ -21,6 +21,8 @@ struct agent_opts {
     const char *script;        /* agent.py path; NULL = TM_SOURCE_DIR/camera/agent/agent.py */
     int force_classic_raw;     /* skip raw-paste (testing the fallback) */
     int max_bootstraps;        /* attempts per agent_recover() call; 0 = 2 */
+    const char *stderr_path;   /* exec/virtual program's stderr (kept by the caller);
+                                  NULL: a temporary file (link_open_logged) */
 };
 
 /* Results of agent_next(). */

@@ -26,7 +26,7 @@ struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
     a->puts = json_object();
     a->next_id = 1;
     a->mode = "none";
-    a->link = link_open(link_spec, err);
+    a->link = link_open_logged(link_spec, a->opts.stderr_path, err);
     if (a->link == NULL || a->puts == NULL) {
         agent_close(a);
         return NULL;
@@ -408,7 +408,7 @@ int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *er
         struct tm_err rerr;
         if (a->link == NULL || link_reset(a->link, &rerr) != 0) {
             link_close(a->link);
-            a->link = link_open(a->spec, err);
+            a->link = link_open_logged(a->spec, a->opts.stderr_path, err);
             if (a->link == NULL) {
                 a->lost = 1;
                 continue;

@@ -14,8 +14,8 @@ static const char overview[] =
 "    tlsmatrix list   [--scenarios DIR|FILE]... [--filter GLOB] [--device LINK] [--json]\n"
 "    tlsmatrix ports\n"
 "    tlsmatrix info   --device LINK\n"
-"    tlsmatrix diff   OLD.json NEW.json\n"
-"    tlsmatrix merge  A.json B.json... [--report DIR]\n"
+"    tlsmatrix diff   OLD NEW\n"
+"    tlsmatrix merge  A B... [--report DIR]\n"
 "    tlsmatrix repro  [--device LINK] (--case ID | chain/key/CA/peer options) [--count N]\n"
 "                     [--until-fail]\n"
 "\n"
@@ -32,13 +32,18 @@ static const char overview[] =
 "    virtual[:ARGS]        the project's virtual camera: exec of BIN/vcam ARGS, e.g.\n"
 "                          'virtual:--fault reboot-after-ms=3000'.\n"
 "\n"
-"EXIT STATUS\n"
-"    0  every executed case met its expectation (pass, xfail or skip)\n"
-"    1  unexpected results: fail, xpass or error verdicts, a regression (diff),\n"
-"       or fewer cases executed than --min\n"
-"    2  usage or setup error (bad flag, scenario file, profile, fixtures, report dir,\n"
-"       device spec, agent script)\n"
-"    3  infrastructure failure: a device was lost for good\n";
+"EXIT STATUS (the same in every command)\n"
+"    0  every selected case met its expectation (pass, xfail or skip) and at least\n"
+"       one ran\n"
+"    1  unexpected results: fail, xpass or error verdicts, a regression or a vanished\n"
+"       case (diff); every case skipped (unless --allow-skips), fewer executed than --min\n"
+"    2  usage or setup error, found before any device or peer starts (bad flag,\n"
+"       scenario file, profile, fixtures, baseline, device spec, peer host, agent\n"
+"       script, a filter or shard that selects nothing, a report directory that is\n"
+"       not tlsmatrix's or in use; merge: an incomplete or mixed set of shards); or a\n"
+"       write error (disk full, I/O error, report directory removed) that stopped the run\n"
+"    3  infrastructure failure: a device was lost for good\n"
+"    4  interrupted (SIGINT, SIGTERM, SIGHUP): the finished cases are reported\n";
 
 static const char run_help[] =
 "NAME\n"
@@ -67,9 +72,11 @@ static const char run_help[] =
 "    --profile NAME|FILE  device profile (expected failures). Default:\n"
 "                         micropython-openmv-default.\n"
 "    --baseline RUN.json  a previous run; the reports gain a regression/fix column.\n"
-"    --report DIR         where reports go; a run replaces the reports and the case\n"
-"                         bundles (cases/) of an earlier run there. Default:\n"
-"                         results/latest.\n"
+"    --report DIR         where reports go: a new or empty directory, or one an\n"
+"                         earlier run wrote (its .tlsmatrix-report marker), whose\n"
+"                         reports and case bundles (cases/) this run replaces; any\n"
+"                         other directory is refused. Locked while the run holds it.\n"
+"                         Default: results/latest.\n"
 "    --fixtures DIR       PKI fixtures (manifest.json); generated with pkigen when\n"
 "                         missing. Default: BUILD/fixtures/certs.\n"
 "    --jobs N             at most N workers. With a single virtual/exec device, runs\n"
@@ -80,7 +87,9 @@ static const char run_help[] =
 "    --until-fail         repeat (up to --repeat N, else 1000 rounds) until a case\n"
 "                         gives an unexpected verdict.\n"
 "    --seed S             case order: a seeded shuffle (0 keeps id order). Default: 0.\n"
-"    --min N              exit 1 when fewer than N cases executed (not skipped).\n"
+"    --min N              exit 1 when fewer than N cases executed (not skipped);\n"
+"                         --min 0 accepts a run where every case was skipped.\n"
+"    --allow-skips        exit 0 (not 1) when every case was skipped.\n"
 "    --retries N          extra attempts for infrastructure causes only (device\n"
 "                         lost, port busy); a retried case that then passes is\n"
 "                         marked flaky. Default: 1.\n"
@@ -98,8 +107,9 @@ static const char run_help[] =
 "    otherwise one line per finished case.\n"
 "\n"
 "EXIT STATUS\n"
-"    0 all expected; 1 unexpected results or --min not met; 2 usage/setup error;\n"
-"    3 a device was lost for good.\n";
+"    0 all expected and at least one case ran; 1 unexpected results, every case\n"
+"    skipped or --min not met; 2 usage/setup error (before any device starts) or a\n"
+"    write error that stopped the run; 3 a device was lost for good; 4 interrupted.\n";
 
 static const char list_help[] =
 "NAME\n"
@@ -158,7 +168,7 @@ static const char diff_help[] =
 "    tlsmatrix diff - compare two runs\n"
 "\n"
 "SYNOPSIS\n"
-"    tlsmatrix diff OLD.json NEW.json [--json]\n"
+"    tlsmatrix diff OLD NEW [--json]     (run.json files or report directories)\n"
 "\n"
 "DESCRIPTION\n"
 "    Matches cases by id and prints regressions (was expected, now unexpected),\n"
@@ -166,23 +176,27 @@ static const char diff_help[] =
 "    diff object instead.\n"
 "\n"
 "EXIT STATUS\n"
-"    0 no regressions; 1 at least one regression; 2 a file is missing or not a run.\n";
+"    0 no regressions; 1 a regression or a removed case (a case that vanished is a\n"
+"    regression for a CI job); 2 a file is missing or not a run.\n";
 
 static const char merge_help[] =
 "NAME\n"
 "    tlsmatrix merge - merge shard runs into one run\n"
 "\n"
 "SYNOPSIS\n"
-"    tlsmatrix merge A.json B.json... [--report DIR] [--baseline RUN.json]\n"
+"    tlsmatrix merge A B... [--report DIR] [--baseline RUN] [--allow-skips]\n"
 "\n"
 "DESCRIPTION\n"
-"    Concatenates the cases of runs made with --shard K/N (duplicate case ids are an\n"
-"    error), recomputes totals and writes every report into DIR.\n"
-"    Default DIR: results/merged.\n"
+"    Concatenates the cases of runs made with --shard K/N (run.json files or report\n"
+"    directories), recomputes totals and writes every report into DIR (the same\n"
+"    rules as run --report). Only a complete set merges: every shard 1..N once, one\n"
+"    profile, one selection of cases (same catalog and --filter). Default DIR:\n"
+"    results/merged.\n"
 "\n"
 "EXIT STATUS\n"
-"    0 merged and every case as expected; 1 the merged run has unexpected verdicts;\n"
-"    2 a file is missing, not a run, or ids collide.\n";
+"    0 merged, every case as expected and at least one ran; 1 unexpected verdicts or\n"
+"    every case skipped (unless --allow-skips); 2 a file is missing or not a run, a\n"
+"    shard is missing or given twice, profiles or selections differ, ids collide.\n";
 
 static const char repro_help[] =
 "NAME\n"
@@ -234,7 +248,11 @@ static const char repro_help[] =
 "\n"
 "EXIT STATUS\n"
 "    As for run: 0 all runs as expected; 1 an unexpected verdict; 2 usage/setup;\n"
-"    3 the device was lost for good.\n";
+"    3 the device was lost for good; 4 interrupted.\n"
+"\n"
+"REPLAY\n"
+"    Each bundle's replay.sh runs this command for its case into a fresh directory\n"
+"    beside the bundle (ID.replay-XXXXXX), from any directory, as often as needed.\n";
 
 int cli_help(const char *cmd, FILE *out)
 {

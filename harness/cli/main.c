@@ -9,8 +9,9 @@
 #include "cli.h"
 #include "runner/runner.h"
 
-/* First Ctrl-C: finish the cases in flight and write the reports; a second one
- * (the handler resets itself) ends the program at once. */
+/* First Ctrl-C (or SIGTERM, or SIGHUP from a closed session): finish the cases in
+ * flight and write the reports; a second one (the handler resets itself) ends the
+ * program at once, and the children with it (PR_SET_PDEATHSIG). */
 static void on_interrupt(int sig)
 {
     (void)sig;
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
         || strcmp(argv[1], "help") == 0) {
         if (argc >= 3 && strcmp(argv[1], "help") == 0 && cli_help(argv[2], stdout) == 0)

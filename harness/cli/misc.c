@@ -30,7 +30,7 @@ static int open_device(const char *cmd, const char *spec, const char *script, in
                        struct agent **out)
 {
     struct tm_err err = { 0 };
-    struct agent_opts ao = { script, classic, 2 };
+    struct agent_opts ao = { script, classic, 2, NULL };
     *out = agent_open(spec, &ao, &err);
     if (*out == NULL) {
         fprintf(stderr, "tlsmatrix %s: %s\n", cmd, err.msg);
@@ -200,7 +200,7 @@ int cli_diff(int argc, char **argv)
             return cli_usage_error("diff", "unexpected argument '%s'", argv[i]);
     }
     if (nf != 2)
-        return cli_usage_error("diff", "expected OLD.json NEW.json");
+        return cli_usage_error("diff", "expected OLD NEW (run.json files or report directories)");
     struct tm_err err = { 0 };
     json_t *old = report_load_run(files[0], &err), *new = old ? report_load_run(files[1], &err) : NULL;
     if (new == NULL) {
@@ -209,17 +209,31 @@ int cli_diff(int argc, char **argv)
         return 2;
     }
     json_t *d = report_diff(old, new);
-    int regressions = (int)json_array_size(json_object_get(d, "regressions"));
+    /* A case that vanished is a regression: a job that lost its cases is not green. */
+    size_t bad = json_array_size(json_object_get(d, "regressions"))
+                 + json_array_size(json_object_get(d, "removed"));
     if (as_json) {
         json_dumpf(d, stdout, JSON_INDENT(2));
         printf("\n");
     } else {
-        regressions = report_print_diff(d, stdout);
+        report_print_diff(d, stdout);
     }
     json_decref(d);
     json_decref(old);
     json_decref(new);
-    return regressions > 0 ? 1 : 0;
+    return bad > 0 ? 1 : 0;
+}
+
+/* Merged runs into dir, which merge takes like a run does (report_dir_claim). */
+static int write_merged(const json_t *merged, const json_t *base, const char *dir,
+                        struct tm_err *err)
+{
+    struct report_dir *rd = report_dir_claim(dir, err);
+    if (rd == NULL)
+        return tm_err_prefix(err, "--report");
+    int rc = report_write_all(merged, base, dir, err);
+    report_dir_release(rd);
+    return rc;
 }
 
 int cli_merge(int argc, char **argv)
@@ -227,12 +241,14 @@ int cli_merge(int argc, char **argv)
     const char *dir = "results/merged", *baseline = NULL;
     json_t *runs[MAX_PATHS];
     size_t n = 0;
-    int rc = 2;
+    int rc = 2, allow_skips = 0;
     struct tm_err err = { 0 };
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "--report") == 0 || strcmp(argv[i], "--baseline") == 0) && i + 1 < argc) {
             *(strcmp(argv[i], "--report") == 0 ? &dir : &baseline) = argv[i + 1];
             i++;
+        } else if (strcmp(argv[i], "--allow-skips") == 0) {
+            allow_skips = 1;
         } else if (argv[i][0] == '-') {
             rc = cli_usage_error("merge", "unknown option or missing value '%s'", argv[i]);
             goto out;
@@ -247,19 +263,15 @@ int cli_merge(int argc, char **argv)
         }
     }
     if (n < 1) {
-        rc = cli_usage_error("merge", "expected at least one run.json");
+        rc = cli_usage_error("merge", "expected at least one run (run.json or report directory)");
         goto out;
     }
     json_t *merged = report_merge((const json_t *const *)runs, n, &err);
-    json_t *base = baseline ? report_load_run(baseline, &err) : NULL;
-    if (merged == NULL || (baseline && base == NULL) || report_write_all(merged, base, dir, &err) != 0) {
+    json_t *base = merged && baseline ? report_load_run(baseline, &err) : NULL;
+    if (merged == NULL || (baseline && base == NULL) || write_merged(merged, base, dir, &err) != 0) {
         fprintf(stderr, "tlsmatrix merge: %s\n", err.msg);
     } else {
-        const json_t *t = json_object_get(merged, "totals");
-        rc = 0;
-        for (int v = 0; v < TM_VERDICT_COUNT; v++)
-            if (tm_verdict_unexpected(v) && json_integer_value(json_object_get(t, tm_verdict_name(v))) > 0)
-                rc = 1;
+        rc = runner_exit_for_totals(json_object_get(merged, "totals"), allow_skips);
         fprintf(stderr, "tlsmatrix merge: %zu runs, %zu cases → %s\n", n,
                 json_array_size(json_object_get(merged, "cases")), dir);
     }

@@ -11,7 +11,7 @@
 enum {
     O_DEVICE = 256, O_SCENARIOS, O_FILTER, O_PROFILE, O_BASELINE, O_REPORT, O_FIXTURES, O_JOBS,
     O_SHARD, O_REPEAT, O_UNTIL_FAIL, O_SEED, O_MIN, O_RETRIES, O_CASE_TIMEOUT, O_PEER_HOST,
-    O_AGENT, O_STAGES, O_QUIET,
+    O_AGENT, O_STAGES, O_QUIET, O_ALLOW_SKIPS,
     /* repro */
     O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
     O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
@@ -29,6 +29,7 @@ static const struct option run_opts[] = {
     { "case-timeout", required_argument, 0, O_CASE_TIMEOUT },
     { "peer-host", required_argument, 0, O_PEER_HOST }, { "agent", required_argument, 0, O_AGENT },
     { "profile-stages", no_argument, 0, O_STAGES },   { "quiet", no_argument, 0, O_QUIET },
+    { "allow-skips", no_argument, 0, O_ALLOW_SKIPS },
     { "case", required_argument, 0, O_CASE },         { "cases", required_argument, 0, O_CASES },
     { "count", required_argument, 0, O_COUNT },       { "role", required_argument, 0, O_ROLE },
     { "layer", required_argument, 0, O_LAYER },       { "verify", required_argument, 0, O_VERIFY },
@@ -197,6 +198,7 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
     case O_STAGES: o->profile_stages = 1; return 0;
     case O_QUIET: o->progress = 0; return 0;
     case O_UNTIL_FAIL: o->until_fail = 1; return 0;
+    case O_ALLOW_SKIPS: o->allow_skips = 1; return 0;
     case O_JOBS:
         if (cli_parse_int(s->cmd, "--jobs", arg, 1, 256, &v)) return 2;
         o->jobs = (int)v;
@@ -271,6 +273,7 @@ static void init(struct cli_state *s, const char *cmd, int full_argc, char **ful
     s->cmd = cmd;
     s->o.progress = 1;
     s->o.retries = -1;
+    s->o.min_executed = -1;
     s->o.shard_k = s->o.shard_n = 1;
     s->o.argc = full_argc;
     s->o.argv = full_argv;

@@ -5,29 +5,97 @@
 #include "link_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "tm_fs.h"
 
+#define VCAM_CHECK_MS 10000
 #define KINDS "serial:PATH, tcp:HOST:PORT, exec:CMD, virtual[:ARGS]"
+
+/* The argument after a kind's prefix, or NULL when spec is not of that kind. */
+static const char *after(const char *spec, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(spec, prefix, n) == 0 ? spec + n : NULL;
+}
+
+/* virtual[:ARGS] as the exec command line it stands for (extra: vcam's own flag). */
+static void virtual_command(const char *spec, const char *extra, char *cmd, size_t len)
+{
+    snprintf(cmd, len, "%s/vcam %s %s", TM_BIN_DIR, extra, spec[7] == ':' ? spec + 8 : "");
+}
 
 int link_spec_check(const char *spec, struct tm_err *err)
 {
-    static const char *const prefix[] = { "serial:", "tcp:", "exec:" };
-    if (link_is_virtual_spec(spec))
-        return 0;
-    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++) {
-        size_t n = strlen(prefix[i]);
-        if (strncmp(spec, prefix[i], n) == 0)
-            return spec[n] != '\0' ? 0
-                   : tm_err_set(err, "link '%s': nothing after '%s' (" KINDS ")", spec, prefix[i]);
+    static const struct {
+        const char *prefix;
+        int (*check)(const char *arg, struct tm_err *err);
+    } kinds[] = { { "serial:", link_serial_check }, { "tcp:", link_tcp_check },
+                  { "exec:", link_exec_check } };
+    if (link_is_virtual_spec(spec)) {
+        char cmd[4096];
+        virtual_command(spec, "", cmd, sizeof cmd);
+        return link_exec_check(cmd, err) == 0 ? 0 : tm_err_prefix(err, "link '%s'", spec);
+    }
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *arg = after(spec, kinds[i].prefix);
+        if (arg == NULL)
+            continue;
+        if (*arg == '\0')
+            return tm_err_set(err, "link '%s': nothing after '%s' (" KINDS ")", spec,
+                              kinds[i].prefix);
+        return kinds[i].check(arg, err) == 0 ? 0 : tm_err_prefix(err, "link '%s'", spec);
     }
     return tm_err_set(err, "link '%s': unknown kind (" KINDS ")", spec);
 }
 
+/* The virtual camera checks its own arguments and profile (vcam --check): its
+ * message, with the profile's file and line, is the one the user needs. */
+static int vcam_check(const char *spec, struct tm_err *err)
+{
+    char cmd[4096], errpath[4096];
+    virtual_command(spec, "--check", cmd, sizeof cmd);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(errpath, sizeof errpath, "%s/tm-vcam-check-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkostemp(errpath, O_CLOEXEC);
+    if (fd < 0)
+        return tm_err_set(err, "%s: %s", errpath, strerror(errno));
+    struct link l = { .kind = LINK_EXEC, .fd = -1, .err_fd = -1 };
+    int rc = link_exec_open(&l, cmd, errpath, err), code = -1;
+    if (rc == 0)
+        code = link_exec_wait(&l, tm_deadline_in(VCAM_CHECK_MS));
+    unsigned char *text = NULL;
+    size_t len = 0;
+    if (rc == 0 && code != 0 && tm_read_file(errpath, &text, &len, NULL) == 0) {
+        text[strcspn((char *)text, "\r\n")] = '\0';   /* the message; the usage follows */
+        tm_err_set(err, "link '%s': %s", spec, len ? (char *)text : "vcam --check failed");
+    } else if (rc == 0 && code != 0) {
+        tm_err_set(err, "link '%s': vcam --check failed (exit %d)", spec, code);
+    }
+    free(text);
+    link_exec_close(&l);
+    close(fd);
+    unlink(errpath);
+    return rc == 0 && code == 0 ? 0 : -1;
+}
+
+int link_preflight(const char *spec, struct tm_err *err)
+{
+    if (link_spec_check(spec, err) != 0)
+        return -1;
+    return link_is_virtual_spec(spec) ? vcam_check(spec, err) : 0;
+}
+
 struct link *link_open(const char *spec, struct tm_err *err)
+{
+    return link_open_logged(spec, NULL, err);
+}
+
+struct link *link_open_logged(const char *spec, const char *stderr_path, struct tm_err *err)
 {
     if (link_spec_check(spec, err) != 0)
         return NULL;
@@ -37,18 +105,20 @@ struct link *link_open(const char *spec, struct tm_err *err)
         return NULL;
     }
     l->fd = -1;
+    l->err_fd = -1;
     snprintf(l->spec, sizeof l->spec, "%s", spec);
     int rc;
-    if (strncmp(spec, "serial:", 7) == 0) {
-        rc = link_serial_open(l, spec + 7, err);
-    } else if (strncmp(spec, "tcp:", 4) == 0) {
-        rc = link_tcp_open(l, spec + 4, err);
-    } else if (strncmp(spec, "exec:", 5) == 0) {
-        rc = link_exec_open(l, spec + 5, err);
+    const char *arg;
+    if ((arg = after(spec, "serial:")) != NULL) {
+        rc = link_serial_open(l, arg, err);
+    } else if ((arg = after(spec, "tcp:")) != NULL) {
+        rc = link_tcp_open(l, arg, err);
+    } else if ((arg = after(spec, "exec:")) != NULL) {
+        rc = link_exec_open(l, arg, stderr_path, err);
     } else {   /* virtual[:ARGS], the only kind left after link_spec_check */
         char cmd[4096];
-        snprintf(cmd, sizeof cmd, "%s/vcam %s", TM_BIN_DIR, spec[7] == ':' ? spec + 8 : "");
-        rc = link_exec_open(l, cmd, err);
+        virtual_command(spec, "", cmd, sizeof cmd);
+        rc = link_exec_open(l, cmd, stderr_path, err);
     }
     if (rc != 0) {
         tm_err_prefix(err, "link '%s'", spec);
@@ -58,18 +128,26 @@ struct link *link_open(const char *spec, struct tm_err *err)
     return l;
 }
 
+/* "link closed (why)", with the program's last stderr lines for exec links. */
+static int closed(const struct link *l, struct tm_err *err, const char *why)
+{
+    char tail[600] = "";
+    if (l->kind == LINK_EXEC)
+        link_exec_stderr_tail(l, tail, sizeof tail);
+    return tm_err_setc(err, TM_E_LOST, "link closed (%s)%s", why, tail);
+}
+
 ssize_t link_read(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm_err *err)
 {
     if (l->fd < 0)
-        return tm_err_set(err, "link closed"), -1;
+        return closed(l, err, "not open"), -1;
     for (int spins = 0; spins < 1000000; spins++) {
         ssize_t r = read(l->fd, buf, n);
         if (r > 0)
             return r;
         /* A pty master reports EIO once the child has gone: that is a close. */
         if (r == 0 || (r < 0 && (errno == EIO || errno == ECONNRESET || errno == EPIPE)))
-            return tm_err_set(err, "link closed (%s)", r == 0 ? "end of stream"
-                              : strerror(errno)), -1;
+            return closed(l, err, r == 0 ? "end of stream" : strerror(errno)), -1;
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return tm_err_set(err, "read: %s", strerror(errno)), -2;
         int64_t left = tm_remaining_ms(deadline);
@@ -80,7 +158,7 @@ ssize_t link_read(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm
         if (pr < 0 && errno != EINTR)
             return tm_err_set(err, "poll: %s", strerror(errno)), -2;
         if (pr > 0 && (pfd.revents & (POLLHUP | POLLERR)) && !(pfd.revents & POLLIN))
-            return tm_err_set(err, "link closed (hang-up)"), -1;
+            return closed(l, err, "hang-up"), -1;
     }
     return 0;
 }
@@ -90,7 +168,7 @@ int link_write(struct link *l, const void *buf, size_t n, tm_ms deadline, struct
     const unsigned char *p = buf;
     size_t done = 0;
     if (l->fd < 0)
-        return tm_err_set(err, "link closed");
+        return closed(l, err, "not open");
     while (done < n) {
         ssize_t w = write(l->fd, p + done, n - done);
         if (w > 0) {
@@ -98,7 +176,7 @@ int link_write(struct link *l, const void *buf, size_t n, tm_ms deadline, struct
             continue;
         }
         if (w < 0 && (errno == EIO || errno == EPIPE || errno == ECONNRESET))
-            return tm_err_set(err, "link closed (%s)", strerror(errno));
+            return closed(l, err, strerror(errno));
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return tm_err_set(err, "write: %s", strerror(errno)) - 1;
         int64_t left = tm_remaining_ms(deadline);

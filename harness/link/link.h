@@ -24,6 +24,10 @@ enum link_kind { LINK_SERIAL, LINK_TCP, LINK_EXEC };
 /* Open a link from its spec. Errors name the spec; a locked serial port gives
  * "port busy" in the message (link_error_is_busy() tells callers). */
 struct link *link_open(const char *spec, struct tm_err *err);
+/* link_open with an exec or virtual program's stderr appended to stderr_path
+ * (NULL: a temporary file of the link's own). Its last lines are quoted in the
+ * error when the link closes. */
+struct link *link_open_logged(const char *spec, const char *stderr_path, struct tm_err *err);
 
 /* Read up to n bytes. Returns the byte count (> 0), 0 when the deadline passed
  * with nothing to read, -1 when the link closed (EOF, hang-up, child gone), -2 on
@@ -41,9 +45,14 @@ void link_close(struct link *l);
 
 enum link_kind link_kind(const struct link *l);
 const char *link_spec(const struct link *l);
-/* 0 when the spec names a link kind with an argument, else -1 with the kinds in err;
- * what follows the kind is checked when the link opens. */
+/* 0 when the spec is well formed: a known kind, a serial path and options, a TCP
+ * host and a port in 1..65535, an exec command that parses and names a program
+ * that exists. Opens nothing. */
 int link_spec_check(const char *spec, struct tm_err *err);
+/* link_spec_check, and for the virtual camera its own check of its arguments and
+ * profile (`vcam --check`): run before any device starts, so a spec that could
+ * never work is a setup error, not a device lost. */
+int link_preflight(const char *spec, struct tm_err *err);
 /* 1 when the spec names the project's virtual camera. */
 int link_is_virtual_spec(const char *spec);
 /* 1 when err has code TM_E_BUSY: a port held by another program (an

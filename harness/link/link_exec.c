@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -67,11 +68,87 @@ out:
     return argv;
 }
 
+/* 0 when prog can be executed: a path that is executable, or a name found in PATH. */
+static int find_program(const char *prog, struct tm_err *err)
+{
+    if (strchr(prog, '/') != NULL)
+        return access(prog, X_OK) == 0 ? 0
+               : tm_err_set(err, "%s: %s%s", prog, strerror(errno),
+                            strstr(prog, "/vcam") ? " (build the vcam target)" : "");
+    const char *path = getenv("PATH");
+    char dir[4096];
+    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+        size_t n = strcspn(p, ":");
+        if (snprintf(dir, sizeof dir, "%.*s/%s", (int)n, n ? p : ".", prog) < (int)sizeof dir
+            && access(dir, X_OK) == 0)
+            return 0;
+        p += n + (p[n] == ':');
+    }
+    return tm_err_set(err, "%s: not found in PATH", prog);
+}
+
+int link_exec_check(const char *cmd, struct tm_err *err)
+{
+    char **argv = split_command(cmd, err);
+    if (argv == NULL)
+        return -1;
+    int rc = find_program(argv[0], err);
+    free_argv(argv);
+    return rc;
+}
+
+/* The file the program's stderr goes to: the caller's, or an unlinked temporary
+ * one, so a program that fails at start can still say why. */
+static int open_stderr(struct link *l, const char *path, struct tm_err *err)
+{
+    if (path != NULL) {
+        l->err_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        return l->err_fd >= 0 ? 0 : tm_err_set(err, "%s: %s", path, strerror(errno));
+    }
+    const char *tmp = getenv("TMPDIR");
+    char name[4096];
+    snprintf(name, sizeof name, "%s/tm-link-stderr-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    l->err_fd = mkostemp(name, O_CLOEXEC);
+    if (l->err_fd < 0)
+        return tm_err_set(err, "%s: %s", name, strerror(errno));
+    unlink(name);   /* lives as long as the link */
+    return 0;
+}
+
+void link_exec_stderr_tail(const struct link *l, char *out, size_t len)
+{
+    char buf[512];
+    struct stat st;
+    out[0] = '\0';
+    if (l->err_fd < 0 || fstat(l->err_fd, &st) != 0 || st.st_size == 0)
+        return;
+    off_t from = st.st_size > (off_t)sizeof buf - 1 ? st.st_size - (off_t)sizeof buf + 1 : 0;
+    ssize_t n = pread(l->err_fd, buf, sizeof buf - 1, from);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    /* The last three lines, on one line; control bytes would reach a terminal. */
+    size_t end = (size_t)n, start;
+    while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r'))
+        end--;
+    buf[end] = '\0';
+    int lines = 0;
+    for (start = end; start > 0; start--)
+        if (buf[start - 1] == '\n' && ++lines == 3)
+            break;
+    for (char *c = buf + start; *c; c++)
+        if (*c == '\n')
+            *c = '|';
+        else if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
+    if (start < end)
+        snprintf(out, len, "; its stderr ends: %s", buf + start);
+}
+
 static int spawn(struct link *l, struct tm_err *err)
 {
-    if (strchr(l->argv[0], '/') != NULL && access(l->argv[0], X_OK) != 0)
-        return tm_err_set(err, "%s: %s%s", l->argv[0], strerror(errno),
-                          strstr(l->argv[0], "/vcam") ? " (build the vcam target)" : "");
+    if (find_program(l->argv[0], err) != 0)
+        return -1;
     struct termios tio;
     memset(&tio, 0, sizeof tio);
     cfmakeraw(&tio);
@@ -85,6 +162,7 @@ static int spawn(struct link *l, struct tm_err *err)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid_t parent = getpid();
     pid_t pid = forkpty(&master, NULL, &tio, &ws);
     if (pid == 0) {
         for (int sig = 1; sig < NSIG; sig++)
@@ -93,6 +171,13 @@ static int spawn(struct link *l, struct tm_err *err)
         sigprocmask(SIG_SETMASK, &old, NULL);
         /* Another worker's pty master, inherited here, would keep that device's
          * line open after its link hangs up. */
+        if (l->err_fd >= 0)
+            dup2(l->err_fd, 2);
+        /* The harness gone (even killed), the program goes too: a virtual camera
+         * must not outlive the run that started it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
         close_range(3, ~0U, 0);
         execvp(l->argv[0], l->argv);
         dprintf(2, "exec %s: %s\r\n", l->argv[0], strerror(errno));
@@ -109,11 +194,12 @@ static int spawn(struct link *l, struct tm_err *err)
     return 0;
 }
 
-int link_exec_open(struct link *l, const char *cmd, struct tm_err *err)
+int link_exec_open(struct link *l, const char *cmd, const char *stderr_path,
+                   struct tm_err *err)
 {
     l->kind = LINK_EXEC;
     l->argv = split_command(cmd, err);
-    if (l->argv == NULL)
+    if (l->argv == NULL || open_stderr(l, stderr_path, err) != 0)
         return -1;
     return spawn(l, err);
 }
@@ -145,6 +231,21 @@ static void stop_child(struct link *l)
     l->pid = 0;
 }
 
+int link_exec_wait(struct link *l, tm_ms deadline)
+{
+    for (;;) {
+        int st;
+        pid_t r = waitpid(l->pid, &st, WNOHANG);
+        if (r == l->pid) {
+            l->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        }
+        if (r < 0 || tm_expired(deadline))
+            return -1;
+        tm_sleep_ms(5);
+    }
+}
+
 int link_exec_reset(struct link *l, struct tm_err *err)
 {
     stop_child(l);
@@ -156,4 +257,7 @@ void link_exec_close(struct link *l)
     stop_child(l);
     free_argv(l->argv);
     l->argv = NULL;
+    if (l->err_fd >= 0)
+        close(l->err_fd);
+    l->err_fd = -1;
 }

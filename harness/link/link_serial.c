@@ -74,6 +74,13 @@ static int configure(struct link *l, int baud, struct tm_err *err)
     return 0;
 }
 
+int link_serial_check(const char *arg, struct tm_err *err)
+{
+    char path[512];
+    int baud;
+    return parse_arg(arg, path, sizeof path, &baud, err);
+}
+
 int link_serial_open(struct link *l, const char *arg, struct tm_err *err)
 {
     char path[512];

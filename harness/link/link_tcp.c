@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,19 +40,38 @@ static int connect_one(const struct addrinfo *ai, tm_ms deadline, struct tm_err 
     return fd;
 }
 
-int link_tcp_open(struct link *l, const char *arg, struct tm_err *err)
+/* "HOST:PORT" (or "[V6]:PORT") into host; the port must be a number in 1..65535. */
+static int parse_arg(const char *arg, char *host, size_t hostlen, struct tm_err *err)
 {
-    char host[256];
-    l->kind = LINK_TCP;
     const char *colon = strrchr(arg, ':');
-    if (colon == NULL || colon == arg || colon[1] == '\0' || (size_t)(colon - arg) >= sizeof host)
+    if (colon == NULL || colon == arg || colon[1] == '\0' || (size_t)(colon - arg) >= hostlen)
         return tm_err_set(err, "tcp: expected HOST:PORT, got '%s'", arg);
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535)
+        return tm_err_set(err, "tcp: port '%s' is not a number in 1..65535", colon + 1);
     memcpy(host, arg, (size_t)(colon - arg));
     host[colon - arg] = '\0';
     if (host[0] == '[' && host[strlen(host) - 1] == ']') {   /* [::1]:port */
         memmove(host, host + 1, strlen(host));
         host[strlen(host) - 1] = '\0';
     }
+    return 0;
+}
+
+int link_tcp_check(const char *arg, struct tm_err *err)
+{
+    char host[256];
+    return parse_arg(arg, host, sizeof host, err);
+}
+
+int link_tcp_open(struct link *l, const char *arg, struct tm_err *err)
+{
+    char host[256];
+    l->kind = LINK_TCP;
+    if (parse_arg(arg, host, sizeof host, err) != 0)
+        return -1;
+    const char *colon = strrchr(arg, ':');
     struct addrinfo hints = { 0 }, *res = NULL;
     hints.ai_socktype = SOCK_STREAM;
     int gai = getaddrinfo(host, colon + 1, &hints, &res);

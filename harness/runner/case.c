@@ -2,6 +2,7 @@
  * classification, the record (docs/contracts.md §6) and its bundle directory. */
 #include "runner_internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -411,43 +412,75 @@ static int64_t reply_ms(const json_t *reply, const char *k)
     return json_integer_value(json_object_get(json_object_get(reply, "ms"), k));
 }
 
-static void write_lines(const char *path, const json_t *lines)
+/* A bundle file that cannot be written stops the run (runner.c check_writes):
+ * the first failure is kept in the worker's write_err. */
+static void bundle_failed(struct case_run *r, const struct tm_err *err)
+{
+    if (r->w->write_err.msg[0] == '\0')
+        tm_err_set(&r->w->write_err, "%s", err->msg);
+}
+
+/* One bundle file (text NULL: it could not be made, out of memory). */
+static void write_text(struct case_run *r, const char *path, const char *text, mode_t mode)
+{
+    struct tm_err err = { 0 };
+    if (text == NULL)
+        tm_err_setc(&err, TM_E_NOMEM, "%s: out of memory", path);
+    if (text == NULL || tm_write_new_file(path, text, strlen(text), mode, &err) != 0)
+        bundle_failed(r, &err);
+}
+
+static void write_lines(struct case_run *r, const char *path, const json_t *lines)
 {
     size_t i, cap = 1, len = 0;
     json_t *v;
     json_array_foreach(lines, i, v) cap += strlen(json_string_value(v) ? json_string_value(v) : "") + 1;
     char *buf = malloc(cap);
-    if (buf == NULL)
-        return;
     json_array_foreach(lines, i, v) {
         const char *s = json_string_value(v) ? json_string_value(v) : "";
+        if (buf == NULL)
+            break;
         memcpy(buf + len, s, strlen(s));
         len += strlen(s);
         buf[len++] = '\n';
     }
-    tm_write_new_file(path, buf, len, 0644, NULL);
+    if (buf != NULL)
+        buf[len] = '\0';
+    write_text(r, path, buf, 0644);
     free(buf);
 }
 
-static char *replay_line(struct case_run *r)
+/* path made absolute (when it exists), so a replay works from any directory. */
+static json_t *abs_path(const char *path)
+{
+    char real[PATH_MAX];
+    return json_string(realpath(path, real) != NULL ? real : path);
+}
+
+/* The repro command for this case, every path absolute. def: the case's own
+ * definition, written into the bundle (a case built from repro options), whose
+ * --cases the caller appends; NULL: from its scenario or cases file. */
+static char *replay_line(struct case_run *r, int *def)
 {
     const struct runner_opts *o = r->ctx->o;
     const char *file = o->cases_file ? o->cases_file : str(r->kase, "file");
-    char def[1300];
     int from_cases = o->cases != NULL;
-    if (from_cases && o->cases_file == NULL) {
-        /* A case built from repro options: its definition goes in the bundle. */
+    *def = from_cases && o->cases_file == NULL;
+    if (*def) {
         json_t *one = json_pack("[O]", r->kase);
-        snprintf(def, sizeof def, "%s/case-def.json", r->dir);
-        json_dump_file(one, def, JSON_INDENT(2));
+        char path[1300];
+        snprintf(path, sizeof path, "%s/case-def.json", r->dir);
+        char *text = json_dumps(one, JSON_INDENT(2));
+        write_text(r, path, text, 0644);
+        free(text);
         json_decref(one);
-        file = def;
+        file = NULL;
     }
     json_t *a = json_pack("[s, s, s, s, s, s]", TM_BIN_DIR "/tlsmatrix", "repro", "--case",
                           str(r->kase, "id"), "--device", r->w->spec);
     if (o->agent_script != NULL) {
         json_array_append_new(a, json_string("--agent"));
-        json_array_append_new(a, json_string(o->agent_script));
+        json_array_append_new(a, abs_path(o->agent_script));
     }
     if (o->peer_host != NULL) {
         json_array_append_new(a, json_string("--peer-host"));
@@ -455,7 +488,7 @@ static char *replay_line(struct case_run *r)
     }
     if (file) {
         json_array_append_new(a, json_string(from_cases ? "--cases" : "--scenarios"));
-        json_array_append_new(a, json_string(file));
+        json_array_append_new(a, abs_path(file));
     }
     if (o->case_timeout_ms > 0) {   /* a tight deadline can be the cause under study */
         char ms[24];
@@ -466,34 +499,42 @@ static char *replay_line(struct case_run *r)
     json_array_append_new(a, json_string("--profile"));
     json_array_append_new(a, json_string(r->ctx->profile_name));
     json_array_append_new(a, json_string("--fixtures"));
-    json_array_append_new(a, json_string(r->ctx->fixtures));
+    json_array_append_new(a, abs_path(r->ctx->fixtures));
     char *s = peer_argv_string(a);
     json_decref(a);
     return s;
 }
 
-static void write_bundle(struct case_run *r)
+/* replay.sh runs the case again into a fresh directory beside its bundle
+ * (BUNDLE.replay-XXXXXX), from any current directory, as often as it is run: it
+ * never writes into the report directory's own files. */
+static void write_replay(struct case_run *r, const char *replay, int def)
+{
+    char path[1400], *sh = NULL;
+    if (asprintf(&sh, "#!/bin/sh\n# replay of %s; arguments are added to the repro command\n"
+                      "here=$(cd \"$(dirname \"$0\")\" && pwd) || exit 2\n"
+                      "out=$(mktemp -d \"$here.replay-XXXXXX\") || exit 2\n"
+                      "echo \"replay: reports in $out\" >&2\n"
+                      "exec %s%s --report \"$out\" \"$@\"\n",
+                 str(r->kase, "id"), replay, def ? " --cases \"$here/case-def.json\"" : "") < 0)
+        sh = NULL;
+    snprintf(path, sizeof path, "%s/replay.sh", r->dir);
+    write_text(r, path, sh, 0755);
+    free(sh);
+}
+
+static void write_bundle(struct case_run *r, const char *replay, int def)
 {
     char path[1400];
     snprintf(path, sizeof path, "%s/serial.log", r->dir);
-    write_lines(path, r->t_agent);
+    write_lines(r, path, r->t_agent);
     snprintf(path, sizeof path, "%s/peer.log", r->dir);
-    write_lines(path, r->t_peer);
-    const char *replay = str(r->rec, "replay");
-    if (replay != NULL) {
-        char *sh = NULL;
-        if (asprintf(&sh, "#!/bin/sh\n# replay of %s\nexec %s \"$@\"\n", str(r->kase, "id"),
-                     replay) > 0) {
-            snprintf(path, sizeof path, "%s/replay.sh", r->dir);
-            tm_write_new_file(path, sh, strlen(sh), 0755, NULL);
-        }
-        free(sh);
-    }
+    write_lines(r, path, r->t_peer);
+    if (replay != NULL)
+        write_replay(r, replay, def);
     char *js = json_dumps(r->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (js != NULL) {
-        snprintf(path, sizeof path, "%s/case.json", r->dir);
-        tm_write_new_file(path, js, strlen(js), 0644, NULL);
-    }
+    snprintf(path, sizeof path, "%s/case.json", r->dir);
+    write_text(r, path, js, 0644);
     free(js);
 }
 
@@ -578,7 +619,9 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
         size_t n = strlen(r.dir);
         snprintf(r.dir + n, sizeof r.dir - n, "/attempt-%d", attempt);
     }
-    tm_mkdirs(r.dir, 0755, NULL);
+    if (tm_mkdirs(r.dir, 0755, &err) != 0)
+        bundle_failed(&r, &err);
+    err.msg[0] = '\0';
     char buf[300];
     const char *why = runner_skip_reason(kase, agent_hello(w->agent), buf, sizeof buf);
     if (why != NULL) {
@@ -614,12 +657,26 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     json_object_set_new(r.rec, "peer_result", r.peer_result ? r.peer_result : json_null());
     json_object_set_new(r.rec, "transcript", json_pack("{s:o, s:o, s:o}", "agent", r.t_agent,
                                                       "peer", r.t_peer, "proxy", r.t_proxy));
-    json_object_set_new(r.rec, "bundle", json_string(r.dir));
-    char *replay = replay_line(&r);
-    json_object_set_new(r.rec, "replay", json_string(replay ? replay : ""));
-    free(replay);
+    /* Relative to the report directory: a report moved as a CI artifact still
+     * finds its bundles. */
+    json_object_set_new(r.rec, "bundle", json_string(r.dir + strlen(ctx->report_dir) + 1));
+    int def = 0;
+    char *replay = replay_line(&r, &def), *shown = NULL;
+    if (replay != NULL && def) {   /* run.json names the bundle's definition itself */
+        char path[1300];
+        snprintf(path, sizeof path, "%s/case-def.json", r.dir);
+        json_t *q = json_pack("[o]", abs_path(path));
+        char *qs = peer_argv_string(q);
+        if (qs == NULL || asprintf(&shown, "%s --cases %s", replay, qs) < 0)
+            shown = NULL;
+        free(qs);
+        json_decref(q);
+    }
+    json_object_set_new(r.rec, "replay", json_string(shown ? shown : replay ? replay : ""));
+    free(shown);
     tm_ms tr = tm_now_ms();
-    write_bundle(&r);
+    write_bundle(&r, replay, def);
+    free(replay);
     r.stage[ST_REPORT] = tm_now_ms() - tr;
     r.stage[ST_TOTAL] = tm_now_ms() - t0;
     json_t *timings = json_object();

@@ -43,7 +43,7 @@ static int take_item(struct run_ctx *c, struct item *it)
 {
     int got = 0;
     pthread_mutex_lock(&c->mu);
-    while (!stop_requested && !got) {
+    while (!stop_requested && !c->write_failed && !got) {
         if (c->next < c->nitems) {
             *it = c->items[c->next++];
             if (c->stop && it->iter > 0) {   /* --until-fail tripped: later rounds drop */
@@ -107,14 +107,26 @@ static int keep_run(struct run_ctx *c, struct case_runs *cr, const json_t *rec)
         cr->v = n;
         cr->cap = ncap;
     }
+    /* A record the spool cannot take stays in memory: the run stops at this
+     * write error, and what finished is still reported. */
     long idx = report_spool_put(c->spool, rec);
-    if (idx < 0)
-        return -1;
     cr->v[cr->n++] = (struct run_ref){
-        idx, tm_verdict_parse(json_string_value(json_object_get(rec, "verdict"))),
+        idx, idx < 0 ? json_incref((json_t *)rec) : NULL,
+        tm_verdict_parse(json_string_value(json_object_get(rec, "verdict"))),
         (int)json_integer_value(json_object_get(rec, "attempts")),
         json_is_true(json_object_get(rec, "flaky")) };
-    return 0;
+    return idx < 0 ? -1 : 0;
+}
+
+/* A write error (disk full, I/O error, the report directory removed) stops the
+ * run at once: no new case starts, and what finished is reported. Under c->mu. */
+static void stop_on_write_error(struct run_ctx *c, const char *what)
+{
+    if (c->write_failed)
+        return;
+    c->write_failed = 1;
+    tm_err_set(&c->write_err, "%s", what);
+    fprintf(stderr, "tlsmatrix: %s; stopping the run\n", what);
 }
 
 static int unexpected(const char *v)
@@ -130,9 +142,11 @@ static void record(struct run_ctx *c, const struct item *it, json_t *rec)
         json_object_set(rec, "previous_attempt", it->prior);
     }
     pthread_mutex_lock(&c->mu);
-    if (keep_run(c, &c->runs[it->idx], rec) != 0 && !c->spool_failed) {
-        c->spool_failed = 1;
-        fprintf(stderr, "tlsmatrix: cannot write a case record to %s\n", c->report_dir);
+    if (keep_run(c, &c->runs[it->idx], rec) != 0) {
+        char what[1200];
+        snprintf(what, sizeof what, "%s: a case record cannot be written (%s)", c->report_dir,
+                 strerror(errno));
+        stop_on_write_error(c, what);
     }
     if (unexpected(json_string_value(json_object_get(rec, "verdict"))) && c->o->until_fail)
         c->stop = 1;
@@ -145,7 +159,7 @@ static void record(struct run_ctx *c, const struct item *it, json_t *rec)
 
 static int bootstrap_device(struct worker *w, struct tm_err *err)
 {
-    struct agent_opts ao = { w->ctx->o->agent_script, 0, 2 };
+    struct agent_opts ao = { w->ctx->o->agent_script, 0, 2, w->stderr_path };
     /* A busy port is an infrastructure cause worth a few patient retries (another
      * tool may be finishing with it); any other open error is final. */
     for (int i = 0; i < 1 + PORT_BUSY_RETRIES; i++) {
@@ -196,6 +210,36 @@ static int health(struct worker *w, int silent, struct tm_err *err)
     return tm_err_prefix(err, "health check failed twice");
 }
 
+/* After a case: its bundle written, and the report directory still there. */
+static void check_writes(struct worker *w)
+{
+    struct tm_err err = { 0 };
+    /* A removed directory is the cause of the bundle's write error: named first. */
+    int gone = report_dir_check(w->ctx->rdir, &err) != 0;
+    if (!gone && w->write_err.msg[0] == '\0')
+        return;
+    pthread_mutex_lock(&w->ctx->mu);
+    stop_on_write_error(w->ctx, gone ? err.msg : w->write_err.msg);
+    pthread_mutex_unlock(&w->ctx->mu);
+}
+
+/* The worker's end: its peers and its device program go with it (both are its
+ * children, which die with the thread that started them: PR_SET_PDEATHSIG). */
+static void *worker_exit(struct worker *w, int lost)
+{
+    struct run_ctx *c = w->ctx;
+    peer_pool_free(w->peers);
+    w->peers = NULL;
+    agent_close(w->agent);
+    w->agent = NULL;
+    pthread_mutex_lock(&c->mu);
+    c->alive--;
+    c->lost += lost;
+    w->dead = lost;
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -209,7 +253,7 @@ static void *worker_main(void *arg)
     if (bootstrap_device(w, &err) != 0) {
         fprintf(stderr, "tlsmatrix: device %s: %s\n", w->spec, err.msg);
         set_device_hello(w, err.msg);
-        goto dead;
+        return worker_exit(w, 1);
     }
     set_device_hello(w, NULL);
     while (take_item(c, &it)) {
@@ -222,6 +266,7 @@ static void *worker_main(void *arg)
         json_t *rec = kase != NULL ? case_execute(w, kase, it.iter, it.attempt, &infra)
                                    : case_error_record(c, NULL, w->spec, "out of memory");
         json_decref(kase);
+        check_writes(w);
         int healthy = !infra || health(w, infra == 2, &err) == 0;
         if (infra && it.attempt <= c->retries) {
             /* Retry on this device when it came back, else on another one. */
@@ -237,24 +282,10 @@ static void *worker_main(void *arg)
         if (!healthy) {
             fprintf(stderr, "tlsmatrix: device %s taken out: %s\n", w->spec, err.msg);
             set_device_hello(w, err.msg);
-            goto dead;
+            return worker_exit(w, 1);
         }
     }
-    peer_pool_free(w->peers);
-    w->peers = NULL;
-    pthread_mutex_lock(&c->mu);
-    c->alive--;
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
-dead:
-    peer_pool_free(w->peers);
-    w->peers = NULL;
-    pthread_mutex_lock(&c->mu);
-    c->alive--;
-    c->lost++;
-    w->dead = 1;
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
+    return worker_exit(w, 0);
 }
 
 /* The run a case reports: the worst verdict; with the same verdict, the run that
@@ -284,11 +315,10 @@ static json_t *aggregate(struct run_ctx *c, const struct case_runs *cr)
     int counts[6] = { 0 }, any_flaky = 0;
     if (cr->n == 0)
         return NULL;
-    json_t *out = report_spool_get(c->spool, worst_run(cr, counts, &any_flaky)->spool);
-    if (out == NULL) {
-        c->spool_failed = 1;
+    const struct run_ref *worst = worst_run(cr, counts, &any_flaky);
+    json_t *out = worst->kept ? json_deep_copy(worst->kept) : report_spool_get(c->spool, worst->spool);
+    if (out == NULL)
         return NULL;
-    }
     if (any_flaky)
         json_object_set_new(out, "flaky", json_true());
     if (cr->n > 1) {
@@ -320,13 +350,13 @@ static json_t *header(struct run_ctx *c, const char *started)
      * mbedTLS version is in its hello. */
     char mbed[64];
     mbedtls_version_get_string_full(mbed);
-    return json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s}, s:I, s:s, s:s?, s:O?, s:b, s:O}",
+    return json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s}, s:I, s:s, s:s?, s:O?, s:b, s:O, s:O?}",
                      "started", started, "finished", fin, "harness", TM_VERSION, "command", cmd,
                      "versions", "openssl", OpenSSL_version(OPENSSL_VERSION),
                      "gnutls", gnutls_check_version(NULL), "mbedtls_host", mbed, "seed", (json_int_t)c->o->seed, "shard", shard,
                      "profile", c->profile_name,
                      "fixture_reference_time", json_object_get(c->manifest, "reference_time"),
-                     "tcp_nodelay", 1, "devices", c->devices);
+                     "tcp_nodelay", 1, "devices", c->devices, "selection", c->selection);
 }
 
 static void print_stages(struct run_ctx *c)
@@ -337,39 +367,24 @@ static void print_stages(struct run_ctx *c)
     fprintf(stderr, "\n");
 }
 
-#define REPORT_MARKER ".tlsmatrix-report"
 #define PREVIOUS_CASES ".cases-previous"
-
-static int path_exists(const char *dir, const char *name)
-{
-    char path[PATH_MAX];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return lstat(path, &st) == 0;
-}
 
 /* The case bundles of an earlier run into the same directory go: a case this run
  * does not select would otherwise leave its old bundle among the new ones. They
  * are moved aside now and removed once this run's reports are written, or put
  * back if the run ends before that (settle_previous_cases): ext4 creates inodes
- * slowly for a while after many deletions, and a run creates five files per case. Only a directory tlsmatrix wrote (its marker, or a run.json) is
- * touched; a foreign cases/ folder is refused. */
-static int claim_report_dir(const char *dir, struct tm_err *err)
+ * slowly for a while after many deletions, and a run creates five files per case.
+ * report_dir_claim has made sure the directory is new, empty or tlsmatrix's. */
+static int move_previous_cases(const char *dir, struct tm_err *err)
 {
-    char cases[PATH_MAX], previous[PATH_MAX], marker[PATH_MAX];
+    char cases[PATH_MAX], previous[PATH_MAX];
     snprintf(cases, sizeof cases, "%s/cases", dir);
     snprintf(previous, sizeof previous, "%s/" PREVIOUS_CASES, dir);
-    snprintf(marker, sizeof marker, "%s/" REPORT_MARKER, dir);
-    int ours = path_exists(dir, REPORT_MARKER) || path_exists(dir, "run.json");
-    if (!ours && path_exists(dir, "cases"))
-        return tm_err_set(err, "%s holds a cases/ folder that tlsmatrix did not write; "
-                               "choose another report directory", dir);
     if (tm_rmtree(previous, err) != 0)   /* left by a run that did not reach its end */
         return -1;
     if (rename(cases, previous) != 0 && errno != ENOENT)
         return tm_err_set(err, "%s: %s", cases, strerror(errno));
-    const char *text = "tlsmatrix report directory: each run replaces cases/ and the reports.\n";
-    return tm_write_file(marker, text, strlen(text), 0644, err);
+    return 0;
 }
 
 static void settle_previous_cases(const char *dir, int reports_written)
@@ -384,14 +399,9 @@ static void settle_previous_cases(const char *dir, int reports_written)
         fprintf(stderr, "tlsmatrix: %s\n", err.msg);
 }
 
-static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *err)
+/* Fixtures, profile and the device's unset clock. */
+static int load_profile(struct run_ctx *c, const struct runner_opts *o, struct tm_err *err)
 {
-    c->o = o;
-    c->fixtures = o->fixtures_dir ? o->fixtures_dir : TM_FIXTURES_DIR;
-    c->report_dir = o->report_dir ? o->report_dir : "results/latest";
-    c->peer_host = o->peer_host ? o->peer_host : "127.0.0.1";
-    c->case_timeout_ms = o->case_timeout_ms > 0 ? o->case_timeout_ms : 20000;
-    c->retries = o->retries < 0 ? 1 : o->retries;
     c->manifest = runner_fixtures(c->fixtures, err);
     if (c->manifest == NULL)
         return -1;
@@ -410,6 +420,11 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
     if (tm_parse_utc(unset ? unset : "2015-01-01T00:00:00Z", &c->unset_epoch) != 0)
         return tm_err_set(err, "profile %s: device.clock_unset '%s' is not a UTC time",
                           c->profile_name, unset);
+    return 0;
+}
+
+static int select_cases(struct run_ctx *c, const struct runner_opts *o, struct tm_err *err)
+{
     json_t *errors = NULL;
     int selected = runner_select_set(o, &c->cases, &errors, err);
     if (json_array_size(errors) > 0) {
@@ -422,15 +437,35 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
         return -1;
     }
     json_decref(errors);
-    if (selected != 0)
+    if (selected != 0 || preflight_selection(o, &c->cases, err) != 0)
         return -1;
     c->ncases = c->cases.n;
-    for (size_t i = 0; i < o->ndevices; i++)
-        if (link_spec_check(o->devices[i], err) != 0)
-            return tm_err_prefix(err, "--device");
+    c->selection = case_set_selection(&c->cases, o->filter);
+    return 0;
+}
+
+/* Everything that can be wrong with the command is found here, before any device
+ * or peer starts and before the report directory is touched. */
+static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *err)
+{
+    c->o = o;
+    c->fixtures = o->fixtures_dir ? o->fixtures_dir : TM_FIXTURES_DIR;
+    c->report_dir = o->report_dir ? o->report_dir : "results/latest";
+    c->peer_host = o->peer_host ? o->peer_host : "127.0.0.1";
+    c->case_timeout_ms = o->case_timeout_ms > 0 ? o->case_timeout_ms : 20000;
+    c->retries = o->retries < 0 ? 1 : o->retries;
+    if (load_profile(c, o, err) != 0 || select_cases(c, o, err) != 0)
+        return -1;
+    if (o->baseline != NULL && (c->baseline = report_load_run(o->baseline, err)) == NULL)
+        return tm_err_prefix(err, "--baseline");
+    if (preflight_devices(o, err) != 0)
+        return -1;
+    if (o->peer_host != NULL && preflight_peer_host(o->peer_host, err) != 0)
+        return -1;
     if (agent_script_check(o->agent_script, err) != 0)
         return o->agent_script ? tm_err_prefix(err, "--agent") : -1;
-    if (tm_mkdirs(c->report_dir, 0755, err) != 0 || claim_report_dir(c->report_dir, err) != 0)
+    c->rdir = report_dir_claim(c->report_dir, err);
+    if (c->rdir == NULL || move_previous_cases(c->report_dir, err) != 0)
         return tm_err_prefix(err, "--report");
     c->claimed = 1;
     c->spool = report_spool_open(c->report_dir, err);
@@ -472,39 +507,62 @@ static size_t plan_workers(const struct runner_opts *o, const char ***specs)
     return *specs ? count : 0;
 }
 
-/* Each case's final record goes to the spool (final[i]); counts[] are the totals
- * (an unknown verdict counts as error, as the reports do). */
-static void finish_cases(struct run_ctx *c, long *final, long long counts[6], int *executed)
+/* Why a case has no run to report. */
+static const char *not_run_reason(const struct run_ctx *c)
+{
+    if (c->write_failed)
+        return "not run: a write error stopped the run";
+    if (stop_requested)
+        return "not run: interrupted";
+    if (c->lost)
+        return "not run: no device left (all lost)";
+    return "not run: --until-fail stopped the run";
+}
+
+/* The record case i reports: its worst run, the attempt that ran when its retry
+ * never got a device, or a record saying why it did not run. */
+static json_t *final_record(struct run_ctx *c, size_t i)
+{
+    json_t *rec = aggregate(c, &c->runs[i]);
+    for (size_t k = c->next; rec == NULL && c->runs[i].n == 0 && k < c->nitems; k++)
+        if (c->items[k].idx == i && c->items[k].prior != NULL)
+            rec = json_incref(c->items[k].prior);
+    if (rec != NULL) {
+        if (c->runs[i].n == 0)     /* not counted when it was taken for a retry */
+            progress_case(&c->prog, rec);
+        return rec;
+    }
+    json_t *kase = case_set_get(&c->cases, i);
+    if (c->runs[i].n > 0) {        /* it ran (and was counted), but its record is gone */
+        rec = case_error_record(c, kase, "none", "its record cannot be read back");
+        json_decref(kase);
+        return rec;
+    }
+    rec = case_error_record(c, kase, "none", not_run_reason(c));
+    json_decref(kase);
+    if (!stop_requested && !c->lost && !c->write_failed && c->o->until_fail)
+        json_object_set_new(rec, "verdict", json_string(tm_verdict_name(TM_SKIP)));
+    progress_case(&c->prog, rec);
+    return rec;
+}
+
+/* Each case's final record goes to the spool (final[i]), or stays in kept[i] when
+ * the spool cannot take it; counts[] are the totals (an unknown verdict counts as
+ * error, as the reports do). */
+static void finish_cases(struct run_ctx *c, long *final, json_t **kept, long long counts[6],
+                         int *executed)
 {
     *executed = 0;
     for (size_t i = 0; i < c->ncases; i++) {
-        json_t *rec = aggregate(c, &c->runs[i]);
-        /* A retry that never got a device: report the attempt that did run. */
-        for (size_t k = c->next; rec == NULL && k < c->nitems; k++)
-            if (c->items[k].idx == i && c->items[k].prior != NULL)
-                rec = json_incref(c->items[k].prior);
-        if (rec != NULL && c->runs[i].n == 0)
-            progress_case(&c->prog, rec);
-        if (rec == NULL) {   /* never ran: every device was lost */
-            json_t *kase = case_set_get(&c->cases, i);
-            rec = case_error_record(c, kase, "none",
-                                    stop_requested ? "not run: interrupted"
-                                    : c->lost ? "not run: no device left (all lost)"
-                                              : "not run: --until-fail stopped the run");
-            json_decref(kase);
-            if (!stop_requested && !c->lost && c->o->until_fail) {
-                json_object_set_new(rec, "verdict", json_string(tm_verdict_name(TM_SKIP)));
-            }
-            progress_case(&c->prog, rec);
-        }
+        json_t *rec = final_record(c, i);
         const char *v = json_string_value(json_object_get(rec, "verdict"));
         int k = tm_verdict_parse(v);
         counts[k >= 0 ? k : TM_ERROR]++;
         if (v && tm_verdict_parse(v) != TM_SKIP)
             (*executed)++;
-        final[i] = report_spool_put(c->spool, rec);
+        final[i] = c->write_failed ? -1 : report_spool_put(c->spool, rec);
         if (final[i] < 0)
-            c->spool_failed = 1;
+            kept[i] = json_incref(rec);
         json_decref(rec);
     }
 }
@@ -512,31 +570,51 @@ static void finish_cases(struct run_ctx *c, long *final, long long counts[6], in
 struct final_cases {
     const struct report_spool *spool;
     const long *final;
+    json_t *const *kept;
 };
 
 static json_t *final_case(void *ctx, size_t i)
 {
     const struct final_cases *f = ctx;
-    return report_spool_get(f->spool, f->final[i]);
+    return f->kept[i] ? json_incref(f->kept[i]) : report_spool_get(f->spool, f->final[i]);
+}
+
+/* When no report could be written, the verdicts at least reach the log. */
+static void print_lost(struct run_ctx *c, const struct final_cases *fc)
+{
+    fprintf(stderr, "tlsmatrix: no report written; the results of these cases are lost:\n");
+    for (size_t i = 0; i < c->ncases; i++) {
+        json_t *rec = final_case((void *)fc, i);
+        fprintf(stderr, "  %s  %s\n", json_string_value(json_object_get(rec, "verdict")) ?: "?",
+                json_string_value(json_object_get(rec, "id")) ?: "?");
+        json_decref(rec);
+    }
 }
 
 /* The reports read the cases back from the spool one at a time. */
-static int write_reports(struct run_ctx *c, const json_t *hdr, const long *final,
+static int write_reports(struct run_ctx *c, const json_t *hdr, const struct final_cases *fc,
                          struct tm_err *err)
 {
-    json_t *baseline = NULL;
-    struct final_cases fc = { c->spool, final };
-    if (c->o->baseline != NULL && (baseline = report_load_run(c->o->baseline, err)) == NULL)
-        return tm_err_prefix(err, "--baseline");
-    int rc = report_write_stream(hdr, c->ncases, final_case, &fc, baseline, c->report_dir, err);
-    json_decref(baseline);
+    struct tm_err gone;
+    if (report_dir_check(c->rdir, &gone) != 0) {   /* not into a directory made anew */
+        tm_err_set(err, "%s", gone.msg);
+        print_lost(c, fc);
+        return -1;
+    }
+    int rc = report_write_stream(hdr, c->ncases, final_case, (void *)fc, c->baseline,
+                                 c->report_dir, err);
+    if (rc == REPORT_NONE_WRITTEN)
+        print_lost(c, fc);
     return rc;
 }
 
 static void cleanup(struct run_ctx *c)
 {
-    for (size_t i = 0; c->runs && i < c->ncases; i++)
+    for (size_t i = 0; c->runs && i < c->ncases; i++) {
+        for (size_t k = 0; k < c->runs[i].n; k++)
+            json_decref(c->runs[i].v[k].kept);
         free(c->runs[i].v);
+    }
     report_spool_close(c->spool);
     for (size_t i = c->next; i < c->nitems; i++)
         json_decref(c->items[i].prior);
@@ -546,10 +624,29 @@ static void cleanup(struct run_ctx *c)
     json_decref(c->manifest);
     json_decref(c->profile);
     json_decref(c->devices);
+    json_decref(c->selection);
+    json_decref((json_t *)c->baseline);
     if (c->claimed)
         settle_previous_cases(c->report_dir, c->reports_written);
+    report_dir_release(c->rdir);
     pthread_cond_destroy(&c->idle);
     pthread_mutex_destroy(&c->mu);
+}
+
+/* Worker i's device entry and the file its program's stderr goes to (emptied:
+ * it holds this run's lines only). */
+static void init_worker(struct run_ctx *c, struct worker *w, size_t i, const char *spec)
+{
+    char name[32];
+    w->ctx = c;
+    w->index = (int)i;
+    snprintf(w->spec, sizeof w->spec, "%s", spec);
+    snprintf(name, sizeof name, "device-%zu.stderr", i + 1);
+    snprintf(w->stderr_path, sizeof w->stderr_path, "%s/%s", c->report_dir, name);
+    if (truncate(w->stderr_path, 0) != 0 && errno != ENOENT)
+        fprintf(stderr, "tlsmatrix: %s: %s\n", w->stderr_path, strerror(errno));
+    w->device_entry = json_pack("{s:s, s:n, s:s}", "link", spec, "hello", "stderr", name);
+    json_array_append_new(c->devices, w->device_entry);
 }
 
 /* Start one thread per worker and wait for all of them. */
@@ -564,13 +661,8 @@ static int run_workers(struct run_ctx *c, struct tm_err *err)
         return tm_err_set(err, "out of memory");
     }
     c->alive = (int)nw;
-    for (size_t i = 0; i < nw; i++) {
-        ws[i].ctx = c;
-        ws[i].index = (int)i;
-        snprintf(ws[i].spec, sizeof ws[i].spec, "%s", specs[i]);
-        ws[i].device_entry = json_pack("{s:s, s:n}", "link", specs[i], "hello");
-        json_array_append_new(c->devices, ws[i].device_entry);
-    }
+    for (size_t i = 0; i < nw; i++)
+        init_worker(c, &ws[i], i, specs[i]);
     for (size_t i = 0; i < nw; i++) {
         if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) == 0) {
             ws[i].started = 1;
@@ -584,36 +676,53 @@ static int run_workers(struct run_ctx *c, struct tm_err *err)
     for (size_t i = 0; i < nw; i++)
         if (ws[i].started)
             pthread_join(ws[i].thread, NULL);
-    for (size_t i = 0; i < nw; i++)
-        agent_close(ws[i].agent);
     free(specs);
     free(ws);
     return 0;
+}
+
+int runner_exit_for(const long long t[], int allow_skips, int min_executed)
+{
+    long long executed = 0;
+    for (int v = 0; v < TM_VERDICT_COUNT; v++) {
+        if (tm_verdict_unexpected(v) && t[v] > 0)
+            return RUNNER_UNEXPECTED;
+        executed += v != TM_SKIP ? t[v] : 0;
+    }
+    if (min_executed >= 0)
+        return executed < min_executed ? RUNNER_UNEXPECTED : RUNNER_OK;
+    return executed == 0 && !allow_skips ? RUNNER_UNEXPECTED : RUNNER_OK;
+}
+
+int runner_exit_for_totals(const json_t *totals, int allow_skips)
+{
+    long long t[TM_VERDICT_COUNT];
+    for (int v = 0; v < TM_VERDICT_COUNT; v++)
+        t[v] = json_integer_value(json_object_get(totals, tm_verdict_name(v)));
+    return runner_exit_for(t, allow_skips, -1);
 }
 
 /* The summary line and the exit code. */
 static int summarise(struct run_ctx *c, const long long t[6], int executed)
 {
     const struct runner_opts *o = c->o;
-    int rc = RUNNER_OK;
     fprintf(stderr, "tlsmatrix: %zu cases: %lld pass, %lld fail, %lld xfail, %lld xpass, %lld error, "
             "%lld skip; reports in %s\n", c->ncases, t[0], t[1], t[2], t[3], t[4], t[5],
             c->report_dir);
-    if (c->ncases == 0)
-        fprintf(stderr, "tlsmatrix: no case matched (scenarios, --filter, --shard)\n");
     if (o->profile_stages)
         print_stages(c);
-    for (int v = 0; v < TM_VERDICT_COUNT; v++)
-        if (tm_verdict_unexpected(v) && t[v] > 0)
-            rc = RUNNER_UNEXPECTED;
-    if (o->min_executed > 0 && executed < o->min_executed) {
+    int rc = runner_exit_for(t, o->allow_skips, o->min_executed);
+    if (o->min_executed >= 0 && executed < o->min_executed)
         fprintf(stderr, "tlsmatrix: only %d cases executed, --min %d\n", executed, o->min_executed);
-        rc = RUNNER_UNEXPECTED;
-    }
-    if (stop_requested)
-        fprintf(stderr, "tlsmatrix: interrupted; partial reports written\n");
-    if (c->lost > 0 || stop_requested)
+    else if (executed == 0 && o->min_executed < 0 && !o->allow_skips)
+        fprintf(stderr, "tlsmatrix: every case was skipped; nothing was tested "
+                        "(--allow-skips or --min 0 accepts that)\n");
+    if (c->lost > 0)
         rc = RUNNER_INFRA;
+    if (stop_requested) {
+        fprintf(stderr, "tlsmatrix: interrupted; partial reports written\n");
+        rc = RUNNER_INTERRUPTED;
+    }
     return rc;
 }
 
@@ -634,25 +743,37 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
         goto out;
     long long totals[6] = { 0 };
     long *final = calloc(c.ncases ? c.ncases : 1, sizeof *final);
-    if (final == NULL) {
+    json_t **kept = calloc(c.ncases ? c.ncases : 1, sizeof *kept);
+    if (final == NULL || kept == NULL) {
+        free(final);
+        free(kept);
         tm_err_set(err, "out of memory");
         goto out;
     }
-    finish_cases(&c, final, totals, &executed);   /* incl. cases never run */
+    finish_cases(&c, final, kept, totals, &executed);   /* incl. cases never run */
     /* The selected cases are not needed for the reports: free them first, so the
      * run's peak is that of the run or of the reports, not both. */
     case_set_free(&c.cases);
     progress_end(&c.prog);
-    if (c.spool_failed) {
-        tm_err_set(err, "%s: cannot keep the case records (disk full?)", c.report_dir);
-    } else {
-        json_t *hdr = header(&c, started);
-        c.reports_written = write_reports(&c, hdr, final, err) == 0;
+    struct final_cases fc = { c.spool, final, kept };
+    json_t *hdr = header(&c, started);
+    int wr = write_reports(&c, hdr, &fc, err);
+    c.reports_written = wr != REPORT_NONE_WRITTEN;   /* run.json is this run's */
+    if (c.write_failed || wr != 0) {
+        /* The run stopped early: what finished is reported (where it could be
+         * written), and the exit code says the run is incomplete. */
         if (c.reports_written)
-            rc = summarise(&c, totals, executed);
-        json_decref(hdr);
+            summarise(&c, totals, executed);
+        if (c.write_failed)
+            tm_err_set(err, "%s", c.write_err.msg);
+    } else {
+        rc = summarise(&c, totals, executed);
     }
+    json_decref(hdr);
+    for (size_t i = 0; i < c.ncases; i++)
+        json_decref(kept[i]);
     free(final);
+    free(kept);
 out:
     cleanup(&c);
     return rc;

@@ -8,12 +8,16 @@
 
 #include "tm_err.h"
 
-/* Exit codes of `tlsmatrix run` (and repro). */
+/* Exit codes of every tlsmatrix command (README "CI"). When several apply, the
+ * first of 2, 4, 3, 1 wins. */
 enum runner_exit {
-    RUNNER_OK = 0,          /* every executed case met its expectation */
-    RUNNER_UNEXPECTED = 1,  /* a fail, xpass or error verdict, or fewer than --min executed */
-    RUNNER_SETUP = 2,       /* usage or setup error (scenarios, profile, fixtures, report dir) */
+    RUNNER_OK = 0,          /* every selected case as expected, and at least one ran */
+    RUNNER_UNEXPECTED = 1,  /* a fail, xpass or error verdict; every case skipped (unless
+                               --allow-skips); fewer than --min executed */
+    RUNNER_SETUP = 2,       /* usage or setup error, found before any device starts; or a
+                               write error that stopped the run */
     RUNNER_INFRA = 3,       /* a device was lost for good */
+    RUNNER_INTERRUPTED = 4, /* SIGINT, SIGTERM or SIGHUP: what finished is reported */
 };
 
 struct runner_opts {
@@ -33,7 +37,8 @@ struct runner_opts {
     int repeat;                     /* runs per case (>= 1) */
     int until_fail;                 /* stop repeating at the first unexpected verdict */
     unsigned long seed;
-    int min_executed;               /* fail when fewer cases executed (not skipped) */
+    int min_executed;               /* fail when fewer cases executed (not skipped); -1 unset */
+    int allow_skips;                /* a run where every case was skipped exits 0 */
     int retries;                    /* extra attempts for infrastructure causes; -1 = 1 */
     int case_timeout_ms;            /* 0 = 20000 */
     int profile_stages;             /* print per-stage sums at the end */
@@ -50,7 +55,7 @@ int runner_run(const struct runner_opts *o, struct tm_err *err);
 
 /* Ask a running run to stop: no new case starts, cases in flight finish within
  * their deadlines, cases not run are reported as errors ("interrupted") and
- * the reports are written; the exit code is RUNNER_INFRA. Async-signal-safe. */
+ * the reports are written; the exit code is RUNNER_INTERRUPTED. Async-signal-safe. */
 void runner_request_stop(void);
 
 /* The cases a run would execute, after filter, shard and seed order. Scenario
@@ -64,6 +69,13 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *bu
 /* Make sure the PKI fixtures exist in dir (running pkigen when manifest.json is
  * missing) and return the manifest. */
 json_t *runner_fixtures(const char *dir, struct tm_err *err);
+
+/* The exit code for a run's totals (indexed by enum tm_verdict): 1 for an
+ * unexpected verdict, for every case skipped (unless allow_skips) and for fewer
+ * than min_executed executed (when >= 0), else 0. Shared by run and merge. */
+int runner_exit_for(const long long totals[], int allow_skips, int min_executed);
+/* The same for a run.json "totals" object (merge). */
+int runner_exit_for_totals(const json_t *totals, int allow_skips);
 
 /* "client-x/openssl/p256/tls" → "client-x_openssl_p256_tls" (bundle dir names). */
 void runner_sanitise_id(const char *id, char *out, size_t len);

@@ -26,7 +26,8 @@ struct item {
 /* A finished run of a case: the record is in the spool; what aggregation needs
  * to pick the worst run stays in memory. */
 struct run_ref {
-    long spool;        /* report_spool index */
+    long spool;        /* report_spool index; -1: not spooled, the record is in kept */
+    json_t *kept;      /* a record the spool could not take (a write error stops the run) */
     int verdict;       /* enum tm_verdict, -1 unknown */
     int attempts;
     int flaky;
@@ -47,6 +48,8 @@ struct case_set {
     struct scenario_ref *refs;
     json_t *ready;                  /* repro: the selected ready-made cases */
     size_t n;
+    size_t total, filtered;         /* before the filter; after it, before the shard */
+    unsigned char digest[32];       /* of the filtered ids, order-free (select.c) */
 };
 
 /* runner_select_cases, as a case_set (empty on error). */
@@ -55,6 +58,9 @@ int runner_select_set(const struct runner_opts *o, struct case_set *s, json_t **
 /* Case i as a new reference; NULL out of memory. Thread-safe (reads only). */
 json_t *case_set_get(const struct case_set *s, size_t i);
 void case_set_free(struct case_set *s);
+/* The run header's "selection" (contracts §6): filter, case count before the shard
+ * and the digest of their ids, so merge can tell a complete set of shards. */
+json_t *case_set_selection(const struct case_set *s, const char *filter);
 
 struct progress {
     int tty;
@@ -79,9 +85,13 @@ struct run_ctx {
     int stop;                       /* --until-fail tripped */
     struct case_runs *runs;         /* per case: its finished runs */
     struct report_spool *spool;     /* every finished record, on disk */
+    struct report_dir *rdir;        /* report_dir, locked for this run */
+    const json_t *baseline;         /* --baseline, read before the run */
+    json_t *selection;              /* header "selection" */
     int claimed;                    /* report_dir's earlier cases/ moved aside */
     int reports_written;            /* this run's reports replaced the earlier ones */
-    int spool_failed;               /* a record could not be spooled */
+    int write_failed;               /* a write error stopped the run (write_err says) */
+    struct tm_err write_err;
     json_t *devices;                /* [{link, hello}] */
     int alive, lost;
     size_t in_flight;               /* items taken and not yet recorded or requeued */
@@ -103,6 +113,8 @@ struct worker {
     int started;            /* thread created */
     json_t *device_entry;   /* in ctx->devices */
     struct peer_pool *peers; /* this worker's long-lived `tlspeer --serve`; NULL: one-shot peers */
+    char stderr_path[1100]; /* the device program's stderr (exec/virtual), in the report dir */
+    struct tm_err write_err; /* set by case_execute when a bundle file cannot be written */
 };
 
 /* Run one case on a worker's device. Returns the record (§6); *infra is set
@@ -114,6 +126,13 @@ json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *d
                           const char *reason);
 /* Base record: id, scenario, doc, tags, axes, expected, xfail… */
 json_t *case_base_record(struct run_ctx *ctx, const json_t *kase, const char *device);
+
+/* Setup checks before any device or peer starts (preflight.c): 0, or -1 with the
+ * usage error in err. */
+int preflight_devices(const struct runner_opts *o, struct tm_err *err);
+int preflight_peer_host(const char *host, struct tm_err *err);
+int preflight_selection(const struct runner_opts *o, const struct case_set *s,
+                        struct tm_err *err);
 
 void progress_start(struct progress *p, size_t total, int mode);
 void progress_case(struct progress *p, const json_t *rec);

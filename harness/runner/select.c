@@ -5,16 +5,26 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/sha.h>
+
 #include "scenario/scenario.h"
 #include "tm_fs.h"
 #include "tm_proc.h"
 
 #define PKIGEN_MS 180000
 
-static int selected(const struct runner_opts *o, const char *id)
+/* Counts what the filter keeps (s->filtered), for the message of an empty
+ * selection, and folds its id into s->digest: the XOR of the ids' SHA-256, the
+ * same for every shard of one selection whatever the order (merge checks it). */
+static int selected(const struct runner_opts *o, struct case_set *s, const char *id)
 {
     if (id == NULL || !scenario_filter_match(o->filter, id))
         return 0;
+    s->filtered++;
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)id, strlen(id), md);
+    for (size_t i = 0; i < sizeof md; i++)
+        s->digest[i] ^= md[i];
     return o->shard_n <= 1 || scenario_in_shard(id, o->shard_k, o->shard_n);
 }
 
@@ -24,8 +34,9 @@ static int select_ready(const struct runner_opts *o, struct case_set *s)
     s->ready = json_array();
     size_t i;
     json_t *c;
+    s->total = json_array_size(o->cases);
     json_array_foreach(o->cases, i, c) {
-        if (!selected(o, json_string_value(json_object_get(c, "id"))))
+        if (!selected(o, s, json_string_value(json_object_get(c, "id"))))
             continue;
         json_t *copy = json_deep_copy(c);
         if (copy == NULL || json_array_append_new(s->ready, copy) != 0)
@@ -56,8 +67,9 @@ static int select_refs(const struct runner_opts *o, struct case_set *s, json_t *
     s->refs = scenario_refs(s->scenarios, &all, err);
     if (s->refs == NULL)
         return -1;
+    s->total = all;
     for (size_t i = 0; i < all; i++)   /* compacts in place: order kept */
-        if (selected(o, scenario_ref_id(s->scenarios, &s->refs[i], id, sizeof id)))
+        if (selected(o, s, scenario_ref_id(s->scenarios, &s->refs[i], id, sizeof id)))
             s->refs[s->n++] = s->refs[i];
     scenario_order_refs(s->refs, s->n, o->seed);
     return 0;
@@ -74,6 +86,15 @@ int runner_select_set(const struct runner_opts *o, struct case_set *s, json_t **
     if (rc != 0)
         case_set_free(s);
     return rc;
+}
+
+json_t *case_set_selection(const struct case_set *s, const char *filter)
+{
+    char hex[2 * sizeof s->digest + 1];
+    for (size_t i = 0; i < sizeof s->digest; i++)
+        snprintf(hex + 2 * i, 3, "%02x", s->digest[i]);
+    return json_pack("{s:s?, s:I, s:s}", "filter", filter, "cases", (json_int_t)s->filtered,
+                     "digest", hex);
 }
 
 json_t *case_set_get(const struct case_set *s, size_t i)

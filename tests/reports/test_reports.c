@@ -2,6 +2,7 @@
  * against Jenkins' schema, HTML well-formed and inert, Markdown cells escaped, diff,
  * merge and load errors exact. */
 #include <check.h>
+#include <stdarg.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
 #include <libxml/xmlschemas.h>
@@ -438,11 +439,12 @@ START_TEST(t_diff_exact)
     ck_assert_str_eq(json_string_value(json_object_get(r0, "new")), "fail");
     ck_assert(json_is_null(json_object_get(json_array_get(json_object_get(d, "removed"), 0), "new")));
 
-    /* printing returns the regression count and names them */
+    /* printing names them and counts a removed case with the regressions: a
+     * case that vanished is one for a CI job */
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    ck_assert_int_eq(report_print_diff(d, out), 3);
+    ck_assert_int_eq(report_print_diff(d, out), 4);
     fclose(out);
     ck_assert_ptr_nonnull(strstr(text, "Regressions: 3\n  client-chain-root-anchor/openssl/p256/tls  pass -> fail\n"));
     ck_assert_ptr_nonnull(strstr(text, "Removed cases: 1\n  dtls-cookie/gnutls/rsa2048/dtls  fail -> (none)\n"));
@@ -518,14 +520,66 @@ START_TEST(t_merge_shards)
     free(dir);
 
     /* a case in two shards is an error naming the id */
-    const json_t *dup[3] = {a, b, a};
-    json_t *bad = report_merge(dup, 3, &err);
+    json_t *b2 = json_deep_copy(b);
+    json_array_append(json_object_get(b2, "cases"), json_array_get(json_object_get(a, "cases"), 0));
+    const json_t *dup[2] = {a, b2};
+    json_t *bad = report_merge(dup, 2, &err);
     ck_assert_ptr_null(bad);
     ck_assert_msg(strstr(err.msg, "duplicate case id \"client-chain-root-anchor/openssl/p256/tls\"") != NULL,
                   "%s", err.msg);
+    json_decref(b2);
     json_decref(m);
     json_decref(a);
     json_decref(b);
+    json_decref(whole);
+}
+END_TEST
+
+/* The error of merging runs (NULL-terminated), which must be refused. */
+static void assert_merge_refused(const char *want, ...)
+{
+    const json_t *runs[8];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, want);
+    for (const json_t *r; n < 8 && (r = va_arg(ap, const json_t *)) != NULL;)
+        runs[n++] = r;
+    va_end(ap);
+    struct tm_err err = {0};
+    json_t *m = report_merge(runs, n, &err);
+    ck_assert_msg(m == NULL, "merged, expected: %s", want);
+    ck_assert_msg(strstr(err.msg, want) != NULL, "'%s' not in: %s", want, err.msg);
+}
+
+/* Only a complete, consistent set of shards merges: a missing shard, shards of
+ * different splits, profiles or selections, or fewer cases than the selection
+ * counted would report a part of a run as the whole. */
+START_TEST(t_merge_refuses_incomplete_sets)
+{
+    json_t *whole = fixture_run();
+    json_t *sel = json_pack("{s:n, s:i, s:s}", "filter", "cases", 8, "digest", "ab12");
+    json_object_set_new(json_object_get(whole, "header"), "selection", sel);
+    json_t *a = shard_of(whole, 0, 2, "1/2"), *b = shard_of(whole, 1, 2, "2/2");
+    json_t *c3 = shard_of(whole, 1, 3, "2/3");
+    assert_merge_refused("shard 2/2 is missing", a, NULL);
+    assert_merge_refused("shard 1/2 given twice", a, a, NULL);
+    assert_merge_refused("run 2 is shard 2/3, run 1 is one of 2 shards", a, c3, NULL);
+    json_t *other = json_deep_copy(b);
+    json_object_set_new(json_object_get(other, "header"), "profile", json_string("other"));
+    assert_merge_refused("mixed profiles", a, other, NULL);
+    json_decref(other);
+    other = json_deep_copy(b);
+    json_object_set_new(json_object_get(json_object_get(other, "header"), "selection"), "digest",
+                        json_string("cd34"));
+    assert_merge_refused("select different cases", a, other, NULL);
+    json_decref(other);
+    other = json_deep_copy(b);
+    json_array_remove(json_object_get(other, "cases"), 0);
+    assert_merge_refused("the shards hold 7 cases, their selection 8", a, other, NULL);
+    json_decref(other);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c3);
     json_decref(whole);
 }
 END_TEST
@@ -675,6 +729,7 @@ static Suite *reports_suite(void)
     tcase_add_test(tc, t_markdown_cells_escaped);
     tcase_add_test(tc, t_diff_exact);
     tcase_add_test(tc, t_merge_shards);
+    tcase_add_test(tc, t_merge_refuses_incomplete_sets);
     tcase_add_test(tc, t_load_errors);
     tcase_add_test(tc, t_stream_same_as_memory);
     suite_add_tcase(s, tc);
