@@ -27,6 +27,23 @@ void devtls_op_stage(struct devtls_op *o, const char *stage)
     o->stage = stage;
 }
 
+int devtls_op_reached(struct devtls_op *o, enum tm_fault_stage stage)
+{
+    if (o->env->reached == NULL || !o->env->reached(o->env->int_ctx, stage))
+        return 0;
+    devtls_exc_from_mbedtls(&o->exc, DEVTLS_E_INTERRUPTED, NULL, 0);
+    return -1;
+}
+
+/* Server side: the ClientHello has arrived once the state machine is past it. */
+static int server_hello_reached(struct devtls_op *o)
+{
+    if (!o->server || o->hello_seen || o->ssl.state <= MBEDTLS_SSL_CLIENT_HELLO)
+        return 0;
+    o->hello_seen = 1;
+    return o->env->reached != NULL && o->env->reached(o->env->int_ctx, TM_STAGE_CLIENT_HELLO);
+}
+
 void devtls_op_time(struct devtls_op *o, const char *key)
 {
     tm_ms now = tm_now_ms();
@@ -363,6 +380,10 @@ int devtls_op_handshake(struct devtls_op *o)
             break;
         }
         ret = mbedtls_ssl_handshake_step(&o->ssl);
+        if (server_hello_reached(o)) {
+            ret = DEVTLS_E_INTERRUPTED;
+            break;
+        }
         if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
             if (spins > 100000 || tm_expired(o->deadline)) {
                 ret = -ETIMEDOUT;
@@ -387,7 +408,7 @@ int devtls_op_handshake(struct devtls_op *o)
     json_object_set_new(o->reply, "cipher",
                         json_pack("[ss]", mbedtls_ssl_get_ciphersuite(&o->ssl),
                                   o->dgram ? "DTLSv1.2" : "TLSv1.2"));
-    return 0;
+    return devtls_op_reached(o, TM_STAGE_HANDSHAKE);
 }
 
 /* Deferred handshake (do_handshake false): the first read/write drives it (§1.7). */
@@ -436,13 +457,13 @@ static int do_write(struct devtls_op *o)
         o->bytes_sent = (long)off;
     }
     devtls_op_time(o, "write");
-    return 0;
+    return devtls_op_reached(o, TM_STAGE_WRITE);
 }
 
 static int do_read(struct devtls_op *o)
 {
     devtls_op_stage(o, "read");
-    if (ensure_handshake(o) != 0)
+    if (ensure_handshake(o) != 0 || devtls_op_reached(o, TM_STAGE_READ) != 0)
         return -1;
     o->rbuf = malloc((size_t)o->recv_bytes);
     if (o->rbuf == NULL) {
@@ -520,7 +541,7 @@ int devtls_emit_listening(struct devtls_op *o, const struct devtls_sock *s)
         o->env->emit(o->env->emit_ctx,
                      json_pack("{s:O?,s:s,s:s,s:i}", "id", json_object_get(o->req, "id"),
                                "event", "listening", "addr", addr, "port", port));
-    return 0;
+    return devtls_op_reached(o, TM_STAGE_LISTENING);
 }
 
 /* ---- the whole operation ---------------------------------------------------- */
@@ -531,7 +552,7 @@ static int run_op(struct devtls_op *o)
         return -1;
     if (o->server)
         return o->dgram ? devtls_dtls_server_run(o) : devtls_server_run(o);
-    if (devtls_client_connect(o) != 0)
+    if (devtls_client_connect(o) != 0 || devtls_op_reached(o, TM_STAGE_CONNECTED) != 0)
         return -1;
     devtls_op_time(o, "socket");
     if (devtls_op_wrap(o, NULL, 0) != 0)

@@ -9,6 +9,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "tm_fault.h"
+
 struct devtls_env {
     const char *flash_dir;        /* the device file system: "file" items resolve here */
     int pem;                      /* PEM parsing compiled in (profile); default 0: DER only */
@@ -25,6 +27,10 @@ struct devtls_env {
      * the device would on Ctrl-C (KeyboardInterrupt) or a fault. */
     int (*interrupted)(void *ctx);
     void *int_ctx;
+    /* Called with int_ctx when the operation reaches a named point (tm_fault.h
+     * stages) so faults can be placed there; non-zero ends the operation as
+     * interrupted() does. May be NULL. */
+    int (*reached)(void *ctx, enum tm_fault_stage stage);
     /* Simulated GC heap: bytes in use by TLS state, for heap_before/heap_after. */
     long heap_total;
 };

@@ -45,6 +45,7 @@ int devtls_client_connect(struct devtls_op *o)
         return -1;
     if (!o->dgram)
         set_nodelay(o, o->sock.fd);
+    o->sock.hello_hook = 1;
     if (connect(o->sock.fd, (struct sockaddr *)&addr, alen) == 0)
         return 0;
     if (errno != EINPROGRESS) {

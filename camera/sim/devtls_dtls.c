@@ -85,7 +85,8 @@ int devtls_dtls_server_run(struct devtls_op *o)
     unsigned char *cid = NULL;
     size_t cid_len = 0;
     int rc = -1;
-    if (devtls_server_bind(o, 1) != 0 || accept_peer(o, &peer) != 0)
+    if (devtls_server_bind(o, 1) != 0 || accept_peer(o, &peer) != 0 ||
+        devtls_op_reached(o, TM_STAGE_CONNECTED) != 0)
         goto out;
     devtls_op_time(o, "socket");
     if (client_id(o, &peer, &cid, &cid_len) != 0)

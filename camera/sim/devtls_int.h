@@ -64,6 +64,8 @@ struct devtls_sock {
     int interrupted;                  /* set when env->interrupted() fired */
     int deadline_hit;                 /* the operation deadline (not the socket timeout) */
     long wire_sent, wire_received;    /* raw bytes, for diagnostics */
+    int hello_hook;                   /* a client's first send is its ClientHello:
+                                       * report TM_STAGE_CLIENT_HELLO after it */
     struct devtls_reasm reasm;        /* TLS only */
 };
 
@@ -180,6 +182,7 @@ struct devtls_op {
     int ssl_ready;
     mbedtls_timing_delay_context timer;
     int handshake_done;
+    int hello_seen;                   /* server: TM_STAGE_CLIENT_HELLO reported */
     const char *stage;
     struct devtls_exc exc, first_exc;
     int attempts;
@@ -191,6 +194,9 @@ struct devtls_op {
 };
 
 void devtls_op_stage(struct devtls_op *o, const char *stage);
+/* A named point (tm_fault.h) reached: 0 to go on, -1 when env->reached() ended the
+ * operation (exc set as for an interrupt). */
+int devtls_op_reached(struct devtls_op *o, enum tm_fault_stage stage);
 void devtls_op_time(struct devtls_op *o, const char *key);
 int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len);
 int devtls_op_handshake(struct devtls_op *o);

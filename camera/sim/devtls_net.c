@@ -78,6 +78,14 @@ int devtls_bio_send(void *ctx, const unsigned char *buf, size_t len)
         ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n >= 0) {
             s->wire_sent += n;
+            if (s->hello_hook && n > 0) {
+                s->hello_hook = 0;
+                if (s->env->reached &&
+                    s->env->reached(s->env->int_ctx, TM_STAGE_CLIENT_HELLO)) {
+                    s->interrupted = 1;
+                    return DEVTLS_E_INTERRUPTED;
+                }
+            }
             return (int)n;
         }
         if (errno == EINTR)

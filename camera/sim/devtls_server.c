@@ -56,6 +56,8 @@ int devtls_server_run(struct devtls_op *o)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     devtls_sock_close(&o->listen);
+    if (devtls_op_reached(o, TM_STAGE_CONNECTED) != 0)
+        return -1;
     devtls_op_time(o, "socket");
     if (devtls_op_wrap(o, NULL, 0) != 0)
         return -1;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "tm_err.h"
+#include "tm_fault.h"
 #include "tm_time.h"
 
 /* Device profile: data from camera/sim/profiles/NAME.yaml. */
@@ -46,19 +47,17 @@ enum {
     VC_OK = 0
 };
 
-enum vcam_fault_kind { FAULT_REBOOT, FAULT_STALL, FAULT_GARBAGE, FAULT_DROP, FAULT_BAUD };
-
+/* One armed fault (tm_fault.h). Counted places fire when their event counter
+ * reaches target; ms places at a time, once armed. */
 struct vcam_fault {
     int used;
-    int kind;           /* enum vcam_fault_kind */
-    int from_flag;      /* armed by --fault: counts from the first agent start */
-    int64_t after_ms;
-    int armed;          /* flag faults arm at the first agent start */
-    tm_ms at;           /* when it fires, once armed */
-    int64_t ms;         /* stall duration, 0 = forever */
-    long baud;          /* new output rate for FAULT_BAUD, 0 = unthrottled */
+    int requested;      /* by the agent's fault op: lost at a reboot, counted from its reply */
+    int armed;          /* --fault ms= faults arm at the first agent start; requested ones
+                         * after their reply */
+    struct tm_fault spec;
+    tm_ms at;           /* TM_AT_MS: when it fires, once armed */
+    int64_t target;     /* counted places: the event count it fires at, once armed */
 };
-
 #define VCAM_MAX_FAULTS 8
 #define VCAM_IN_CAP 4096
 #define VCAM_EXIT_DROPPED 3   /* exit status after a drop fault */
@@ -85,16 +84,22 @@ struct vcam {
     int agent_started;  /* the flag faults are armed at the first agent start */
     int exit_code;
     int pending;        /* VC_REBOOT / VC_EOF decided inside a devtls callback */
+    int due;            /* VC_REBOOT / VC_EOF of a fault that fired inside vcam_out */
+    int muted;          /* output after such a fault is lost with the device */
 
     int64_t rtc_base;   /* RTC = rtc_base + (monotonic - rtc_mono)/1000 */
     tm_ms rtc_mono;
     long heap_free;
 
     struct vcam_fault faults[VCAM_MAX_FAULTS];
+    /* Event counts since power-on, for counted fault places: requests, bytes and
+     * boots by enum tm_fault_place, stages by enum tm_fault_stage. */
+    int64_t events[TM_AT_COUNT];
+    int64_t stage_events[TM_STAGE_COUNT];
     uint64_t rng;
 };
 
-/* vcam_io.c: the byte stream, throttled output, faults and signals. */
+/* vcam_io.c: the byte stream, throttled output and signals. */
 void vcam_signals_install(void);
 int vcam_signalled(void);
 void vcam_out(struct vcam *vc, const void *data, size_t len);
@@ -105,13 +110,31 @@ int vcam_getc(struct vcam *vc, tm_ms deadline);
 /* Non-blocking: take what stdin has, run due faults. Returns VC_OK, VC_KBD, VC_REBOOT
  * or VC_EOF; used by the devtls interrupted() callback. */
 int vcam_poll(struct vcam *vc);
-int vcam_fault_add(struct vcam *vc, int kind, int from_flag, int64_t after_ms,
-                   int64_t ms, long baud);
-void vcam_faults_arm_flags(struct vcam *vc);
-void vcam_faults_drop_requests(struct vcam *vc);
 void vcam_garbage_line(struct vcam *vc);
 int64_t vcam_rtc_now(struct vcam *vc);
 void vcam_rtc_set(struct vcam *vc, int64_t epoch);
+
+/* vcam_fault.c: the fault table and the event counters that place faults. */
+/* Stall (answer nothing, take in input) for ms, 0 = until the line closes. */
+int vcam_stall(struct vcam *vc, int64_t ms);
+/* A fault that fired inside vcam_out, then the due ms faults: VC_OK or what to unwind. */
+int vcam_faults_run(struct vcam *vc);
+/* ms until the next ms-placed fault, -1 none. */
+int64_t vcam_next_fault_in(struct vcam *vc);
+/* How many of len bytes may be written before a byte-placed fault is due; after
+ * writing them, vcam_bytes_written counts them and fires it. */
+size_t vcam_bytes_before_fault(struct vcam *vc, size_t len);
+int vcam_bytes_written(struct vcam *vc, size_t n);
+/* Add a fault; requested = by the agent's fault op (armed by
+ * vcam_faults_arm_requested, dropped at a reboot). -1 when the table is full. */
+int vcam_fault_add(struct vcam *vc, const struct tm_fault *spec, int requested);
+void vcam_faults_arm_flags(struct vcam *vc);
+/* After the fault op's reply: requested faults count from here. */
+void vcam_faults_arm_requested(struct vcam *vc);
+void vcam_faults_drop_requests(struct vcam *vc);
+/* An event of a counted place happened (stage: for TM_AT_STAGE): count it and fire
+ * the faults placed on it. VC_OK, or VC_REBOOT / VC_EOF to unwind. */
+int vcam_event(struct vcam *vc, enum tm_fault_place place, int stage);
 
 /* vcam_repl.c: power on, then the REPL until the line closes; the exit status. */
 int vcam_run(struct vcam *vc);

@@ -237,34 +237,67 @@ static json_t *op_clock(struct vcam *vc, json_t *id, json_t *req)
     return r;
 }
 
+/* Where a requested fault lands: `at` (a tm_fault.h place, counted from this
+ * fault's reply) or `after_ms`, not both; neither = at once. */
+static json_t *fault_place(json_t *id, json_t *req, struct tm_fault *spec)
+{
+    enum why why = WHY_NONE;
+    json_int_t after = 0;
+    int has_after = field_int(req, "after_ms", &after, &why);
+    if (has_after < 0)
+        return bad_field(id, "fault", why, "after_ms");
+    json_t *at = json_object_get(req, "at");
+    if (at == NULL || json_is_null(at)) {
+        spec->place = TM_AT_MS;
+        spec->n = after;
+        return NULL;
+    }
+    const char *text = field_str(req, "at", &why);
+    if (text == NULL)
+        return bad_field(id, "fault", why, "at");
+    if (has_after > 0)
+        return bad_request(id, "fault", "at and after_ms: give one place, not both");
+    struct tm_err err;
+    char msg[sizeof err.msg + 8];
+    if (tm_fault_parse_place(text, spec, &err) != TM_FAULT_OK) {
+        snprintf(msg, sizeof msg, "at: %s", err.msg);
+        return bad_request(id, "fault", msg);
+    }
+    if (spec->place == TM_AT_BOOT)   /* the agent and its faults end with the reboot */
+        return bad_request(id, "fault", "at: boot=N cannot be requested (use vcam --fault)");
+    return NULL;
+}
+
 static json_t *op_fault(struct vcam *vc, json_t *id, json_t *req)
 {
-    static const char *const kinds[] = { "reboot", "stall", "garbage", "drop", "baud" };
     enum why why = WHY_NONE;
     const char *kind = field_str(req, "kind", &why);
     if (kind == NULL)
         return bad_field(id, "fault", why, "kind");
-    int k = -1;
-    for (int i = 0; i < (int)(sizeof kinds / sizeof kinds[0]); i++)
-        if (strcmp(kind, kinds[i]) == 0)
-            k = i;
-    if (k < 0)
+    struct tm_fault spec = { 0 };
+    if (tm_fault_kind_lookup(kind, &spec.kind) != TM_FAULT_OK)
         return bad_request(id, "fault", "kind: unknown fault kind (reboot|stall|garbage|drop|baud)");
-    json_int_t after = 0, ms = 0, baud = 0;
-    if (field_int(req, "after_ms", &after, &why) < 0)
-        return bad_field(id, "fault", why, "after_ms");
+    json_int_t ms = 0, baud = 0;
     if (field_int(req, "ms", &ms, &why) < 0)
         return bad_field(id, "fault", why, "ms");
     int has_baud = field_int(req, "baud", &baud, &why);
     if (has_baud < 0)
         return bad_field(id, "fault", why, "baud");
-    if (k == FAULT_BAUD && has_baud == 0)
+    if (spec.kind == TM_FAULT_BAUD && has_baud == 0)
         return bad_field(id, "fault", WHY_MISSING, "baud");
-    if (vcam_fault_add(vc, k, 0, after, ms, (long)baud) != 0)
+    spec.arg = spec.kind == TM_FAULT_BAUD ? baud : ms;
+    json_t *bad = fault_place(id, req, &spec);
+    if (bad != NULL)
+        return bad;
+    if (vcam_fault_add(vc, &spec, 1) != 0)
         return bad_request(id, "fault", "too many pending faults");
     json_t *r = reply_new(id, "fault", "ok");
     json_object_set_new(r, "kind", json_string(kind));
-    json_object_set_new(r, "after_ms", json_integer(after));
+    char place[96];
+    tm_fault_place_format(&spec, place, sizeof place);
+    json_object_set_new(r, "at", json_string(place));
+    if (spec.place == TM_AT_MS)
+        json_object_set_new(r, "after_ms", json_integer(spec.n));
     return r;
 }
 
@@ -293,6 +326,17 @@ static int cb_interrupted(void *ctx)
     return r != VC_OK;
 }
 
+/* devtls reached a named point of the operation: faults placed there fire; a
+ * reboot or drop ends the operation (no reply, as on the device). */
+static int cb_reached(void *ctx, enum tm_fault_stage stage)
+{
+    struct vcam *vc = ctx;
+    int r = vcam_event(vc, TM_AT_STAGE, (int)stage);
+    if (r == VC_EOF || r == VC_REBOOT)
+        vc->pending = r;
+    return r != VC_OK;
+}
+
 static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
 {
     struct devtls_env env = {
@@ -302,6 +346,7 @@ static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
         .rtc_now = cb_rtc, .rtc_ctx = vc,
         .emit = cb_emit, .emit_ctx = vc,
         .interrupted = cb_interrupted, .int_ctx = vc,
+        .reached = cb_reached,
         .heap_total = vc->heap_free,
     };
     json_t *r = devtls_run(&env, req);
@@ -388,6 +433,9 @@ int vcam_agent_run(struct vcam *vc)
             break;
         if (ln.len == 0 && !ln.over)
             continue;
+        r = vcam_event(vc, TM_AT_REQUEST, 0);   /* read, not yet handled */
+        if (r != VC_OK)
+            break;
         int after = VC_OK;
         json_t *reply = handle(vc, &ln, &after);
         if (vc->pending != VC_OK || vc->kbd_pending) {
@@ -400,6 +448,7 @@ int vcam_agent_run(struct vcam *vc)
         }
         emit_line(vc, reply);
         json_decref(reply);
+        vcam_faults_arm_requested(vc);
         if (after == VC_SOFT_RESET) {
             r = VC_SOFT_RESET;
             break;

@@ -1,5 +1,6 @@
 /* vcam's byte stream: buffered stdin in any chunking, the armed interrupt char,
- * output throttled to a baud rate, fault timers, and the virtual RTC. */
+ * output throttled to a baud rate (faults fire from here: vcam_fault.c), and the
+ * virtual RTC. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -83,12 +84,30 @@ static void write_throttled(struct vcam *vc, const unsigned char *p, size_t len)
     }
 }
 
-void vcam_out(struct vcam *vc, const void *data, size_t len)
+static void out_raw(struct vcam *vc, const unsigned char *p, size_t len)
 {
     if (vc->baud > 0)
-        write_throttled(vc, data, len);
+        write_throttled(vc, p, len);
     else
-        write_all(vc, data, len);
+        write_all(vc, p, len);
+}
+
+/* Written in pieces that end where a byte-placed fault is due, so it fires right
+ * after its byte; a reboot or drop there loses the rest with the device. */
+void vcam_out(struct vcam *vc, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len > 0 && !vc->muted) {
+        size_t n = vcam_bytes_before_fault(vc, len);
+        out_raw(vc, p, n);
+        p += n;
+        len -= n;
+        int r = vcam_bytes_written(vc, n);
+        if (r != VC_OK) {
+            vc->due = r;
+            vc->muted = 1;
+        }
+    }
 }
 
 void vcam_puts(struct vcam *vc, const char *s)
@@ -188,7 +207,7 @@ static void fill(struct vcam *vc, int timeout_ms)
 
 /* A stalled device answers nothing and takes in what its USB buffer holds; only the
  * end of the line (or a signal) ends a stall for ever (ms == 0). */
-static int stall(struct vcam *vc, int64_t ms)
+int vcam_stall(struct vcam *vc, int64_t ms)
 {
     tm_ms until = ms > 0 ? tm_deadline_in(ms) : 0;
     while (until == 0 || !tm_expired(until)) {
@@ -204,65 +223,12 @@ static int stall(struct vcam *vc, int64_t ms)
     return VC_OK;
 }
 
-static int fire(struct vcam *vc, struct vcam_fault *f)
-{
-    struct vcam_fault copy = *f;
-    f->used = 0;
-    switch (copy.kind) {
-    case FAULT_REBOOT:
-        return VC_REBOOT;
-    case FAULT_DROP:
-        vc->exit_code = VCAM_EXIT_DROPPED;
-        vc->eof = 1;
-        return VC_EOF;
-    case FAULT_GARBAGE:
-        vcam_garbage_line(vc);
-        return VC_OK;
-    case FAULT_BAUD:
-        vc->baud = copy.baud;
-        vc->tx_next = 0;
-        return VC_OK;
-    case FAULT_STALL:
-        return stall(vc, copy.ms);
-    }
-    return VC_OK;
-}
-
-static int faults_run(struct vcam *vc)
-{
-    tm_ms now = tm_now_ms();
-    for (int i = 0; i < VCAM_MAX_FAULTS; i++) {
-        struct vcam_fault *f = &vc->faults[i];
-        if (f->used && f->armed && now >= f->at) {
-            int r = fire(vc, f);
-            if (r != VC_OK)
-                return r;
-        }
-    }
-    return VC_OK;
-}
-
-static int64_t next_fault_in(struct vcam *vc)
-{
-    int64_t best = -1;
-    tm_ms now = tm_now_ms();
-    for (int i = 0; i < VCAM_MAX_FAULTS; i++) {
-        const struct vcam_fault *f = &vc->faults[i];
-        if (!f->used || !f->armed)
-            continue;
-        int64_t in = f->at > now ? f->at - now : 0;
-        if (best < 0 || in < best)
-            best = in;
-    }
-    return best;
-}
-
 int vcam_getc(struct vcam *vc, tm_ms deadline)
 {
     for (;;) {
         if (vcam_signalled())
             return VC_EOF;
-        int r = faults_run(vc);
+        int r = vcam_faults_run(vc);
         if (r != VC_OK)
             return r;
         if (vc->kbd_pending && vc->intr_active) {
@@ -279,7 +245,7 @@ int vcam_getc(struct vcam *vc, tm_ms deadline)
         int64_t wait = 1000;
         if (deadline != 0 && tm_remaining_ms(deadline) < wait)
             wait = tm_remaining_ms(deadline);
-        int64_t nf = next_fault_in(vc);
+        int64_t nf = vcam_next_fault_in(vc);
         if (nf >= 0 && nf < wait)
             wait = nf;
         fill(vc, (int)wait);
@@ -291,50 +257,10 @@ int vcam_poll(struct vcam *vc)
     if (vcam_signalled())
         return VC_EOF;
     fill(vc, 0);
-    int r = faults_run(vc);
+    int r = vcam_faults_run(vc);
     if (r != VC_OK)
         return r;
     if (vc->eof && vc->in_pos == vc->in_len)
         return VC_EOF;
     return vc->kbd_pending ? VC_KBD : VC_OK;
-}
-
-int vcam_fault_add(struct vcam *vc, int kind, int from_flag, int64_t after_ms,
-                   int64_t ms, long baud)
-{
-    for (int i = 0; i < VCAM_MAX_FAULTS; i++) {
-        struct vcam_fault *f = &vc->faults[i];
-        if (f->used)
-            continue;
-        *f = (struct vcam_fault){ .used = 1, .kind = kind, .from_flag = from_flag,
-                                  .after_ms = after_ms, .ms = ms, .baud = baud };
-        if (!from_flag || vc->agent_started) {
-            f->at = tm_now_ms() + after_ms;
-            f->armed = 1;
-        }
-        return 0;
-    }
-    return -1;
-}
-
-void vcam_faults_arm_flags(struct vcam *vc)
-{
-    if (vc->agent_started)
-        return;
-    vc->agent_started = 1;
-    for (int i = 0; i < VCAM_MAX_FAULTS; i++) {
-        struct vcam_fault *f = &vc->faults[i];
-        if (f->used && f->from_flag && !f->armed) {
-            f->at = tm_now_ms() + f->after_ms;
-            f->armed = 1;
-        }
-    }
-}
-
-/* A reboot loses the agent, and with it the faults it was asked to inject. */
-void vcam_faults_drop_requests(struct vcam *vc)
-{
-    for (int i = 0; i < VCAM_MAX_FAULTS; i++)
-        if (vc->faults[i].used && !vc->faults[i].from_flag)
-            vc->faults[i].used = 0;
 }

@@ -24,11 +24,14 @@ static const char usage[] =
     "                       removed at exit)\n"
     "  --pem                PEM parsing compiled in (overrides the profile)\n"
     "  --unset-clock EPOCH  RTC value at power-on (epoch or YYYY-MM-DDTHH:MM:SSZ)\n"
-    "  --fault SPEC         reboot-after-ms=N | stall-after-ms=N | drop-after-ms=N |\n"
-    "                       garbage; timers start when the agent first starts\n"
-    "                       (reboot: soft-reboot banner, agent lost, friendly REPL;\n"
-    "                       stall: answer nothing; drop: close the line, exit 3;\n"
-    "                       garbage: a line of random bytes before each agent line)\n"
+    "  --fault SPEC         KIND[:ARG][@PLACE], repeatable (docs/contracts.md §4):\n"
+    "                       KIND reboot (soft-reboot banner, agent lost, friendly\n"
+    "                       REPL) | drop (close the line, exit 3) | stall[:MS]\n"
+    "                       (answer nothing; 0 = until the line closes) | garbage\n"
+    "                       (a noise line; bare: one before each agent line) |\n"
+    "                       baud:RATE; PLACE ms=N (after the first agent start) |\n"
+    "                       request=N | byte=N | boot=N | stage=NAME[#N] with NAME\n"
+    "                       listening|connected|client-hello|handshake|write|read\n"
     "  --baud N             throttle output to N baud (8N1)\n"
     "  --check              check the options and the profile, then exit (0 when\n"
     "                       the camera would start; the harness runs this first)\n";
@@ -60,24 +63,24 @@ static int parse_long(const char *s, long min, long *out)
     return 0;
 }
 
-static int parse_fault(struct vcam *vc, const char *spec)
+/* 0, or 2 after printing the parser's message (it names the bad part). */
+static int parse_fault(struct vcam *vc, const char *text)
 {
-    static const struct { const char *prefix; int kind; } timed[] = {
-        { "reboot-after-ms=", FAULT_REBOOT },
-        { "stall-after-ms=", FAULT_STALL },
-        { "drop-after-ms=", FAULT_DROP },
-    };
-    if (strcmp(spec, "garbage") == 0) {
+    struct tm_fault spec;
+    struct tm_err err;
+    if (tm_fault_parse(text, &spec, &err) != TM_FAULT_OK) {
+        fprintf(stderr, "vcam: --fault %s\n(vcam --help shows the syntax)\n", err.msg);
+        return 2;
+    }
+    if (spec.place == TM_AT_NONE) {   /* bare garbage: the line-noise mode */
         vc->garbage_lines = 1;
         return 0;
     }
-    for (size_t i = 0; i < sizeof timed / sizeof timed[0]; i++) {
-        size_t n = strlen(timed[i].prefix);
-        long ms;
-        if (strncmp(spec, timed[i].prefix, n) == 0 && parse_long(spec + n, 0, &ms) == 0)
-            return vcam_fault_add(vc, timed[i].kind, 1, ms, 0, 0);
+    if (vcam_fault_add(vc, &spec, 0) != 0) {
+        fprintf(stderr, "vcam: --fault %s: more than %d faults\n", text, VCAM_MAX_FAULTS);
+        return 2;
     }
-    return -1;
+    return 0;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
@@ -104,8 +107,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
         case 'c': o->unset_clock = optarg; break;
         case 'F':
             if (parse_fault(vc, optarg) != 0)
-                return die_usage("--fault", "expected reboot-after-ms=N, stall-after-ms=N, "
-                                 "drop-after-ms=N or garbage, got", optarg);
+                return 2;
             break;
         case 'b':
             if (parse_long(optarg, 1, &o->baud) != 0)

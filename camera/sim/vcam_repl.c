@@ -318,24 +318,41 @@ static int repl_friendly(struct vcam *vc, struct code_buf *code)
     }
 }
 
+/* A boot (power-on is boot 1, each soft reset or reboot the next): faults placed
+ * on it fire before its banner. A reboot there boots again; every fault fires
+ * once, so this ends. */
+static int vcam_boot(struct vcam *vc)
+{
+    int r = VC_REBOOT;
+    for (int boots = 0; r == VC_REBOOT && boots <= VCAM_MAX_FAULTS; boots++) {
+        if (boots > 0 || vc->events[TM_AT_BOOT] > 0) {
+            vcam_faults_drop_requests(vc);
+            vc->heap_free = vc->prof.heap;
+            vc->muted = 0;
+            vc->due = VC_OK;
+            vcam_puts(vc, "MPY: soft reboot\r\n");
+        }
+        vc->intr_active = 1;
+        r = vcam_event(vc, TM_AT_BOOT, 0);
+        if (r == VC_REBOOT)
+            vc->raw_mode = 0;
+    }
+    return r;
+}
+
 /* OpenMV main.c: arm Ctrl-C, run the REPL of the current kind, soft-reset on
  * request. The RTC and the flash survive a soft reset; the agent does not. */
 int vcam_run(struct vcam *vc)
 {
     struct code_buf code = { .max = (size_t)vc->prof.heap };
-    vc->intr_active = 1;
-    for (;;) {
-        int r = vc->raw_mode ? repl_raw(vc, &code) : repl_friendly(vc, &code);
-        if (r == VC_EOF)
-            break;
+    int r = vcam_boot(vc);
+    while (r != VC_EOF) {
+        r = vc->raw_mode ? repl_raw(vc, &code) : repl_friendly(vc, &code);
         if (r == VC_SOFT_RESET || r == VC_REBOOT) {
             /* A reboot fault lands where a reset board lands: the friendly REPL. */
             if (r == VC_REBOOT)
                 vc->raw_mode = 0;
-            vcam_faults_drop_requests(vc);
-            vc->heap_free = vc->prof.heap;
-            vcam_puts(vc, "MPY: soft reboot\r\n");
-            vc->intr_active = 1;
+            r = vcam_boot(vc);
         }
     }
     free(code.p);

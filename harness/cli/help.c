@@ -30,7 +30,7 @@ static const char overview[] =
 "    exec:CMD ARGS...      a program on a pseudo-terminal in raw mode, e.g.\n"
 "                          'exec:micropython' (shell-style quoting).\n"
 "    virtual[:ARGS]        the project's virtual camera: exec of BIN/vcam ARGS, e.g.\n"
-"                          'virtual:--fault reboot-after-ms=3000'.\n"
+"                          'virtual:--fault reboot@stage=handshake#3'.\n"
 "\n"
 "EXIT STATUS (the same in every command)\n"
 "    0  every selected case met its expectation (pass, xfail or skip) and at least\n"

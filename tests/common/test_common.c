@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tm_err.h"
+#include "tm_fault.h"
 #include "tm_fs.h"
 #include "tm_proc.h"
 #include "tm_time.h"
@@ -203,6 +204,76 @@ START_TEST(lines_reject_overlong)
 }
 END_TEST
 
+/* Fault specs: every place and kind, the old spelling, and refusals whose code and
+ * message name the bad part (vcam --fault, the fault op and scenarios share it). */
+START_TEST(fault_specs_parse)
+{
+    static const struct {
+        const char *spec;
+        int kind, place, stage;
+        long long n, arg;
+        const char *formatted;
+    } good[] = {
+        { "reboot@request=3", TM_FAULT_REBOOT, TM_AT_REQUEST, 0, 3, 0, "request=3" },
+        { "stall:500@stage=read#2", TM_FAULT_STALL, TM_AT_STAGE, TM_STAGE_READ, 2, 500,
+          "stage=read#2" },
+        { "drop@stage=client-hello", TM_FAULT_DROP, TM_AT_STAGE, TM_STAGE_CLIENT_HELLO, 1, 0,
+          "stage=client-hello#1" },
+        { "baud:9600@byte=100", TM_FAULT_BAUD, TM_AT_BYTE, 0, 100, 9600, "byte=100" },
+        { "stall@boot=2", TM_FAULT_STALL, TM_AT_BOOT, 0, 2, 0, "boot=2" },
+        { "garbage", TM_FAULT_GARBAGE, TM_AT_NONE, 0, 0, 0, "" },
+        { "reboot@ms=0", TM_FAULT_REBOOT, TM_AT_MS, 0, 0, 0, "ms=0" },
+        { "stall-after-ms=300", TM_FAULT_STALL, TM_AT_MS, 0, 300, 0, "ms=300" },
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct tm_fault f;
+        struct tm_err err = { "" };
+        ck_assert_msg(tm_fault_parse(good[i].spec, &f, &err) == TM_FAULT_OK, "%s: %s",
+                      good[i].spec, err.msg);
+        ck_assert_int_eq(f.kind, good[i].kind);
+        ck_assert_int_eq(f.place, good[i].place);
+        ck_assert_int_eq(f.n, good[i].n);
+        ck_assert_int_eq(f.arg, good[i].arg);
+        if (f.place == TM_AT_STAGE)
+            ck_assert_int_eq(f.stage, good[i].stage);
+        char text[64];
+        tm_fault_place_format(&f, text, sizeof text);
+        ck_assert_str_eq(text, good[i].formatted);
+    }
+    static const struct {
+        const char *spec;
+        int code;
+        const char *says;
+    } bad[] = {
+        { "boom@request=1", TM_FAULT_E_KIND, "boom@request=1: boom: unknown kind" },
+        { "reboot", TM_FAULT_E_PLACE, "reboot: reboot: needs a place" },
+        { "reboot@when=1", TM_FAULT_E_PLACE, "when: unknown place" },
+        { "reboot@request=0", TM_FAULT_E_COUNT, "request=0: expected a whole number >= 1" },
+        { "reboot@request=", TM_FAULT_E_COUNT, "request=: expected" },
+        { "reboot@byte=-5", TM_FAULT_E_COUNT, "byte=-5: expected" },
+        { "reboot@boot", TM_FAULT_E_COUNT, "boot: expected boot=N" },
+        { "reboot@stage=hanshake", TM_FAULT_E_STAGE, "stage=hanshake: unknown stage (listening|" },
+        { "reboot@stage=read#x", TM_FAULT_E_COUNT, "stage=read#x: expected NAME#N" },
+        { "reboot:5@request=1", TM_FAULT_E_ARG, "reboot:5: reboot takes no argument" },
+        { "stall:soon@request=1", TM_FAULT_E_ARG, "stall:soon: expected a whole number" },
+        { "baud@request=1", TM_FAULT_E_ARG, "baud: needs a rate" },
+        { "reboot-after-ms=x", TM_FAULT_E_COUNT, "reboot-after-ms=x: ms=x: expected" },
+        { "reboot@request=99999999999999999999", TM_FAULT_E_COUNT, "expected a whole number" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct tm_fault f;
+        struct tm_err err = { "" };
+        ck_assert_msg(tm_fault_parse(bad[i].spec, &f, &err) == bad[i].code, "%s: %s",
+                      bad[i].spec, err.msg);
+        ck_assert_msg(strstr(err.msg, bad[i].says) != NULL, "%s: %s", bad[i].spec, err.msg);
+    }
+    enum tm_fault_kind k;
+    ck_assert_int_eq(tm_fault_kind_lookup("stall", &k), TM_FAULT_OK);
+    ck_assert_int_eq(k, TM_FAULT_STALL);
+    ck_assert_int_eq(tm_fault_kind_lookup("stall:5", &k), TM_FAULT_E_KIND);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -216,6 +287,7 @@ int main(void)
     tcase_add_test(tc, yaml_errors_name_line_and_field);
     tcase_add_test(tc, proc_lines_and_deadline);
     tcase_add_test(tc, lines_reject_overlong);
+    tcase_add_test(tc, fault_specs_parse);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
