@@ -578,6 +578,12 @@ START_TEST(agent_bad_requests)
     expect_bad(v, "{\"id\":8,\"op\":\"fault\",\"kind\":\"melt\"}", 8, "unknown fault kind");
     expect_bad(v, "{\"id\":9,\"op\":\"fault\",\"kind\":\"stall\",\"after_ms\":-1}", 9,
                "wrong type: after_ms");
+    expect_bad(v, "{\"id\":10,\"op\":\"fault\",\"kind\":\"stall\",\"at\":\"request=0\"}", 10,
+               "at: request=0: expected a whole number >= 1");
+    expect_bad(v, "{\"id\":11,\"op\":\"fault\",\"kind\":\"drop\",\"at\":\"boot=2\"}", 11,
+               "at: boot=N cannot be requested");
+    expect_bad(v, "{\"id\":12,\"op\":\"fault\",\"kind\":\"drop\",\"at\":\"request=1\","
+               "\"after_ms\":5}", 12, "give one place, not both");
     /* a line over 64 KB is discarded to its end */
     size_t big = 70000;
     char *line = malloc(big + 1);
@@ -849,13 +855,13 @@ START_TEST(flags_usage_errors)
     write_text(prof, "name: test\nheap: lots\n");
     const char *a1[] = { "--bogus", NULL };
     const char *a2[] = { "--baud", "fast", NULL };
-    const char *a3[] = { "--fault", "melt", NULL };
+    const char *a3[] = { "--fault", "reboot@stage=hanshake", NULL };
     const char *a4[] = { "--profile", "no-such-profile", NULL };
     const char *a5[] = { "--unset-clock", "yesterday", NULL };
     const char *a6[] = { "--profile", prof, NULL };
     expect_usage_error(a1, "--bogus");
     expect_usage_error(a2, "--baud");
-    expect_usage_error(a3, "--fault");
+    expect_usage_error(a3, "--fault reboot@stage=hanshake: stage=hanshake: unknown stage");
     expect_usage_error(a4, "no-such-profile");
     expect_usage_error(a5, "--unset-clock");
     snprintf(want, sizeof want, "%s:", prof);
@@ -900,30 +906,96 @@ static void start_with(struct vc *v, const char *fault)
     vc_enter_raw(v);
 }
 
+/* A reboot at the second agent request: the first is answered, the second is read
+ * and never answered, the friendly banner follows. The fault fires once: after a
+ * new agent start, requests are answered again. */
 START_TEST(fault_flag_reboot)
 {
     struct vc *v = malloc(sizeof *v);
-    start_with(v, "reboot-after-ms=300");
-    vc_expect_silence(v, 400);   /* timers start with the agent, not at power-on */
+    start_with(v, "reboot@request=2");
     json_decref(vc_start_agent(v));
-    vc_expect_n(v, "MPY: soft reboot\r\n" BANNER ">>> ", strlen("MPY: soft reboot\r\n" BANNER ">>> "),
-                3000);
-    vc_sends(v, "\x01");   /* once only; the device is usable again */
+    json_t *r = vc_request(v, "{\"id\":1,\"op\":\"info\"}");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 1);
+    json_decref(r);
+    vc_sends(v, "{\"id\":2,\"op\":\"info\"}\n");
+    vc_expect(v, "MPY: soft reboot\r\n" BANNER ">>> ");
+    vc_sends(v, "\x01");
     vc_expect(v, "\r\n" RAW_HDR ">");
     json_decref(vc_start_agent(v));
-    vc_expect_silence(v, 500);
+    r = vc_request(v, "{\"id\":3,\"op\":\"info\"}");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 3);
+    json_decref(r);
     vc_end(v);
 }
 END_TEST
 
+/* ms= counts from the first agent start, not from power-on: nothing happens while
+ * no agent runs, and the reboot comes no earlier than 300 ms after the upload
+ * began (only lower bounds: a slow machine makes both waits longer, never shorter). */
+START_TEST(fault_flag_reboot_ms)
+{
+    struct vc *v = malloc(sizeof *v);
+    start_with(v, "reboot@ms=300");
+    vc_expect_silence(v, 400);
+    tm_ms t0 = tm_now_ms();
+    json_decref(vc_start_agent(v));
+    vc_expect_n(v, "MPY: soft reboot\r\n" BANNER ">>> ", strlen("MPY: soft reboot\r\n" BANNER ">>> "),
+                10000);
+    ck_assert_int_ge(tm_now_ms() - t0, 300);
+    vc_end(v);
+}
+END_TEST
+
+/* A stall at the first request: nothing comes back, not even for a Ctrl-C or
+ * another request, and the line stays open. A noise line placed on the same
+ * request fires first (faults on one event fire in the order given), so the test
+ * knows the stall has begun before it sends more. */
 START_TEST(fault_flag_stall)
 {
     struct vc *v = malloc(sizeof *v);
-    start_with(v, "stall-after-ms=100");
+    const char *args[] = { "--fault", "garbage@request=1", "--fault", "stall@request=1", NULL };
+    vc_start(v, args);
+    vc_enter_raw(v);
     json_decref(vc_start_agent(v));
-    tm_sleep_ms(200);
-    vc_sends(v, "{\"id\":1,\"op\":\"info\"}\n\x03");
+    vc_sends(v, "{\"id\":1,\"op\":\"info\"}\n");
+    vc_fill(v, 50, tm_deadline_in(5000));
+    ck_assert_uint_eq(v->len, 50);
+    ck_assert_int_eq(memcmp(v->buf + 48, "\r\n", 2), 0);
+    consume(v, 50);
+    vc_sends(v, "\x03{\"id\":2,\"op\":\"info\"}\n");
     vc_expect_silence(v, 800);
+    vc_reap(v, 0);
+    ck_assert(!v->exited);
+    vc_end(v);
+}
+END_TEST
+
+/* Byte-placed: a reboot right after the 10th byte of the power-on banner cuts it
+ * there, byte-exact, then the soft-reboot banner. */
+START_TEST(fault_flag_byte)
+{
+    struct vc *v = malloc(sizeof *v);
+    const char *args[] = { "--fault", "reboot@byte=10", NULL };
+    vc_start(v, args);
+    vc_expect_n(v, BANNER, 10, 3000);
+    vc_expect(v, "MPY: soft reboot\r\n" BANNER ">>> ");
+    vc_expect_silence(v, 200);
+    vc_end(v);
+}
+END_TEST
+
+/* Boot-placed: the second boot (a soft reset) drops the line before its banner. */
+START_TEST(fault_flag_boot)
+{
+    struct vc *v = malloc(sizeof *v);
+    const char *args[] = { "--fault", "drop@boot=2", NULL };
+    vc_start(v, args);
+    vc_expect(v, BANNER ">>> ");
+    vc_sends(v, "\x04");
+    vc_expect(v, "\r\nMPY: soft reboot\r\n");
+    ck_assert_int_eq(vc_fill(v, sizeof v->buf, tm_deadline_in(3000)), -1);   /* line gone */
+    ck_assert_int_eq(vc_wait_exit(v, 3000), 3);
+    v->status = 0;
     vc_end(v);
 }
 END_TEST
@@ -953,11 +1025,11 @@ END_TEST
 START_TEST(fault_flag_drop)
 {
     struct vc *v = malloc(sizeof *v);
-    start_with(v, "drop-after-ms=200");
+    start_with(v, "drop@request=1");
     json_decref(vc_start_agent(v));
-    tm_ms t0 = tm_now_ms();
+    vc_sends(v, "{\"id\":1,\"op\":\"info\"}\n");
     ck_assert_int_eq(vc_fill(v, sizeof v->buf, tm_deadline_in(3000)), -1);   /* line gone */
-    ck_assert_int_ge(tm_now_ms() - t0, 100);
+    ck_assert_uint_eq(v->len, 0);   /* no reply */
     ck_assert_int_eq(vc_wait_exit(v, 3000), 3);
     v->status = 0;
     vc_end(v);
@@ -1001,12 +1073,15 @@ START_TEST(fault_requests)
     ck_assert_uint_ge(v->len, 50);
     ck_assert_int_eq(memcmp(v->buf + 48, "\r\n", 2), 0);
     consume(v, 50);
-    /* stall for 400 ms: the next request is answered late, not lost */
-    r = vc_request(v, "{\"id\":2,\"op\":\"fault\",\"kind\":\"stall\",\"ms\":400}");
+    /* a 400 ms stall at the next request: it is answered late, not lost (the stall
+     * starts only once the request is read, so the bound holds on any machine) */
+    r = vc_request(v, "{\"id\":2,\"op\":\"fault\",\"kind\":\"stall\",\"ms\":400,"
+                      "\"at\":\"request=1\"}");
+    ck_assert_str_eq(jstr(r, "at"), "request=1");
     json_decref(r);
     tm_ms t0 = tm_now_ms();
     r = vc_request(v, "{\"id\":3,\"op\":\"info\"}");
-    ck_assert_int_ge(tm_now_ms() - t0, 300);
+    ck_assert_int_ge(tm_now_ms() - t0, 400);
     ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 3);
     json_decref(r);
     /* baud: slow output from now on, then back to full speed */
@@ -1016,11 +1091,13 @@ START_TEST(fault_requests)
     ck_assert_int_ge(tm_now_ms() - t0, 800);   /* ~750 bytes at 480 bytes/s */
     json_decref(vc_request(v, "{\"id\":6,\"op\":\"fault\",\"kind\":\"baud\",\"baud\":0}"));
     expect_bad(v, "{\"id\":7,\"op\":\"fault\",\"kind\":\"baud\"}", 7, "missing field: baud");
-    /* reboot after 100 ms: the agent state is lost, friendly banner */
+    /* reboot after 100 ms (the older after_ms): the agent state is lost, friendly banner */
     r = vc_request(v, "{\"id\":8,\"op\":\"fault\",\"kind\":\"reboot\",\"after_ms\":100}");
     ck_assert_int_eq(json_integer_value(json_object_get(r, "after_ms")), 100);
+    ck_assert_str_eq(jstr(r, "at"), "ms=100");
     json_decref(r);
-    vc_expect(v, "MPY: soft reboot\r\n" BANNER ">>> ");
+    vc_expect_n(v, "MPY: soft reboot\r\n" BANNER ">>> ",
+                strlen("MPY: soft reboot\r\n" BANNER ">>> "), 10000);
     vc_sends(v, "\x01");
     vc_expect(v, "\r\n" RAW_HDR ">");
     json_decref(vc_start_agent(v));
@@ -1103,7 +1180,8 @@ static int s_server_start(struct vc *v)
     return port;
 }
 
-static json_t *tls_client(struct vc *v, int id, int port)
+/* A tls_client request line: GET / to the server, read 8 bytes. */
+static char *tls_client_line(int id, int port)
 {
     char *get = tm_b64_encode("GET / HTTP/1.0\r\n\r\n", 18);
     json_t *req = json_pack("{s:i, s:s, s:s, s:i, s:s, s:i, s:[{s:s}], s:s, s:i, s:i}",
@@ -1112,12 +1190,77 @@ static json_t *tls_client(struct vc *v, int id, int port)
                             "ca", "file", "root.der", "send_b64", get, "recv_bytes", 8,
                             "deadline_ms", 5000);
     char *line = json_dumps(req, JSON_COMPACT);
-    json_t *r = vc_request(v, line);
-    free(line);
     free(get);
     json_decref(req);
+    return line;
+}
+
+static json_t *tls_client(struct vc *v, int id, int port)
+{
+    char *line = tls_client_line(id, port);
+    json_t *r = vc_request(v, line);
+    free(line);
     return r;
 }
+
+/* Put root.der on the flash and set the RTC to now. */
+static void tls_client_setup(struct vc *v)
+{
+    char sha[65];
+    char *root = file_b64(v->dir, "root.der", sha);
+    json_t *req = json_pack("{s:i, s:s, s:s, s:s, s:s}", "id", 90, "op", "put",
+                            "path", "root.der", "b64", root, "sha256", sha);
+    char *line = json_dumps(req, JSON_COMPACT);
+    json_t *r = vc_request(v, line);
+    ck_assert_str_eq(jstr(r, "outcome"), "ok");
+    json_decref(r);
+    free(line);
+    json_decref(req);
+    free(root);
+    char set[80];
+    snprintf(set, sizeof set, "{\"id\":91,\"op\":\"clock\",\"set\":%lld}",
+             (long long)tm_wall_s());
+    json_decref(vc_request(v, set));
+}
+
+/* Faults placed at stages of a TLS operation (requested by the agent's fault op):
+ * garbage once the handshake is done (the operation goes on and succeeds), then a
+ * reboot as the read begins (no reply; the friendly banner). */
+START_TEST(tls_client_stage_faults)
+{
+    struct vc *v = malloc(sizeof *v);
+    vc_start(v, NULL);
+    make_pki(v->dir);
+    int port = s_server_start(v);
+    vc_enter_raw(v);
+    json_decref(vc_start_agent(v));
+    tls_client_setup(v);
+    json_t *r = vc_request(v, "{\"id\":1,\"op\":\"fault\",\"kind\":\"garbage\","
+                              "\"at\":\"stage=handshake\"}");
+    ck_assert_str_eq(jstr(r, "at"), "stage=handshake#1");
+    json_decref(r);
+    char *line = tls_client_line(2, port);
+    vc_sends(v, line);
+    vc_sends(v, "\n");
+    free(line);
+    vc_fill(v, 50, tm_deadline_in(5000));
+    ck_assert_uint_ge(v->len, 50);
+    ck_assert_int_eq(memcmp(v->buf + 48, "\r\n", 2), 0);   /* the noise line */
+    consume(v, 50);
+    r = vc_json(v, 5000);
+    ck_assert_msg(strcmp(jstr(r, "outcome"), "ok") == 0, "reply: %s", json_dumps(r, JSON_COMPACT));
+    json_decref(r);
+    json_decref(vc_request(v, "{\"id\":3,\"op\":\"fault\",\"kind\":\"reboot\","
+                              "\"at\":\"stage=read\"}"));
+    line = tls_client_line(4, port);
+    vc_sends(v, line);
+    vc_sends(v, "\n");
+    free(line);
+    vc_expect_n(v, "MPY: soft reboot\r\n" BANNER ">>> ",
+                strlen("MPY: soft reboot\r\n" BANNER ">>> "), 10000);
+    vc_end(v);
+}
+END_TEST
 
 START_TEST(tls_client_against_openssl)
 {
@@ -1190,9 +1333,10 @@ START_TEST(tls_server_ctrl_c_and_reboot)
     vc_sends(v, "\x03");
     vc_expect(v, "\x04" TB_HEAD "KeyboardInterrupt: \r\n\x04>");
     ck_assert_int_lt(tm_now_ms() - t0, 1000);
-    /* a reboot fault while the server waits: banner, agent gone */
+    /* a reboot once the server is listening: banner, agent gone */
     json_decref(vc_start_agent(v));
-    json_decref(vc_request(v, "{\"id\":2,\"op\":\"fault\",\"kind\":\"reboot\",\"after_ms\":300}"));
+    json_decref(vc_request(v, "{\"id\":2,\"op\":\"fault\",\"kind\":\"reboot\","
+                              "\"at\":\"stage=listening\"}"));
     ev = vc_request(v, line);
     ck_assert_str_eq(jstr(ev, "event"), "listening");
     json_decref(ev);
@@ -1525,7 +1669,10 @@ int main(void)
     tcase_add_test(flags, flags_usage_errors);
     tcase_add_test(flags, eof_exits_and_removes_temp_flash);
     tcase_add_test(flags, fault_flag_reboot);
+    tcase_add_test(flags, fault_flag_reboot_ms);
     tcase_add_test(flags, fault_flag_stall);
+    tcase_add_test(flags, fault_flag_byte);
+    tcase_add_test(flags, fault_flag_boot);
     tcase_add_test(flags, fault_flag_garbage);
     tcase_add_test(flags, fault_flag_drop);
     tcase_add_test(flags, fault_flag_baud);
@@ -1537,6 +1684,7 @@ int main(void)
     TCase *tls = tcase_create("tls");
     tcase_set_timeout(tls, 20);
     tcase_add_test(tls, tls_client_against_openssl);
+    tcase_add_test(tls, tls_client_stage_faults);
     tcase_add_test(tls, tls_server_ctrl_c_and_reboot);
     tcase_add_test(tls, tls_server_against_openssl_s_client);
     tcase_add_test(tls, tls_server_against_gnutls_cli);

@@ -227,7 +227,7 @@ START_TEST(fault_specs_parse)
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         struct tm_fault f;
-        struct tm_err err = { "" };
+        struct tm_err err = { 0 };
         ck_assert_msg(tm_fault_parse(good[i].spec, &f, &err) == TM_FAULT_OK, "%s: %s",
                       good[i].spec, err.msg);
         ck_assert_int_eq(f.kind, good[i].kind);
@@ -262,7 +262,7 @@ START_TEST(fault_specs_parse)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct tm_fault f;
-        struct tm_err err = { "" };
+        struct tm_err err = { 0 };
         ck_assert_msg(tm_fault_parse(bad[i].spec, &f, &err) == bad[i].code, "%s: %s",
                       bad[i].spec, err.msg);
         ck_assert_msg(strstr(err.msg, bad[i].says) != NULL, "%s: %s", bad[i].spec, err.msg);

@@ -15,7 +15,8 @@ static const char *const backends[] = {"openssl", "gnutls"};
 enum tool { S_CLIENT, GNUTLS_CLI };
 
 /* The client tool as a shell pipeline that feeds it "ping". gnutls-cli quits at
- * the end of its input, so the input stays open a little. */
+ * the end of its input, so the input stays open until gnutls-cli is done (the
+ * server closes): a file marks that, polled at most 8 s, not a guessed delay. */
 static void tool_command(char *cmd, size_t cap, enum tool tool, int dtls, int port)
 {
     const char *ca = tp_pki("p256-root.pem");
@@ -24,8 +25,10 @@ static void tool_command(char *cmd, size_t cap, enum tool tool, int dtls, int po
                  "-verify_return_error -servername test.local -connect 127.0.0.1:%d",
                  dtls ? "-dtls1_2" : "", ca, port);
     else
-        snprintf(cmd, cap, "(printf ping; sleep 0.3) | timeout 8 gnutls-cli %s --x509cafile %s "
-                 "-p %d 127.0.0.1", dtls ? "--udp" : "", ca, port);
+        snprintf(cmd, cap, "done=%s/gnutls-cli-done-%d; "
+                 "(printf ping; i=0; while [ ! -e $done ] && [ $i -lt 160 ]; do sleep 0.05; "
+                 "i=$((i+1)); done) | { timeout 8 gnutls-cli %s --x509cafile %s -p %d 127.0.0.1; "
+                 "touch $done; }", tp_dir(), port, dtls ? "--udp" : "", ca, port);
 }
 
 /* A tlspeer server: sends "hello", expects "ping". */
