@@ -118,14 +118,15 @@ static int parse_stage(const char *v, struct tm_fault *out, struct tm_err *err)
             continue;
         out->stage = (enum tm_fault_stage)i;
         if (hash && parse_count(hash + 1, strlen(hash + 1), 1, &out->n) != 0) {
-            tm_err_set(err, "stage=%s: expected NAME#N with N a whole number >= 1", v);
+            tm_err_setc(err, TM_E_INPUT, "stage=%s: expected NAME#N with N a whole number >= 1",
+                        v);
             return TM_FAULT_E_COUNT;
         }
         return TM_FAULT_OK;
     }
     char names[200];
     names_of_stages(names, sizeof names);
-    tm_err_set(err, "stage=%.*s: unknown stage (%s)", (int)name_len, v, names);
+    tm_err_setc(err, TM_E_INPUT, "stage=%.*s: unknown stage (%s)", (int)name_len, v, names);
     return TM_FAULT_E_STAGE;
 }
 
@@ -138,21 +139,22 @@ int tm_fault_parse_place(const char *place, struct tm_fault *out, struct tm_err 
             continue;
         out->place = places[i].place;
         if (eq == NULL) {
-            tm_err_set(err, "%s: expected %s=%s", place, places[i].name,
-                       places[i].place == TM_AT_STAGE ? "NAME[#N]" : "N");
+            tm_err_setc(err, TM_E_INPUT, "%s: expected %s=%s", place, places[i].name,
+                        places[i].place == TM_AT_STAGE ? "NAME[#N]" : "N");
             return TM_FAULT_E_COUNT;
         }
         if (places[i].place == TM_AT_STAGE)
             return parse_stage(eq + 1, out, err);
         if (parse_count(eq + 1, strlen(eq + 1), places[i].min, &out->n) != 0) {
-            tm_err_set(err, "%s: expected a whole number >= %lld after %s=", place,
-                       (long long)places[i].min, places[i].name);
+            tm_err_setc(err, TM_E_INPUT, "%s: expected a whole number >= %lld after %s=", place,
+                        (long long)places[i].min, places[i].name);
             return TM_FAULT_E_COUNT;
         }
         return TM_FAULT_OK;
     }
-    tm_err_set(err, "%.*s: unknown place (ms=N|request=N|byte=N|boot=N|stage=NAME[#N])",
-               (int)name_len, place);
+    tm_err_setc(err, TM_E_INPUT,
+                "%.*s: unknown place (ms=N|request=N|byte=N|boot=N|stage=NAME[#N])",
+                (int)name_len, place);
     return TM_FAULT_E_PLACE;
 }
 
@@ -161,19 +163,19 @@ static int parse_arg(size_t k, const char *arg, size_t len, struct tm_fault *out
 {
     out->arg = 0;
     if (kinds[k].arg == ARG_NONE && arg != NULL) {
-        tm_err_set(err, "%s:%.*s: %s takes no argument", kinds[k].name, (int)len, arg,
+        tm_err_setc(err, TM_E_INPUT, "%s:%.*s: %s takes no argument", kinds[k].name, (int)len, arg,
                    kinds[k].name);
         return TM_FAULT_E_ARG;
     }
     if (kinds[k].arg == ARG_RATE_REQUIRED && arg == NULL) {
-        tm_err_set(err, "%s: needs a rate, %s:RATE (0 = unthrottled)", kinds[k].name,
+        tm_err_setc(err, TM_E_INPUT, "%s: needs a rate, %s:RATE (0 = unthrottled)", kinds[k].name,
                    kinds[k].name);
         return TM_FAULT_E_ARG;
     }
     if (arg != NULL && parse_count(arg, len, 0, &out->arg) != 0) {
-        tm_err_set(err, "%s:%.*s: expected a whole number (%s)", kinds[k].name, (int)len, arg,
-                   kinds[k].arg == ARG_MS_OPTIONAL ? "milliseconds, 0 = until the line closes"
-                                                   : "baud, 0 = unthrottled");
+        tm_err_setc(err, TM_E_INPUT, "%s:%.*s: expected a whole number (%s)", kinds[k].name,
+                    (int)len, arg, kinds[k].arg == ARG_MS_OPTIONAL
+                    ? "milliseconds, 0 = until the line closes" : "baud, 0 = unthrottled");
         return TM_FAULT_E_ARG;
     }
     return TM_FAULT_OK;
@@ -198,11 +200,12 @@ static int parse_spec(const char *spec, struct tm_fault *out, struct tm_err *err
             return tm_fault_parse_place(at + 1, out, err);
         if (kinds[k].bare_ok)
             return TM_FAULT_OK;
-        tm_err_set(err, "%s: needs a place, %s@ms=N|request=N|byte=N|boot=N|stage=NAME[#N]",
-                   kinds[k].name, kinds[k].name);
+        tm_err_setc(err, TM_E_INPUT,
+                    "%s: needs a place, %s@ms=N|request=N|byte=N|boot=N|stage=NAME[#N]",
+                    kinds[k].name, kinds[k].name);
         return TM_FAULT_E_PLACE;
     }
-    tm_err_set(err, "%.*s: unknown kind (reboot|stall[:MS]|garbage|drop|baud:RATE)",
+    tm_err_setc(err, TM_E_INPUT, "%.*s: unknown kind (reboot|stall[:MS]|garbage|drop|baud:RATE)",
                (int)kind_len, spec);
     return TM_FAULT_E_KIND;
 }

@@ -266,6 +266,7 @@ START_TEST(fault_specs_parse)
         ck_assert_msg(tm_fault_parse(bad[i].spec, &f, &err) == bad[i].code, "%s: %s",
                       bad[i].spec, err.msg);
         ck_assert_msg(strstr(err.msg, bad[i].says) != NULL, "%s: %s", bad[i].spec, err.msg);
+        ck_assert_int_eq(tm_err_code(&err), TM_E_INPUT);
     }
     enum tm_fault_kind k;
     ck_assert_int_eq(tm_fault_kind_lookup("stall", &k), TM_FAULT_OK);

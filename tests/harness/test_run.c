@@ -368,7 +368,7 @@ END_TEST
  * bounded at 30 s; no delay decides anything.) */
 START_TEST(run_device_taken_out_others_finish)
 {
-    char once[400], flash[400], first[1200], second[1200];
+    char once[300], flash[300], first[1600], second[1600];
     snprintf(once, sizeof once, "%s/started-once", tmpdir);
     snprintf(flash, sizeof flash, "%s/flash-2", tmpdir);
     snprintf(second, sizeof second, "exec:sh -c 'test -e %s && exit 1; touch %s; "
