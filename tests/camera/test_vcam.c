@@ -909,6 +909,16 @@ static void start_with(struct vc *v, const char *fault)
 /* A reboot at the second agent request: the first is answered, the second is read
  * and never answered, the friendly banner follows. The fault fires once: after a
  * new agent start, requests are answered again. */
+/* A drop fault fired: the line closes with nothing more on it, vcam exits 3. */
+static void vc_end_dropped(struct vc *v)
+{
+    ck_assert_int_eq(vc_fill(v, sizeof v->buf, tm_deadline_in(3000)), -1);   /* line gone */
+    ck_assert_uint_eq(v->len, 0);
+    ck_assert_int_eq(vc_wait_exit(v, 3000), 3);
+    v->status = 0;
+    vc_end(v);
+}
+
 START_TEST(fault_flag_reboot)
 {
     struct vc *v = malloc(sizeof *v);
@@ -993,10 +1003,7 @@ START_TEST(fault_flag_boot)
     vc_expect(v, BANNER ">>> ");
     vc_sends(v, "\x04");
     vc_expect(v, "\r\nMPY: soft reboot\r\n");
-    ck_assert_int_eq(vc_fill(v, sizeof v->buf, tm_deadline_in(3000)), -1);   /* line gone */
-    ck_assert_int_eq(vc_wait_exit(v, 3000), 3);
-    v->status = 0;
-    vc_end(v);
+    vc_end_dropped(v);
 }
 END_TEST
 
@@ -1028,11 +1035,7 @@ START_TEST(fault_flag_drop)
     start_with(v, "drop@request=1");
     json_decref(vc_start_agent(v));
     vc_sends(v, "{\"id\":1,\"op\":\"info\"}\n");
-    ck_assert_int_eq(vc_fill(v, sizeof v->buf, tm_deadline_in(3000)), -1);   /* line gone */
-    ck_assert_uint_eq(v->len, 0);   /* no reply */
-    ck_assert_int_eq(vc_wait_exit(v, 3000), 3);
-    v->status = 0;
-    vc_end(v);
+    vc_end_dropped(v);   /* no reply */
 }
 END_TEST
 
@@ -1103,10 +1106,7 @@ START_TEST(fault_requests)
     json_decref(vc_start_agent(v));
     /* drop: the line closes and vcam exits 3 */
     json_decref(vc_request(v, "{\"id\":9,\"op\":\"fault\",\"kind\":\"drop\"}"));
-    ck_assert_int_eq(vc_fill(v, sizeof v->buf, tm_deadline_in(3000)), -1);
-    ck_assert_int_eq(vc_wait_exit(v, 3000), 3);
-    v->status = 0;
-    vc_end(v);
+    vc_end_dropped(v);
 }
 END_TEST
 
