@@ -173,7 +173,7 @@ START_TEST(setup_errors_exit_2_before_any_device)
         { "exec:\"unclosed", "cannot parse command" },
         { "exec:/nonexistent/prog", "/nonexistent/prog: No such file" },
         { "virtual:--bogus", "vcam: --bogus: unknown option" },
-        { "virtual:--fault nonsense", "got: nonsense" },
+        { "virtual:--fault nonsense", "vcam: --fault nonsense: nonsense: unknown kind" },
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
         assert_setup_error(specs[i][1], "run", "--scenarios", scen, "--report", report,
