@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classify_internal.h"
+#include "case/case.h"
 
 /* 1. Reply outcomes that are classes by themselves ("error" goes on to exc). */
 static const struct { const char *outcome, *cls; } k_outcomes[] = {

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "classify_internal.h"
+#include "case/case.h"
 #include "tm_verdict.h"
 
 /* Device stages at or after the network handshake began (contracts §3 order). */
@@ -102,7 +102,7 @@ const char *classify_verdict(const json_t *expected, const char *device_class,
                              char *reason, size_t reason_len)
 {
     char ed[256], ep[256], line[700];
-    if (classify_is_infra(device_class) || peer_class == NULL || !strcmp(peer_class, "crashed"))
+    if (case_class_is_infra(device_class) || peer_class == NULL || !strcmp(peer_class, "crashed"))
         return infra_verdict(device_class, peer_class, reply, reason, reason_len);
     const json_t *xd = json_object_get(expected, "device"), *xp = json_object_get(expected, "peer");
     int dm = matches(xd, device_class), pm = matches(xp, peer_class);

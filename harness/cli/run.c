@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "case/case.h"
 #include "runner/runner.h"
 
 #define MAX_LIST 64
@@ -364,6 +365,12 @@ static json_t *repro_case(struct cli_state *s, struct tm_err *err)
     json_object_set_new(k, "tags", json_pack("[s]", "repro"));
     json_object_set_new(k, "insecure", json_false());
     json_object_set_new(k, "proxy", json_null());
+    /* The same validator as scenario files: a typo in --expect-device gets the
+     * words the loader gives the same typo in a file. */
+    struct tm_case typed;
+    if (case_build(k, &typed, err) != 0)
+        return NULL;
+    case_free(&typed);
     return json_pack("[O]", k);
 }
 

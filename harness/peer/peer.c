@@ -56,89 +56,35 @@ static int add(json_t *argv, const char *s)
     return json_array_append_new(argv, json_string(s));
 }
 
-static int add_files(json_t *argv, const char *flag, const json_t *v, const char *fx,
-                     struct tm_err *err)
+/* flag FILE for each fixture name, resolved in the fixtures dir. */
+static void add_files(json_t *argv, const char *flag, char *const *names, size_t n,
+                      const char *fx)
 {
     char path[1024];
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (json_is_string(v)) {
-        peer_fixture_path(fx, json_string_value(v), path, sizeof path);
-        add(argv, flag);
-        return add(argv, path);
-    }
-    if (!json_is_array(v))
-        return tm_err_set(err, "peer %s: expected a file name or a list of them", flag);
-    size_t i;
-    json_t *it;
-    json_array_foreach(v, i, it) {
-        if (!json_is_string(it))
-            return tm_err_set(err, "peer %s[%zu]: expected a fixture file name", flag, i);
-        peer_fixture_path(fx, json_string_value(it), path, sizeof path);
+    for (size_t i = 0; i < n; i++) {
+        peer_fixture_path(fx, names[i], path, sizeof path);
         add(argv, flag);
         add(argv, path);
     }
-    return 0;
 }
 
-/* Any other key of the case's peer object is a tlspeer flag: `cookie: off` →
- * `--cookie off`, `no_tickets: true` → `--no-tickets`, lists repeat the flag;
- * null and false mean "not given" (send no SNI with `noservername: true`). */
-static int add_generic(json_t *argv, const char *key, const json_t *v, struct tm_err *err)
-{
-    char flag[128];
-    peer_flag_name(key, flag, sizeof flag);
-    if (json_is_true(v))
-        return add(argv, flag);
-    if (json_is_false(v) || json_is_null(v))
-        return 0;
-    if (json_is_array(v)) {
-        size_t i;
-        json_t *it;
-        json_array_foreach(v, i, it) {
-            if (add_generic(argv, key, it, err) != 0)
-                return -1;
-        }
-        return 0;
-    }
-    char buf[64];
-    const char *s = json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-        s = buf;
-    } else if (json_is_real(v)) {
-        snprintf(buf, sizeof buf, "%g", json_real_value(v));
-        s = buf;
-    }
-    if (s == NULL)
-        return tm_err_set(err, "peer.%s: expected a scalar or a list of scalars", key);
-    add(argv, flag);
-    return add(argv, s);
-}
-
-static const char *axis(const json_t *kase, const char *name, const char *dflt)
-{
-    const char *v = json_string_value(json_object_get(json_object_get(kase, "axes"), name));
-    return v ? v : dflt;
-}
-
-json_t *peer_build_argv(const json_t *kase, const char *fx, const struct peer_target *t,
+json_t *peer_build_argv(const struct tm_case *c, const char *fx, const struct peer_target *t,
                         struct tm_err *err)
 {
-    const json_t *dev = json_object_get(kase, "device");
-    const json_t *peer = json_object_get(kase, "peer");
-    const char *drole = json_string_value(json_object_get(dev, "role"));
-    int peer_server = drole == NULL || strcmp(drole, "server") != 0;
+    const struct case_peer *p = &c->peer;
+    int peer_server = c->device.role != CASE_SERVER;
     json_t *argv = json_array();
     char prog[1024], buf[256];
+    if (argv == NULL)
+        return tm_err_setc(err, TM_E_NOMEM, "out of memory"), NULL;
     snprintf(prog, sizeof prog, "%s/tlspeer", TM_BIN_DIR);
     add(argv, prog);
     add(argv, "--backend");
-    add(argv, axis(kase, "backend", "openssl"));
+    add(argv, case_enum_name(&case_backend_names, c->backend));
     add(argv, "--role");
     add(argv, peer_server ? "server" : "client");
     add(argv, "--proto");
-    add(argv, axis(kase, "proto", "tls"));
+    add(argv, case_enum_name(&case_proto_names, c->proto));
     if (peer_server) {
         add(argv, "--accept");
         add(argv, "0");
@@ -149,36 +95,26 @@ json_t *peer_build_argv(const json_t *kase, const char *fx, const struct peer_ta
         add(argv, "--connect");
         add(argv, buf);
     }
-    if (add_files(argv, "--cert", json_object_get(peer, "cert"), fx, err) != 0
-        || add_files(argv, "--key", json_object_get(peer, "key"), fx, err) != 0
-        || add_files(argv, "--CAfile", json_object_get(peer, "ca"), fx, err) != 0)
-        goto fail;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)peer, key, v) {
-        if (strcmp(key, "cert") == 0 || strcmp(key, "key") == 0 || strcmp(key, "ca") == 0
-            || strcmp(key, "args") == 0)
-            continue;
-        if (add_generic(argv, key, v, err) != 0)
-            goto fail;
+    add_files(argv, "--cert", p->cert, p->ncert, fx);
+    add_files(argv, "--key", &p->key, p->key != NULL, fx);
+    add_files(argv, "--CAfile", p->ca, p->nca, fx);
+    /* Other keys are tlspeer flags: `cookie: off` → `--cookie off`,
+     * `no_tickets: true` → `--no-tickets` (value NULL). */
+    for (size_t i = 0; i < p->nflags; i++) {
+        char flag[128];
+        peer_flag_name(p->flags[i].key, flag, sizeof flag);
+        add(argv, flag);
+        if (p->flags[i].value != NULL)
+            add(argv, p->flags[i].value);
     }
-    if (strcmp(axis(kase, "proto", "tls"), "tls") == 0)
+    if (c->proto == CASE_TLS)
         add(argv, "--nodelay");   /* the run header records tcp_nodelay: true */
     snprintf(buf, sizeof buf, "%d", t->timeout_ms);
     add(argv, "--timeout");
     add(argv, buf);
-    size_t i;
-    json_array_foreach(json_object_get(peer, "args"), i, v) {
-        if (!json_is_string(v)) {
-            tm_err_set(err, "peer.args[%zu]: expected a string", i);
-            goto fail;
-        }
-        add(argv, json_string_value(v));
-    }
+    for (size_t i = 0; i < p->nargs; i++)
+        add(argv, p->args[i]);
     return argv;
-fail:
-    json_decref(argv);
-    return NULL;
 }
 
 void peer_flag_name(const char *key, char *flag, size_t n)

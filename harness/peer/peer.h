@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "case/case.h"
 #include "tm_err.h"
 #include "tm_time.h"
 
@@ -27,7 +28,7 @@ void peer_fixture_path(const char *fixtures_dir, const char *name, char *out, si
 /* tlspeer argv (JSON array of strings, argv[0] the program) for a case: the
  * peer's role is the opposite of the device's, backend and proto come from the
  * axes, cert/key/ca from the fixtures dir, other peer keys become --flags. */
-json_t *peer_build_argv(const json_t *kase, const char *fixtures_dir,
+json_t *peer_build_argv(const struct tm_case *c, const char *fixtures_dir,
                         const struct peer_target *t, struct tm_err *err);
 
 /* Start tlspeer; a server is waited for until its ready line (deadline), a

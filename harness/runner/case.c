@@ -21,7 +21,8 @@ const char *const runner_stage_names[ST_COUNT] = { "peer_start", "device_request
 struct case_run {
     struct worker *w;
     struct run_ctx *ctx;
-    const json_t *kase, *dev;
+    const json_t *kase;        /* as selected: what the record and bundle repeat */
+    struct tm_case c;          /* the same case, typed: what the run reads */
     json_t *rec;
     json_t *t_agent, *t_peer, *t_proxy;
     char dir[1200];
@@ -85,67 +86,61 @@ json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *d
     return rec;
 }
 
-/* A fixture reference in the device config → the agent's source object. Bare
- * names are fixture files, pushed to the device as tm-<name>. */
-static json_t *device_source(struct case_run *r, const json_t *item, json_t *files)
+/* A certificate, key or CA of the device → the agent's source object. Fixture
+ * names are files pushed to the device as tm-<name>; inline data goes as it is. */
+static json_t *device_source(const struct case_source *s, json_t *files)
 {
-    if (!json_is_string(item))
-        return json_deep_copy(item);   /* {b64:…} / {str:…} go as they are */
-    const char *name = json_string_value(item);
-    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    static const char *const keys[] = { [CASE_SRC_B64] = "b64", [CASE_SRC_STR] = "str",
+                                        [CASE_SRC_FILE] = "file" };
+    if (s->kind != CASE_SRC_FIXTURE)
+        return json_pack("{s:s}", keys[s->kind], s->value);
+    const char *base = strrchr(s->value, '/') ? strrchr(s->value, '/') + 1 : s->value;
     char dpath[512];
     snprintf(dpath, sizeof dpath, "tm-%s", base);
-    json_object_set_new(files, dpath, json_string(name));
+    json_object_set_new(files, dpath, json_string(s->value));
     return json_pack("{s:s}", "file", dpath);
 }
 
-static json_t *device_sources(struct case_run *r, const json_t *v, json_t *files)
+static json_t *str_array(char *const *v, size_t n)
 {
-    json_t *out = json_array();
-    if (json_is_string(v) || json_is_object(v))
-        json_array_append_new(out, device_source(r, v, files));
-    size_t i;
-    json_t *it;
-    json_array_foreach(v, i, it) json_array_append_new(out, device_source(r, it, files));
-    return out;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
 }
 
-/* contracts §5 device block → §3 request fields; fills files (device path →
+/* contracts §5 device part → §3 request fields; fills files (device path →
  * fixture name) for the uploads. */
 static json_t *device_fields(struct case_run *r, const char *host, int port, json_t *files)
 {
-    const json_t *d = r->dev;
+    const struct case_device *d = &r->c.device;
     json_t *f = json_object();
-    const char *layer = str(d, "layer"), *verify = str(d, "verify"), *send = str(d, "send");
-    if (layer)
-        json_object_set_new(f, "layer", json_string(layer));
-    if (verify && strcmp(verify, "default") != 0)
-        json_object_set_new(f, "verify_mode", json_integer(strcmp(verify, "none") == 0 ? 0
-                            : strcmp(verify, "optional") == 0 ? 1 : 2));
-    if (json_object_get(d, "ca") && !json_is_null(json_object_get(d, "ca")))
-        json_object_set_new(f, "ca", device_sources(r, json_object_get(d, "ca"), files));
-    json_t *chain = json_object_get(d, "chain");
-    if (chain && !json_is_null(chain)) {
+    json_object_set_new(f, "layer", json_string(case_enum_name(&case_layer_names, d->layer)));
+    if (d->verify != CASE_VERIFY_DEFAULT)   /* ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED */
+        json_object_set_new(f, "verify_mode", json_integer(d->verify == CASE_VERIFY_NONE ? 0
+                            : d->verify == CASE_VERIFY_OPTIONAL ? 1 : 2));
+    if (d->has_ca) {
+        json_t *ca = json_array();
+        for (size_t i = 0; i < d->nca; i++)
+            json_array_append_new(ca, device_source(&d->ca[i], files));
+        json_object_set_new(f, "ca", ca);
+    }
+    if (d->chain != NULL) {
         json_t *out = json_array();
-        size_t i;
-        json_t *it;
-        json_array_foreach(chain, i, it) {
-            json_t *c = json_object();
-            if (json_object_get(it, "cert"))
-                json_object_set_new(c, "cert", device_source(r, json_object_get(it, "cert"), files));
-            if (json_object_get(it, "key"))
-                json_object_set_new(c, "key", device_source(r, json_object_get(it, "key"), files));
+        for (size_t i = 0; i < d->nchain; i++) {
+            json_t *c = json_pack("{s:o}", "cert", device_source(&d->chain[i].cert, files));
+            if (d->chain[i].key.value != NULL)
+                json_object_set_new(c, "key", device_source(&d->chain[i].key, files));
             json_array_append_new(out, c);
         }
         json_object_set_new(f, "chain", out);
     }
-    json_t *sh = json_object_get(d, "server_hostname");
-    if (json_is_string(sh))
-        json_object_set(f, "server_hostname", sh);
-    if (json_object_get(d, "ciphers") && !json_is_null(json_object_get(d, "ciphers")))
-        json_object_set(f, "ciphers", json_object_get(d, "ciphers"));
-    if (send) {
-        char *b64 = tm_b64_encode(send, strlen(send));
+    if (d->server_hostname != NULL)
+        json_object_set_new(f, "server_hostname", json_string(d->server_hostname));
+    if (d->ciphers != NULL)
+        json_object_set_new(f, "ciphers", str_array(d->ciphers, d->nciphers));
+    if (d->send != NULL) {
+        char *b64 = tm_b64_encode(d->send, strlen(d->send));
         json_object_set_new(f, "send_b64", json_string(b64 ? b64 : ""));
         free(b64);
     }
@@ -157,13 +152,13 @@ static json_t *device_fields(struct case_run *r, const char *host, int port, jso
     }
     /* TCP_NODELAY on both ends (run header "tcp_nodelay"): small handshake
      * flights are not held back by Nagle, so timings measure the stacks. */
-    const char *proto = json_string_value(json_object_get(json_object_get(r->kase, "axes"), "proto"));
-    if (proto == NULL || strcmp(proto, "tls") == 0)
+    if (r->c.proto == CASE_TLS)
         json_object_set_new(f, "nodelay", json_true());
     int dl = r->ctx->case_timeout_ms - 3000;
     json_object_set_new(f, "deadline_ms", json_integer(dl < 2000 ? 2000 : dl));
     json_object_set_new(f, "timeout_ms", json_integer(5000));
-    json_object_update(f, json_object_get(d, "options"));   /* scenario overrides win */
+    if (d->options != NULL)
+        json_object_update(f, d->options);   /* scenario overrides win */
     return f;
 }
 
@@ -175,15 +170,27 @@ static tm_ms case_deadline_in(const struct case_run *r, int ms)
     return d < r->deadline ? d : r->deadline;
 }
 
+/* The device's own clock now: what its hello said, advanced by the time since. */
+static int64_t own_clock_now(const struct worker *w)
+{
+    return w->own_clock + (tm_now_ms() - w->own_clock_at) / 1000;
+}
+
 static int set_clock(struct case_run *r, struct tm_err *err)
 {
-    const char *mode = str(r->dev, "clock");
-    if (mode != NULL && strcmp(mode, "keep") == 0)
-        return 0;
-    int64_t want = (mode != NULL && strcmp(mode, "unset") == 0) ? r->ctx->unset_epoch
-                                                                : r->ctx->ref_epoch;
-    if (r->w->clock_set == want && tm_now_ms() - r->w->clock_set_at < 600000)
-        return 0;
+    struct worker *w = r->w;
+    int64_t want;
+    if (r->c.device.clock == CASE_CLOCK_KEEP) {
+        /* The device's own clock, not whatever an earlier case set: otherwise a
+         * keep case's outcome depends on which case ran before it on the device. */
+        if (w->clock_set == CLOCK_OWN || !w->own_clock_known)
+            return 0;
+        want = own_clock_now(w);
+    } else {
+        want = r->c.device.clock == CASE_CLOCK_UNSET ? r->ctx->unset_epoch : r->ctx->ref_epoch;
+        if (w->clock_set == want && tm_now_ms() - w->clock_set_at < 600000)
+            return 0;
+    }
     json_t *req = json_pack("{s:I}", "set", (json_int_t)want), *reply = NULL;
     int rc = agent_call(r->w->agent, "clock", req, case_deadline_in(r, 5000), &reply, err);
     json_decref(req);
@@ -198,8 +205,8 @@ static int set_clock(struct case_run *r, struct tm_err *err)
         return r->skip ? 1 : tm_err_set(err, "%s", r->error);
     }
     json_decref(reply);
-    r->w->clock_set = want;
-    r->w->clock_set_at = tm_now_ms();
+    w->clock_set = r->c.device.clock == CASE_CLOCK_KEEP ? CLOCK_OWN : want;
+    w->clock_set_at = tm_now_ms();
     return 0;
 }
 
@@ -250,7 +257,7 @@ static int wait_device(struct case_run *r, long id, tm_ms deadline, json_t **lis
 
 static int start_peer(struct case_run *r, const struct peer_target *t, struct tm_err *err)
 {
-    json_t *argv = peer_build_argv(r->kase, r->ctx->fixtures, t, err);
+    json_t *argv = peer_build_argv(&r->c, r->ctx->fixtures, t, err);
     if (argv == NULL)
         return -1;
     char *cmd = peer_argv_string(argv);
@@ -270,9 +277,9 @@ static int start_peer(struct case_run *r, const struct peer_target *t, struct tm
 static int maybe_proxy(struct case_run *r, const char *listen_host, const char *host,
                        int port, int *out_port, struct tm_err *err)
 {
-    const json_t *spec = json_object_get(r->kase, "proxy");
+    const json_t *spec = r->c.proxy;
     *out_port = port;
-    if (!json_is_object(spec))
+    if (spec == NULL)
         return 0;
     char log[1300];
     snprintf(log, sizeof log, "%s/proxy.log", r->dir);
@@ -576,11 +583,9 @@ static void classify(struct case_run *r)
 
 static int run_steps(struct case_run *r, struct tm_err *err)
 {
-    const char *role = str(r->dev, "role");
-    const char *proto = json_string_value(json_object_get(json_object_get(r->kase, "axes"), "proto"));
     char op[32];
-    int server = role != NULL && strcmp(role, "server") == 0;
-    snprintf(op, sizeof op, "%s_%s", proto && strcmp(proto, "dtls") == 0 ? "dtls" : "tls",
+    int server = r->c.device.role == CASE_SERVER;
+    snprintf(op, sizeof op, "%s_%s", case_enum_name(&case_proto_names, r->c.proto),
              server ? "server" : "client");
     int rc = set_clock(r, err);
     if (rc != 0)
@@ -601,7 +606,6 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     r.w = w;
     r.ctx = ctx;
     r.kase = kase;
-    r.dev = json_object_get(kase, "device");
     r.rec = case_base_record(ctx, kase, w->spec);
     r.t_agent = json_array();
     r.t_peer = json_array();
@@ -624,7 +628,10 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     err.msg[0] = '\0';
     char buf[300];
     const char *why = runner_skip_reason(kase, agent_hello(w->agent), buf, sizeof buf);
-    if (why != NULL) {
+    if (case_build(kase, &r.c, &err) != 0) {   /* checked at selection: not expected */
+        snprintf(r.error, sizeof r.error, "invalid case: %s", err.msg);
+        r.error_code = tm_err_code(&err);
+    } else if (why != NULL) {
         r.skip = 1;
         snprintf(r.error, sizeof r.error, "%s", why);
     } else {
@@ -679,6 +686,7 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     free(replay);
     r.stage[ST_REPORT] = tm_now_ms() - tr;
     r.stage[ST_TOTAL] = tm_now_ms() - t0;
+    case_free(&r.c);
     json_t *timings = json_object();
     for (int i = 0; i < ST_COUNT; i++)
         json_object_set_new(timings, runner_stage_names[i], json_integer(r.stage[i]));

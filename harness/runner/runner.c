@@ -240,6 +240,18 @@ static void *worker_exit(struct worker *w, int lost)
     return NULL;
 }
 
+/* The clock the device had when the run met it, before any case set it: what a
+ * `clock: keep` case runs on. A device that does not report one runs keep cases
+ * on whatever it has. */
+static void own_clock(struct worker *w)
+{
+    const json_t *epoch = json_object_get(json_object_get(agent_hello(w->agent), "clock"), "epoch");
+    w->clock_set = CLOCK_OWN;
+    w->own_clock_known = json_is_integer(epoch);
+    w->own_clock = json_integer_value(epoch);
+    w->own_clock_at = tm_now_ms();
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -256,6 +268,7 @@ static void *worker_main(void *arg)
         return worker_exit(w, 1);
     }
     set_device_hello(w, NULL);
+    own_clock(w);
     while (take_item(c, &it)) {
         /* Materialised for this run of the case only (issue 7). */
         json_t *kase = case_set_get(&c->cases, it.idx);

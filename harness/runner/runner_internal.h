@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "agent/agent.h"
+#include "case/case.h"
 #include "peer/peer.h"
 #include "runner/runner.h"
 #include "scenario/scenario.h"
@@ -100,14 +101,20 @@ struct run_ctx {
     int64_t stage_sums[ST_COUNT];
 };
 
+#define CLOCK_OWN (INT64_MIN + 1)
+
 struct worker {
     struct run_ctx *ctx;
     char spec[1024];
     int index;
     pthread_t thread;
     struct agent *agent;
-    int64_t clock_set;      /* last epoch set on the device; INT64_MIN unknown */
+    int64_t clock_set;      /* last epoch set on the device; INT64_MIN unknown;
+                               CLOCK_OWN: its own clock (never set, or put back) */
     tm_ms clock_set_at;
+    int own_clock_known;    /* own_clock holds the first hello's clock */
+    int64_t own_clock;      /* the device's own clock (epoch) at own_clock_at */
+    tm_ms own_clock_at;
     int incidents;          /* lost-device incidents survived */
     int dead;
     int started;            /* thread created */

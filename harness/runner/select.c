@@ -28,19 +28,24 @@ static int selected(const struct runner_opts *o, struct case_set *s, const char 
     return o->shard_n <= 1 || scenario_in_shard(id, o->shard_k, o->shard_n);
 }
 
-/* Repro: ready-made cases, filtered, sharded and ordered like expanded ones. */
-static int select_ready(const struct runner_opts *o, struct case_set *s)
+/* Repro: ready-made cases, filtered, sharded and ordered like expanded ones;
+ * each must pass the case validator, as expanded ones did. */
+static int select_ready(const struct runner_opts *o, struct case_set *s, struct tm_err *err)
 {
     s->ready = json_array();
     size_t i;
     json_t *c;
     s->total = json_array_size(o->cases);
     json_array_foreach(o->cases, i, c) {
+        struct tm_case typed;
+        if (case_build(c, &typed, err) != 0)
+            return tm_err_prefix(err, "%s: case %zu", o->cases_file ? o->cases_file : "case", i);
+        case_free(&typed);
         if (!selected(o, s, json_string_value(json_object_get(c, "id"))))
             continue;
         json_t *copy = json_deep_copy(c);
         if (copy == NULL || json_array_append_new(s->ready, copy) != 0)
-            return -1;
+            return tm_err_set(err, "out of memory selecting cases");
     }
     scenario_order(s->ready, o->seed);
     s->n = json_array_size(s->ready);
@@ -80,9 +85,7 @@ int runner_select_set(const struct runner_opts *o, struct case_set *s, json_t **
 {
     memset(s, 0, sizeof *s);
     *errors = json_array();
-    int rc = o->cases != NULL ? select_ready(o, s) : select_refs(o, s, *errors, err);
-    if (rc != 0 && o->cases != NULL)
-        tm_err_set(err, "out of memory selecting cases");
+    int rc = o->cases != NULL ? select_ready(o, s, err) : select_refs(o, s, *errors, err);
     if (rc != 0)
         case_set_free(s);
     return rc;

@@ -188,8 +188,9 @@ static int by_id(const void *a, const void *b)
 }
 
 /* Appends every case of scenario si to *v (growing it); -1 on a bad axis list
- * (err set) or out of memory. Each case is built once and dropped, so a scenario
- * that cannot expand fails here and not later when a worker needs the case. */
+ * (err set) or out of memory. Each case is built once, checked by the case
+ * validator and dropped, so a scenario that cannot expand fails here and not
+ * later when a worker needs the case. */
 static int refs_of_scenario(const json_t *scenarios, size_t si, struct keyed_ref **v, size_t *n,
                             size_t *cap, struct tm_err *err)
 {
@@ -206,7 +207,13 @@ static int refs_of_scenario(const json_t *scenarios, size_t si, struct keyed_ref
                                                           (unsigned short)ip } };
                 char id[1024];
                 json_t *c = scenario_ref_case(scenarios, &r);
+                struct tm_case typed;
+                int bad = c != NULL && case_build(c, &typed, err) != 0;
                 json_decref(c);
+                case_free(&typed);
+                if (bad)   /* the loader checked each field; this is the whole case */
+                    return tm_err_prefix(err, "%s: case %s", json_string_value(json_object_get(s, "file")),
+                                         scenario_ref_id(scenarios, &r, id, sizeof id) ? id : "?");
                 if (c == NULL || scenario_ref_id(scenarios, &r, id, sizeof id) == NULL)
                     return tm_err_set(err, "%s: cannot expand (axes must be lists of names)",
                                       json_string_value(json_object_get(s, "file")));

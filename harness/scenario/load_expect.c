@@ -108,11 +108,12 @@ static json_t *classes(struct tm_yaml *y, yaml_node_t *n, const char *side, stru
     }
     size_t i;
     json_t *v;
+    enum case_side sd = strcmp(side, "peer") == 0 ? CASE_SIDE_PEER : CASE_SIDE_DEVICE;
     json_array_foreach(a, i, v) {
-        char why[200];
-        if (judge_class_check(side, json_string_value(v), why, sizeof why) != 0) {
-            tm_yaml_fail(y, tm_yaml_seq_item(y, n, i), err, "expect.%s: '%s': %s", side,
-                         json_string_value(v), why);
+        struct tm_err why = { 0 };
+        if (case_class_check(sd, json_string_value(v), NULL, &why) != 0) {
+            /* the validator's words, after FILE:LINE: repro says the same */
+            tm_yaml_fail(y, tm_yaml_seq_item(y, n, i), err, "%s", why.msg);
             json_decref(a);
             return NULL;
         }

@@ -5,25 +5,20 @@
 
 #include <string.h>
 
-int sl_enum(struct tm_yaml *y, yaml_node_t *map, const char *key, const char *const allowed[],
-            const char *dflt, json_t *out, struct tm_err *err)
+int sl_enum(struct tm_yaml *y, yaml_node_t *map, const struct case_names *t, int dflt,
+            json_t *out, struct tm_err *err)
 {
+    const char *key = t->field;
     yaml_node_t *n = tm_yaml_get(y, map, key);
-    if (n == NULL) {
-        if (dflt != NULL)
-            json_object_set_new(out, key, json_string(dflt));
-        return 0;
-    }
+    if (n == NULL)
+        return json_object_set_new(out, key, json_string(case_enum_name(t, dflt)));
     const char *s = tm_yaml_str(y, n, key, err);
     if (s == NULL)
         return -1;
-    char list[256] = "";
-    for (size_t i = 0; allowed[i]; i++) {
-        if (strcmp(allowed[i], s) == 0)
-            return json_object_set_new(out, key, json_string(s));
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", allowed[i]);
-    }
-    return tm_yaml_fail(y, n, err, "field '%s': '%s' is not one of %s", key, s, list);
+    struct tm_err why = { 0 };
+    if (case_enum_parse(t, s, &why) < 0)   /* the validator's words, after FILE:LINE */
+        return tm_yaml_fail(y, n, err, "%s", why.msg);
+    return json_object_set_new(out, key, json_string(s));
 }
 
 /* A fixture reference or an inline source: "name", {b64: …} or {str: …}. */
@@ -105,20 +100,16 @@ json_t *sl_device(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
     static const char *const keys[] = { "role", "layer", "verify", "ca", "chain",
                                         "server_hostname", "ciphers", "clock", "send",
                                         "options", NULL };
-    static const char *const roles[] = { "client", "server", NULL };
-    static const char *const layers[] = { "tls", "ssl", NULL };
-    static const char *const verifies[] = { "none", "optional", "required", "default", NULL };
-    static const char *const clocks[] = { "reference", "unset", "keep", NULL };
     if (n == NULL) {
         tm_yaml_fail(y, tm_yaml_root(y), err, "missing field 'device'");
         return NULL;
     }
     json_t *d = json_object();
     if (tm_yaml_check_keys(y, n, keys, err) != 0
-        || sl_enum(y, n, "role", roles, "client", d, err) != 0
-        || sl_enum(y, n, "layer", layers, "tls", d, err) != 0
-        || sl_enum(y, n, "verify", verifies, "default", d, err) != 0
-        || sl_enum(y, n, "clock", clocks, "reference", d, err) != 0
+        || sl_enum(y, n, &case_role_names, CASE_CLIENT, d, err) != 0
+        || sl_enum(y, n, &case_layer_names, CASE_LAYER_TLS, d, err) != 0
+        || sl_enum(y, n, &case_verify_names, CASE_VERIFY_DEFAULT, d, err) != 0
+        || sl_enum(y, n, &case_clock_names, CASE_CLOCK_REFERENCE, d, err) != 0
         || sources(y, n, "ca", d, err) != 0 || chain(y, n, d, err) != 0)
         goto fail;
     yaml_node_t *v = tm_yaml_get(y, n, "server_hostname");
@@ -158,23 +149,12 @@ fail:
     return NULL;
 }
 
-/* tlspeer flags a peer block may set by name (contracts §2, `_` for `-`); the
- * rest go through `args`. tls1_2/tls1_3 are absent on purpose: the runner turns
- * `_` into `-`, which would give `--tls1-3`; use `args: ["--tls1_3"]`. */
-static const char *const peer_keys[] = {
-    "cert", "key", "ca", "args", "verify", "servername", "noservername",
-    "expect_servername", "sni_mismatch", "min_version", "max_version", "ciphers",
-    "ciphersuites", "groups", "sigalgs", "alpn", "no_tickets", "no_renegotiation",
-    "max_fragment", "record_size_limit", "max_send_frag", "seclevel", "cookie", "mtu", "dtls_timeout", "send",
-    "send_file", "send_size", "expect", "expect_size", "echo", "close", "misbehave",
-    "keylog", NULL };
-
 json_t *sl_peer(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
 {
     json_t *p = json_object();
     if (n == NULL)
         return p;
-    if (tm_yaml_check_keys(y, n, peer_keys, err) != 0)
+    if (tm_yaml_check_keys(y, n, case_peer_keys, err) != 0)
         goto fail;
     for (size_t i = 0; i < tm_yaml_map_len(n); i++) {
         const char *k = tm_yaml_map_key(y, n, i);

@@ -18,9 +18,5 @@ json_t *judge_yaml_json(struct tm_yaml *y, yaml_node_t *n, const char *field,
 json_t *judge_yaml_strings(struct tm_yaml *y, yaml_node_t *n, const char *field,
                            struct tm_err *err);
 
-/* 0 when cls is a well-formed outcome class (or a glob) for side "device" or
- * "peer" (docs/contracts.md §5); else -1 with why filled. Lives in classify/,
- * beside the table that produces the classes. */
-int judge_class_check(const char *side, const char *cls, char *why, size_t why_len);
 
 #endif

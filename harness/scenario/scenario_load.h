@@ -4,12 +4,13 @@
 
 #include <jansson.h>
 
+#include "case/case.h"
 #include "scenario_internal.h"
 
-/* out[key] = the value of map[key] if it is one of allowed, dflt when absent
- * (nothing set when dflt is NULL). */
-int sl_enum(struct tm_yaml *y, yaml_node_t *map, const char *key, const char *const allowed[],
-            const char *dflt, json_t *out, struct tm_err *err);
+/* out[t->field] = the value of map[t->field] if it is one of t's names (the case
+ * validator's check and words), names[dflt] when absent. */
+int sl_enum(struct tm_yaml *y, yaml_node_t *map, const struct case_names *t, int dflt,
+            json_t *out, struct tm_err *err);
 
 json_t *sl_device(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err);
 json_t *sl_peer(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err);

@@ -38,6 +38,26 @@ static json_t *client_case(const char *backend, const char *proto)
                      "no_tickets", 1, "args", "--max-version", "tls1.2");
 }
 
+/* peer_build_argv of a case's JSON, through the case validator as the runner
+ * does (an id, key type and expectation are filled in when the test has none). */
+static json_t *argv_of(json_t *kase, const char *fx, const struct peer_target *t,
+                       struct tm_err *err)
+{
+    json_t *axes = json_object_get(kase, "axes");
+    if (json_object_get(kase, "id") == NULL)
+        json_object_set_new(kase, "id", json_string("t/openssl/p256/tls"));
+    if (json_object_get(axes, "keytype") == NULL)
+        json_object_set_new(axes, "keytype", json_string("p256"));
+    if (json_object_get(kase, "expected") == NULL)
+        json_object_set_new(kase, "expected", json_pack("{s:[s]}", "device", "ok"));
+    struct tm_case c;
+    if (case_build(kase, &c, err) != 0)
+        return NULL;
+    json_t *argv = peer_build_argv(&c, fx, t, err);
+    case_free(&c);
+    return argv;
+}
+
 static const char *arg(const json_t *argv, size_t i)
 {
     return json_string_value(json_array_get(argv, i));
@@ -57,7 +77,7 @@ START_TEST(argv_from_case)
     struct tm_err err = { 0 };
     struct peer_target t = { "127.0.0.1", NULL, 0, 7000 };
     json_t *kase = client_case("gnutls", "dtls");
-    json_t *argv = peer_build_argv(kase, "/fx", &t, &err);
+    json_t *argv = argv_of(kase, "/fx", &t, &err);
     ck_assert_msg(argv != NULL, "%s", err.msg);
     ck_assert_str_eq(arg(argv, 0), TLSPEER);
     ck_assert_str_eq(arg(argv, find(argv, "--backend", 0) + 1), "gnutls");
@@ -82,7 +102,7 @@ START_TEST(argv_from_case)
     json_object_set_new(json_object_get(kase, "peer"), "servername", json_null());
     json_object_set_new(json_object_get(kase, "peer"), "noservername", json_true());
     struct peer_target tc = { NULL, "::1", 4433, 7000 };
-    argv = peer_build_argv(kase, "/fx", &tc, &err);
+    argv = argv_of(kase, "/fx", &tc, &err);
     ck_assert_str_eq(arg(argv, find(argv, "--role", 0) + 1), "client");
     ck_assert_str_eq(arg(argv, find(argv, "--connect", 0) + 1), "[::1]:4433");
     ck_assert_int_ge(find(argv, "--noservername", 0), 0);
@@ -90,8 +110,9 @@ START_TEST(argv_from_case)
     json_decref(argv);
     /* Bad peer data names the field. */
     json_object_set_new(json_object_get(kase, "peer"), "args", json_pack("[i]", 3));
-    ck_assert_ptr_null(peer_build_argv(kase, "/fx", &tc, &err));
+    ck_assert_ptr_null(argv_of(kase, "/fx", &tc, &err));
     ck_assert_msg(strstr(err.msg, "peer.args[0]") != NULL, "%s", err.msg);
+    ck_assert_int_eq(tm_err_code(&err), TM_E_INPUT);
     json_decref(kase);
 }
 END_TEST
@@ -119,7 +140,7 @@ static void handshake(const char *proto, int with_proxy)
     json_array_set_new(json_object_get(json_object_get(kase, "peer"), "cert"), 1,
                        json_string("p256-int.der"));
     struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
-    json_t *sargv = peer_build_argv(kase, FX, &ts, &err);
+    json_t *sargv = argv_of(kase, FX, &ts, &err);
     json_t *st = json_array(), *ct = json_array(), *pt = json_array();
     struct peer *srv = peer_start(sargv, errpath, tm_deadline_in(5000), st, &err);
     ck_assert_msg(srv != NULL, "%s", err.msg);
@@ -140,7 +161,7 @@ static void handshake(const char *proto, int with_proxy)
                            "proto", proto, "device", "role", "server", "peer", "ca", "p256-root.der",
                            "servername", "test.local");
     struct peer_target tc = { NULL, "127.0.0.1", port, 8000 };
-    json_t *cargv = peer_build_argv(ck, FX, &tc, &err);
+    json_t *cargv = argv_of(ck, FX, &tc, &err);
     struct peer *cli = peer_start(cargv, errpath, tm_deadline_in(5000), ct, &err);
     ck_assert_msg(cli != NULL, "%s", err.msg);
     char ev[256];
@@ -195,7 +216,7 @@ static const char *pooled_round(struct peer_pool *pool, const char *backend, con
     json_object_del(peer, "cookie");
     json_array_set_new(json_object_get(peer, "cert"), 1, json_string("p256-int.der"));
     struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
-    json_t *sargv = peer_build_argv(kase, FX, &ts, err);
+    json_t *sargv = argv_of(kase, FX, &ts, err);
     struct peer *srv = peer_start_pooled(pool, sargv, errpath, tm_deadline_in(5000), NULL, err);
     json_decref(sargv);
     json_decref(kase);
@@ -208,7 +229,7 @@ static const char *pooled_round(struct peer_pool *pool, const char *backend, con
                            "proto", "tls", "device", "role", "server", "peer", "ca", "p256-root.der",
                            "servername", "test.local");
     struct peer_target tc = { NULL, "127.0.0.1", peer_port(srv), 8000 };
-    json_t *cargv = peer_build_argv(ck, FX, &tc, err);
+    json_t *cargv = argv_of(ck, FX, &tc, err);
     struct peer *cli = peer_start(cargv, NULL, tm_deadline_in(5000), NULL, err);
     ck_assert_msg(cli != NULL, "%s", err->msg);
     char ev[256];
@@ -277,7 +298,7 @@ static void abandon(struct peer_pool *pool, const char *proto, int want_pid)
     json_array_set_new(json_object_get(json_object_get(kase, "peer"), "cert"), 1,
                        json_string("p256-int.der"));
     struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
-    json_t *sargv = peer_build_argv(kase, FX, &ts, &err);
+    json_t *sargv = argv_of(kase, FX, &ts, &err);
     struct peer *srv = peer_start_pooled(pool, sargv, NULL, tm_deadline_in(5000), NULL, &err);
     ck_assert_msg(srv != NULL, "%s", err.msg);
     ck_assert_int_eq(peer_pid(srv), want_pid);
@@ -309,7 +330,7 @@ START_TEST(pooled_bad_session_gets_fresh_process)
     json_array_set_new(json_object_get(json_object_get(kase, "peer"), "cert"), 1,
                        json_string("p256-int.der"));
     struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
-    json_t *sargv = peer_build_argv(kase, FX, &ts, &err);
+    json_t *sargv = argv_of(kase, FX, &ts, &err);
     json_array_append_new(sargv, json_string("--misbehave"));
     json_array_append_new(sargv, json_string("stall:100"));
     struct peer *srv = peer_start_pooled(pool, sargv, NULL, tm_deadline_in(5000), NULL, &err);

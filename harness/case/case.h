@@ -1,0 +1,151 @@
+/* The typed case: what one row of the matrix asks of the device, the peer and
+ * the proxy, and what it expects (docs/contracts.md §5). Every source of cases
+ * (scenario files through scenario_expand, `tlsmatrix repro` options, `repro
+ * --cases FILE`) builds it through case_build, the one validator; the runner
+ * reads only this struct. JSON is met only at the edges: the case JSON that
+ * scenario expansion and case files carry, and the agent request `options`
+ * passed to the device as they are. */
+#ifndef TM_CASE_H
+#define TM_CASE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "tm_err.h"
+
+enum case_role { CASE_CLIENT, CASE_SERVER };                   /* the device's role */
+enum case_layer { CASE_LAYER_TLS, CASE_LAYER_SSL };            /* MicroPython module */
+enum case_verify { CASE_VERIFY_DEFAULT, CASE_VERIFY_NONE, CASE_VERIFY_OPTIONAL,
+                   CASE_VERIFY_REQUIRED };
+/* reference: the fixtures' reference time; unset: the RTC's power-on value;
+ * keep: the device's own clock, as it was when the run met the device. */
+enum case_clock { CASE_CLOCK_REFERENCE, CASE_CLOCK_UNSET, CASE_CLOCK_KEEP };
+enum case_backend { CASE_OPENSSL, CASE_GNUTLS };
+enum case_proto { CASE_TLS, CASE_DTLS };
+enum case_side { CASE_SIDE_DEVICE, CASE_SIDE_PEER };
+
+/* Outcome classes by kind (the part before ':' of "verify-failed:expired"):
+ * which ones a side can have is in case_class_check's table. */
+enum case_outcome {
+    CASE_OC_OK, CASE_OC_HELLO_VERIFY_RETRY, CASE_OC_VERIFY_FAILED, CASE_OC_ERROR,
+    CASE_OC_ERRNO, CASE_OC_TIMEOUT, CASE_OC_UNSUPPORTED, CASE_OC_ALERT_SENT,
+    CASE_OC_ALERT_RECEIVED, CASE_OC_CLOSED, CASE_OC_NOT_STARTED,
+    CASE_OC_ANY,        /* "*" or a glob: whatever came */
+    CASE_OC_INFRA,      /* lost, crashed, bad-request: never expected */
+    CASE_OC_COUNT
+};
+
+/* One name table per enum: names[value]; n entries. */
+struct case_names {
+    const char *field;          /* the scenario key, for messages */
+    const char *const *names;
+    int n;
+};
+extern const struct case_names case_role_names, case_layer_names, case_verify_names,
+    case_clock_names, case_backend_names, case_proto_names;
+
+/* A certificate, key or CA for the device: a fixture file name, or inline data. */
+enum case_source_kind { CASE_SRC_FIXTURE, CASE_SRC_B64, CASE_SRC_STR, CASE_SRC_FILE };
+struct case_source {
+    enum case_source_kind kind;
+    char *value;                /* fixture name ({kt} substituted), base64, text or path */
+};
+struct case_chain_item {
+    struct case_source cert;
+    struct case_source key;     /* value NULL: no key given */
+};
+
+struct case_device {
+    enum case_role role;
+    enum case_layer layer;
+    enum case_verify verify;
+    enum case_clock clock;
+    int has_ca;                 /* 0: no load_verify_locations at all */
+    struct case_source *ca;
+    size_t nca;
+    struct case_chain_item *chain;
+    size_t nchain;
+    char *server_hostname;      /* NULL: not passed */
+    char **ciphers;             /* NULL: not set */
+    size_t nciphers;
+    char *send;                 /* NULL: nothing written after the handshake */
+    json_t *options;            /* other agent request fields, passed as is; NULL none */
+};
+
+/* The keys a scenario's peer block may have (NULL-terminated). */
+extern const char *const case_peer_keys[];
+
+/* A tlspeer flag the scenario sets by key (peer.verify: none → --verify none). */
+struct case_peer_flag {
+    char *key;                  /* scenario key: "verify", "max_version", "no_tickets" */
+    char *value;                /* its argument; NULL for a flag without one (true) */
+};
+struct case_peer {
+    char **cert;                /* fixture names, in send order */
+    size_t ncert;
+    char *key;                  /* NULL: none */
+    char **ca;
+    size_t nca;
+    struct case_peer_flag *flags;
+    size_t nflags;
+    char **args;                /* extra tlspeer arguments, verbatim, last */
+    size_t nargs;
+};
+
+/* Accepted outcome classes of one side: any of them passes. */
+struct case_classes {
+    char **v;
+    size_t n;
+};
+struct case_expect {
+    struct case_classes device, peer;
+};
+
+/* Room for multi-step device sessions: today every case is one step, the TLS
+ * operation its device part describes (nsteps 0 means exactly that). */
+enum case_step_kind { CASE_STEP_OPEN };
+struct case_step {
+    enum case_step_kind kind;
+    struct case_expect expect;
+};
+
+struct tm_case {
+    char *id;                   /* "NAME/BACKEND/KEYTYPE/PROTO" */
+    char *scenario, *file, *doc;
+    char **tags;
+    size_t ntags;
+    int insecure;
+    enum case_backend backend;  /* axes */
+    char *keytype;              /* p256, p384, rsa2048, rsa4096, or custom (repro) */
+    enum case_proto proto;
+    struct case_device device;
+    struct case_peer peer;
+    json_t *proxy;              /* udpproxy settings (DTLS only), NULL for none */
+    struct case_expect expect;
+    struct case_step *steps;
+    size_t nsteps;
+};
+
+/* The validator: a case's JSON (as scenario_expand makes it, or from a cases
+ * file or repro's options) → c. On error returns -1 with err code TM_E_INPUT and
+ * a message naming the field ("device.role: 'x' is not one of client, server",
+ * "expect.device: 'verify-failed:expird': unknown verify reason …"), the same
+ * words the scenario loader puts after FILE:LINE. c is then empty. */
+int case_build(const json_t *j, struct tm_case *c, struct tm_err *err);
+void case_free(struct tm_case *c);
+
+/* The value named s in t, or -1 with err (TM_E_INPUT) "field 'F': 's' is not
+ * one of a, b, c". */
+int case_enum_parse(const struct case_names *t, const char *s, struct tm_err *err);
+/* names[v] of t, NULL out of range. */
+const char *case_enum_name(const struct case_names *t, int v);
+
+/* 0 when cls is an outcome class (or a glob of them) a scenario may expect on
+ * side; else -1 with err (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be
+ * NULL) gets its enum case_outcome. */
+int case_class_check(enum case_side side, const char *cls, enum case_outcome *kind,
+                     struct tm_err *err);
+/* 1 for lost, crashed, bad-request (and NULL): no verdict can come of them. */
+int case_class_is_infra(const char *cls);
+
+#endif

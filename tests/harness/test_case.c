@@ -1,0 +1,220 @@
+/* The typed case core: case_build (the one validator) with its codes and words,
+ * the same refusal from a scenario file and from `tlsmatrix repro`, and a case
+ * run that depends on the device clock (`clock: keep`) on the virtual camera. */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "case/case.h"
+#include "scenario/scenario.h"
+#include "tm_fs.h"
+
+#define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/tm-case-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static json_t *base_case(void)
+{
+    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:{s:s, s:s, s:[s], s:s, s:s},"
+                     " s:{s:[s, s], s:s, s:s, s:b, s:b}, s:{s:[s]}}",
+                     "id", "x/gnutls/p384/dtls", "axes", "backend", "gnutls", "keytype", "p384",
+                     "proto", "dtls", "device", "role", "server", "verify", "optional", "ca",
+                     "p384-root.der", "server_hostname", "test.local", "clock", "keep", "peer",
+                     "cert", "a.der", "b.der", "key", "a.key.der", "cookie", "off", "no_tickets",
+                     1, "echo", 0, "expected", "device", "verify-failed:expired+hostname");
+}
+
+START_TEST(build_types_every_part)
+{
+    struct tm_err err = { 0 };
+    struct tm_case c;
+    json_t *j = base_case();
+    ck_assert_msg(case_build(j, &c, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(c.id, "x/gnutls/p384/dtls");
+    ck_assert_int_eq(c.backend, CASE_GNUTLS);
+    ck_assert_int_eq(c.proto, CASE_DTLS);
+    ck_assert_str_eq(c.keytype, "p384");
+    ck_assert_int_eq(c.device.role, CASE_SERVER);
+    ck_assert_int_eq(c.device.layer, CASE_LAYER_TLS);   /* default */
+    ck_assert_int_eq(c.device.verify, CASE_VERIFY_OPTIONAL);
+    ck_assert_int_eq(c.device.clock, CASE_CLOCK_KEEP);
+    ck_assert_int_eq(c.device.has_ca, 1);
+    ck_assert_uint_eq(c.device.nca, 1);   /* a scalar is a list of one */
+    ck_assert_int_eq(c.device.ca[0].kind, CASE_SRC_FIXTURE);
+    ck_assert_uint_eq(c.peer.ncert, 2);
+    ck_assert_str_eq(c.peer.key, "a.key.der");
+    ck_assert_uint_eq(c.peer.nflags, 2);   /* echo: false is "not given" */
+    ck_assert_str_eq(c.peer.flags[0].key, "cookie");
+    ck_assert_str_eq(c.peer.flags[0].value, "off");
+    ck_assert_ptr_null(c.peer.flags[1].value);   /* no_tickets: true → bare flag */
+    ck_assert_uint_eq(c.expect.device.n, 1);
+    ck_assert_str_eq(c.expect.peer.v[0], "*");   /* no peer expectation: anything */
+    ck_assert_ptr_null(c.proxy);
+    enum case_outcome k;
+    ck_assert_int_eq(case_class_check(CASE_SIDE_PEER, "alert-received:unknown_ca", &k, &err), 0);
+    ck_assert_int_eq(k, CASE_OC_ALERT_RECEIVED);
+    ck_assert_int_eq(case_class_check(CASE_SIDE_DEVICE, "verify-failed:*", &k, &err), 0);
+    ck_assert_int_eq(k, CASE_OC_ANY);
+    case_free(&c);
+    json_decref(j);
+}
+END_TEST
+
+/* Each bad field: refused with code TM_E_INPUT and words naming the field. */
+START_TEST(build_refuses_with_input_code)
+{
+    static const struct {
+        const char *path, *key, *bad, *want;
+    } bad[] = {
+        { "device", "role", "boss", "field 'role': 'boss' is not one of client, server" },
+        { "device", "clock", "now", "field 'clock': 'now' is not one of reference, unset, keep" },
+        { "axes", "proto", "quic", "field 'proto': 'quic' is not one of tls, dtls" },
+        { "peer", "bogus_flag", "1", "peer: unknown key 'bogus_flag'" },
+        { "expected", "device", "verify-failed:expird", "expect.device: 'verify-failed:expird': "
+          "unknown verify reason 'expird'" },
+        { "expected", "device", "lost", "expect.device: 'lost': 'lost' is an infrastructure outcome" },
+        { "expected", "device", "alert-sent:x", "expect.device: 'alert-sent:x': not a device class" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct tm_err err = { 0 };
+        struct tm_case c;
+        json_t *j = base_case();
+        json_object_set_new(json_object_get(j, bad[i].path), bad[i].key, json_string(bad[i].bad));
+        ck_assert_int_eq(case_build(j, &c, &err), -1);
+        ck_assert_msg(tm_err_code(&err) == TM_E_INPUT, "%zu: %s", i, tm_errc_name(tm_err_code(&err)));
+        ck_assert_msg(strncmp(err.msg, bad[i].want, strlen(bad[i].want)) == 0, "%zu: %s", i, err.msg);
+        ck_assert_ptr_null(c.id);   /* emptied on error */
+        json_decref(j);
+    }
+    /* A proxy on a TLS case can never apply. */
+    struct tm_err err = { 0 };
+    struct tm_case c;
+    json_t *j = base_case();
+    json_object_set_new(json_object_get(j, "axes"), "proto", json_string("tls"));
+    json_object_set_new(j, "proxy", json_pack("{s:f}", "drop", 0.1));
+    ck_assert_int_eq(case_build(j, &c, &err), -1);
+    ck_assert_int_eq(tm_err_code(&err), TM_E_INPUT);
+    json_decref(j);
+}
+END_TEST
+
+static char *slurp(const char *path)
+{
+    unsigned char *d = NULL;
+    size_t len;
+    return tm_read_file(path, &d, &len, NULL) == 0 ? (char *)d : strdup("");
+}
+
+/* The typo refused in a scenario file (after FILE:LINE) and by repro's options
+ * (exit 2, nothing run) in the same words. */
+START_TEST(repro_refuses_like_the_loader)
+{
+    char file[400], out[400], cmd[1400];
+    snprintf(file, sizeof file, "%s/typo.yaml", tmpdir);
+    const char *yaml = "name: typo\ndoc: a typo in the expected class\n"
+                       "device: {role: client, ca: [p256-root.der]}\n"
+                       "expect: {device: 'verify-failed:expird'}\n";
+    ck_assert_int_eq(tm_write_file(file, yaml, strlen(yaml), 0644, NULL), 0);
+    json_t *errors = json_array();
+    const char *paths[] = { file };
+    json_decref(scenario_load_all(paths, 1, errors));
+    const char *loader = json_string_value(json_array_get(errors, 0));
+    ck_assert_ptr_nonnull(loader);
+    char prefix[500];
+    snprintf(prefix, sizeof prefix, "%s:4: ", file);
+    ck_assert_msg(strncmp(loader, prefix, strlen(prefix)) == 0, "%s", loader);
+    snprintf(out, sizeof out, "%s/repro.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "timeout 60 %s repro --ca p256-root.der --expect-device "
+             "verify-failed:expird --report %s/r >%s 2>&1", TLSMATRIX, tmpdir, out);
+    int st = system(cmd);
+    ck_assert_int_eq(WEXITSTATUS(st), 2);
+    char *text = slurp(out), want[1200];
+    snprintf(want, sizeof want, "tlsmatrix repro: %s\n", loader + strlen(prefix));
+    ck_assert_str_eq(text, want);
+    snprintf(cmd, sizeof cmd, "%s/r", tmpdir);
+    ck_assert_int_ne(access(cmd, F_OK), 0);   /* nothing written */
+    free(text);
+    json_decref(errors);
+}
+END_TEST
+
+static void write_scenario(const char *name, const char *clock, const char *expect)
+{
+    char path[400], text[1200];
+    snprintf(path, sizeof path, "%s/sc/%s.yaml", tmpdir, name);
+    snprintf(text, sizeof text,
+             "name: %s\ndoc: a valid chain checked against the device clock\n"
+             "device: {role: client, verify: required, ca: ['{kt}-root.der'],\n"
+             "         server_hostname: test.local, clock: %s}\n"
+             "peer: {cert: ['{kt}-server.der', '{kt}-int.der'], key: '{kt}-server.key.der'}\n"
+             "axes: {backend: [openssl]}\n"
+             "expect: {device: '%s'}\n", name, clock, expect);
+    ck_assert_int_eq(tm_write_file(path, text, strlen(text), 0644, NULL), 0);
+}
+
+/* clock: keep runs on the device's own clock (the virtual camera's power-on RTC,
+ * 2015: every certificate is in the future), also right after a case that set
+ * the reference clock on the same device. Before the fix the keep case saw the
+ * reference clock the first case left behind, and passed the chain. */
+START_TEST(clock_keep_is_the_devices_own_clock)
+{
+    char dir[400], cmd[1600], out[400], runjson[400];
+    snprintf(dir, sizeof dir, "%s/sc", tmpdir);
+    ck_assert_int_eq(tm_mkdirs(dir, 0755, NULL), 0);
+    write_scenario("a-reference", "reference", "ok");
+    write_scenario("b-keep", "keep", "verify-failed:future");
+    write_scenario("c-reference", "reference", "ok");
+    snprintf(out, sizeof out, "%s/run.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "timeout 100 %s run --device virtual --jobs 1 --quiet --scenarios %s "
+             "--report %s/rep >%s 2>&1", TLSMATRIX, dir, tmpdir, out);
+    int st = system(cmd);
+    char *text = slurp(out);
+    ck_assert_msg(WEXITSTATUS(st) == 0, "exit %d\n%s", WEXITSTATUS(st), text);
+    free(text);
+    snprintf(runjson, sizeof runjson, "%s/rep/run.json", tmpdir);
+    json_t *run = json_load_file(runjson, 0, NULL);
+    ck_assert_ptr_nonnull(run);
+    json_t *cases = json_object_get(run, "cases");
+    ck_assert_uint_eq(json_array_size(cases), 3);
+    const char *dev = json_string_value(json_object_get(json_object_get(json_array_get(cases, 1),
+                                                                        "actual"), "device"));
+    ck_assert_str_eq(dev, "verify-failed:future");
+    json_decref(run);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("case");
+    TCase *tc = tcase_create("case");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 110);
+    tcase_add_test(tc, build_types_every_part);
+    tcase_add_test(tc, build_refuses_with_input_code);
+    tcase_add_test(tc, repro_refuses_like_the_loader);
+    tcase_add_test(tc, clock_keep_is_the_devices_own_clock);
+    SRunner *sr = srunner_create(s);
+    suite_add_tcase(s, tc);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
