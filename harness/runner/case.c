@@ -1,6 +1,7 @@
 /* One case on one device: clock, files, peer (and proxy), the device request,
- * classification, the record (docs/contracts.md §6) and its bundle directory. */
-#include "runner_internal.h"
+ * classification and the record (docs/contracts.md §6). What the device is
+ * asked is made in case_request.c; the bundle is written by case_bundle.c. */
+#include "case_internal.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -18,24 +19,6 @@
 const char *const runner_stage_names[ST_COUNT] = { "peer_start", "device_request", "handshake",
                                                    "classify", "report", "total" };
 
-struct case_run {
-    struct worker *w;
-    struct run_ctx *ctx;
-    const json_t *kase;        /* as selected: what the record and bundle repeat */
-    struct tm_case c;          /* the same case, typed: what the run reads */
-    json_t *rec;
-    json_t *t_agent, *t_peer, *t_proxy;
-    char dir[1200];
-    tm_ms deadline;
-    int64_t stage[ST_COUNT];
-    json_t *reply, *peer_result;
-    char peer_evidence[256];
-    char error[1100];          /* infrastructure error, "" when none */
-    enum tm_errc error_code;   /* its code (TM_E_BUSY: worth a retry) */
-    int lost, skip, silent;
-    struct peer *peer;
-    struct proxy *proxy;
-};
 
 /* A class string from classify_*() (malloc'd) as a JSON string, freeing it. */
 static json_t *class_json(char *s)
@@ -84,82 +67,6 @@ json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *d
     json_object_set_new(rec, "peer_result", json_null());
     json_object_set_new(rec, "replay", json_string(""));
     return rec;
-}
-
-/* A certificate, key or CA of the device → the agent's source object. Fixture
- * names are files pushed to the device as tm-<name>; inline data goes as it is. */
-static json_t *device_source(const struct case_source *s, json_t *files)
-{
-    static const char *const keys[] = { [CASE_SRC_B64] = "b64", [CASE_SRC_STR] = "str",
-                                        [CASE_SRC_FILE] = "file" };
-    if (s->kind != CASE_SRC_FIXTURE)
-        return json_pack("{s:s}", keys[s->kind], s->value);
-    const char *base = strrchr(s->value, '/') ? strrchr(s->value, '/') + 1 : s->value;
-    char dpath[512];
-    snprintf(dpath, sizeof dpath, "tm-%s", base);
-    json_object_set_new(files, dpath, json_string(s->value));
-    return json_pack("{s:s}", "file", dpath);
-}
-
-static json_t *str_array(char *const *v, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
-/* contracts §5 device part → §3 request fields; fills files (device path →
- * fixture name) for the uploads. */
-static json_t *device_fields(struct case_run *r, const char *host, int port, json_t *files)
-{
-    const struct case_device *d = &r->c.device;
-    json_t *f = json_object();
-    json_object_set_new(f, "layer", json_string(case_enum_name(&case_layer_names, d->layer)));
-    if (d->verify != CASE_VERIFY_DEFAULT)   /* ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED */
-        json_object_set_new(f, "verify_mode", json_integer(d->verify == CASE_VERIFY_NONE ? 0
-                            : d->verify == CASE_VERIFY_OPTIONAL ? 1 : 2));
-    if (d->has_ca) {
-        json_t *ca = json_array();
-        for (size_t i = 0; i < d->nca; i++)
-            json_array_append_new(ca, device_source(&d->ca[i], files));
-        json_object_set_new(f, "ca", ca);
-    }
-    if (d->chain != NULL) {
-        json_t *out = json_array();
-        for (size_t i = 0; i < d->nchain; i++) {
-            json_t *c = json_pack("{s:o}", "cert", device_source(&d->chain[i].cert, files));
-            if (d->chain[i].key.value != NULL)
-                json_object_set_new(c, "key", device_source(&d->chain[i].key, files));
-            json_array_append_new(out, c);
-        }
-        json_object_set_new(f, "chain", out);
-    }
-    if (d->server_hostname != NULL)
-        json_object_set_new(f, "server_hostname", json_string(d->server_hostname));
-    if (d->ciphers != NULL)
-        json_object_set_new(f, "ciphers", str_array(d->ciphers, d->nciphers));
-    if (d->send != NULL) {
-        char *b64 = tm_b64_encode(d->send, strlen(d->send));
-        json_object_set_new(f, "send_b64", json_string(b64 ? b64 : ""));
-        free(b64);
-    }
-    if (host != NULL) {
-        json_object_set_new(f, "host", json_string(host));
-        json_object_set_new(f, "port", json_integer(port));
-    } else {
-        json_object_set_new(f, "port", json_integer(0));
-    }
-    /* TCP_NODELAY on both ends (run header "tcp_nodelay"): small handshake
-     * flights are not held back by Nagle, so timings measure the stacks. */
-    if (r->c.proto == CASE_TLS)
-        json_object_set_new(f, "nodelay", json_true());
-    int dl = r->ctx->case_timeout_ms - 3000;
-    json_object_set_new(f, "deadline_ms", json_integer(dl < 2000 ? 2000 : dl));
-    json_object_set_new(f, "timeout_ms", json_integer(5000));
-    if (d->options != NULL)
-        json_object_update(f, d->options);   /* scenario overrides win */
-    return f;
 }
 
 /* A step's own deadline, never later than the case's: a device that stalls in
@@ -348,7 +255,7 @@ static int drive_client(struct case_run *r, const char *op, json_t *files, struc
     int port;
     if (maybe_proxy(r, t.bind, "127.0.0.1", peer_port(r->peer), &port, err) != 0)
         return -2;
-    json_t *f = device_fields(r, r->ctx->peer_host, port, files);
+    json_t *f = case_device_request(r, r->ctx->peer_host, port, files);
     int rc = push_files(r, files, err);
     long id = 0;
     tm_ms t0 = tm_now_ms();
@@ -365,7 +272,7 @@ static int drive_client(struct case_run *r, const char *op, json_t *files, struc
 /* Device is the server: request first, "listening", then the peer client. */
 static int drive_server(struct case_run *r, const char *op, json_t *files, struct tm_err *err)
 {
-    json_t *f = device_fields(r, NULL, 0, files);
+    json_t *f = case_device_request(r, NULL, 0, files);
     int rc = push_files(r, files, err);
     long id = 0;
     json_t *listening = NULL;
@@ -417,132 +324,6 @@ static int drive_server(struct case_run *r, const char *op, json_t *files, struc
 static int64_t reply_ms(const json_t *reply, const char *k)
 {
     return json_integer_value(json_object_get(json_object_get(reply, "ms"), k));
-}
-
-/* A bundle file that cannot be written stops the run (runner.c check_writes):
- * the first failure is kept in the worker's write_err. */
-static void bundle_failed(struct case_run *r, const struct tm_err *err)
-{
-    if (r->w->write_err.msg[0] == '\0')
-        tm_err_set(&r->w->write_err, "%s", err->msg);
-}
-
-/* One bundle file (text NULL: it could not be made, out of memory). */
-static void write_text(struct case_run *r, const char *path, const char *text, mode_t mode)
-{
-    struct tm_err err = { 0 };
-    if (text == NULL)
-        tm_err_setc(&err, TM_E_NOMEM, "%s: out of memory", path);
-    if (text == NULL || tm_write_new_file(path, text, strlen(text), mode, &err) != 0)
-        bundle_failed(r, &err);
-}
-
-static void write_lines(struct case_run *r, const char *path, const json_t *lines)
-{
-    size_t i, cap = 1, len = 0;
-    json_t *v;
-    json_array_foreach(lines, i, v) cap += strlen(json_string_value(v) ? json_string_value(v) : "") + 1;
-    char *buf = malloc(cap);
-    json_array_foreach(lines, i, v) {
-        const char *s = json_string_value(v) ? json_string_value(v) : "";
-        if (buf == NULL)
-            break;
-        memcpy(buf + len, s, strlen(s));
-        len += strlen(s);
-        buf[len++] = '\n';
-    }
-    if (buf != NULL)
-        buf[len] = '\0';
-    write_text(r, path, buf, 0644);
-    free(buf);
-}
-
-/* path made absolute (when it exists), so a replay works from any directory. */
-static json_t *abs_path(const char *path)
-{
-    char real[PATH_MAX];
-    return json_string(realpath(path, real) != NULL ? real : path);
-}
-
-/* The repro command for this case, every path absolute. def: the case's own
- * definition, written into the bundle (a case built from repro options), whose
- * --cases the caller appends; NULL: from its scenario or cases file. */
-static char *replay_line(struct case_run *r, int *def)
-{
-    const struct runner_opts *o = r->ctx->o;
-    const char *file = o->cases_file ? o->cases_file : str(r->kase, "file");
-    int from_cases = o->cases != NULL;
-    *def = from_cases && o->cases_file == NULL;
-    if (*def) {
-        json_t *one = json_pack("[O]", r->kase);
-        char path[1300];
-        snprintf(path, sizeof path, "%s/case-def.json", r->dir);
-        char *text = json_dumps(one, JSON_INDENT(2));
-        write_text(r, path, text, 0644);
-        free(text);
-        json_decref(one);
-        file = NULL;
-    }
-    json_t *a = json_pack("[s, s, s, s, s, s]", TM_BIN_DIR "/tlsmatrix", "repro", "--case",
-                          str(r->kase, "id"), "--device", r->w->spec);
-    if (o->agent_script != NULL) {
-        json_array_append_new(a, json_string("--agent"));
-        json_array_append_new(a, abs_path(o->agent_script));
-    }
-    if (o->peer_host != NULL) {
-        json_array_append_new(a, json_string("--peer-host"));
-        json_array_append_new(a, json_string(o->peer_host));
-    }
-    if (file) {
-        json_array_append_new(a, json_string(from_cases ? "--cases" : "--scenarios"));
-        json_array_append_new(a, abs_path(file));
-    }
-    if (o->case_timeout_ms > 0) {   /* a tight deadline can be the cause under study */
-        char ms[24];
-        snprintf(ms, sizeof ms, "%d", o->case_timeout_ms);
-        json_array_append_new(a, json_string("--case-timeout"));
-        json_array_append_new(a, json_string(ms));
-    }
-    json_array_append_new(a, json_string("--profile"));
-    json_array_append_new(a, json_string(r->ctx->profile_name));
-    json_array_append_new(a, json_string("--fixtures"));
-    json_array_append_new(a, abs_path(r->ctx->fixtures));
-    char *s = peer_argv_string(a);
-    json_decref(a);
-    return s;
-}
-
-/* replay.sh runs the case again into a fresh directory beside its bundle
- * (BUNDLE.replay-XXXXXX), from any current directory, as often as it is run: it
- * never writes into the report directory's own files. */
-static void write_replay(struct case_run *r, const char *replay, int def)
-{
-    char path[1400], *sh = NULL;
-    if (asprintf(&sh, "#!/bin/sh\n# replay of %s; arguments are added to the repro command\n"
-                      "here=$(cd \"$(dirname \"$0\")\" && pwd) || exit 2\n"
-                      "out=$(mktemp -d \"$here.replay-XXXXXX\") || exit 2\n"
-                      "echo \"replay: reports in $out\" >&2\n"
-                      "exec %s%s --report \"$out\" \"$@\"\n",
-                 str(r->kase, "id"), replay, def ? " --cases \"$here/case-def.json\"" : "") < 0)
-        sh = NULL;
-    snprintf(path, sizeof path, "%s/replay.sh", r->dir);
-    write_text(r, path, sh, 0755);
-    free(sh);
-}
-
-static void write_bundle(struct case_run *r, const char *replay, int def)
-{
-    char path[1400];
-    snprintf(path, sizeof path, "%s/serial.log", r->dir);
-    write_lines(r, path, r->t_agent);
-    snprintf(path, sizeof path, "%s/peer.log", r->dir);
-    write_lines(r, path, r->t_peer);
-    if (replay != NULL)
-        write_replay(r, replay, def);
-    char *js = json_dumps(r->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
-    snprintf(path, sizeof path, "%s/case.json", r->dir);
-    write_text(r, path, js, 0644);
-    free(js);
 }
 
 static void classify(struct case_run *r)
@@ -624,7 +405,7 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
         snprintf(r.dir + n, sizeof r.dir - n, "/attempt-%d", attempt);
     }
     if (tm_mkdirs(r.dir, 0755, &err) != 0)
-        bundle_failed(&r, &err);
+        case_bundle_failed(&r, &err);
     err.msg[0] = '\0';
     char buf[300];
     const char *why = runner_skip_reason(kase, agent_hello(w->agent), buf, sizeof buf);
@@ -667,23 +448,8 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     /* Relative to the report directory: a report moved as a CI artifact still
      * finds its bundles. */
     json_object_set_new(r.rec, "bundle", json_string(r.dir + strlen(ctx->report_dir) + 1));
-    int def = 0;
-    char *replay = replay_line(&r, &def), *shown = NULL;
-    if (replay != NULL && def) {   /* run.json names the bundle's definition itself */
-        char path[1300];
-        snprintf(path, sizeof path, "%s/case-def.json", r.dir);
-        json_t *q = json_pack("[o]", abs_path(path));
-        char *qs = peer_argv_string(q);
-        if (qs == NULL || asprintf(&shown, "%s --cases %s", replay, qs) < 0)
-            shown = NULL;
-        free(qs);
-        json_decref(q);
-    }
-    json_object_set_new(r.rec, "replay", json_string(shown ? shown : replay ? replay : ""));
-    free(shown);
     tm_ms tr = tm_now_ms();
-    write_bundle(&r, replay, def);
-    free(replay);
+    case_bundle_write(&r);
     r.stage[ST_REPORT] = tm_now_ms() - tr;
     r.stage[ST_TOTAL] = tm_now_ms() - t0;
     case_free(&r.c);
