@@ -1,6 +1,7 @@
 /* The repository's references stand on their own: every `docs/device-model.md §N(.M)`
- * cited in a tracked file names a section docs/device-model.md has, and no tracked
- * file points outside the clone (../shared, a DESIGN.md or STYLE.md that is not under
+ * cited in a tracked file names a section docs/device-model.md has, outside docs/ the
+ * model is named by that path (readable from any file), and no tracked file points
+ * outside the clone (../shared, a DESIGN.md or STYLE.md that is not under
  * docs/, an absolute /work/ path, or a /tmp/ path outside tests/ that is not a
  * mkstemp template).
  *
@@ -35,6 +36,7 @@ enum ref_code {
     REF_DESIGN_DOC,   /* DESIGN.md or STYLE.md that is not docs/… */
     REF_ABS_PATH,     /* /work/… anywhere, /tmp/… outside tests/ */
     REF_NO_MODEL,     /* docs/device-model.md missing or without sections */
+    REF_MODEL_PATH,   /* outside docs/, the model named other than docs/device-model.md */
 };
 
 struct ref_problem {
@@ -156,9 +158,11 @@ static int word_at(const char *s, size_t i, const char *w)
     return !(isalnum((unsigned char)s[i + n]) || s[i + n] == '_');
 }
 
-/* The document a name at s[i] designates, or DOC_NONE when there is no name there. */
-static enum cur_doc doc_name_at(const char *s, size_t i)
+/* The document a name at s[i] designates, or DOC_NONE when there is no name there;
+ * *start: where the name begins. */
+static enum cur_doc doc_name_at(const char *s, size_t i, size_t *start)
 {
+    *start = i;
     if (s[i] == '.' && i > 0 && strncmp(s + i + 1, "md", 2) == 0 &&
         !isalnum((unsigned char)s[i + 3])) {
         size_t k = i;
@@ -167,6 +171,7 @@ static enum cur_doc doc_name_at(const char *s, size_t i)
         size_t len = i + 3 - k;
         const char *tail = "device-model.md";
         size_t tl = strlen(tail);
+        *start = k;
         if (len >= tl && strncmp(s + i + 3 - tl, tail, tl) == 0)
             return DOC_MODEL;
         return DOC_OTHER;
@@ -243,9 +248,14 @@ static void scan_text(struct ref_scan *sc, const char *file, const char *s)
             i += section_ref(sc, file, line, s, i, cur);
             continue;
         }
-        enum cur_doc d = doc_name_at(s, i);
+        size_t name = i;
+        enum cur_doc d = doc_name_at(s, i, &name);
         if (d != DOC_NONE)
             cur = d;
+        /* DM is agent.py's short name, defined next to the full path */
+        if (d == DOC_MODEL && s[i] == '.' && strncmp(file, "docs/", 5) != 0 &&
+            strncmp(s + name, MODEL, strlen(MODEL)) != 0)
+            problem(sc, REF_MODEL_PATH, file, line, s + name, i + 3 - name);
         if (strncmp(s + i, "../shared", 9) == 0)
             problem(sc, REF_SHARED_DIR, file, line, s + i, 9);
         if (design_doc_at(s, i))
@@ -369,7 +379,8 @@ static char *problems_text(const struct ref_scan *sc)
     static const char *const names[] = { "no such section in " MODEL, "points to ../shared",
                                          "DESIGN.md/STYLE.md outside docs/",
                                          "absolute path of one machine",
-                                         "no device model" };
+                                         "no device model",
+                                         "name the model docs/device-model.md" };
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -464,17 +475,20 @@ START_TEST(planted_bad_citation_is_reported)
                         "/* DM: docs/device-model.md */\n"
                         "x = 1  # (DM §6.2, §6.3)\n"
                         "/* docs/contracts.md §9, RFC 6347 §4.2.1 */\n"
-                        "/* device-model.md §1–6, §1–7 */\n");
+                        "/* docs/device-model.md §1–6, §1–7 */\n"
+                        "/* device-model.md §1.1, ../docs/device-model.md §1.1 */\n");
+    plant("docs/guide.md", "See [the model](device-model.md), device-model.md §1.1.\n");
     plant("scenarios/b.yaml", "doc: docs/device-model.md §6.1 and §6 (probes), §1.1.\n"
                               "# docs/device-model.md §6.3\n");
     struct ref_scan sc = { 0 };
     scan_tree(&sc, g_tmp, 0);
     char *msg = problems_text(&sc);
-    ck_assert_msg(sc.nprobs == 4, "want 4 problems, got %zu:%s", sc.nprobs, msg);
+    ck_assert_msg(sc.nprobs == 6, "want 6 problems, got %zu:%s", sc.nprobs, msg);
     ck_assert_uint_eq(count(&sc, REF_NO_SECTION, "camera/a.c", 1), 1);  /* §1.2 */
     ck_assert_uint_eq(count(&sc, REF_NO_SECTION, "camera/a.c", 3), 1);  /* §6.3 */
     ck_assert_uint_eq(count(&sc, REF_NO_SECTION, "camera/a.c", 5), 1);  /* §1–7 */
     ck_assert_uint_eq(count(&sc, REF_NO_SECTION, "scenarios/b.yaml", 2), 1);
+    ck_assert_uint_eq(count(&sc, REF_MODEL_PATH, "camera/a.c", 6), 2);
     free(msg);
     scan_free(&sc);
 }
@@ -493,11 +507,12 @@ START_TEST(planted_outside_references_are_reported)
     struct ref_scan sc = { 0 };
     scan_tree(&sc, g_tmp, 0);
     char *msg = problems_text(&sc);
-    ck_assert_msg(sc.nprobs == 5, "want 5 problems, got %zu:%s", sc.nprobs, msg);
+    ck_assert_msg(sc.nprobs == 6, "want 6 problems, got %zu:%s", sc.nprobs, msg);
     ck_assert_uint_eq(count(&sc, REF_SHARED_DIR, "docs/contracts.md", 1), 1);
     ck_assert_uint_eq(count(&sc, REF_DESIGN_DOC, "docs/contracts.md", 1), 1);
     ck_assert_uint_eq(count(&sc, REF_DESIGN_DOC, "harness/x.c", 1), 1);
     ck_assert_uint_eq(count(&sc, REF_ABS_PATH, "harness/x.c", 2), 1);
+    ck_assert_uint_eq(count(&sc, REF_MODEL_PATH, "harness/x.c", 2), 1);
     ck_assert_uint_eq(count(&sc, REF_ABS_PATH, "harness/x.c", 4), 1);
     free(msg);
     scan_free(&sc);
