@@ -120,6 +120,25 @@ void tm_proc_stop(struct tm_proc *p, int grace_ms)
     }
 }
 
+int tm_proc_stopped(const struct tm_proc *p)
+{
+    char path[64], buf[512];
+    if (p->pid <= 0 || p->exited)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)p->pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* "pid (comm) S …": the state follows the last ')' (comm may hold one). */
+    const char *close_paren = strrchr(buf, ')');
+    return close_paren != NULL && (close_paren[2] == 'T' || close_paren[2] == 't');
+}
+
 int tm_proc_exit_code(const struct tm_proc *p)
 {
     if (!p->exited || p->status_lost)

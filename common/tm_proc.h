@@ -30,6 +30,10 @@ int tm_proc_wait(struct tm_proc *p, tm_ms deadline);
 /* SIGTERM the process group, wait up to grace_ms, then SIGKILL; always reaps. */
 void tm_proc_stop(struct tm_proc *p, int grace_ms);
 
+/* 1 when the child is stopped (SIGSTOP, SIGTSTP, a tracer) rather than running
+ * or waiting: it cannot answer, whatever its deadline (Linux /proc). */
+int tm_proc_stopped(const struct tm_proc *p);
+
 /* Exit code (0-255) or 128+signal; -1 while running or when the status was lost. */
 int tm_proc_exit_code(const struct tm_proc *p);
 

@@ -18,6 +18,9 @@
 
 #define LINE_MAX_BYTES (1u << 20)
 #define DONE_WAIT_MS 2000   /* result → done: the session only frees its state */
+/* After the result deadline, the waits that end a session (its done line, the
+ * release of a waiting server) take at most this: the case's hard bound. */
+#define STOP_GRACE_MS 400
 
 /* One `tlspeer --serve` process (contracts §2): sessions are sent as JSON lines
  * on an abstract Unix socket (tm_proc gives children /dev/null as stdin), the
@@ -41,6 +44,7 @@ struct peer {
     char addr[64];
     int port;
     json_t *early_result;   /* a result that came before (instead of) ready */
+    int unresponsive;       /* the process was stopped when its result was due */
 };
 
 void peer_fixture_path(const char *fixtures_dir, const char *name, char *out, size_t outlen)
@@ -185,8 +189,11 @@ static int wait_ready(struct peer *p, tm_ms deadline, json_t *transcript, struct
         char *line = NULL;
         int r = tm_lines_read(p->lines, deadline, &line, err), code;
         if (r != 1) {
-            if (r == 0)
-                tm_err_set(err, "tlspeer printed no ready line before the deadline");
+            if (r == 0 && tm_proc_stopped(p->proc))
+                tm_err_setc(err, TM_E_TIMEOUT, "peer stopped answering: tlspeer (pid %d) is "
+                            "stopped; no ready line before the deadline", (int)p->proc->pid);
+            else if (r == 0)
+                tm_err_setc(err, TM_E_TIMEOUT, "tlspeer printed no ready line before the deadline");
             else if (r == -1) {
                 tm_proc_wait(p->proc, tm_deadline_in(1000));
                 tm_err_set(err, "tlspeer exited (code %d) before its ready line",
@@ -429,11 +436,10 @@ struct peer *peer_start_pooled(struct peer_pool *pool, const json_t *argv,
 
 /* After the result: the done line closes the session; anything else (no done,
  * a failed exit, a line that was not JSON) retires the process. */
-static void end_session(struct peer *p)
+static void end_session(struct peer *p, tm_ms until)
 {
     if (p->pool == NULL || !p->open)
         return;
-    tm_ms until = tm_deadline_in(DONE_WAIT_MS);
     for (int guard = 0; guard < 100; guard++) {
         char *line = NULL;
         struct tm_err err;
@@ -452,6 +458,11 @@ static void end_session(struct peer *p)
     }
 }
 
+int peer_unresponsive(const struct peer *p)
+{
+    return p->unresponsive;
+}
+
 int peer_pid(const struct peer *p)
 {
     return (int)p->proc->pid;
@@ -467,9 +478,9 @@ int peer_port(const struct peer *p)
     return p->port;
 }
 
-static void describe_exit(struct peer *p, char *evidence, size_t evlen)
+static void describe_exit(struct peer *p, tm_ms until, char *evidence, size_t evlen)
 {
-    if (tm_proc_wait(p->proc, tm_deadline_in(1000)) != 0) {
+    if (tm_proc_wait(p->proc, until) != 0) {
         snprintf(evidence, evlen, "tlspeer closed its output without a result and kept running");
         return;
     }
@@ -485,7 +496,7 @@ static void describe_exit(struct peer *p, char *evidence, size_t evlen)
  * and hang up, so its session ends (a failed handshake nobody reads) and the
  * process can serve the next case instead of being killed and started again.
  * 0 when the session ended cleanly. */
-static int release_waiting_server(struct peer *p)
+static int release_waiting_server(struct peer *p, tm_ms until)
 {
     if (p->pool == NULL || !p->tls_server || p->port <= 0 || p->early_result != NULL)
         return -1;
@@ -515,7 +526,6 @@ static int release_waiting_server(struct peer *p)
     close(fd);
     if (rc != 0)
         return -1;
-    tm_ms until = tm_deadline_in(DONE_WAIT_MS);
     for (int guard = 0; guard < 100; guard++) {
         char *line = NULL;
         struct tm_err err;
@@ -527,7 +537,7 @@ static int release_waiting_server(struct peer *p)
         int result = ev != NULL && strcmp(ev, "result") == 0;
         json_decref(j);
         if (result) {
-            end_session(p);
+            end_session(p, until);
             return p->open || p->poisoned ? -1 : 0;
         }
     }
@@ -538,10 +548,13 @@ json_t *peer_finish(struct peer *p, tm_ms deadline, json_t *transcript, char *ev
                     size_t evlen)
 {
     evidence[0] = '\0';
+    tm_ms stop_by = tm_deadline_in(DONE_WAIT_MS);
+    if (stop_by > deadline + STOP_GRACE_MS)
+        stop_by = deadline + STOP_GRACE_MS;
     if (p->early_result != NULL) {
         json_t *r = p->early_result;
         p->early_result = NULL;
-        end_session(p);
+        end_session(p, stop_by);
         return r;
     }
     for (int guard = 0; guard < 10000; guard++) {
@@ -550,9 +563,14 @@ json_t *peer_finish(struct peer *p, tm_ms deadline, json_t *transcript, char *ev
         int r = tm_lines_read(p->lines, deadline, &line, &err);
         if (r == 0) {
             const char *how = "killed";
+            /* A stopped process (SIGSTOP, a debugger) is no answer from the peer's
+             * stack: the case is the harness's error, not the device's verdict. */
+            p->unresponsive = tm_proc_stopped(p->proc);
+            if (p->unresponsive)
+                how = "it was stopped; killed";
             if (p->pool == NULL)
                 tm_proc_stop(p->proc, 200);
-            else if (release_waiting_server(p) == 0)
+            else if (!p->unresponsive && release_waiting_server(p, stop_by) == 0)
                 how = "session released, process kept";
             else
                 pool_stop(p->pool);
@@ -564,7 +582,7 @@ json_t *peer_finish(struct peer *p, tm_ms deadline, json_t *transcript, char *ev
         if (r < 0) {
             if (r == -2)
                 note(transcript, err.msg);
-            describe_exit(p, evidence, evlen);
+            describe_exit(p, stop_by, evidence, evlen);
             if (p->pool != NULL)
                 pool_stop(p->pool);
             return NULL;
@@ -584,7 +602,7 @@ json_t *peer_finish(struct peer *p, tm_ms deadline, json_t *transcript, char *ev
         p->poisoned |= p->pool != NULL && j == NULL;
         const char *ev = json_string_value(json_object_get(j, "event"));
         if (ev != NULL && strcmp(ev, "result") == 0) {
-            end_session(p);
+            end_session(p, stop_by);
             return j;
         }
         json_decref(j);

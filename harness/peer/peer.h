@@ -58,9 +58,13 @@ int peer_port(const struct peer *p);
 /* Collect the result line. Returns it (caller owns); on a hang the process is
  * killed and a result with handshake "timeout" is synthesised (field
  * "harness_note" says so); on a crash (exit without a result) NULL is returned
- * and evidence says how it ended. The peer is stopped either way. */
+ * and evidence says how it ended. The peer is stopped either way, and the waits
+ * that end its session take at most 400 ms past the deadline. */
 json_t *peer_finish(struct peer *p, tm_ms deadline, json_t *transcript, char *evidence,
                     size_t evlen);
+/* 1 when peer_finish found the process stopped (SIGSTOP) instead of answering:
+ * an infrastructure error, not a result of the peer's stack. */
+int peer_unresponsive(const struct peer *p);
 /* Stop (SIGTERM, then SIGKILL) and free; safe on NULL and after peer_finish. */
 void peer_stop(struct peer *p);
 

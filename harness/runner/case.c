@@ -178,6 +178,9 @@ static int start_peer(struct case_run *r, const struct peer_target *t, struct tm
                                 r->t_peer, err);
     r->stage[ST_PEER_START] += tm_now_ms() - t0;
     json_decref(argv);
+    /* A peer that is not ready in time is the harness's problem, not the device's. */
+    if (r->peer == NULL && tm_err_code(err) == TM_E_TIMEOUT)
+        r->peer_stuck = 1;
     return r->peer ? 0 : -1;
 }
 
@@ -221,8 +224,13 @@ static void finish_peer(struct case_run *r)
     /* No reply (device lost or silent): the peer's result cannot depend on it. */
     int early = r->reply == NULL || device_never_connected(r->reply);
     tm_ms tail = tm_deadline_in(early ? 300 : PEER_TAIL_MS);
-    r->peer_result = peer_finish(r->peer, tail < r->deadline + 2000 ? tail : r->deadline + 2000,
+    /* The case deadline bounds the peer too (--case-timeout is a hard bound). */
+    r->peer_result = peer_finish(r->peer, tail < r->deadline ? tail : r->deadline,
                                  r->t_peer, r->peer_evidence, sizeof r->peer_evidence);
+    if (peer_unresponsive(r->peer) && !r->error[0]) {
+        r->peer_stuck = 1;
+        snprintf(r->error, sizeof r->error, "peer stopped answering: %s", r->peer_evidence);
+    }
     if (r->reply == NULL && json_is_object(r->peer_result)
         && json_object_get(r->peer_result, "harness_note") != NULL) {
         snprintf(r->peer_evidence, sizeof r->peer_evidence,
@@ -436,7 +444,7 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     proxy_stop(r.proxy, r.t_proxy);
     r.stage[ST_HANDSHAKE] = reply_ms(r.reply, "handshake");
     classify(&r);
-    *infra = r.silent ? 2 : (r.lost || r.error_code == TM_E_BUSY);
+    *infra = r.silent ? 2 : r.peer_stuck ? 3 : (r.lost || r.error_code == TM_E_BUSY);
     json_object_set_new(r.rec, "attempts", json_integer(attempt));
     json_t *hb = json_object_get(r.reply, "heap_before"), *ha = json_object_get(r.reply, "heap_after");
     json_object_set_new(r.rec, "heap_delta", json_is_integer(hb) && json_is_integer(ha)

@@ -21,6 +21,7 @@ struct case_run {
     char error[1100];          /* infrastructure error, "" when none */
     enum tm_errc error_code;   /* its code (TM_E_BUSY: worth a retry) */
     int lost, skip, silent;
+    int peer_stuck;            /* the peer was stopped when its ready line or result was due */
     struct peer *peer;
     struct proxy *proxy;
 };

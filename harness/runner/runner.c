@@ -280,7 +280,7 @@ static void *worker_main(void *arg)
                                    : case_error_record(c, NULL, w->spec, "out of memory");
         json_decref(kase);
         check_writes(w);
-        int healthy = !infra || health(w, infra == 2, &err) == 0;
+        int healthy = !infra || infra == 3 || health(w, infra == 2, &err) == 0;
         if (infra && it.attempt <= c->retries) {
             /* Retry on this device when it came back, else on another one. */
             struct item again = { it.idx, it.iter, it.attempt + 1, rec };

@@ -124,9 +124,11 @@ struct worker {
     struct tm_err write_err; /* set by case_execute when a bundle file cannot be written */
 };
 
-/* Run one case on a worker's device. Returns the record (§6); *infra is set
- * when the result is an infrastructure error worth a retry: 1 device lost or
- * port busy, 2 the device fell silent (no reply before the deadline). */
+/* Run one case on a worker's device, within --case-timeout (plus at most 1 s to
+ * stop its peer and proxy). Returns the record (§6); *infra is set when the
+ * result is an infrastructure error worth a retry: 1 device lost or port busy,
+ * 2 the device fell silent (no reply before the deadline), 3 the peer stopped
+ * answering (the device needs no health check). */
 json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt, int *infra);
 /* The record of a case that could not run on any device. */
 json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *device,

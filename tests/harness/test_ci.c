@@ -497,6 +497,122 @@ START_TEST(disk_full_stops_and_keeps_what_finished)
 }
 END_TEST
 
+/* A tlspeer the run started whose command line holds mark, or -1. */
+static pid_t find_peer(pid_t harness, const char *mark)
+{
+    pid_t kids[16];
+    int n = children_of(harness, kids, 16);
+    for (int i = 0; i < n; i++) {
+        char p[64], *cmd = NULL;
+        size_t len = 0;
+        snprintf(p, sizeof p, "/proc/%d/cmdline", (int)kids[i]);
+        if (tm_read_file(p, (unsigned char **)&cmd, &len, NULL) != 0)
+            continue;
+        for (size_t k = 0; k + 1 < len; k++)   /* NUL-separated arguments */
+            if (cmd[k] == '\0')
+                cmd[k] = ' ';
+        int match = strstr(cmd, "tlspeer") != NULL && strstr(cmd, mark) != NULL;
+        free(cmd);
+        if (match)
+            return kids[i];
+    }
+    return -1;
+}
+
+static const json_t *case_with(const json_t *run, const char *reason_part)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(run, "cases"), i, c) {
+        const char *why = json_string_value(json_object_get(c, "reason"));
+        if (why != NULL && strstr(why, reason_part) != NULL)
+            return c;
+        const json_t *prev = json_object_get(c, "previous_attempt");
+        why = json_string_value(json_object_get(prev, "reason"));
+        if (why != NULL && strstr(why, reason_part) != NULL)
+            return prev;
+    }
+    return NULL;
+}
+
+/* --case-timeout bounds the whole case, the peer's shutdown included (at most
+ * 1 s more): a peer that never answers ends with the case deadline. */
+START_TEST(case_timeout_bounds_the_peer)
+{
+    static const char silent[] =
+        "name: ci-peer-silent\n"
+        "doc: the peer waits far longer than the case may take\n"
+        "tags: [client]\n"
+        "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
+        "         server_hostname: test.local}\n"
+        "peer: {cert: [\"{kt}-server.der\", \"{kt}-int.der\"], key: \"{kt}-server.key.der\",\n"
+        "       misbehave: \"stall:20000\"}\n"
+        "axes: {backend: [openssl], keytype: [p256], proto: [tls]}\n"
+        "expect: {device: ok, peer: ok}\n";
+    char file[400], run_path[400];
+    put(tmpdir, "ci-peer-silent.yaml", silent);
+    snprintf(file, sizeof file, "%s/ci-peer-silent.yaml", tmpdir);
+    tlsmatrix(60, "run", "--scenarios", file, "--report", report, "--case-timeout", "3000",
+              "--retries", "0", NULL);
+    snprintf(run_path, sizeof run_path, "%s/run.json", report);
+    json_t *run = json_load_file(run_path, 0, NULL);
+    char *o = output();
+    ck_assert_msg(run != NULL, "%.3000s", o);
+    const json_t *c = json_array_get(json_object_get(run, "cases"), 0);
+    json_int_t total = json_integer_value(json_object_get(json_object_get(c, "timings_ms"), "total"));
+    ck_assert_msg(total >= 3000 && total < 4000, "case took %lld ms at --case-timeout 3000\n%.3000s",
+                  (long long)total, o);
+    free(o);
+    json_decref(run);
+}
+END_TEST
+
+/* A peer that stops answering (SIGSTOP) is the harness's error, within the case
+ * deadline, and retried like any infrastructure error, never a device verdict.
+ * The peer waits a second before its handshake: time to stop it while the
+ * device waits for it. */
+START_TEST(stopped_peer_is_an_infrastructure_error)
+{
+    static const char slow[] =
+        "name: ci-peer-slow\n"
+        "doc: the peer waits a second before its handshake\n"
+        "tags: [client]\n"
+        "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
+        "         server_hostname: test.local}\n"
+        "peer: {cert: [\"{kt}-server.der\", \"{kt}-int.der\"], key: \"{kt}-server.key.der\",\n"
+        "       misbehave: \"stall:1000\"}\n"
+        "axes: {backend: [openssl], keytype: [p256], proto: [tls]}\n"
+        "expect: {device: ok, peer: ok}\n";
+    char file[400], run_path[400];
+    put(tmpdir, "ci-peer-slow.yaml", slow);
+    snprintf(file, sizeof file, "%s/ci-peer-slow.yaml", tmpdir);
+    struct tm_proc p;
+    start(&p, "run", "--scenarios", file, "--report", report, "--retries", "1",
+          "--case-timeout", "4000", NULL);
+    pid_t peer = -1;
+    tm_ms until = tm_deadline_in(30000);
+    while (peer < 0 && !tm_expired(until) && tm_proc_wait(&p, tm_deadline_in(10)) != 0)
+        peer = find_peer(p.pid, "stall:1000");
+    ck_assert_msg(peer > 0, "no slow peer seen");
+    kill(peer, SIGSTOP);
+    int rc = finish(&p, 60);
+    snprintf(run_path, sizeof run_path, "%s/run.json", report);
+    json_t *run = json_load_file(run_path, 0, NULL);
+    char *o = output();
+    ck_assert_msg(rc == 0 && run != NULL, "exit %d\n%.3000s", rc, o);
+    const json_t *c = case_with(run, "peer stopped answering");
+    ck_assert_msg(c != NULL, "no attempt names the stopped peer\n%.3000s", o);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "verdict")), "error");
+    json_int_t total = json_integer_value(json_object_get(json_object_get(c, "timings_ms"), "total"));
+    ck_assert_msg(total < 5000, "the stopped peer's case took %lld ms", (long long)total);
+    const json_t *kept = json_array_get(json_object_get(run, "cases"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(kept, "verdict")), "pass");
+    ck_assert(json_is_true(json_object_get(kept, "flaky")));
+    free(o);
+    json_decref(run);
+}
+END_TEST
+
 int main(void)
 {
     const char *need[] = { TLSMATRIX, TM_BIN_DIR "/vcam", TM_BIN_DIR "/tlspeer", TM_BIN_DIR "/pkigen" };
@@ -518,6 +634,8 @@ int main(void)
     tcase_add_test(tc, sighup_reports_and_no_child_outlives);
     tcase_add_test(tc, report_dir_removed_stops_the_run);
     tcase_add_test(tc, disk_full_stops_and_keeps_what_finished);
+    tcase_add_test(tc, case_timeout_bounds_the_peer);
+    tcase_add_test(tc, stopped_peer_is_an_infrastructure_error);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
