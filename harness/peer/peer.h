@@ -1,6 +1,6 @@
-/* Peer processes: tlspeer (the OpenSSL/GnuTLS side of a case) and udpproxy (DTLS
- * impairment between device and peer), started and stopped by pid with deadlines
- * (docs/contracts.md §2). All output lines go to the caller's transcript array. */
+/* Peer processes: tlspeer (the OpenSSL/GnuTLS side of a case) and udpproxy or
+ * tcpproxy (DTLS/TLS impairment between device and peer), started and stopped by
+ * pid with deadlines (docs/contracts.md §2). All output lines go to the caller's transcript array. */
 #ifndef TM_PEER_H
 #define TM_PEER_H
 
@@ -68,10 +68,10 @@ int peer_unresponsive(const struct peer *p);
 /* Stop (SIGTERM, then SIGKILL) and free; safe on NULL and after peer_finish. */
 void peer_stop(struct peer *p);
 
-/* udpproxy listening on listen_host (a free port) between a client and
- * server_host:server_port; spec is the case's "proxy" object (drop, dup, delay,
- * delay_rate, reorder, drop_type, protect_hvr, mtu, seed). The per-datagram log
- * goes to log_path. */
+/* udpproxy (DTLS) or tcpproxy (TLS) listening on listen_host (a free port)
+ * between a client and server_host:server_port; spec is the case's "proxy" object
+ * (scenario_proxy_keys: drop, dup, … for udpproxy; at, do for tcpproxy; seed for
+ * both). The proxy's log goes to log_path. */
 struct proxy *proxy_start(const json_t *spec, const char *listen_host,
                           const char *server_host, int server_port,
                           const char *log_path, int timeout_ms, tm_ms deadline,

@@ -1,10 +1,12 @@
-/* udpproxy between device and peer for DTLS cases with a `proxy` block. */
+/* The impairment proxy between device and peer for cases with a `proxy` block:
+ * udpproxy for DTLS, tcpproxy for TLS (the block's keys say which). */
 #include "peer/peer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "scenario/scenario.h"
 #include "tm_fs.h"
 #include "tm_proc.h"
 
@@ -15,18 +17,10 @@ struct proxy {
     char log_path[1024];
 };
 
-static const char *const proxy_keys[] = { "drop", "dup", "delay", "delay_rate", "reorder",
-                                          "drop_type", "protect_hvr", "mtu", "seed", NULL };
-
+/* One key of the block as flags (the keys were checked by scenario_proxy_proto). */
 static int flag_for(const char *key, const json_t *v, json_t *argv, struct tm_err *err)
 {
-    char flag[64], buf[64];
-    int known = 0;
-    for (size_t i = 0; proxy_keys[i]; i++)
-        known |= strcmp(proxy_keys[i], key) == 0;
-    if (!known)
-        return tm_err_set(err, "proxy.%s: unknown key (drop, dup, delay, delay_rate, reorder, "
-                          "drop_type, protect_hvr, mtu, seed)", key);
+    char flag[64], buf[600];   /* insert:HEX may be long */
     peer_flag_name(key, flag, sizeof flag);
     if (json_is_boolean(v)) {
         if (json_is_true(v))
@@ -60,8 +54,12 @@ static json_t *build_argv(const json_t *spec, const char *listen_host, const cha
                           int port, const char *log, int timeout_ms, struct tm_err *err)
 {
     char buf[1024];
+    const char *proto = scenario_proxy_proto(spec, err);
+    if (proto == NULL)
+        return NULL;
     json_t *argv = json_array();
-    snprintf(buf, sizeof buf, "%s/udpproxy", TM_BIN_DIR);
+    snprintf(buf, sizeof buf, "%s/%s", TM_BIN_DIR,
+             strcmp(proto, "tls") == 0 ? "tcpproxy" : "udpproxy");
     json_array_append_new(argv, json_string(buf));
     json_array_append_new(argv, json_string("--listen"));
     snprintf(buf, sizeof buf, strchr(listen_host, ':') ? "[%s]:0" : "%s:0", listen_host);
@@ -114,7 +112,7 @@ struct proxy *proxy_start(const json_t *spec, const char *listen_host,
     free(line);
     if (j == NULL || json_integer_value(json_object_get(j, "port")) <= 0) {
         json_decref(j);
-        tm_err_set(err, "udpproxy printed no ready line (%s)", r == 0 ? "deadline" : "exited");
+        tm_err_set(err, "%s printed no ready line (%s)", v[0], r == 0 ? "deadline" : "exited");
         proxy_stop(x, transcript);
         x = NULL;
         goto fail;

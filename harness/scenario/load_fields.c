@@ -3,6 +3,9 @@
  * FILE:LINE and the field. */
 #include "scenario_load.h"
 
+#include <stdio.h>
+#include "scenario/scenario.h"
+
 #include <string.h>
 
 int sl_enum(struct tm_yaml *y, yaml_node_t *map, const struct case_names *t, int dflt,
@@ -181,10 +184,43 @@ fail:
     return NULL;
 }
 
+const struct scenario_proxy_key scenario_proxy_keys[] = {
+    { "drop", "dtls" },        { "dup", "dtls" },          { "delay", "dtls" },
+    { "delay_rate", "dtls" },  { "reorder", "dtls" },      { "drop_type", "dtls" },
+    { "protect_hvr", "dtls" }, { "mtu", "dtls" },          { "at", "tls" },
+    { "do", "tls" },           { "seed", NULL },
+    { NULL, NULL },
+};
+
+const char *scenario_proxy_proto(const json_t *spec, struct tm_err *err)
+{
+    const char *key, *proto = NULL, *first = NULL;
+    json_t *v;
+    json_object_foreach((json_t *)spec, key, v) {
+        const struct scenario_proxy_key *k = scenario_proxy_keys;
+        while (k->key != NULL && strcmp(k->key, key) != 0)
+            k++;
+        if (k->key == NULL) {
+            tm_err_set(err, "proxy.%s: unknown key (DTLS: drop, dup, delay, delay_rate, "
+                       "reorder, drop_type, protect_hvr, mtu; TLS: at, do; "
+                       "both: seed)", key);
+            return NULL;
+        }
+        if (k->proto != NULL && proto != NULL && strcmp(k->proto, proto) != 0) {
+            tm_err_set(err, "proxy: '%s' is a %s key and '%s' a %s key: one proxy, one "
+                       "protocol", first, proto, key, k->proto);
+            return NULL;
+        }
+        if (k->proto != NULL && proto == NULL) {
+            proto = k->proto;
+            first = key;
+        }
+    }
+    return proto ? proto : "dtls";
+}
+
 json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
 {
-    static const char *const keys[] = { "drop", "dup", "delay", "delay_rate", "reorder",
-                                        "drop_type", "protect_hvr", "mtu", "seed", NULL };
     if (n == NULL)
         return json_null();
     if (tm_yaml_is_scalar(n)) {
@@ -195,7 +231,20 @@ json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
         tm_yaml_fail(y, n, err, "field 'proxy': expected a mapping or null");
         return NULL;
     }
-    if (tm_yaml_check_keys(y, n, keys, err) != 0)
+    json_t *spec = judge_yaml_json(y, n, "proxy", err);
+    if (spec == NULL)
         return NULL;
-    return judge_yaml_json(y, n, "proxy", err);
+    const char *proto = scenario_proxy_proto(spec, err);
+    int tcp = proto != NULL && strcmp(proto, "tls") == 0;
+    if (proto != NULL && tcp && (!json_is_string(json_object_get(spec, "at"))
+                                 || !json_is_string(json_object_get(spec, "do"))))
+        tm_err_set(err, "proxy: a TLS proxy needs both 'at' (a place) and 'do' (an action), "
+                   "as strings (see tcpproxy --help)");
+    else if (proto != NULL)
+        return spec;
+    json_decref(spec);
+    char why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err->msg);
+    tm_yaml_fail(y, n, err, "%s", why);
+    return NULL;
 }
