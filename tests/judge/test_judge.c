@@ -617,13 +617,21 @@ static const struct {
     { "a9.yaml", "name: a9\ndoc: d\ndevice: {}\nexpect: {device: ok, peer: alert:x}\n",
       "a9.yaml:4: expect.peer: 'alert:x': not a peer class" },
     { "b1.yaml", "name: b1\ndoc: d\ndevice: {}\nproxy: {drop: 0.1}\nexpect: {device: ok}\n",
-      "b1.yaml:4: proxy is DTLS only" },
+      "b1.yaml:4: this proxy block is for dtls (udpproxy), but axes.proto includes 'tls'" },
     { "b2.yaml", "name: b2\ndoc: [d\n", "b2.yaml:3:1: " },
     { "b3.yaml", "name: b3\ndoc: d\nexpect: {device: ok}\n", "b3.yaml:1: missing field 'device'" },
     { "b4.yaml", "name: b4\ndoc: d\ndevice: {}\nexpect: {device: lost}\n",
       "b4.yaml:4: expect.device: 'lost': 'lost' is an infrastructure outcome" },
     { "b5.yaml", "name: b5\ndoc: d\ndevice: {}\ninsecure: maybe\nexpect: {device: ok}\n",
       "b5.yaml:4: field 'insecure': expected true or false" },
+    { "b6.yaml", "name: b6\ndoc: d\ndevice: {}\nproxy: {at: 'after:server:finished'}\nexpect: {device: ok}\n",
+      "b6.yaml:4: proxy: a TLS proxy needs both 'at' (a place) and 'do' (an action)" },
+    { "b7.yaml", "name: b7\ndoc: d\ndevice: {}\nproxy: {at: 'bytes:client:1', do: fin, drop: 0.1}\nexpect: {device: ok}\n",
+      "one proxy, one protocol" },
+    { "b8.yaml", "name: b8\ndoc: d\ndevice: {}\nproxy: {at: 'bytes:client:1', do: fin}\naxes: {proto: [dtls]}\nexpect: {device: ok}\n",
+      "b8.yaml:4: this proxy block is for tls (tcpproxy: at, do), but axes.proto includes 'dtls'" },
+    { "b9.yaml", "name: b9\ndoc: d\ndevice: {}\nproxy: {colour: red}\nexpect: {device: ok}\n",
+      "b9.yaml:4: proxy.colour: unknown key" },
 };
 
 START_TEST(loader_errors)
