@@ -195,10 +195,11 @@ START_TEST(bytes_and_appdata_places)
     tp_expect_str(o.client, "handshake", "failed");
     expect_log(&o, "c2s * fin @10 bytes:client:10");
     done(&o);
-    o = run("appdata:server", "rst", "8000");
+    /* FIN, not RST: a reset may discard data the client has not read yet. */
+    o = run("appdata:server", "fin", "8000");
     tp_expect_str(o.client, "handshake", "ok");
-    tp_expect_bool(o.client, "data_ok", 1);   /* the record went through before the reset */
-    expect_log(&o, "s2c * rst @");
+    tp_expect_bool(o.client, "data_ok", 1);   /* the record went through before the FIN */
+    expect_log(&o, "s2c * fin @");
     done(&o);
 }
 END_TEST
