@@ -75,6 +75,18 @@ struct case_device {
 /* The keys a scenario's peer block may have (NULL-terminated). */
 extern const char *const case_peer_keys[];
 
+/* The `proxy` block's keys (docs/contracts.md §5) and the proto each belongs to:
+ * "dtls" keys are udpproxy's, "tls" keys tcpproxy's, NULL both (seed). Ends with
+ * a NULL key. */
+struct case_proxy_key {
+    const char *key;
+    const char *proto;
+};
+extern const struct case_proxy_key case_proxy_keys[];
+/* The proto a proxy block is for: "tls" when it has tcpproxy's keys, else "dtls".
+ * NULL with err set for an unknown key or a mix of both. */
+const char *case_proxy_proto(const json_t *spec, struct tm_err *err);
+
 /* A tlspeer flag the scenario sets by key (peer.verify: none → --verify none). */
 struct case_peer_flag {
     char *key;                  /* scenario key: "verify", "max_version", "no_tickets" */
@@ -120,7 +132,7 @@ struct tm_case {
     enum case_proto proto;
     struct case_device device;
     struct case_peer peer;
-    json_t *proxy;              /* udpproxy settings (DTLS only), NULL for none */
+    json_t *proxy;              /* udpproxy (DTLS) or tcpproxy (TLS) settings, NULL for none */
     struct case_expect expect;
     struct case_step *steps;
     size_t nsteps;

@@ -27,7 +27,8 @@ const char *const case_peer_keys[] = {
     "min_version", "max_version", "ciphers", "ciphersuites", "groups", "sigalgs", "alpn",
     "no_tickets", "no_renegotiation", "max_fragment", "record_size_limit", "max_send_frag",
     "seclevel", "cookie", "mtu", "dtls_timeout", "send", "send_file", "send_size", "expect",
-    "expect_size", "echo", "close", "misbehave", "keylog", NULL };
+    "expect_size", "echo", "close", "misbehave", "keylog", "on_sni_missing", "on_sni",
+    "close_after", "app_record", NULL };
 
 int case_enum_parse(const struct case_names *t, const char *s, struct tm_err *err)
 {
@@ -320,6 +321,41 @@ static int build_header(const json_t *j, struct tm_case *c, struct tm_err *err)
     return tags == NULL ? 0 : str_list(tags, "tags", &c->tags, &c->ntags, err);
 }
 
+const struct case_proxy_key case_proxy_keys[] = {
+    { "drop", "dtls" },        { "dup", "dtls" },          { "delay", "dtls" },
+    { "delay_rate", "dtls" },  { "reorder", "dtls" },      { "drop_type", "dtls" },
+    { "protect_hvr", "dtls" }, { "mtu", "dtls" },          { "at", "tls" },
+    { "do", "tls" },           { "seed", NULL },
+    { NULL, NULL },
+};
+
+const char *case_proxy_proto(const json_t *spec, struct tm_err *err)
+{
+    const char *key, *proto = NULL, *first = NULL;
+    json_t *v;
+    json_object_foreach((json_t *)spec, key, v) {
+        const struct case_proxy_key *k = case_proxy_keys;
+        while (k->key != NULL && strcmp(k->key, key) != 0)
+            k++;
+        if (k->key == NULL) {
+            tm_err_setc(err, TM_E_INPUT, "proxy.%s: unknown key (DTLS: drop, dup, delay, delay_rate, "
+                       "reorder, drop_type, protect_hvr, mtu; TLS: at, do; "
+                       "both: seed)", key);
+            return NULL;
+        }
+        if (k->proto != NULL && proto != NULL && strcmp(k->proto, proto) != 0) {
+            tm_err_setc(err, TM_E_INPUT, "proxy: '%s' is a %s key and '%s' a %s key: one proxy, one "
+                       "protocol", first, proto, key, k->proto);
+            return NULL;
+        }
+        if (k->proto != NULL && proto == NULL) {
+            proto = k->proto;
+            first = key;
+        }
+    }
+    return proto ? proto : "dtls";
+}
+
 int case_build(const json_t *j, struct tm_case *c, struct tm_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -342,8 +378,12 @@ int case_build(const json_t *j, struct tm_case *c, struct tm_err *err)
             tm_err_setc(err, TM_E_INPUT, "field 'proxy': expected a mapping or null");
             goto fail;
         }
-        if (c->proto != CASE_DTLS) {
-            tm_err_setc(err, TM_E_INPUT, "proxy is DTLS only, but axes.proto is 'tls'");
+        const char *want = case_proxy_proto(proxy, err);
+        if (want == NULL)
+            goto fail;
+        if ((c->proto == CASE_DTLS) != (strcmp(want, "dtls") == 0)) {
+            tm_err_setc(err, TM_E_INPUT, "this proxy block is for %s, but axes.proto is '%s'",
+                        want, c->proto == CASE_DTLS ? "dtls" : "tls");
             goto fail;
         }
         c->proxy = json_deep_copy(proxy);

@@ -70,7 +70,7 @@ void peer_stop(struct peer *p);
 
 /* udpproxy (DTLS) or tcpproxy (TLS) listening on listen_host (a free port)
  * between a client and server_host:server_port; spec is the case's "proxy" object
- * (scenario_proxy_keys: drop, dup, … for udpproxy; at, do for tcpproxy; seed for
+ * (case_proxy_keys: drop, dup, … for udpproxy; at, do for tcpproxy; seed for
  * both). The proxy's log goes to log_path. */
 struct proxy *proxy_start(const json_t *spec, const char *listen_host,
                           const char *server_host, int server_port,

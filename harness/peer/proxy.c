@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scenario/scenario.h"
+#include "case/case.h"
 #include "tm_fs.h"
 #include "tm_proc.h"
 
@@ -17,7 +17,7 @@ struct proxy {
     char log_path[1024];
 };
 
-/* One key of the block as flags (the keys were checked by scenario_proxy_proto). */
+/* One key of the block as flags (the keys were checked by case_proxy_proto). */
 static int flag_for(const char *key, const json_t *v, json_t *argv, struct tm_err *err)
 {
     char flag[64], buf[600];   /* insert:HEX may be long */
@@ -54,7 +54,7 @@ static json_t *build_argv(const json_t *spec, const char *listen_host, const cha
                           int port, const char *log, int timeout_ms, struct tm_err *err)
 {
     char buf[1024];
-    const char *proto = scenario_proxy_proto(spec, err);
+    const char *proto = case_proxy_proto(spec, err);
     if (proto == NULL)
         return NULL;
     json_t *argv = json_array();

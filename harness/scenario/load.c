@@ -67,7 +67,7 @@ static int check_proxy(struct tm_yaml *y, yaml_node_t *root, json_t *s, struct t
     json_t *v;
     if (json_is_null(json_object_get(s, "proxy")))
         return 0;
-    const char *want = scenario_proxy_proto(json_object_get(s, "proxy"), err);
+    const char *want = case_proxy_proto(json_object_get(s, "proxy"), err);
     json_array_foreach(proto, i, v) if (want && strcmp(json_string_value(v), want) != 0)
         return tm_yaml_fail(y, tm_yaml_get(y, root, "proxy"), err,
                             "this proxy block is for %s (%s), but axes.proto includes '%s'",

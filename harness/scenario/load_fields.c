@@ -4,7 +4,6 @@
 #include "scenario_load.h"
 
 #include <stdio.h>
-#include "scenario/scenario.h"
 
 #include <string.h>
 
@@ -184,41 +183,6 @@ fail:
     return NULL;
 }
 
-const struct scenario_proxy_key scenario_proxy_keys[] = {
-    { "drop", "dtls" },        { "dup", "dtls" },          { "delay", "dtls" },
-    { "delay_rate", "dtls" },  { "reorder", "dtls" },      { "drop_type", "dtls" },
-    { "protect_hvr", "dtls" }, { "mtu", "dtls" },          { "at", "tls" },
-    { "do", "tls" },           { "seed", NULL },
-    { NULL, NULL },
-};
-
-const char *scenario_proxy_proto(const json_t *spec, struct tm_err *err)
-{
-    const char *key, *proto = NULL, *first = NULL;
-    json_t *v;
-    json_object_foreach((json_t *)spec, key, v) {
-        const struct scenario_proxy_key *k = scenario_proxy_keys;
-        while (k->key != NULL && strcmp(k->key, key) != 0)
-            k++;
-        if (k->key == NULL) {
-            tm_err_set(err, "proxy.%s: unknown key (DTLS: drop, dup, delay, delay_rate, "
-                       "reorder, drop_type, protect_hvr, mtu; TLS: at, do; "
-                       "both: seed)", key);
-            return NULL;
-        }
-        if (k->proto != NULL && proto != NULL && strcmp(k->proto, proto) != 0) {
-            tm_err_set(err, "proxy: '%s' is a %s key and '%s' a %s key: one proxy, one "
-                       "protocol", first, proto, key, k->proto);
-            return NULL;
-        }
-        if (k->proto != NULL && proto == NULL) {
-            proto = k->proto;
-            first = key;
-        }
-    }
-    return proto ? proto : "dtls";
-}
-
 json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
 {
     if (n == NULL)
@@ -234,7 +198,7 @@ json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
     json_t *spec = judge_yaml_json(y, n, "proxy", err);
     if (spec == NULL)
         return NULL;
-    const char *proto = scenario_proxy_proto(spec, err);
+    const char *proto = case_proxy_proto(spec, err);
     int tcp = proto != NULL && strcmp(proto, "tls") == 0;
     if (proto != NULL && tcp && (!json_is_string(json_object_get(spec, "at"))
                                  || !json_is_string(json_object_get(spec, "do"))))

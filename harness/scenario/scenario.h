@@ -60,16 +60,4 @@ void scenario_order(json_t *cases, unsigned long seed);
 /* scenario_order over references: the same permutation for the same seed and n. */
 void scenario_order_refs(struct scenario_ref *refs, size_t n, unsigned long seed);
 
-/* The `proxy` block's keys (docs/contracts.md §5) and the proto each belongs to:
- * "dtls" keys are udpproxy's, "tls" keys tcpproxy's, NULL both (seed). Ends with
- * a NULL key. */
-struct scenario_proxy_key {
-    const char *key;
-    const char *proto;
-};
-extern const struct scenario_proxy_key scenario_proxy_keys[];
-/* The proto a proxy block is for: "tls" when it has tcpproxy's keys, else "dtls".
- * NULL with err set for an unknown key or a mix of both. */
-const char *scenario_proxy_proto(const json_t *spec, struct tm_err *err);
-
 #endif

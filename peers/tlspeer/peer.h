@@ -21,6 +21,13 @@ enum peer_verify { PEER_VERIFY_DEFAULT, PEER_VERIFY_NONE, PEER_VERIFY_OPTIONAL,
                    PEER_VERIFY_REQUIRE };
 enum peer_misbehave { PEER_MB_NONE, PEER_MB_CLOSE_AFTER_HELLO, PEER_MB_GARBAGE,
                       PEER_MB_STALL, PEER_MB_ALERT, PEER_MB_BIG_RECORD };
+/* --cookie: off, on, a fresh cookie per HelloVerifyRequest accepted only from the
+ * second one on (changing), or never accepted (never). */
+enum peer_cookie { PEER_COOKIE_OFF, PEER_COOKIE_ON, PEER_COOKIE_CHANGING, PEER_COOKIE_NEVER };
+/* How the connection ends (--close). */
+enum peer_close { PEER_CLOSE_NOTIFY, PEER_CLOSE_ABRUPT, PEER_CLOSE_HALF, PEER_CLOSE_SILENT };
+/* What a TLS server does on the ClientHello's SNI (--on-sni-missing, --on-sni). */
+enum peer_sni_act { PEER_SNI_GO = 0, PEER_SNI_CLOSE, PEER_SNI_ALERT };
 
 struct peer_opts {
     const char *backend;
@@ -40,20 +47,26 @@ struct peer_opts {
     int noservername;
     const char *expect_servername;
     int sni_reject;               /* --sni-mismatch reject (default) vs log */
+    enum peer_sni_act on_sni_missing, on_sni_act;
+    int on_sni_missing_alert, on_sni_alert;   /* alert numbers for PEER_SNI_ALERT */
+    const char *on_sni_name;      /* --on-sni NAME:ACTION: NAME is its first name_len bytes */
+    size_t on_sni_name_len;
     enum peer_ver min_version, max_version;
     const char *ciphers, *ciphersuites, *groups, *sigalgs, *alpn;
     int no_tickets, no_renegotiation;
     int max_fragment, record_size_limit;
     int max_send_frag;            /* records we send, handshake included; 0: default */
     int seclevel;                 /* OpenSSL security level; -1: the library's default */
-    int cookie;
+    enum peer_cookie cookie;
     int mtu, dtls_timeout_ms;
     const char *send_text, *send_file;
     long send_size;
     const char *expect_text;
     long expect_size;             /* -1: not given */
     int echo;
-    int close_abrupt;
+    enum peer_close close_mode;
+    long close_after;             /* --close-after N: end after N payload bytes; -1 none */
+    int app_record;               /* --app-record N: payload writes (records) of N bytes */
     enum peer_misbehave misbehave;
     int stall_ms;
     int alert_code;               /* for alert:NAME */
@@ -194,6 +207,12 @@ void peer_close(const struct peer_backend *be, struct peer_conn *c);
 void peer_drain_raw(struct peer_conn *c);
 /* Returns 1 when the misbehaviour replaced the handshake (result is complete). */
 int peer_misbehave_before(const struct peer_backend *be, struct peer_conn *c);
+
+/* SNI from the raw ClientHello (peer_sni.c): FOUND with the name in name (cap
+ * bytes with the NUL), NONE without one, MORE when d is not the whole first
+ * record yet, NOT_HELLO for anything else. */
+enum { PEER_SNI_FOUND, PEER_SNI_NONE, PEER_SNI_MORE, PEER_SNI_NOT_HELLO };
+int peer_sni_from_hello(const unsigned char *d, size_t n, char *name, size_t cap);
 
 /* JSON lines (peer_json.c). */
 void peer_json_ready(const struct peer_opts *o, int port);

@@ -55,7 +55,10 @@ static int write_max(const struct peer_backend *be, struct peer_conn *c,
 static int write_all(const struct peer_backend *be, struct peer_conn *c,
                      const unsigned char *buf, size_t len)
 {
-    return write_max(be, c, buf, len, write_limit(c));
+    size_t max = write_limit(c);
+    if (c->o->app_record > 0 && (size_t)c->o->app_record < max)
+        max = (size_t)c->o->app_record;   /* one write is one record: small records */
+    return write_max(be, c, buf, len, max);
 }
 
 /* Read once (waiting as needed). Returns bytes > 0, 0 on EOF/error, -1 on deadline. */
@@ -134,9 +137,13 @@ void peer_data_run(const struct peer_backend *be, struct peer_conn *c)
         if (write_max(be, c, buf, CHUNK, CHUNK) < 0)
             goto out;
     }
-    if (c->pki->payload.len > 0 &&
-        write_all(be, c, c->pki->payload.data, c->pki->payload.len) < 0)
+    size_t len = c->pki->payload.len;
+    if (o->close_after >= 0 && len > (size_t)o->close_after)
+        len = (size_t)o->close_after;   /* the rest is cut off by the close */
+    if (len > 0 && write_all(be, c, c->pki->payload.data, len) < 0)
         goto out;
+    if (o->close_after >= 0)
+        goto out;                       /* close at once, as --close says */
     if (o->expect_text != NULL || o->expect_size >= 0)
         expect_data(be, c, buf);
     else if (o->echo)
@@ -148,9 +155,9 @@ out:
 /* Read and drop what the peer still sends until it closes, for a short while:
  * closing a TCP socket with unread data sends a reset, which can destroy the data
  * we just wrote before the device reads it. */
-static void drain(const struct peer_backend *be, struct peer_conn *c)
+static void drain_for(const struct peer_backend *be, struct peer_conn *c, int64_t ms)
 {
-    tm_ms saved = c->deadline, cap = tm_deadline_in(DRAIN_MS);
+    tm_ms saved = c->deadline, cap = tm_deadline_in(ms);
     unsigned char buf[4096];
     int had_error = c->res->has_error;
     c->deadline = cap < saved ? cap : saved;
@@ -176,9 +183,21 @@ void peer_drain_raw(struct peer_conn *c)
 
 void peer_close(const struct peer_backend *be, struct peer_conn *c)
 {
+    enum peer_close mode = c->o->close_mode;
+    if (mode == PEER_CLOSE_SILENT || mode == PEER_CLOSE_HALF) {
+        /* silent: the connection stays open and quiet; half: our direction ends
+         * with a bare FIN. Either way we read on until the peer closes or the
+         * deadline, so the device's reads and writes meet an open socket. */
+        if (mode == PEER_CLOSE_HALF && c->o->proto == PEER_TLS)
+            shutdown(c->fd, SHUT_WR);
+        drain_for(be, c, tm_remaining_ms(c->deadline));
+        if (c->res->closed_by == NULL)
+            c->res->closed_by = "self";
+        return;
+    }
     if (c->res->closed_by == NULL)
         c->res->closed_by = "self";
-    if (!c->o->close_abrupt) {
+    if (mode != PEER_CLOSE_ABRUPT) {
         for (int i = 0; i < 8; i++) {   /* a few steps at most */
             enum peer_io st = be->shutdown(c);
             if ((st != PEER_IO_WANT_READ && st != PEER_IO_WANT_WRITE) ||
@@ -188,6 +207,6 @@ void peer_close(const struct peer_backend *be, struct peer_conn *c)
     }
     if (c->o->proto == PEER_TLS && strcmp(c->res->closed_by, "self") == 0) {
         shutdown(c->fd, SHUT_WR);
-        drain(be, c);
+        drain_for(be, c, DRAIN_MS);
     }
 }

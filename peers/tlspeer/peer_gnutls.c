@@ -308,12 +308,22 @@ static enum peer_io cookie_step(struct peer_conn *c)
         return PEER_IO_ERROR;
     }
     memset(&pre, 0, sizeof pre);
-    if (gnutls_dtls_cookie_verify(&cfg->cookie_key, &c->addr, c->addrlen, buf, (size_t)n,
-                                  &pre) == 0) {
+    int refuse = c->o->cookie == PEER_COOKIE_NEVER
+                 || (c->o->cookie == PEER_COOKIE_CHANGING && c->res->hello_verify < 2);
+    if (!refuse && gnutls_dtls_cookie_verify(&cfg->cookie_key, &c->addr, c->addrlen, buf,
+                                             (size_t)n, &pre) == 0) {
         gnutls_dtls_prestate_set(sess_of(c), &pre);
         return PEER_IO_DONE;
     }
     recv(c->fd, buf, sizeof buf, 0);
+    if (c->o->cookie >= PEER_COOKIE_CHANGING) {   /* a new key: every cookie differs */
+        gnutls_free(cfg->cookie_key.data);
+        cfg->cookie_key.data = NULL;
+        if (gnutls_key_generate(&cfg->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0) {
+            peer_result_error(c->res, 0, "cookie key: out of memory");
+            return PEER_IO_ERROR;
+        }
+    }
     gnutls_dtls_cookie_send(&cfg->cookie_key, &c->addr, c->addrlen, &pre,
                             (gnutls_transport_ptr_t)(intptr_t)c->fd, cookie_push);
     c->res->hello_verify++;

@@ -2,6 +2,7 @@
  * bytes on the wire are the same whichever backend was chosen. */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -86,9 +87,65 @@ static int hello_exchange(const struct peer_backend *be, struct peer_conn *c)
     return 0;
 }
 
+/* Peek at the ClientHello until its first record is whole (or the deadline); it
+ * stays in the socket for the handshake. The SNI result kind is returned. */
+static int peek_sni(struct peer_conn *c, char *name, size_t cap)
+{
+    unsigned char buf[16384 + 5];
+    for (;;) {   /* bounded by the deadline */
+        struct pollfd p = { c->fd, POLLIN, 0 };
+        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+        int kind = n > 0 ? peer_sni_from_hello(buf, (size_t)n, name, cap) : PEER_SNI_MORE;
+        if (kind != PEER_SNI_MORE || n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return kind == PEER_SNI_MORE ? PEER_SNI_NOT_HELLO : kind;
+        if (tm_expired(c->deadline) || poll(&p, 1, (int)tm_remaining_ms(c->deadline)) <= 0)
+            return PEER_SNI_NOT_HELLO;
+        if (n > 0 && (size_t)n == sizeof buf)
+            return PEER_SNI_NOT_HELLO;
+        tm_sleep_ms(n > 0 ? 1 : 0);   /* the rest of a record is on its way */
+    }
+}
+
+/* --on-sni-missing / --on-sni: 1 when the action replaced the handshake. */
+static int sni_action(struct peer_conn *c)
+{
+    const struct peer_opts *o = c->o;
+    char name[256] = "";
+    int kind = peek_sni(c, name, sizeof name);
+    enum peer_sni_act act = PEER_SNI_GO;
+    int alert = 0;
+    if (kind == PEER_SNI_NONE) {
+        act = o->on_sni_missing;
+        alert = o->on_sni_missing_alert;
+    } else if (kind == PEER_SNI_FOUND && o->on_sni_name != NULL
+               && strlen(name) == o->on_sni_name_len
+               && strncmp(name, o->on_sni_name, o->on_sni_name_len) == 0) {
+        act = o->on_sni_act;
+        alert = o->on_sni_alert;
+    }
+    if (kind == PEER_SNI_FOUND) {
+        snprintf(c->res->sni, sizeof c->res->sni, "%s", name);
+        c->res->has_sni = 1;
+    }
+    if (act == PEER_SNI_GO)
+        return 0;
+    unsigned char drop[16384 + 5];
+    recv(c->fd, drop, sizeof drop, MSG_DONTWAIT);   /* the hello we answer */
+    c->res->handshake = "not-started";
+    c->res->closed_by = "self";
+    if (act == PEER_SNI_ALERT) {
+        send_alert(c, alert);
+        watch_reply(c);
+    }
+    peer_drain_raw(c);
+    return 1;
+}
+
 int peer_misbehave_before(const struct peer_backend *be, struct peer_conn *c)
 {
     const struct peer_opts *o = c->o;
+    if ((o->on_sni_missing != PEER_SNI_GO || o->on_sni_name != NULL) && sni_action(c))
+        return 1;
     switch (o->misbehave) {
     case PEER_MB_STALL: {
         tm_ms until = tm_deadline_in(o->stall_ms);

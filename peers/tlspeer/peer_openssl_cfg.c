@@ -98,14 +98,22 @@ static int cookie_make(SSL *ssl, unsigned char *out, unsigned int *len)
 
 static int cookie_generate_cb(SSL *ssl, unsigned char *cookie, unsigned int *len)
 {
-    ossl_conn(ssl)->res->hello_verify++;   /* each call is one HelloVerifyRequest */
+    struct peer_conn *c = ossl_conn(ssl);
+    struct ossl_cfg *cfg = c->cfg;
+    c->res->hello_verify++;   /* each call is one HelloVerifyRequest */
+    if (c->o->cookie >= PEER_COOKIE_CHANGING)   /* a new secret: every cookie differs */
+        RAND_bytes(cfg->cookie_secret, sizeof cfg->cookie_secret);
     return cookie_make(ssl, cookie, len);
 }
 
 static int cookie_verify_cb(SSL *ssl, const unsigned char *cookie, unsigned int len)
 {
+    const struct peer_conn *c = ossl_conn(ssl);
     unsigned char want[EVP_MAX_MD_SIZE];
     unsigned int wlen = 0;
+    if (c->o->cookie == PEER_COOKIE_NEVER
+        || (c->o->cookie == PEER_COOKIE_CHANGING && c->res->hello_verify < 2))
+        return 0;   /* a fresh HelloVerifyRequest follows */
     return cookie_make(ssl, want, &wlen) && wlen == len && memcmp(want, cookie, len) == 0;
 }
 

@@ -15,7 +15,8 @@ enum {
     O_MINV, O_MAXV, O_TLS13, O_TLS12, O_CIPHERS, O_SUITES, O_GROUPS, O_SIGALGS, O_ALPN,
     O_NOTICKETS, O_NORENEG, O_MAXFRAG, O_RSL, O_SENDFRAG, O_SECLEVEL, O_COOKIE, O_MTU,
     O_DTLS_TIMEOUT, O_SEND, O_SEND_FILE, O_SEND_SIZE, O_EXPECT, O_EXPECT_SIZE, O_ECHO, O_CLOSE, O_MISBEHAVE,
-    O_NODELAY, O_TIMEOUT, O_KEYLOG, O_HELP
+    O_NODELAY, O_TIMEOUT, O_KEYLOG, O_HELP, O_ON_SNI_MISSING, O_ON_SNI, O_CLOSE_AFTER,
+    O_APP_RECORD
 };
 
 static const struct option longopts[] = {
@@ -37,6 +38,8 @@ static const struct option longopts[] = {
     {"expect-size", 1, 0, O_EXPECT_SIZE}, {"echo", 0, 0, O_ECHO}, {"close", 1, 0, O_CLOSE},
     {"misbehave", 1, 0, O_MISBEHAVE}, {"nodelay", 0, 0, O_NODELAY},
     {"timeout", 1, 0, O_TIMEOUT}, {"keylog", 1, 0, O_KEYLOG}, {"help", 0, 0, O_HELP},
+    {"on-sni-missing", 1, 0, O_ON_SNI_MISSING}, {"on-sni", 1, 0, O_ON_SNI},
+    {"close-after", 1, 0, O_CLOSE_AFTER}, {"app-record", 1, 0, O_APP_RECORD},
     {0, 0, 0, 0}
 };
 
@@ -135,6 +138,32 @@ static int parse_misbehave(struct peer_opts *o, const char *s)
     return 0;
 }
 
+/* close | alert | alert:NAME (default unrecognized_name). */
+static int parse_sni_action(const char *flag, const char *s, enum peer_sni_act *act, int *alert)
+{
+    *alert = 112;   /* unrecognized_name */
+    if (strcmp(s, "close") == 0)
+        *act = PEER_SNI_CLOSE;
+    else if (strcmp(s, "alert") == 0)
+        *act = PEER_SNI_ALERT;
+    else if (strncmp(s, "alert:", 6) == 0 && (*alert = peer_alert_code(s + 6)) >= 0)
+        *act = PEER_SNI_ALERT;
+    else
+        return bad(flag, "expected close, alert or alert:NAME (IANA), got", s);
+    return 0;
+}
+
+/* NAME:ACTION; the name stays in argv (the options live no longer than argv). */
+static int parse_on_sni(struct peer_opts *o, const char *s)
+{
+    const char *colon = strchr(s, ':');
+    if (colon == NULL || colon == s || colon - s > 255)
+        return bad("on-sni", "expected NAME:ACTION, got", s);
+    o->on_sni_name = s;
+    o->on_sni_name_len = (size_t)(colon - s);
+    return parse_sni_action("on-sni", colon + 1, &o->on_sni_act, &o->on_sni_alert);
+}
+
 static int add_file(const char *flag, const char *s, const char *list[], int *n)
 {
     if (*n >= PEER_MAX_FILES)
@@ -149,8 +178,8 @@ static int parse_one(struct peer_opts *o, int c, const char *a)
     static const char *const roles[] = {"server", "client", NULL};
     static const char *const protos[] = {"tls", "dtls", NULL};
     static const char *const verifies[] = {"none", "optional", "require", NULL};
-    static const char *const onoff[] = {"off", "on", NULL};
-    static const char *const closes[] = {"notify", "abrupt", NULL};
+    static const char *const cookies[] = {"off", "on", "changing", "never", NULL};
+    static const char *const closes[] = {"notify", "abrupt", "half", "silent", NULL};
     static const char *const sni[] = {"log", "reject", NULL};
     int i = 0;
     switch (c) {
@@ -199,7 +228,10 @@ static int parse_one(struct peer_opts *o, int c, const char *a)
     case O_RSL: return parse_int("record-size-limit", a, 64, 16385, &o->record_size_limit);
     case O_SENDFRAG: return parse_int("max-send-frag", a, 512, 16384, &o->max_send_frag);
     case O_SECLEVEL: return parse_int("seclevel", a, 0, 5, &o->seclevel);
-    case O_COOKIE: return pick("cookie", a, onoff, &o->cookie);
+    case O_COOKIE:
+        if (pick("cookie", a, cookies, &i) < 0) return -1;
+        o->cookie = (enum peer_cookie)i;
+        return 0;
     case O_MTU: return parse_int("mtu", a, 256, 65535, &o->mtu);
     case O_DTLS_TIMEOUT: return parse_int("dtls-timeout", a, 1, 600000, &o->dtls_timeout_ms);
     case O_SEND: o->send_text = a; return 0;
@@ -208,7 +240,15 @@ static int parse_one(struct peer_opts *o, int c, const char *a)
     case O_EXPECT: o->expect_text = a; return 0;
     case O_EXPECT_SIZE: return parse_long("expect-size", a, 0, 1L << 30, &o->expect_size);
     case O_ECHO: o->echo = 1; return 0;
-    case O_CLOSE: return pick("close", a, closes, &o->close_abrupt);
+    case O_CLOSE:
+        if (pick("close", a, closes, &i) < 0) return -1;
+        o->close_mode = (enum peer_close)i;
+        return 0;
+    case O_CLOSE_AFTER: return parse_long("close-after", a, 0, 1L << 30, &o->close_after);
+    case O_APP_RECORD: return parse_int("app-record", a, 1, 16384, &o->app_record);
+    case O_ON_SNI_MISSING:
+        return parse_sni_action("on-sni-missing", a, &o->on_sni_missing, &o->on_sni_missing_alert);
+    case O_ON_SNI: return parse_on_sni(o, a);
     case O_MISBEHAVE: return parse_misbehave(o, a);
     case O_NODELAY: o->nodelay = 1; return 0;
     case O_TIMEOUT: return parse_int("timeout", a, 1, 86400000, &o->timeout_ms);
@@ -271,6 +311,11 @@ static int check_combination(struct peer_opts *o)
         return bad("send", "give only one of --send, --send-file, --send-size", NULL);
     if (o->expect_text != NULL && o->expect_size >= 0)
         return bad("expect-size", "give --expect or --expect-size, not both", NULL);
+    if ((o->on_sni_missing || o->on_sni_name) && (o->role != PEER_SERVER || o->proto != PEER_TLS))
+        return bad(o->on_sni_name ? "on-sni" : "on-sni-missing", "is for --role server "
+                   "--proto tls (it reads the ClientHello from the TCP stream)", NULL);
+    if (o->cookie >= PEER_COOKIE_CHANGING && (o->role != PEER_SERVER || o->proto != PEER_DTLS))
+        return bad("cookie", "changing and never are for --role server --proto dtls", NULL);
     return 0;
 }
 
@@ -281,8 +326,9 @@ int peer_opts_parse(struct peer_opts *o, int argc, char **argv)
     o->proto = (enum peer_proto)-1;
     o->bind_addr = "127.0.0.1";
     o->sni_reject = 1;
-    o->cookie = 1;
+    o->cookie = PEER_COOKIE_ON;
     o->expect_size = -1;
+    o->close_after = -1;
     o->seclevel = -1;
     o->timeout_ms = 10000;
     opterr = 0;

@@ -1,0 +1,215 @@
+/* tlspeer's misbehaviours for networks and servers that misbehave: acting on the
+ * SNI, DTLS cookies that change or are never accepted, how the connection ends
+ * (after N bytes, half-closed, silent) and small application-data records. Real
+ * processes on loopback, each server backend against an OpenSSL or GnuTLS client. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tm_fs.h"
+#include "tp_util.h"
+
+static const char *const backends[] = {"openssl", "gnutls"};
+
+#define SRV(b, proto) "--backend", b, "--role", "server", "--proto", proto, "--cert", \
+    tp_pki("p256-server.fullchain.pem"), "--key", tp_pki("p256-server.key.pem")
+#define CLI(b, proto) "--backend", b, "--role", "client", "--proto", proto, "--connect", \
+    "127.0.0.1:PORT", "--CAfile", tp_pki("p256-root.pem")
+
+/* No SNI: the server closes after the hello; with one it would go on. */
+START_TEST(sni_missing_close)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV(b, "tls"), "--on-sni-missing", "close", "--timeout", "5000", NULL};
+    const char *cli[] = {CLI("openssl", "tls"), "--noservername", "--verify", "none",
+                         "--timeout", "5000", NULL};
+    json_t *s, *c;
+    tp_pair(srv, cli, &s, &c);
+    tp_expect_str(s, "handshake", "not-started");
+    tp_expect_str(s, "closed_by", "self");
+    tp_expect_str(s, "alert_sent", NULL);
+    tp_expect_str(c, "handshake", "failed");
+    json_decref(s);
+    json_decref(c);
+    const char *cli2[] = {CLI("gnutls", "tls"), "--servername", "test.local", "--timeout", "5000",
+                          NULL};
+    tp_pair(srv, cli2, &s, &c);
+    tp_expect_str(s, "handshake", "ok");
+    tp_expect_str(c, "handshake", "ok");
+    json_decref(s);
+    json_decref(c);
+}
+END_TEST
+
+/* SNI NAME: a fatal alert (unrecognized_name unless named), and the SNI reported. */
+START_TEST(sni_name_alert)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV(b, "tls"), "--on-sni", "test.local:alert:access_denied",
+                         "--timeout", "5000", NULL};
+    const char *cli[] = {CLI("gnutls", "tls"), "--servername", "test.local", "--timeout", "5000",
+                         NULL};
+    json_t *s, *c;
+    tp_pair(srv, cli, &s, &c);
+    tp_expect_str(s, "alert_sent", "access_denied");
+    tp_expect_str(s, "sni", "test.local");
+    tp_expect_str(c, "alert_received", "access_denied");
+    json_decref(s);
+    json_decref(c);
+}
+END_TEST
+
+/* --cookie never: HelloVerifyRequest after HelloVerifyRequest, no handshake. */
+START_TEST(cookie_never)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV(b, "dtls"), "--cookie", "never", "--timeout", "2500", NULL};
+    const char *cli[] = {CLI(b, "dtls"), "--servername", "test.local", "--timeout", "2000", NULL};
+    json_t *s, *c;
+    tp_pair(srv, cli, &s, &c);
+    /* OpenSSL says timeout, GnuTLS failed (its own "operation timed out"). */
+    ck_assert_str_ne(tp_str(c, "handshake"), "ok");
+    long long hvr = json_integer_value(json_object_get(s, "hello_verify_requests"));
+    ck_assert_msg(hvr >= 2, "server sent %lld HelloVerifyRequests", hvr);
+    json_decref(s);
+    json_decref(c);
+}
+END_TEST
+
+/* --close-after: the payload is cut at N bytes and close_notify follows. */
+START_TEST(close_after_bytes)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV(b, "tls"), "--send-size", "1000", "--close-after", "300",
+                         "--timeout", "5000", NULL};
+    const char *cli[] = {CLI("openssl", "tls"), "--servername", "test.local", "--expect-size",
+                         "1000", "--timeout", "5000", NULL};
+    json_t *s, *c;
+    tp_pair(srv, cli, &s, &c);
+    tp_expect_int(s, "bytes_sent", 300);
+    tp_expect_int(c, "bytes_received", 300);
+    tp_expect_bool(c, "data_ok", 0);
+    tp_expect_str(c, "closed_by", "peer");
+    json_decref(s);
+    json_decref(c);
+}
+END_TEST
+
+/* --close silent: the server sends its data and then nothing, until its deadline;
+ * the client waiting for more meets its own deadline. */
+START_TEST(close_silent)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV(b, "tls"), "--send", "hello", "--close", "silent",
+                         "--timeout", "2500", NULL};
+    const char *cli[] = {CLI("openssl", "tls"), "--servername", "test.local", "--expect-size",
+                         "100", "--timeout", "1500", NULL};
+    json_t *s, *c;
+    tp_pair(srv, cli, &s, &c);
+    tp_expect_int(c, "bytes_received", 5);
+    tp_expect_bool(c, "data_ok", 0);
+    const char *text = json_string_value(json_object_get(json_object_get(c, "error"), "text"));
+    ck_assert_msg(text && strstr(text, "deadline"), "client error: %s", text);
+    json_decref(s);
+    json_decref(c);
+}
+END_TEST
+
+/* --app-record 10: 1000 bytes go in 100 records, which tcpproxy counts. */
+START_TEST(small_app_records)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV(b, "tls"), "--send-size", "1000", "--app-record", "10",
+                         "--max-version", "tls1.2", "--timeout", "5000", NULL};
+    char log[600], server[64];
+    snprintf(log, sizeof log, "%s/proxy.log", tp_dir());
+    struct tp_proc s, x, c;
+    tp_peer_start(&s, srv, 0);
+    snprintf(server, sizeof server, "127.0.0.1:%d", s.port);
+    const char *xargv[] = {TM_BIN_DIR "/tcpproxy", "--server", server, "--log", log,
+                           "--timeout", "10000", NULL};
+    tp_tool_start(&x, xargv);
+    char *line = NULL;
+    ck_assert(tp_tool_wait_line(&x, "\"ready\"", 5000, &line));
+    json_t *ready = json_loads(line, 0, NULL);
+    free(line);
+    const char *cli[] = {CLI("openssl", "tls"), "--servername", "test.local", "--expect-size",
+                         "1000", "--timeout", "5000", NULL};
+    tp_peer_start(&c, cli, (int)json_integer_value(json_object_get(ready, "port")));
+    json_decref(ready);
+    json_t *cres = tp_peer_result(&c, 10000), *sres = tp_peer_result(&s, 10000);
+    tp_proc_end(&x);
+    tp_expect_bool(cres, "data_ok", 1);
+    unsigned char *text = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(tm_read_file(log, &text, &len, NULL), 0);
+    int records = 0;
+    for (const char *p = (char *)text; (p = strstr(p, "s2c application_data")) != NULL; p++)
+        records++;
+    ck_assert_msg(records >= 100, "%d application-data records:\n%s", records, text);
+    free(text);
+    json_decref(cres);
+    json_decref(sres);
+}
+END_TEST
+
+START_TEST(bad_values)
+{
+    const char *b = backends[_i];
+    struct { const char *flag, *value, *needle; } rows[] = {
+        {"--on-sni-missing", "explode", "--on-sni-missing"},
+        {"--on-sni", "test.local", "NAME:ACTION"},
+        {"--on-sni", "test.local:alert:nonsense", "--on-sni"},
+        {"--app-record", "0", "--app-record"},
+        {"--close", "later", "--close"},
+        {"--cookie", "sometimes", "--cookie"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *args[] = {SRV(b, "tls"), rows[i].flag, rows[i].value, NULL};
+        struct tp_proc p;
+        tp_peer_spawn(&p, args, 0);
+        ck_assert(tm_proc_wait(&p.proc, tm_deadline_in(5000)) == 0);
+        ck_assert_int_eq(tm_proc_exit_code(&p.proc), 2);
+        unsigned char *err = NULL;
+        size_t len = 0;
+        tm_read_file(p.err_path, &err, &len, NULL);
+        ck_assert_msg(err && strstr((char *)err, rows[i].needle), "%s %s: %s", rows[i].flag,
+                      rows[i].value, err);
+        free(err);
+        tp_proc_end(&p);
+    }
+    /* The cookie modes are for DTLS servers, the SNI actions for TLS servers. */
+    const char *a1[] = {SRV(b, "tls"), "--cookie", "never", NULL};
+    const char *a2[] = {SRV(b, "dtls"), "--on-sni-missing", "close", NULL};
+    const char *const *cases[] = {a1, a2};
+    for (int i = 0; i < 2; i++) {
+        struct tp_proc p;
+        tp_peer_spawn(&p, cases[i], 0);
+        ck_assert(tm_proc_wait(&p.proc, tm_deadline_in(5000)) == 0);
+        ck_assert_int_eq(tm_proc_exit_code(&p.proc), 2);
+        tp_proc_end(&p);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tlspeer_net");
+    TCase *tc = tcase_create("net");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, tp_pki_setup, tp_pki_teardown);
+    tcase_add_checked_fixture(tc, tp_dir_setup, tp_dir_teardown);
+    tcase_add_loop_test(tc, sni_missing_close, 0, 2);
+    tcase_add_loop_test(tc, sni_name_alert, 0, 2);
+    tcase_add_loop_test(tc, cookie_never, 0, 2);
+    tcase_add_loop_test(tc, close_after_bytes, 0, 2);
+    tcase_add_loop_test(tc, close_silent, 0, 2);
+    tcase_add_loop_test(tc, small_app_records, 0, 2);
+    tcase_add_loop_test(tc, bad_values, 0, 2);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
