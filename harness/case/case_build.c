@@ -338,14 +338,14 @@ const char *case_proxy_proto(const json_t *spec, struct tm_err *err)
         while (k->key != NULL && strcmp(k->key, key) != 0)
             k++;
         if (k->key == NULL) {
-            tm_err_setc(err, TM_E_INPUT, "proxy.%s: unknown key (DTLS: drop, dup, delay, delay_rate, "
-                       "reorder, drop_type, protect_hvr, mtu; TLS: at, do; "
-                       "both: seed)", key);
+            tm_err_setc(err, TM_E_INPUT, "proxy.%s: unknown key (DTLS: drop, dup, delay, "
+                        "delay_rate, reorder, drop_type, protect_hvr, mtu; TLS: at, do; "
+                        "both: seed)", key);
             return NULL;
         }
         if (k->proto != NULL && proto != NULL && strcmp(k->proto, proto) != 0) {
-            tm_err_setc(err, TM_E_INPUT, "proxy: '%s' is a %s key and '%s' a %s key: one proxy, one "
-                       "protocol", first, proto, key, k->proto);
+            tm_err_setc(err, TM_E_INPUT, "proxy: '%s' is a %s key and '%s' a %s key: one "
+                        "proxy, one protocol", first, proto, key, k->proto);
             return NULL;
         }
         if (k->proto != NULL && proto == NULL) {

@@ -1,6 +1,7 @@
 /* Peer processes: tlspeer (the OpenSSL/GnuTLS side of a case) and udpproxy or
  * tcpproxy (DTLS/TLS impairment between device and peer), started and stopped by
- * pid with deadlines (docs/contracts.md §2). All output lines go to the caller's transcript array. */
+ * pid with deadlines (docs/contracts.md §2). All output lines go to the caller's
+ * transcript array. */
 #ifndef TM_PEER_H
 #define TM_PEER_H
 

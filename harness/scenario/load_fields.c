@@ -4,7 +4,6 @@
 #include "scenario_load.h"
 
 #include <stdio.h>
-
 #include <string.h>
 
 int sl_enum(struct tm_yaml *y, yaml_node_t *map, const struct case_names *t, int dflt,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tcpproxy.h"
+#include "tm_net.h"
 #include "tm_time.h"
 
 #define READ_CHUNK 65536
@@ -68,14 +69,6 @@ struct ev_ctx {
 /* SIGTERM is how the harness ends a proxy; C signals force this one global. */
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
-
-static uint64_t draw(struct tcpproxy *p)   /* splitmix64, as udpproxy */
-{
-    uint64_t z = (p->rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static const char *dir_name(enum tp_side s) { return s == TP_CLIENT ? "c2s" : "s2c"; }
 
@@ -155,7 +148,7 @@ static void record_action(struct tcpproxy *p, struct dir *d)
     unsigned char *rec = d->in.data;
     char note[64] = "";
     if (p->o.action == TP_DO_CORRUPT && len > 0) {
-        uint64_t r = draw(p);
+        uint64_t r = tm_net_splitmix64(&p->rng);
         size_t i = len > 5 ? 5 + (size_t)(r % (len - 5)) : (size_t)(r % len);
         unsigned char x = (unsigned char)(1 + (r >> 32) % 255);
         rec[i] ^= x;
@@ -294,27 +287,12 @@ static void conn_close(struct tcpproxy *p, int reset, const char *why)
     conn_reset_state(p);
 }
 
-static int resolve(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
-{
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-    struct addrinfo *res = NULL;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    if (getaddrinfo(addr, ps, &hints, &res) != 0 || res == NULL)
-        return -1;
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
 /* Non-blocking connect to the server, bounded by CONNECT_MS. */
 static int connect_server(struct tcpproxy *p)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (resolve(p->o.server_addr, p->o.server_port, &ss, &len) != 0)
+    if (tm_net_resolve(p->o.server_addr, p->o.server_port, SOCK_STREAM, &ss, &len) != 0)
         return -1;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
@@ -485,7 +463,7 @@ static int setup(struct tcpproxy *p)
     struct sockaddr_storage ss;
     socklen_t len;
     int one = 1;
-    if (resolve(p->o.listen_addr, p->o.listen_port, &ss, &len) != 0) {
+    if (tm_net_resolve(p->o.listen_addr, p->o.listen_port, SOCK_STREAM, &ss, &len) != 0) {
         fprintf(stderr, "tcpproxy: --listen: cannot use address '%s'\n", p->o.listen_addr);
         return -1;
     }
@@ -498,23 +476,11 @@ static int setup(struct tcpproxy *p)
                 strerror(errno));
         return -1;
     }
-    if (resolve(p->o.server_addr, p->o.server_port, &ss, &len) != 0) {
+    if (tm_net_resolve(p->o.server_addr, p->o.server_port, SOCK_STREAM, &ss, &len) != 0) {
         fprintf(stderr, "tcpproxy: --server: cannot use address '%s'\n", p->o.server_addr);
         return -1;
     }
     return 0;
-}
-
-static void print_ready(struct tcpproxy *p)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?", port[16] = "0";
-    getsockname(p->lsock, (struct sockaddr *)&ss, &len);
-    getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
-                NI_NUMERICHOST | NI_NUMERICSERV);
-    printf("{\"event\":\"ready\",\"addr\":\"%s\",\"port\":%s}\n", host, port);
-    fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -539,7 +505,7 @@ int main(int argc, char **argv)
     if (setup(&p) != 0)
         return 2;
     p.t0 = tm_now_ms();
-    print_ready(&p);
+    tm_net_print_ready(p.lsock);
     run(&p);
     close(p.lsock);
     conn_reset_state(&p);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tcpproxy.h"
+#include "tm_net.h"
 
 enum arg_kind { ARG_NONE, ARG_TYPE, ARG_COUNT, ARG_OPT_COUNT, ARG_TWO_COUNTS, ARG_HEX };
 
@@ -211,26 +212,7 @@ static void usage(void)
 
 static int parse_hostport(const char *flag, const char *s, char *addr, size_t alen, int *port)
 {
-    const char *colon = strrchr(s, ':');
-    char *end = NULL;
-    if (colon == NULL || colon == s || (size_t)(colon - s) >= alen) {
-        fprintf(stderr, "tcpproxy: %s: expected ADDR:PORT, got '%s'\n", flag, s);
-        return -1;
-    }
-    long p = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535) {
-        fprintf(stderr, "tcpproxy: %s: bad port in '%s'\n", flag, s);
-        return -1;
-    }
-    size_t n = (size_t)(colon - s);
-    if (s[0] == '[' && colon[-1] == ']') {   /* [::1]:443 */
-        s++;
-        n -= 2;
-    }
-    memcpy(addr, s, n);
-    addr[n] = '\0';
-    *port = (int)p;
-    return 0;
+    return tm_net_hostport("tcpproxy", flag, s, addr, alen, port);
 }
 
 static int parse_number(const char *flag, const char *s, long long max, long long *out)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tm_net.h"
 #include "tm_time.h"
 #include "udpproxy.h"
 
@@ -43,37 +44,16 @@ struct proxy {
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
-/* splitmix64: tiny, well-distributed, reproducible from the seed. */
 static double draw(struct proxy *p)
 {
-    uint64_t z = (p->rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / (double)(1ull << 53);
-}
-
-
-static int resolve(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
-{
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
-                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-    struct addrinfo *res = NULL;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    if (getaddrinfo(addr, ps, &hints, &res) != 0 || res == NULL)
-        return -1;
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
+    return (double)(tm_net_splitmix64(&p->rng) >> 11) / (double)(1ull << 53);
 }
 
 static int setup(struct proxy *p)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (resolve(p->o.listen_addr, p->o.listen_port, &ss, &len) != 0) {
+    if (tm_net_resolve(p->o.listen_addr, p->o.listen_port, SOCK_DGRAM, &ss, &len) != 0) {
         fprintf(stderr, "udpproxy: --listen: cannot use address '%s'\n", p->o.listen_addr);
         return -1;
     }
@@ -83,7 +63,7 @@ static int setup(struct proxy *p)
                 strerror(errno));
         return -1;
     }
-    if (resolve(p->o.server_addr, p->o.server_port, &ss, &len) != 0) {
+    if (tm_net_resolve(p->o.server_addr, p->o.server_port, SOCK_DGRAM, &ss, &len) != 0) {
         fprintf(stderr, "udpproxy: --server: cannot use address '%s'\n", p->o.server_addr);
         return -1;
     }
@@ -94,18 +74,6 @@ static int setup(struct proxy *p)
         return -1;
     }
     return 0;
-}
-
-static void print_ready(struct proxy *p)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?", port[16] = "0";
-    getsockname(p->lsock, (struct sockaddr *)&ss, &len);
-    getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
-                NI_NUMERICHOST | NI_NUMERICSERV);
-    printf("{\"event\":\"ready\",\"addr\":\"%s\",\"port\":%s}\n", host, port);
-    fflush(stdout);
 }
 
 static void send_now(struct proxy *p, enum dir d, const unsigned char *data, size_t len)
@@ -266,7 +234,7 @@ int main(int argc, char **argv)
     if (setup(&p) != 0)
         return 2;
     p.t0 = tm_now_ms();
-    print_ready(&p);
+    tm_net_print_ready(p.lsock);
     run(&p);
     close(p.lsock);
     close(p.ssock);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tm_net.h"
 #include "udpproxy.h"
 
 static const char usage[] =
@@ -35,21 +36,7 @@ static const char usage[] =
 
 static int parse_hostport(const char *flag, const char *s, char *addr, size_t alen, int *port)
 {
-    const char *colon = strrchr(s, ':');
-    char *end = NULL;
-    if (colon == NULL || colon == s || (size_t)(colon - s) >= alen) {
-        fprintf(stderr, "udpproxy: %s: expected ADDR:PORT, got '%s'\n", flag, s);
-        return -1;
-    }
-    long p = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || p < 0 || p > 65535) {
-        fprintf(stderr, "udpproxy: %s: bad port in '%s'\n", flag, s);
-        return -1;
-    }
-    memcpy(addr, s, (size_t)(colon - s));
-    addr[colon - s] = '\0';
-    *port = (int)p;
-    return 0;
+    return tm_net_hostport("udpproxy", flag, s, addr, alen, port);
 }
 
 static int parse_rate(const char *flag, const char *s, double *out)

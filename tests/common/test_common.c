@@ -9,6 +9,7 @@
 #include "tm_err.h"
 #include "tm_fault.h"
 #include "tm_fs.h"
+#include "tm_net.h"
 #include "tm_proc.h"
 #include "tm_time.h"
 #include "tm_verdict.h"
@@ -56,6 +57,26 @@ START_TEST(verdict_table)
     ck_assert_str_eq(tm_verdict_junit(TM_XPASS), "failure");
     ck_assert_str_eq(tm_verdict_junit(TM_XFAIL), "skipped");
     ck_assert_str_eq(tm_verdict_junit(TM_ERROR), "error");
+}
+END_TEST
+
+/* The proxies' ADDR:PORT flags: IPv6 in brackets (as the harness passes it), and
+ * bad values refused. */
+START_TEST(net_hostport)
+{
+    char addr[64];
+    int port = -1;
+    ck_assert_int_eq(tm_net_hostport("t", "--listen", "[::1]:0", addr, sizeof addr, &port), 0);
+    ck_assert_str_eq(addr, "::1");
+    ck_assert_int_eq(port, 0);
+    ck_assert_int_eq(tm_net_hostport("t", "--server", "127.0.0.1:443", addr, sizeof addr, &port), 0);
+    ck_assert_str_eq(addr, "127.0.0.1");
+    ck_assert_int_eq(port, 443);
+    static const char *const bad[] = { "nohost", ":1", "1.2.3.4:", "1.2.3.4:70000", "1.2.3.4:x" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_int_eq(tm_net_hostport("t", "--server", bad[i], addr, sizeof addr, &port), -1);
+    uint64_t a = 7, b = 7;
+    ck_assert(tm_net_splitmix64(&a) == tm_net_splitmix64(&b));
 }
 END_TEST
 
@@ -281,6 +302,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, utc_roundtrip);
+    tcase_add_test(tc, net_hostport);
     tcase_add_test(tc, err_codes_survive_prefix);
     tcase_add_test(tc, verdict_table);
     tcase_add_test(tc, b64_roundtrip);

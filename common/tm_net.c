@@ -1,0 +1,68 @@
+#include "tm_net.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tm_net_hostport(const char *prog, const char *flag, const char *s, char *addr, size_t alen,
+                    int *port)
+{
+    const char *colon = strrchr(s, ':');
+    char *end = NULL;
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= alen) {
+        fprintf(stderr, "%s: %s: expected ADDR:PORT, got '%s'\n", prog, flag, s);
+        return -1;
+    }
+    long p = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535) {
+        fprintf(stderr, "%s: %s: bad port in '%s'\n", prog, flag, s);
+        return -1;
+    }
+    size_t n = (size_t)(colon - s);
+    if (n >= 2 && s[0] == '[' && colon[-1] == ']') {   /* [::1]:443 */
+        s++;
+        n -= 2;
+    }
+    memcpy(addr, s, n);
+    addr[n] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+int tm_net_resolve(const char *addr, int port, int socktype, struct sockaddr_storage *ss,
+                   socklen_t *len)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = socktype,
+                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+    struct addrinfo *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(addr, ps, &hints, &res) != 0 || res == NULL)
+        return -1;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+void tm_net_print_ready(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?", port[16] = "0";
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    printf("{\"event\":\"ready\",\"addr\":\"%s\",\"port\":%s}\n", host, port);
+    fflush(stdout);
+}
+
+uint64_t tm_net_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
