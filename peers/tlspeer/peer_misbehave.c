@@ -1,6 +1,7 @@
 /* Misbehaviours that replace the handshake. They work on the raw socket, so the
  * bytes on the wire are the same whichever backend was chosen. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +66,43 @@ static void send_garbage(struct peer_conn *c)
     send_raw(c, junk, sizeof junk);
 }
 
+/* The backend's real ClientHello and nothing after it, whatever the timing. A
+ * handshake call goes as far as the data allows: when the server's first flight
+ * is already in the socket at the library's first read (a fast server, a loaded
+ * host), the library answers it with its own second flight and the server
+ * completes the handshake: the device then reported "ok" with a cipher where a
+ * board, slower to answer, always saw the connection close. So the library
+ * writes into a socketpair that stands in for the connection (dup2 onto the same
+ * fd number, which both backends hold), where no answer can ever arrive; the
+ * captured ClientHello then goes out on the real socket. TLS only: DTLS keeps the
+ * connection's datagram socket. */
+static int client_hello_only(const struct peer_backend *be, struct peer_conn *c)
+{
+    unsigned char buf[16384];
+    size_t len = 0;
+    int sp[2], rc = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0)
+        return peer_result_error(c->res, errno, "socketpair: %s", strerror(errno)), -1;
+    int real = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+    if (real >= 0 && dup2(sp[0], c->fd) >= 0) {
+        enum peer_io st = be->handshake(c);   /* ClientHello written, then WANT_READ */
+        for (ssize_t n = 1; n > 0 && len < sizeof buf; len += (size_t)(n > 0 ? n : 0))
+            n = recv(sp[1], buf + len, sizeof buf - len, MSG_DONTWAIT);
+        if (dup2(real, c->fd) >= 0 && fcntl(c->fd, F_SETFD, FD_CLOEXEC) == 0
+            && st == PEER_IO_WANT_READ && len > 0)
+            rc = 0;
+    }
+    if (rc != 0 && !c->res->has_error)
+        peer_result_error(c->res, errno, "could not capture the ClientHello");
+    if (rc == 0)
+        send_raw(c, buf, len);
+    if (real >= 0)
+        close(real);
+    close(sp[0]);
+    close(sp[1]);
+    return rc;
+}
+
 /* The server waits for the ClientHello; a client sends its real ClientHello first
  * only for close-after-hello. */
 static int hello_exchange(const struct peer_backend *be, struct peer_conn *c)
@@ -73,7 +111,8 @@ static int hello_exchange(const struct peer_backend *be, struct peer_conn *c)
     if (c->o->role == PEER_CLIENT) {
         if (c->o->misbehave != PEER_MB_CLOSE_AFTER_HELLO)
             return 0;
-        if (be->handshake(c) != PEER_IO_WANT_READ)   /* ClientHello written */
+        if (c->o->proto == PEER_TLS ? client_hello_only(be, c) != 0
+                                    : be->handshake(c) != PEER_IO_WANT_READ)
             return -1;
     }
     long n = read_raw(c, buf, sizeof buf, c->deadline);
