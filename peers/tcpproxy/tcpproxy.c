@@ -86,6 +86,8 @@ static void logf_line(struct tcpproxy *p, const char *fmt, ...)
 
 static int buf_add(struct buf *b, const unsigned char *d, size_t n)
 {
+    if (n == 0)
+        return 0;   /* d may be NULL (an empty buffer's data) */
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n)
@@ -103,6 +105,8 @@ static int buf_add(struct buf *b, const unsigned char *d, size_t n)
 
 static void buf_drop(struct buf *b, size_t n)
 {
+    if (n == 0)
+        return;
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
 }
