@@ -1,13 +1,17 @@
 # tlsmatrix-agent proto=1
-# JSON request/reply lines (docs/contracts.md §3); DM: docs/device-model.md.
+# JSON lines (docs/contracts.md §3); DM: docs/device-model.md.
 # TM_NO_MAIN: define only. Tabs, few comments: upload time is the size.
 import sys, gc, time, json, binascii
 
-def _imp(n):
+def _try(f, d=None):
+	# f(), or d when it raises
 	try:
-		return __import__(n)
-	except ImportError:
-		return None
+		return f()
+	except Exception:
+		return d
+
+def _imp(n):
+	return _try(lambda: __import__(n))
 
 os, socket, tls, select, hashlib, machine, network = [_imp(n) for n in (
 	'os', 'socket', 'tls', 'select', 'hashlib', 'machine', 'network')]
@@ -145,31 +149,17 @@ def parse(line):
 
 def epoch_offset():
 	# ports counting from 2000: gmtime(0) is 2000-01-01
-	try:
-		return 946684800 if time.gmtime(0)[0] == 2000 else 0
-	except Exception:
-		return 0
+	return _try(lambda: 946684800 if time.gmtime(0)[0] == 2000 else 0, 0)
 
 def rtc():
-	try:
-		return machine.RTC()
-	except Exception:
-		return None
+	return _try(lambda: machine.RTC())
 
 def clock_info():
 	return {'epoch': int(time.time()) + epoch_offset(), 'settable': rtc() is not None}
 
 def addrs():
-	out = []
-	for n in ('WLAN', 'LAN'):
-		try:
-			i = getattr(network, n)
-			a = (i(0) if n == 'WLAN' else i()).ifconfig()[0]
-			if a != '0.0.0.0':
-				out.append(a)
-		except Exception:
-			pass
-	return out
+	a = [_try(lambda: (network.WLAN(0) if n else network.LAN()).ifconfig()[0]) for n in (1, 0)]
+	return [x for x in a if x and x != '0.0.0.0']
 
 def _client_id(m):
 	# keywords parsed before the socket: TypeError = no client_id
@@ -181,29 +171,31 @@ def _client_id(m):
 		pass
 	return True
 
-def fs_writable():
+def _pem(m):
+	# loads as DER (then the empty cert fails), as PEM only with PEM compiled in
+	k = b' EC PRIVATE KEY-----\n'
 	try:
-		with open('.tm_w', 'wb') as f:
-			f.write(b'1')
-		os.remove('.tm_w')
-		return True
-	except Exception:
-		return False
+		m.SSLContext(0).load_cert_chain(b'', b'-----BEGIN' + k + b'MBICAQEEAQGgCgYIKoZIzj0DAQc=\n-----END' + k)
+	except Exception as e:
+		return str(e) == 'invalid cert'
+
+def fs_writable():
+	with open('.tm_w', 'wb') as f:
+		f.write(b'1')
+	os.remove('.tm_w')
+	return True
 
 def hello():
 	im = sys.implementation
-	try:
-		x = os.uname()
-		u = {k: getattr(x, k) for k in ('sysname', 'nodename', 'release', 'version', 'machine')}
-	except Exception:
-		u = {}
+	x = _try(lambda: os.uname())
+	u = {k: getattr(x, k) for k in ('sysname', 'nodename', 'release', 'version', 'machine')} if x else {}
 	m = tls or ssl
 	p = sorted(k for k in dir(m) if k[:9] == 'PROTOCOL_') if m else []
 	dt = 'PROTOCOL_DTLS_CLIENT' in p
-	caps = {'dtls': dt, 'set_ciphers': tls is not None and hasattr(tls.SSLContext, 'set_ciphers'),
+	caps = {'dtls': dt, 'set_ciphers': hasattr(tls and tls.SSLContext, 'set_ciphers'),
 			'client_id': dt and tls is not None and _client_id(tls),
-			'pem': None,   # unknown without a PEM cert to try
-			'fs_writable': fs_writable(), 'protocols': p}
+			'pem': tls and _pem(tls),
+			'fs_writable': _try(fs_writable, False), 'protocols': p}
 	mods = {k: globals()[k] is not None for k in ('ssl', 'tls', 'socket', 'hashlib', 'machine', 'network')}
 	return {'event': 'hello', 'agent': 'tlsmatrix-agent', 'proto': 1,
 			'impl': {'name': im.name, 'version': '.'.join(str(i) for i in im.version[:3]),
@@ -237,7 +229,7 @@ def op_clock(q):
 			r.update(outcome='unsupported', error='no machine.RTC')
 		else:
 			t = time.gmtime(e - epoch_offset())
-			c.datetime((t[0], t[1], t[2], t[6] + 1, t[3], t[4], t[5], 0))   # weekday 1-7
+			c.datetime((t[0], t[1], t[2], t[6] + 1, t[3], t[4], t[5], 0))  # weekday 1-7
 	r.update(clock_info())
 	return r
 
@@ -260,6 +252,8 @@ class Op:
 		self.r = reply(q['id'], q['op'], 'ok', stage=None, exc=None, first_exc=None,
 					   attempts=1, verify_mode=None, cipher=None, ms={}, heap_before=None,
 					   heap_after=None, bytes_sent=0, bytes_received=0, received_b64='')
+		self.sv = q['op'][-6:] == 'server'
+		self.dg = q['op'][0] == 'd'
 		self.t0 = self.t = now()
 		self.end = self.t0 + (q.get('deadline_ms') or 60000)
 		self.s = None
@@ -276,7 +270,7 @@ class Op:
 		# seconds left (timeout_ms at most), set on a blocking socket
 		left = diff(self.end, now())
 		if left <= 0:
-			raise OSError(110)   # what a socket timeout raises (ETIMEDOUT)
+			raise OSError(110)  # what a socket timeout raises (ETIMEDOUT)
 		t = self.q.get('timeout_ms')
 		t = (min(t, left) if t else left) / 1000
 		self.s and self.s.settimeout(t)
@@ -284,7 +278,7 @@ class Op:
 
 def _sock(o, socks, host, port, dg):
 	t = socket.SOCK_DGRAM if dg else socket.SOCK_STREAM
-	ai = socket.getaddrinfo(host, port, 0, t)[0]   # DM §7: no (host, port) tuples
+	ai = socket.getaddrinfo(host, port, 0, t)[0]  # DM §7: no (host, port) tuples
 	s = socket.socket(ai[0], t)
 	socks.append(s)
 	s.settimeout(o.timeout())
@@ -292,16 +286,12 @@ def _sock(o, socks, host, port, dg):
 
 def _nodelay(o, s):
 	if o.q.get('nodelay'):
-		try:
-			s.setsockopt(6, 1, 1)   # TCP_NODELAY; names absent on unix (DM §7)
-		except Exception:
-			pass
+		_try(lambda: s.setsockopt(6, 1, 1))  # TCP_NODELAY; names absent on unix (DM §7)
 
 def _connect(o, socks, emit):
-	q = o.q
-	dg = q['op'][0] == 'd'
+	q, dg = o.q, o.dg
 	o.stage('socket')
-	if q['op'][-6:] == 'client':
+	if not o.sv:
 		s, a = _sock(o, socks, q['host'], q['port'], dg)
 		if not dg:
 			_nodelay(o, s)
@@ -312,10 +302,7 @@ def _connect(o, socks, emit):
 		# port 0: no getsockname, so pick one and report it
 		port = q.get('port') or 40000 + (now() + n * 7919) % 20000
 		ls, a = _sock(o, socks, bind, port, dg)
-		try:
-			ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-		except Exception:
-			pass
+		_try(lambda: ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1))
 		try:
 			ls.bind(a)
 			break
@@ -344,14 +331,15 @@ def _connect(o, socks, emit):
 	return s, a
 
 def _hvr(o, e):
-	# DM §1.8: a new client's first handshake sends HelloVerifyRequest, fails
-	q = o.q
-	return q['op'] == 'dtls_server' and e.args[:1] == (-27264,) and q.get('hello_verify_retry', True)
+	# DM §1.8: a new client's first handshake fails (HelloVerifyRequest); else re-raise
+	if not (o.sv and o.dg and e.args[:1] == (-27264,) and o.q.get('hello_verify_retry', True)):
+		raise e
+	o.r.update(first_exc=exc_info(e), attempts=2)
 
 def _wrap(o, ctx, s, addr):
 	q = o.q
 	kw = {}
-	if q['op'][-6:] == 'server':
+	if o.sv:
 		kw['server_side'] = True
 	dh = q.get('do_handshake', True) and not q.get('nonblocking')
 	if not dh:
@@ -359,25 +347,19 @@ def _wrap(o, ctx, s, addr):
 	if q.get('server_hostname') is not None:
 		kw['server_hostname'] = q['server_hostname']
 	c = q.get('client_id')
-	if c is not None:   # the ssl layer's TypeError is the result (DM §1.1)
+	if c is not None:  # the ssl layer's TypeError is the result (DM §1.1)
 		kw['client_id'] = repr(addr).encode() if c == 'auto' else b64d(c['b64'])
 	o.stage('handshake' if dh else 'wrap')
 	o.kw = kw
 	try:
 		return ctx.wrap_socket(s, **kw)
 	except OSError as e:
-		if not _hvr(o, e):
-			raise
-		# wrap again on the same context
-		o.r.update(first_exc=exc_info(e), attempts=2)
+		_hvr(o, e)  # wrap again on the same context
 		o.timeout()
 		return ctx.wrap_socket(s, **kw)
 
 def _cipher(o, ss):
-	try:
-		o.r['cipher'] = list(ss.cipher())
-	except Exception:
-		pass
+	o.r['cipher'] = _try(lambda: list(ss.cipher()))
 
 def _io(o, ss):
 	# nonblocking: the first I/O drives the handshake (DM §1.7)
@@ -408,11 +390,11 @@ def _io(o, ss):
 				p.poll(50)
 				continue
 			if not x:
-				break   # close_notify and FIN both read as b'' (DM §1.7)
+				break  # close_notify and FIN both read as b'' (DM §1.7)
 			buf += x
 			r.update(bytes_received=len(buf), received_b64=binascii.b2a_base64(buf).decode().strip())
 			if rv:
-				break   # recv(n) is one record
+				break  # recv(n) is one record
 		o.mark('read')
 
 def _run(o, mod, socks, emit):
@@ -420,13 +402,13 @@ def _run(o, mod, socks, emit):
 	lay = q.get('layer') or 'tls'
 	o.stage('context')
 	# SSLContext(protocol): bit 0 server, bit 1 datagram (DM §1.1)
-	ctx = mod.SSLContext((q['op'][-6:] == 'server') | (q['op'][0] == 'd') << 1)
+	ctx = mod.SSLContext(o.sv | o.dg << 1)
 	o.r['verify_mode'] = ctx.verify_mode
 	if q.get('ciphers') is not None:
-		ctx.set_ciphers(q['ciphers'])   # ssl wrapper: AttributeError (DM §1.1)
+		ctx.set_ciphers(q['ciphers'])  # ssl wrapper: AttributeError (DM §1.1)
 	o.stage('load_ca')
 	for it in q.get('ca') or ():
-		v = item_arg(lay, it)   # one call per item: one DER each (DM §1.2)
+		v = item_arg(lay, it)  # one call per item: one DER each (DM §1.2)
 		if lay == 'ssl' and v is not None and type(v) is not str:
 			ctx.load_verify_locations(cadata=v)
 		else:
@@ -441,21 +423,21 @@ def _run(o, mod, socks, emit):
 	s, addr = _connect(o, socks, emit)
 	nb = q.get('nonblocking')
 	if nb:
-		s.setblocking(False)   # DTLS retransmits only so (DM §1.8)
+		s.setblocking(False)  # DTLS retransmits only so (DM §1.8)
 	else:
 		o.s = s
 	o.mark('socket')
 	ss = _wrap(o, ctx, s, addr)
 	socks.append(ss)
 	if q.get('do_handshake', True) and not nb:
-		_cipher(o, ss)   # cipher() before the handshake is undefined (DM §1.7)
+		_cipher(o, ss)  # cipher() before the handshake is undefined (DM §1.7)
 	o.mark('handshake')
 	try:
 		_io(o, ss)
 	except OSError as e:
-		if not (nb and _hvr(o, e)):
+		if not nb:
 			raise
-		o.r.update(first_exc=exc_info(e), attempts=2)
+		_hvr(o, e)
 		ss = ctx.wrap_socket(s, **o.kw)
 		socks.append(ss)
 		_io(o, ss)
@@ -556,7 +538,7 @@ def main():
 		try:
 			machine.soft_reset()
 		except Exception:
-			sys.exit(0)   # no soft reset (unix port): end the program
+			sys.exit(0)  # no soft reset (unix port): end the program
 
 if not globals().get('TM_NO_MAIN'):
 	main()

@@ -37,7 +37,8 @@ struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
                          struct tm_err *err);
 void agent_close(struct agent *a);
 
-/* Interrupt whatever runs, enter the raw REPL, probe for the `deflate` module
+/* On an exec-agent: link, read the program's hello (restarting it when it has
+ * already said hello). Otherwise: interrupt whatever runs, enter the raw REPL, probe for the `deflate` module
  * (one tiny exec) and upload the agent — as a zlib-compressed loader when the
  * probe ran cleanly, else the plain file — by raw-paste with window flow control,
  * or classic raw in 256-byte chunks when raw-paste is refused; read the hello and
@@ -57,7 +58,8 @@ int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *er
 const json_t *agent_hello(const struct agent *a);
 const char *agent_link_spec(const struct agent *a);
 /* Upload mode of the last bootstrap: "raw-paste" or "raw", with "+deflate" when
- * the compressed loader was sent ("raw-paste+deflate", "raw+deflate"). */
+ * the compressed loader was sent ("raw-paste+deflate", "raw+deflate"); "direct"
+ * on an exec-agent: link (the program is the agent, nothing sent). */
 const char *agent_upload_mode(const struct agent *a);
 /* Bytes of the program the last bootstrap sent (the loader or the plain agent). */
 size_t agent_upload_bytes(const struct agent *a);

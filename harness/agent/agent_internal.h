@@ -20,6 +20,7 @@ struct agent {
     int bootstraps;           /* successful bootstraps */
     int recoveries;           /* agent_recover() attempts */
     int lost;                 /* last failure was a lost device */
+    int fresh;                /* exec-agent: the program (re)started, its hello not read yet */
     const char *mode;
     size_t upload_bytes;      /* bytes of the program sent by the last bootstrap */
 };

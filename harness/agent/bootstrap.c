@@ -333,6 +333,29 @@ static int load_script(struct agent *a, unsigned char **code, size_t *len, struc
     return read_script(a->opts.script, code, len, err);
 }
 
+/* exec-agent: the program is the agent and its hello is its first line (a
+ * MicroPython unix port before 1.26 has no raw REPL). A program that already
+ * said hello is restarted for a fresh one: that is what a bootstrap means here. */
+static int bootstrap_direct(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    agent_note(a, "! ", "bootstrap: the program is the agent", 35);
+    a->lost = 1;
+    if (!a->fresh) {
+        if (link_reset(a->link, err) != 0)
+            return tm_err_prefix(err, "bootstrap on '%s'", a->spec);
+        a->rxlen = 0;
+        json_object_clear(a->puts);
+    }
+    a->fresh = 0;
+    a->mode = "direct";
+    a->upload_bytes = 0;
+    if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0)
+        return tm_err_prefix(err, "bootstrap on '%s'", a->spec);
+    a->bootstraps++;
+    a->lost = 0;
+    return 0;
+}
+
 int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
 {
     unsigned char *code = NULL, *packed = NULL;
@@ -341,6 +364,8 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
     a->lost = 0;
     if (a->link == NULL)
         return tm_err_set(err, "bootstrap on '%s': link is closed", a->spec);
+    if (link_is_agent(a->link))
+        return bootstrap_direct(a, deadline, err);
     if (load_script(a, &code, &len, err) != 0)
         goto out;
     agent_note(a, "! ", "bootstrap", 9);

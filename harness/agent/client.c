@@ -26,6 +26,7 @@ struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
     a->puts = json_object();
     a->next_id = 1;
     a->mode = "none";
+    a->fresh = 1;
     a->link = link_open_logged(link_spec, a->opts.stderr_path, err);
     if (a->link == NULL || a->puts == NULL) {
         agent_close(a);
@@ -415,6 +416,7 @@ int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *er
             }
         }
         a->rxlen = 0;
+        a->fresh = 1;
         d = tm_now_ms() + 20000 < deadline ? tm_now_ms() + 20000 : deadline;
         if (agent_bootstrap(a, d, err) == 0)
             return 0;

@@ -80,7 +80,8 @@ int cli_info(int argc, char **argv)
 
 /* One line per case id, with the profile's xfail reason and why it would be
  * skipped (on this device when one is given, else in general). */
-static void print_cases(const json_t *cases, const json_t *profile, struct agent *a)
+static void print_cases(const json_t *cases, const json_t *profile, const json_t *manifest,
+                        struct agent *a)
 {
     size_t i;
     json_t *e;
@@ -93,7 +94,7 @@ static void print_cases(const json_t *cases, const json_t *profile, struct agent
         char buf[300];
         const char *id = json_string_value(json_object_get(e, "id"));
         const json_t *xf = profile ? profile_xfail_for(profile, id ? id : "") : NULL;
-        const char *skip = runner_skip_reason(e, a ? agent_hello(a) : NULL, buf, sizeof buf);
+        const char *skip = runner_skip_reason(e, a ? agent_hello(a) : NULL, manifest, buf, sizeof buf);
         printf("%s", id ? id : "?");
         if (xf)
             printf("  [xfail: %s]", json_string_value(json_object_get(xf, "reason")) ?: "");
@@ -159,24 +160,33 @@ int cli_list(int argc, char **argv)
         fprintf(stderr, "tlsmatrix list: %s\n", err.msg);
         return 2;
     }
-    json_t *profile = profile_load(profile_name ? profile_name : "micropython-openmv-default", &err);
-    if (profile == NULL && profile_name != NULL) {
-        fprintf(stderr, "tlsmatrix list: %s\n", err.msg);
-        json_decref(cases);
-        return 2;
-    }
     struct agent *a = NULL;
     int devrc = device != NULL ? open_device("list", device, script, 0, &a) : 0;
     if (devrc != 0) {
         json_decref(cases);
-        json_decref(profile);
         return devrc;
+    }
+    /* As run picks it: --profile, else the device's hello; without either, the
+     * OpenMV profile shows what the catalog expects of the camera it was made for. */
+    json_t *profile = profile_name != NULL ? profile_load(profile_name, &err)
+                      : a != NULL ? profile_for_hello(NULL, agent_hello(a), &err)
+                                  : profile_load("micropython-openmv-default", &err);
+    if (profile == NULL) {
+        fprintf(stderr, "tlsmatrix list: %s\n", err.msg);
+        agent_close(a);
+        json_decref(cases);
+        return 2;
     }
     if (json) {
         json_dumpf(cases, stdout, JSON_INDENT(2));
         printf("\n");
     } else {
-        print_cases(cases, profile, a);
+        /* On a device: its clock decides which cases its fixtures can run. */
+        json_t *manifest = a != NULL ? runner_fixtures(TM_FIXTURES_DIR, &err) : NULL;
+        if (a != NULL && manifest == NULL)
+            fprintf(stderr, "tlsmatrix list: %s (clock skips not shown)\n", err.msg);
+        print_cases(cases, profile, manifest, a);
+        json_decref(manifest);
     }
     agent_close(a);
     json_decref(profile);

@@ -14,7 +14,7 @@
 #include "tm_fs.h"
 
 #define VCAM_CHECK_MS 10000
-#define KINDS "serial:PATH, tcp:HOST:PORT, exec:CMD, virtual[:ARGS]"
+#define KINDS "serial:PATH, tcp:HOST:PORT, exec:CMD, exec-agent:CMD, virtual[:ARGS]"
 
 /* The argument after a kind's prefix, or NULL when spec is not of that kind. */
 static const char *after(const char *spec, const char *prefix)
@@ -35,7 +35,8 @@ int link_spec_check(const char *spec, struct tm_err *err)
         const char *prefix;
         int (*check)(const char *arg, struct tm_err *err);
     } kinds[] = { { "serial:", link_serial_check }, { "tcp:", link_tcp_check },
-                  { "exec:", link_exec_check } };
+                  { "exec:", link_exec_check },
+                  { "exec-agent:", link_exec_check } };
     if (link_is_virtual_spec(spec)) {
         char cmd[4096];
         virtual_command(spec, "", cmd, sizeof cmd);
@@ -65,7 +66,7 @@ static int vcam_check(const char *spec, struct tm_err *err)
     if (fd < 0)
         return tm_err_set(err, "%s: %s", errpath, strerror(errno));
     struct link l = { .kind = LINK_EXEC, .fd = -1, .err_fd = -1 };
-    int rc = link_exec_open(&l, cmd, errpath, err), code = -1;
+    int rc = link_exec_open(&l, cmd, errpath, 0, err), code = -1;
     if (rc == 0)
         code = link_exec_wait(&l, tm_deadline_in(VCAM_CHECK_MS));
     unsigned char *text = NULL;
@@ -114,11 +115,13 @@ struct link *link_open_logged(const char *spec, const char *stderr_path, struct 
     } else if ((arg = after(spec, "tcp:")) != NULL) {
         rc = link_tcp_open(l, arg, err);
     } else if ((arg = after(spec, "exec:")) != NULL) {
-        rc = link_exec_open(l, arg, stderr_path, err);
+        rc = link_exec_open(l, arg, stderr_path, 0, err);
+    } else if ((arg = after(spec, "exec-agent:")) != NULL) {
+        rc = link_exec_open(l, arg, stderr_path, 1, err);
     } else {   /* virtual[:ARGS], the only kind left after link_spec_check */
         char cmd[4096];
         virtual_command(spec, "", cmd, sizeof cmd);
-        rc = link_exec_open(l, cmd, stderr_path, err);
+        rc = link_exec_open(l, cmd, stderr_path, 0, err);
     }
     if (rc != 0) {
         tm_err_prefix(err, "link '%s'", spec);
@@ -230,6 +233,17 @@ enum link_kind link_kind(const struct link *l)
 const char *link_spec(const struct link *l)
 {
     return l->spec;
+}
+
+int link_spec_spawns(const char *spec)
+{
+    return link_is_virtual_spec(spec) || strncmp(spec, "exec:", 5) == 0
+           || strncmp(spec, "exec-agent:", 11) == 0;
+}
+
+int link_is_agent(const struct link *l)
+{
+    return l->agent;
 }
 
 int link_is_virtual_spec(const char *spec)

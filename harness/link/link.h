@@ -4,6 +4,10 @@
  *   tcp:HOST:PORT          a serial port exported raw over TCP (ser2net, labgrid)
  *   exec:CMD ARGS…         a program on a pseudo-terminal (raw mode), e.g. a
  *                          MicroPython unix build or the virtual camera
+ *   exec-agent:CMD ARGS…   a program that is the agent already (e.g. a MicroPython
+ *                          unix port running camera/agent/agent.py): it speaks the
+ *                          agent protocol from its first line, no REPL; it runs in a
+ *                          private temporary directory (its flash)
  *   virtual[:ARGS]         exec of ${TM_BIN_DIR}/vcam ARGS
  *
  * Every read takes an absolute deadline (tm_time.h); nothing blocks without one. */
@@ -53,6 +57,12 @@ int link_spec_check(const char *spec, struct tm_err *err);
  * profile (`vcam --check`): run before any device starts, so a spec that could
  * never work is a setup error, not a device lost. */
 int link_preflight(const char *spec, struct tm_err *err);
+/* 1 when the spec names a program the harness starts (virtual, exec:,
+ * exec-agent:): several instances of it can run side by side. */
+int link_spec_spawns(const char *spec);
+/* 1 when the program on the link is the agent itself (exec-agent:): no raw REPL,
+ * nothing to upload, the hello is its first line. */
+int link_is_agent(const struct link *l);
 /* 1 when the spec names the project's virtual camera. */
 int link_is_virtual_spec(const char *spec);
 /* 1 when err has code TM_E_BUSY: a port held by another program (an

@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <wordexp.h>
 
+#include "tm_fs.h"
+
 /* wordexp is not thread-safe (glibc marks it MT-Unsafe); workers open links
  * concurrently, so its calls are serialised here. */
 static pthread_mutex_t wordexp_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -179,6 +181,10 @@ static int spawn(struct link *l, struct tm_err *err)
         if (getppid() != parent)
             _exit(1);
         close_range(3, ~0U, 0);
+        if (l->home[0] != '\0' && chdir(l->home) != 0) {
+            dprintf(2, "chdir %s: %s\r\n", l->home, strerror(errno));
+            _exit(127);
+        }
         execvp(l->argv[0], l->argv);
         dprintf(2, "exec %s: %s\r\n", l->argv[0], strerror(errno));
         _exit(127);
@@ -194,12 +200,42 @@ static int spawn(struct link *l, struct tm_err *err)
     return 0;
 }
 
-int link_exec_open(struct link *l, const char *cmd, const char *stderr_path,
+/* The agent program writes the files it is sent (certificates, keys) into its
+ * working directory, as a board writes its flash: each exec-agent link gets its
+ * own, so two instances (--jobs) never read each other's half-written files and
+ * the user's directory stays clean. Arguments that are paths (hold a '/') to
+ * existing files are made absolute first, so CMD reads as typed in the harness's
+ * directory. */
+static int make_home(struct link *l, struct tm_err *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(l->home, sizeof l->home, "%s/tm-agent-XXXXXX",
+             tmp != NULL && tmp[0] == '/' && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (mkdtemp(l->home) == NULL) {
+        int e = errno;
+        l->home[0] = '\0';
+        return tm_err_set(err, "cannot make the program's directory: %s", strerror(e));
+    }
+    for (size_t i = 0; l->argv[i] != NULL; i++) {
+        char *abs = strchr(l->argv[i], '/') != NULL && l->argv[i][0] != '/'
+                    ? realpath(l->argv[i], NULL) : NULL;
+        if (abs != NULL) {
+            free(l->argv[i]);
+            l->argv[i] = abs;
+        }
+    }
+    return 0;
+}
+
+int link_exec_open(struct link *l, const char *cmd, const char *stderr_path, int agent,
                    struct tm_err *err)
 {
     l->kind = LINK_EXEC;
+    l->agent = agent;
     l->argv = split_command(cmd, err);
     if (l->argv == NULL || open_stderr(l, stderr_path, err) != 0)
+        return -1;
+    if (agent && make_home(l, err) != 0)
         return -1;
     return spawn(l, err);
 }
@@ -255,6 +291,9 @@ int link_exec_reset(struct link *l, struct tm_err *err)
 void link_exec_close(struct link *l)
 {
     stop_child(l);
+    struct tm_err err;
+    if (l->home[0] != '\0' && tm_rmtree(l->home, &err) != 0)
+        fprintf(stderr, "tlsmatrix: %s\n", err.msg);
     free_argv(l->argv);
     l->argv = NULL;
     if (l->err_fd >= 0)

@@ -16,6 +16,8 @@ struct link {
     pid_t pid;              /* exec: child on the pty (its own session) */
     char **argv;            /* exec: for restarts */
     int err_fd;             /* exec: where the program's stderr goes (-1 none) */
+    int agent;              /* exec-agent: the program is the agent */
+    char home[64];          /* exec-agent: its private working directory, "" none */
 };
 
 /* Per kind: 0 when the argument after "KIND:" is well formed (nothing opened). */
@@ -30,8 +32,9 @@ void link_serial_close(struct link *l);
 int link_tcp_open(struct link *l, const char *arg, struct tm_err *err);
 
 /* stderr_path: the program's stderr is appended there; NULL: a temporary file of
- * the link's own. Either way its last lines are quoted when the link closes. */
-int link_exec_open(struct link *l, const char *cmd, const char *stderr_path,
+ * the link's own. Either way its last lines are quoted when the link closes.
+ * agent: the program is the agent (exec-agent:), run in a private directory. */
+int link_exec_open(struct link *l, const char *cmd, const char *stderr_path, int agent,
                    struct tm_err *err);
 /* "; its stderr ends: …" with the program's last stderr lines, or "" (exec only). */
 void link_exec_stderr_tail(const struct link *l, char *out, size_t len);

@@ -2,12 +2,18 @@
  * find the expected-failure entry that covers a case. */
 #include "profile/profile.h"
 
+#include <dirent.h>
 #include <fnmatch.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scenario/scenario_internal.h"
 
-static const char *const top_keys[] = { "name", "doc", "device", "xfail", NULL };
+static const char *const top_keys[] = { "name", "doc", "match", "device", "xfail", NULL };
+/* What a profile says it describes, each key against one field of the hello
+ * (docs/contracts.md §3): impl = impl.name, machine = impl.machine (glob),
+ * mbedtls = mbedtls (glob), pem = caps.pem. */
+static const char *const match_keys[] = { "impl", "machine", "mbedtls", "pem", NULL };
 static const char *const device_keys[] = { "pem", "clock_unset", "tls13", NULL };
 static const char *const xfail_keys[] = { "case", "reason", "ref", NULL };
 
@@ -64,6 +70,29 @@ fail:
     return NULL;
 }
 
+static json_t *match_block(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
+{
+    json_t *m = json_object();
+    if (n == NULL)
+        return m;
+    if (tm_yaml_check_keys(y, n, match_keys, err) != 0)
+        goto fail;
+    for (int i = 0; i < 3; i++)
+        if (str_field(y, n, match_keys[i], 0, m, err) != 0)
+            goto fail;
+    yaml_node_t *v = tm_yaml_get(y, n, "pem");
+    int b = 0;
+    if (v != NULL) {
+        if (tm_yaml_bool(y, v, "pem", &b, err) != 0)
+            goto fail;
+        json_object_set_new(m, "pem", json_boolean(b));
+    }
+    return m;
+fail:
+    json_decref(m);
+    return NULL;
+}
+
 static json_t *xfail_list(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
 {
     json_t *a = json_array();
@@ -107,6 +136,9 @@ static json_t *from_yaml(struct tm_yaml *y, const char *path, struct tm_err *err
                      "name '%s' does not match the file name %s", name, base);
         goto fail;
     }
+    if ((v = match_block(y, tm_yaml_get(y, root, "match"), err)) == NULL)
+        goto fail;
+    json_object_set_new(p, "match", v);
     if ((v = device_block(y, tm_yaml_get(y, root, "device"), err)) == NULL)
         goto fail;
     json_object_set_new(p, "device", v);
@@ -144,4 +176,111 @@ const json_t *profile_xfail_for(const json_t *profile, const char *case_id)
             return e;
     }
     return NULL;
+}
+
+static const char *hello_field(const json_t *hello, const char *key)
+{
+    if (strcmp(key, "impl") == 0)
+        return json_string_value(json_object_get(json_object_get(hello, "impl"), "name"));
+    if (strcmp(key, "machine") == 0)
+        return json_string_value(json_object_get(json_object_get(hello, "impl"), "machine"));
+    return json_string_value(json_object_get(hello, key));
+}
+
+int profile_match_score(const json_t *profile, const json_t *hello)
+{
+    const json_t *m = json_object_get(profile, "match");
+    if (json_object_size(m) == 0)
+        return -1;   /* a profile without a match block is chosen by name only */
+    int score = 0;
+    for (int i = 0; i < 3; i++) {
+        const char *want = json_string_value(json_object_get(m, match_keys[i]));
+        if (want == NULL)
+            continue;
+        const char *have = hello_field(hello, match_keys[i]);
+        /* impl is a name, the others globs (a firmware names its board and its
+         * library version in its own words). */
+        if (have == NULL || (i == 0 ? strcmp(want, have) : fnmatch(want, have, 0)) != 0)
+            return -1;
+        score++;
+    }
+    const json_t *pem = json_object_get(m, "pem");
+    if (pem != NULL) {
+        const json_t *have = json_object_get(json_object_get(hello, "caps"), "pem");
+        if (!json_is_boolean(have) || json_boolean_value(have) != json_boolean_value(pem))
+            return -1;
+        score++;
+    }
+    return score;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int is_yaml(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".yaml") == 0;
+}
+
+/* One line naming what the hello says, for the error when nothing fits. */
+static void describe_hello(const json_t *hello, char *out, size_t len)
+{
+    const json_t *pem = json_object_get(json_object_get(hello, "caps"), "pem");
+    snprintf(out, len, "impl %s, machine '%s', mbedtls '%s', pem %s",
+             hello_field(hello, "impl") ?: "?", hello_field(hello, "machine") ?: "?",
+             hello_field(hello, "mbedtls") ?: "?",
+             json_is_boolean(pem) ? (json_is_true(pem) ? "true" : "false") : "unknown");
+}
+
+json_t *profile_for_hello(const char *dir, const json_t *hello, struct tm_err *err)
+{
+    char def[1100], path[1400], what[600];
+    if (dir == NULL) {
+        snprintf(def, sizeof def, "%s/scenarios/profiles", TM_SOURCE_DIR);
+        dir = def;
+    }
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, is_yaml, by_name);
+    if (n < 0)
+        return tm_err_set(err, "profiles %s: cannot read the directory", dir), NULL;
+    json_t *best = NULL;
+    int best_score = -1, tie = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
+        json_t *p = profile_load(path, err);
+        int score = p != NULL ? profile_match_score(p, hello) : -1;
+        if (p == NULL) {   /* a broken profile file is an error, not a miss */
+            json_decref(best);
+            best = NULL;
+            best_score = -2;
+            break;
+        }
+        if (score > best_score) {
+            json_decref(best);
+            best = p;
+            best_score = score;
+            tie = 0;
+        } else {
+            tie |= score >= 0 && score == best_score;
+            json_decref(p);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+    if (best_score == -2)
+        return NULL;
+    describe_hello(hello, what, sizeof what);
+    if (best == NULL)
+        return tm_err_set(err, "no profile in %s matches the device (%s); name one with "
+                               "--profile", dir, what), NULL;
+    if (tie) {
+        json_decref(best);
+        return tm_err_set(err, "two profiles in %s match the device equally (%s); name one "
+                               "with --profile", dir, what), NULL;
+    }
+    return best;
 }

@@ -87,6 +87,10 @@ static int set_clock(struct case_run *r, struct tm_err *err)
 {
     struct worker *w = r->w;
     int64_t want;
+    /* A clock that cannot be set is the device's own: runner_skip_reason let the
+     * case through only where that time tests what the reference time would. */
+    if (json_is_false(json_object_get(json_object_get(agent_hello(w->agent), "clock"), "settable")))
+        return 0;
     if (r->c.device.clock == CASE_CLOCK_KEEP) {
         /* The device's own clock, not whatever an earlier case set: otherwise a
          * keep case's outcome depends on which case ran before it on the device. */
@@ -416,7 +420,8 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
         case_bundle_failed(&r, &err);
     err.msg[0] = '\0';
     char buf[300];
-    const char *why = runner_skip_reason(kase, agent_hello(w->agent), buf, sizeof buf);
+    const char *why = runner_skip_reason(kase, agent_hello(w->agent), ctx->manifest, buf,
+                                         sizeof buf);
     if (case_build(kase, &r.c, &err) != 0) {   /* checked at selection: not expected */
         snprintf(r.error, sizeof r.error, "invalid case: %s", err.msg);
         r.error_code = tm_err_code(&err);

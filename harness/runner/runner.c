@@ -23,7 +23,6 @@
 #define BOOTSTRAP_MS 30000
 #define MAX_INCIDENTS 10        /* lost-device incidents a device may survive */
 #define UNTIL_FAIL_MAX 1000     /* --until-fail without --repeat: bounded */
-#define DEFAULT_PROFILE "micropython-openmv-default"
 #define PORT_BUSY_RETRIES 3
 #define PORT_BUSY_WAIT_MS 1000
 
@@ -157,6 +156,55 @@ static void record(struct run_ctx *c, const struct item *it, json_t *rec)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Make p (a new reference, NULL after a load error) the run's profile. */
+static int use_profile(struct run_ctx *c, json_t *p, struct tm_err *err)
+{
+    if (p == NULL)
+        return -1;
+    const char *name = json_string_value(json_object_get(p, "name"));
+    const char *unset = json_string_value(json_object_get(json_object_get(p, "device"),
+                                                          "clock_unset"));
+    int64_t epoch;
+    if (tm_parse_utc(unset ? unset : "2015-01-01T00:00:00Z", &epoch) != 0) {
+        tm_err_set(err, "profile %s: device.clock_unset '%s' is not a UTC time", name, unset);
+        json_decref(p);
+        return -1;
+    }
+    c->profile = p;
+    c->profile_name = name;
+    c->unset_epoch = epoch;
+    return 0;
+}
+
+/* Without --profile, the profile whose `match` fits the device's hello
+ * (profile_for_hello): a MicroPython for Linux is not judged by an OpenMV
+ * profile. One run has one profile: a device whose hello picks another one is a
+ * setup error, as is a device no profile fits. Set before the worker's first
+ * case, under c->mu, so every record a worker makes sees it. */
+static int adopt_profile(struct worker *w, struct tm_err *err)
+{
+    struct run_ctx *c = w->ctx;
+    if (c->o->profile != NULL)
+        return 0;
+    json_t *p = profile_for_hello(NULL, agent_hello(w->agent), err);
+    int rc = p != NULL ? 0 : -1;
+    pthread_mutex_lock(&c->mu);
+    if (p != NULL && c->profile == NULL) {
+        rc = use_profile(c, p, err);
+        p = NULL;
+    } else if (p != NULL && strcmp(json_string_value(json_object_get(p, "name")),
+                                   c->profile_name) != 0) {
+        rc = tm_err_set(err, "it fits profile %s, but the run judges by %s (picked for an "
+                             "earlier device); run them apart or give --profile",
+                        json_string_value(json_object_get(p, "name")), c->profile_name);
+    }
+    if (rc != 0 && c->setup_error[0] == '\0')
+        snprintf(c->setup_error, sizeof c->setup_error, "device %s: %s", w->spec, err->msg);
+    pthread_mutex_unlock(&c->mu);
+    json_decref(p);
+    return rc;
+}
+
 static int bootstrap_device(struct worker *w, struct tm_err *err)
 {
     struct agent_opts ao = { w->ctx->o->agent_script, 0, 2, w->stderr_path };
@@ -262,7 +310,7 @@ static void *worker_main(void *arg)
     /* One `tlspeer --serve` per worker runs its peers: a process start was half
      * of a case (issue 7). Without it, cases fall back to one-shot peers. */
     w->peers = peer_pool_new();
-    if (bootstrap_device(w, &err) != 0) {
+    if (bootstrap_device(w, &err) != 0 || adopt_profile(w, &err) != 0) {
         fprintf(stderr, "tlsmatrix: device %s: %s\n", w->spec, err.msg);
         set_device_hello(w, err.msg);
         return worker_exit(w, 1);
@@ -422,17 +470,9 @@ static int load_profile(struct run_ctx *c, const struct runner_opts *o, struct t
     if (!json_is_integer(re))
         return tm_err_set(err, "%s/manifest.json: no reference_epoch", c->fixtures);
     c->ref_epoch = json_integer_value(re);
-    c->profile = profile_load(o->profile ? o->profile : DEFAULT_PROFILE, err);
-    if (c->profile == NULL)
+    /* Without --profile the first device's hello picks it (adopt_profile). */
+    if (o->profile != NULL && use_profile(c, profile_load(o->profile, err), err) != 0)
         return -1;
-    c->profile_name = json_string_value(json_object_get(c->profile, "name"));
-    if (c->profile_name == NULL)
-        c->profile_name = o->profile ? o->profile : DEFAULT_PROFILE;
-    const char *unset = json_string_value(json_object_get(json_object_get(c->profile, "device"),
-                                                          "clock_unset"));
-    if (tm_parse_utc(unset ? unset : "2015-01-01T00:00:00Z", &c->unset_epoch) != 0)
-        return tm_err_set(err, "profile %s: device.clock_unset '%s' is not a UTC time",
-                          c->profile_name, unset);
     return 0;
 }
 
@@ -509,7 +549,7 @@ static size_t plan_workers(const struct runner_opts *o, const char ***specs)
     static const char *const dflt[] = { "virtual" };
     const char *const *devs = o->ndevices ? o->devices : dflt;
     size_t n = o->ndevices ? o->ndevices : 1, count = n;
-    int multi = n == 1 && (strncmp(devs[0], "virtual", 7) == 0 || strncmp(devs[0], "exec:", 5) == 0);
+    int multi = n == 1 && link_spec_spawns(devs[0]);
     if (multi && o->jobs > 1)
         count = (size_t)o->jobs;
     else if (o->jobs > 0 && (size_t)o->jobs < n)
@@ -754,6 +794,11 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
     progress_start(&c.prog, c.nitems, o->progress);
     if (run_workers(&c, err) != 0)
         goto out;
+    if (c.setup_error[0] != '\0') {   /* no profile for a device: no reports either */
+        progress_end(&c.prog);
+        tm_err_set(err, "%s", c.setup_error);
+        goto out;
+    }
     long long totals[6] = { 0 };
     long *final = calloc(c.ncases ? c.ncases : 1, sizeof *final);
     json_t **kept = calloc(c.ncases ? c.ncases : 1, sizeof *kept);

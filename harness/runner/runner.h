@@ -63,8 +63,11 @@ void runner_request_stop(void);
 json_t *runner_select_cases(const struct runner_opts *o, json_t **errors, struct tm_err *err);
 
 /* Why a case would be skipped on a device with this hello (NULL hello: the
- * device requirements as "needs …"), or NULL when it runs. */
-const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *buf, size_t len);
+ * device requirements as "needs …"), or NULL when it runs. manifest (the
+ * fixtures' manifest.json, NULL: not checked) decides whether a device that
+ * cannot set its clock can run a reference-time case at its own time. */
+const char *runner_skip_reason(const json_t *kase, const json_t *hello, const json_t *manifest,
+                               char *buf, size_t len);
 
 /* Make sure the PKI fixtures exist in dir (running pkigen when manifest.json is
  * missing) and return the manifest. */

@@ -74,7 +74,7 @@ struct progress {
 
 struct run_ctx {
     const struct runner_opts *o;
-    json_t *manifest, *profile;
+    json_t *manifest, *profile;     /* profile: --profile, else set by the first hello */
     int64_t ref_epoch, unset_epoch;
     const char *fixtures, *report_dir, *peer_host, *profile_name;
     int case_timeout_ms, retries;
@@ -99,6 +99,7 @@ struct run_ctx {
     pthread_cond_t idle;            /* signalled when in_flight drops */
     struct progress prog;
     int64_t stage_sums[ST_COUNT];
+    char setup_error[2100];          /* a device no profile fits (RUNNER_SETUP), "" none */
 };
 
 #define CLOCK_OWN (INT64_MIN + 1)

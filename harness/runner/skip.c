@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "tm_time.h"
+
 void runner_sanitise_id(const char *id, char *out, size_t len)
 {
     size_t o = 0;
@@ -14,17 +16,147 @@ void runner_sanitise_id(const char *id, char *out, size_t len)
     out[o] = '\0';
 }
 
-static int clock_needed(const json_t *kase)
+/* The clock a case asks for: "reference" (the default), "unset" or "keep". */
+static const char *clock_mode(const json_t *kase)
 {
     const char *m = json_string_value(json_object_get(json_object_get(kase, "device"), "clock"));
-    return m == NULL || strcmp(m, "keep") != 0;
+    return m != NULL ? m : "reference";
 }
 
-/* Capability skips come from the hello (contracts §3): a device that cannot set
- * its clock (MicroPython's unix port, docs/device-model.md §7) cannot run cases that
- * depend on the reference time, and DTLS, its client_id or set_ciphers may be
- * absent (compiled out, or older firmware: docs/device-model.md §0). */
-const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *buf, size_t len)
+/* A certificate's state at a time: -1 not yet valid, 0 valid, 1 expired. */
+static int validity_at(const json_t *cert, int64_t t)
+{
+    int64_t nb = 0, na = 0;
+    if (tm_parse_utc(json_string_value(json_object_get(cert, "not_before")) ?: "", &nb) != 0
+        || tm_parse_utc(json_string_value(json_object_get(cert, "not_after")) ?: "", &na) != 0)
+        return 0;
+    return t < nb ? -1 : t > na ? 1 : 0;
+}
+
+static const char *const state_names[3] = { "not yet valid", "valid", "expired" };
+
+/* The manifest certificate a fixture file belongs to (any of its files), or NULL. */
+static const json_t *cert_of_file(const json_t *manifest, const char *file)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(manifest, "certs"), i, c) {
+        const char *k;
+        const json_t *f;
+        json_object_foreach((json_t *)json_object_get(c, "files"), k, f)
+            if (json_is_string(f) && strcmp(json_string_value(f), file) == 0)
+                return c;
+    }
+    return NULL;
+}
+
+static const json_t *cert_named(const json_t *manifest, const char *name)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(manifest, "certs"), i, c)
+        if (name != NULL && strcmp(json_string_value(json_object_get(c, "name")) ?: "", name) == 0)
+            return c;
+    return NULL;
+}
+
+/* A certificate whose state at the device's time t (and an hour later, for the
+ * run's length) is not its state at the reference time: its case would not test
+ * what it means to. 0 when it agrees, else 1 with the reason in buf. */
+static int drifts(const json_t *cert, int64_t ref, int64_t t, char *buf, size_t len)
+{
+    int want = validity_at(cert, ref);
+    if (validity_at(cert, t) == want && validity_at(cert, t + 3600) == want)
+        return 0;
+    char at[32], rt[32];
+    tm_format_utc(t, at, sizeof at);
+    tm_format_utc(ref, rt, sizeof rt);
+    snprintf(buf, len, "device clock cannot be set (hello clock.settable=false) and at its "
+             "time %s certificate %s is %s, not %s as at the fixtures' reference time %s; "
+             "fixtures generated nearer the device's clock would run it",
+             at, json_string_value(json_object_get(cert, "name")) ?: "?",
+             state_names[validity_at(cert, t) + 1], state_names[want + 1], rt);
+    return 1;
+}
+
+/* One fixture file a case names, with the chain behind it (a fullchain file
+ * holds the leaf's intermediates). */
+static int file_drifts(const json_t *manifest, const char *file, int64_t ref, int64_t t,
+                       char *buf, size_t len)
+{
+    const json_t *c = file != NULL ? cert_of_file(manifest, file) : NULL;
+    if (c == NULL)
+        return 0;   /* not a generated fixture: judged at the device's time as it is */
+    if (drifts(c, ref, t, buf, len))
+        return 1;
+    size_t i;
+    const json_t *n;
+    json_array_foreach(json_object_get(c, "chain"), i, n) {
+        const json_t *link = cert_named(manifest, json_string_value(n));
+        if (link != NULL && drifts(link, ref, t, buf, len))
+            return 1;
+    }
+    return 0;
+}
+
+static int list_drifts(const json_t *manifest, const json_t *v, int64_t ref, int64_t t,
+                       char *buf, size_t len)
+{
+    if (json_is_string(v))
+        return file_drifts(manifest, json_string_value(v), ref, t, buf, len);
+    size_t i;
+    const json_t *it;
+    json_array_foreach(v, i, it) {
+        const json_t *one = json_is_object(it) ? json_object_get(it, "cert") : it;
+        if (json_is_string(one) && file_drifts(manifest, json_string_value(one), ref, t, buf, len))
+            return 1;
+    }
+    return 0;
+}
+
+/* The clock rule for a device that cannot set its clock but keeps a real one
+ * (MicroPython's unix port, docs/device-model.md §7): a case that asks for the
+ * reference time runs at the device's own time when every generated
+ * certificate it names (device ca and chain, peer cert and ca) is valid or
+ * invalid there as intended at the reference time (fixtures/certs/pki.yaml
+ * windows); a case that asks for an unset clock cannot run. */
+static const char *clock_skip(const json_t *kase, const json_t *hello, const json_t *manifest,
+                              char *buf, size_t len)
+{
+    const char *mode = clock_mode(kase);
+    if (strcmp(mode, "keep") == 0 || !json_is_false(json_object_get(json_object_get(hello, "clock"),
+                                                                     "settable")))
+        return NULL;
+    if (strcmp(mode, "reference") != 0) {
+        snprintf(buf, len, "device clock cannot be set (hello clock.settable=false) and the case "
+                 "needs clock: %s, which this device cannot have", mode);
+        return buf;
+    }
+    if (manifest == NULL)
+        return NULL;   /* not checked here: decided when the case runs */
+    const json_t *epoch = json_object_get(json_object_get(hello, "clock"), "epoch");
+    const json_t *ref = json_object_get(manifest, "reference_epoch");
+    if (!json_is_integer(epoch) || !json_is_integer(ref)) {
+        snprintf(buf, len, "device clock cannot be set and %s, so the case's certificates "
+                 "cannot be checked against it", json_is_integer(epoch)
+                 ? "the fixtures have no reference_epoch" : "the hello has no clock.epoch");
+        return buf;
+    }
+    const json_t *dev = json_object_get(kase, "device"), *peer = json_object_get(kase, "peer");
+    int64_t t = json_integer_value(epoch), r = json_integer_value(ref);
+    if (list_drifts(manifest, json_object_get(dev, "ca"), r, t, buf, len)
+        || list_drifts(manifest, json_object_get(dev, "chain"), r, t, buf, len)
+        || list_drifts(manifest, json_object_get(peer, "cert"), r, t, buf, len)
+        || list_drifts(manifest, json_object_get(peer, "ca"), r, t, buf, len))
+        return buf;
+    return NULL;
+}
+
+/* Capability skips come from the hello (contracts §3): the clock rule above;
+ * DTLS, its client_id or set_ciphers may be absent (compiled out, or older
+ * firmware: docs/device-model.md §0), and so may either TLS module. */
+const char *runner_skip_reason(const json_t *kase, const json_t *hello, const json_t *manifest,
+                               char *buf, size_t len)
 {
     const json_t *axes = json_object_get(kase, "axes"), *dev = json_object_get(kase, "device");
     const char *proto = json_string_value(json_object_get(axes, "proto"));
@@ -33,17 +165,13 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *bu
     int wants_ciphers = json_is_array(ciphers) && json_array_size(ciphers) > 0;
     const char *layer = json_string_value(json_object_get(dev, "layer"));
     if (hello == NULL) {
-        snprintf(buf, len, "needs%s%s%s", clock_needed(kase) ? " settable-clock" : "",
+        snprintf(buf, len, "needs%s%s%s", strcmp(clock_mode(kase), "unset") == 0 ? " settable-clock" : "",
                  dtls ? " dtls" : "", wants_ciphers ? " set_ciphers" : "");
         return strcmp(buf, "needs") == 0 ? NULL : buf;
     }
     const json_t *caps = json_object_get(hello, "caps");
-    const json_t *clock = json_object_get(hello, "clock");
-    if (clock_needed(kase) && json_is_false(json_object_get(clock, "settable"))) {
-        snprintf(buf, len, "device clock cannot be set (hello clock.settable=false) and the case "
-                 "needs clock: %s", json_string_value(json_object_get(dev, "clock")) ?: "reference");
+    if (clock_skip(kase, hello, manifest, buf, len) != NULL)
         return buf;
-    }
     if (dtls && !json_is_true(json_object_get(caps, "dtls"))) {
         snprintf(buf, len, "device has no DTLS (hello caps.dtls)");
         return buf;
@@ -62,6 +190,10 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, char *bu
     const json_t *mods = json_object_get(hello, "modules");
     if ((layer == NULL || strcmp(layer, "tls") == 0) && json_is_false(json_object_get(mods, "tls"))) {
         snprintf(buf, len, "device has no native tls module (hello modules.tls=false)");
+        return buf;
+    }
+    if (layer != NULL && strcmp(layer, "ssl") == 0 && json_is_false(json_object_get(mods, "ssl"))) {
+        snprintf(buf, len, "device has no ssl wrapper (hello modules.ssl=false)");
         return buf;
     }
     return NULL;

@@ -92,11 +92,20 @@ def t_parse():
         req, r = A['parse'](rq(id=11, op='dtls_server', nonblocking=True, **kw))
         eq(r, None, 'nonblocking request with %s' % kw)
     hv = OSError(-27264, 'MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED')
-    eq(bool(A['_hvr'](A['Op']({'id': 1, 'op': 'dtls_server'}), hv)), True, 'HelloVerify retried')
-    eq(bool(A['_hvr'](A['Op']({'id': 1, 'op': 'dtls_server', 'hello_verify_retry': False}), hv)),
-       False, 'HelloVerify retry off')
-    eq(bool(A['_hvr'](A['Op']({'id': 1, 'op': 'dtls_client'}), hv)), False, 'client: no retry')
-    eq(bool(A['_hvr'](A['Op']({'id': 1, 'op': 'dtls_server'}), OSError(110))), False, '110: no retry')
+
+    def hvr(q, e):
+        # _hvr notes a HelloVerify failure for a retry, and raises anything else
+        o = A['Op'](q)
+        try:
+            A['_hvr'](o, e)
+        except OSError as x:
+            eq(x is e, True, 'the exception itself re-raised')
+            return False
+        return o.r['attempts'] == 2 and o.r['first_exc']['args'] == [-27264, 'MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED']
+    eq(hvr({'id': 1, 'op': 'dtls_server'}, hv), True, 'HelloVerify retried')
+    eq(hvr({'id': 1, 'op': 'dtls_server', 'hello_verify_retry': False}, hv), False, 'HelloVerify retry off')
+    eq(hvr({'id': 1, 'op': 'dtls_client'}, hv), False, 'client: no retry')
+    eq(hvr({'id': 1, 'op': 'dtls_server'}, OSError(110)), False, '110: no retry')
     big = b'{"id":10,"op":"info","pad":"' + b'a' * 65536 + b'"}'
     bad(big, None, 'line over 65536 bytes')
 

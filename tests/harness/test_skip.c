@@ -23,22 +23,87 @@ static json_t *hello(int settable, int dtls, int set_ciphers)
                      set_ciphers, "modules", "ssl", 1, "tls", 1);
 }
 
-START_TEST(clock_not_settable_skips_reference_and_unset)
+#define DAY 86400
+#define REF 1795478400   /* 2026-11-24T00:00:00Z */
+
+/* A manifest as pkigen writes it (contracts §1), the windows of pki.yaml. */
+static json_t *manifest(void)
 {
-    char buf[300];
-    json_t *h = hello(0, 1, 1);
+    return json_pack("{s:I, s:[{s:s, s:s, s:s, s:{s:s}, s:[]}, {s:s, s:s, s:s, s:{s:s, s:s}, s:[s]},"
+                     " {s:s, s:s, s:s, s:{s:s}, s:[]}]}",
+                     "reference_epoch", (json_int_t)REF, "certs",
+                     "name", "root", "not_before", "2026-11-23T00:00:00Z",
+                     "not_after", "2036-11-21T00:00:00Z", "files", "der", "root.der", "chain",
+                     "name", "srv", "not_before", "2026-11-23T00:00:00Z",
+                     "not_after", "2027-11-24T00:00:00Z", "files", "der", "srv.der",
+                     "fullchain_pem", "srv.fullchain.pem", "chain", "future",
+                     "name", "future", "not_before", "2026-12-24T00:00:00Z",
+                     "not_after", "2027-12-24T00:00:00Z", "files", "der", "future.der", "chain");
+}
+
+static json_t *clock_hello(int settable, json_int_t epoch)
+{
+    json_t *h = hello(settable, 1, 1);
+    json_object_set_new(json_object_get(h, "clock"), "epoch", json_integer(epoch));
+    return h;
+}
+
+/* A device that cannot set its clock: `unset` cannot run, `keep` always runs,
+ * the reference clock runs at the device's time while the certificates the case
+ * names keep their intended state there (docs/device-model.md §7). */
+START_TEST(clock_not_settable_runs_where_certificates_hold)
+{
+    char buf[400];
+    json_t *m = manifest(), *h = clock_hello(0, REF + DAY);
     json_t *a = kase("tls", NULL, 0), *b = kase("tls", "unset", 0), *c = kase("tls", "keep", 0);
-    const char *why = runner_skip_reason(a, h, buf, sizeof buf);
-    ck_assert_msg(why && strstr(why, "clock.settable=false") && strstr(why, "reference"), "%s", why);
-    why = runner_skip_reason(b, h, buf, sizeof buf);
-    ck_assert_msg(why && strstr(why, "unset"), "%s", why);
-    ck_assert_ptr_null(runner_skip_reason(c, h, buf, sizeof buf));   /* keep: runs */
+    json_object_set_new(json_object_get(a, "device"), "ca", json_pack("[s]", "root.der"));
+    json_object_set_new(a, "peer", json_pack("{s:[s]}", "cert", "srv.der"));
+    ck_assert_ptr_null(runner_skip_reason(a, h, m, buf, sizeof buf));
+    const char *why = runner_skip_reason(b, h, m, buf, sizeof buf);
+    ck_assert_msg(why && strstr(why, "clock.settable=false") && strstr(why, "unset"), "%s", why);
+    ck_assert_ptr_null(runner_skip_reason(c, h, m, buf, sizeof buf));
+    /* A year on, the leaf has expired: the case would not test what it says. */
     json_decref(h);
-    h = hello(1, 1, 1);
-    ck_assert_ptr_null(runner_skip_reason(a, h, buf, sizeof buf));
+    h = clock_hello(0, REF + 400 * DAY);
+    why = runner_skip_reason(a, h, m, buf, sizeof buf);
+    ck_assert_msg(why && strstr(why, "certificate srv is expired, not valid"), "%s", why);
+    ck_assert_ptr_null(runner_skip_reason(c, h, m, buf, sizeof buf));
+    /* A fullchain file brings its chain: "future" has started 40 days on. */
+    json_decref(h);
+    h = clock_hello(0, REF + 40 * DAY);
+    json_object_set_new(json_object_get(a, "peer"), "cert", json_pack("[s]", "srv.fullchain.pem"));
+    why = runner_skip_reason(a, h, m, buf, sizeof buf);
+    ck_assert_msg(why && strstr(why, "certificate future is valid, not not yet valid"), "%s", why);
+    /* Files that are not generated fixtures are judged as they are. */
+    json_object_set_new(json_object_get(a, "peer"), "cert", json_pack("[s]", "mine.der"));
+    ck_assert_ptr_null(runner_skip_reason(a, h, m, buf, sizeof buf));
+    /* A settable clock is set: nothing to check. */
+    json_decref(h);
+    h = clock_hello(1, REF + 400 * DAY);
+    ck_assert_ptr_null(runner_skip_reason(a, h, m, buf, sizeof buf));
+    ck_assert_ptr_null(runner_skip_reason(b, h, m, buf, sizeof buf));
     json_decref(a);
     json_decref(b);
     json_decref(c);
+    json_decref(h);
+    json_decref(m);
+}
+END_TEST
+
+/* No ssl wrapper (MicroPython's unix port from Debian's +ds source): ssl-layer
+ * cases are skipped, tls-layer ones run. */
+START_TEST(missing_ssl_wrapper_skips_ssl_layer)
+{
+    char buf[300];
+    json_t *h = hello(1, 1, 1);
+    json_object_set_new(json_object_get(h, "modules"), "ssl", json_false());
+    json_t *w = kase("tls", "keep", 0), *n = kase("tls", "keep", 0);
+    json_object_set_new(json_object_get(w, "device"), "layer", json_string("ssl"));
+    ck_assert_str_eq(runner_skip_reason(w, h, NULL, buf, sizeof buf),
+                     "device has no ssl wrapper (hello modules.ssl=false)");
+    ck_assert_ptr_null(runner_skip_reason(n, h, NULL, buf, sizeof buf));
+    json_decref(w);
+    json_decref(n);
     json_decref(h);
 }
 END_TEST
@@ -48,11 +113,13 @@ START_TEST(missing_dtls_and_set_ciphers_skip)
     char buf[300];
     json_t *h = hello(1, 0, 0);
     json_t *d = kase("dtls", NULL, 0), *c = kase("tls", NULL, 1), *t = kase("tls", NULL, 0);
-    ck_assert_str_eq(runner_skip_reason(d, h, buf, sizeof buf), "device has no DTLS (hello caps.dtls)");
-    ck_assert_ptr_nonnull(strstr(runner_skip_reason(c, h, buf, sizeof buf), "set_ciphers"));
-    ck_assert_ptr_null(runner_skip_reason(t, h, buf, sizeof buf));
+    ck_assert_str_eq(runner_skip_reason(d, h, NULL, buf, sizeof buf), "device has no DTLS (hello caps.dtls)");
+    ck_assert_ptr_nonnull(strstr(runner_skip_reason(c, h, NULL, buf, sizeof buf), "set_ciphers"));
+    ck_assert_ptr_null(runner_skip_reason(t, h, NULL, buf, sizeof buf));
     /* Without a device: the requirements, for `tlsmatrix list`. */
-    ck_assert_str_eq(runner_skip_reason(d, NULL, buf, sizeof buf), "needs settable-clock dtls");
+    ck_assert_str_eq(runner_skip_reason(d, NULL, NULL, buf, sizeof buf), "needs dtls");
+    json_object_set_new(json_object_get(d, "device"), "clock", json_string("unset"));
+    ck_assert_str_eq(runner_skip_reason(d, NULL, NULL, buf, sizeof buf), "needs settable-clock dtls");
     json_decref(d);
     json_decref(c);
     json_decref(t);
@@ -71,11 +138,11 @@ START_TEST(missing_client_id_skips_native_layer_only)
     json_object_set_new(json_object_get(n, "device"), "options", json_pack("{s:s}", "client_id", "auto"));
     json_object_set_new(json_object_get(w, "device"), "options", json_pack("{s:s}", "client_id", "auto"));
     json_object_set_new(json_object_get(w, "device"), "layer", json_string("ssl"));
-    ck_assert_str_eq(runner_skip_reason(n, h, buf, sizeof buf),
+    ck_assert_str_eq(runner_skip_reason(n, h, NULL, buf, sizeof buf),
                      "device has no DTLS client_id (hello caps.client_id=false)");
-    ck_assert_ptr_null(runner_skip_reason(w, h, buf, sizeof buf));
+    ck_assert_ptr_null(runner_skip_reason(w, h, NULL, buf, sizeof buf));
     json_object_set_new(json_object_get(h, "caps"), "client_id", json_true());
-    ck_assert_ptr_null(runner_skip_reason(n, h, buf, sizeof buf));
+    ck_assert_ptr_null(runner_skip_reason(n, h, NULL, buf, sizeof buf));
     json_decref(n);
     json_decref(w);
     json_decref(h);
@@ -99,7 +166,8 @@ int main(void)
     Suite *s = suite_create("harness_skip");
     TCase *tc = tcase_create("skip");
     tcase_set_timeout(tc, 10);
-    tcase_add_test(tc, clock_not_settable_skips_reference_and_unset);
+    tcase_add_test(tc, clock_not_settable_runs_where_certificates_hold);
+    tcase_add_test(tc, missing_ssl_wrapper_skips_ssl_layer);
     tcase_add_test(tc, missing_dtls_and_set_ciphers_skip);
     tcase_add_test(tc, missing_client_id_skips_native_layer_only);
     tcase_add_test(tc, sanitised_ids);
