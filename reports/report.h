@@ -69,6 +69,19 @@ json_t *report_diff(const json_t *old_run, const json_t *new_run);
  * (a case that vanished is a regression for a CI job). */
 int report_print_diff(const json_t *diff, FILE *out);
 
+/* Fidelity: the device side of two runs of one catalog on two devices, case by
+ * case (outcome class, exception type and text, stage). {"totals":{compared,
+ * same, same_skipped, explained, unexplained, only_a, only_b}, "explained":[…],
+ * "unexplained":[…], "missing":[{id, in}]}; each differing item {id, differs_in,
+ * a, b, why}. A difference is explained when one device skipped the case (its
+ * hello lacks what the case needs: why.by "hello") or a run's profile expects
+ * the case to deviate (why.by "profile", with the xfail's reason). */
+json_t *report_fidelity(const json_t *run_a, const json_t *run_b);
+/* Print it for people (differences listed, unexplained first); returns the number
+ * of unexplained differences. */
+int report_print_fidelity(const json_t *fidelity, const char *name_a, const char *name_b,
+                          FILE *out);
+
 /* Merge shard runs into one run (cases concatenated by id, totals recomputed,
  * header from the first with the earliest "started", latest "finished", every
  * shard's devices, "shard":"merged" and "shards":[each run's shard]). Only a

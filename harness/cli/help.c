@@ -14,7 +14,7 @@ static const char overview[] =
 "    tlsmatrix list   [--scenarios DIR|FILE]... [--filter GLOB] [--device LINK] [--json]\n"
 "    tlsmatrix ports\n"
 "    tlsmatrix info   --device LINK\n"
-"    tlsmatrix diff   OLD NEW\n"
+"    tlsmatrix diff   OLD NEW | --fidelity A B\n"
 "    tlsmatrix merge  A B... [--report DIR]\n"
 "    tlsmatrix repro  [--device LINK] (--case ID | chain/key/CA/peer options) [--count N]\n"
 "                     [--until-fail]\n"
@@ -180,15 +180,22 @@ static const char diff_help[] =
 "\n"
 "SYNOPSIS\n"
 "    tlsmatrix diff OLD NEW [--json]     (run.json files or report directories)\n"
+"    tlsmatrix diff --fidelity A B [--json]\n"
 "\n"
 "DESCRIPTION\n"
 "    Matches cases by id and prints regressions (was expected, now unexpected),\n"
 "    fixes, new and removed cases, and other verdict changes. --json prints the\n"
 "    diff object instead.\n"
+"    --fidelity compares what the two devices did (e.g. the virtual camera and a\n"
+"    board, one run each): per case the device's outcome class, exception type and\n"
+"    text, and stage. A difference is explained when one device skipped the case\n"
+"    (its hello lacks what the case needs) or a run's profile expects the case to\n"
+"    deviate; the others are listed first as unexplained.\n"
 "\n"
 "EXIT STATUS\n"
-"    0 no regressions; 1 a regression or a removed case (a case that vanished is a\n"
-"    regression for a CI job); 2 a file is missing or not a run.\n";
+"    0 no regressions (--fidelity: every difference explained); 1 a regression or a\n"
+"    removed case (a case that vanished is a regression for a CI job; --fidelity: an\n"
+"    unexplained difference); 2 a file is missing or not a run.\n";
 
 static const char merge_help[] =
 "NAME\n"

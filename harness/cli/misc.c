@@ -194,14 +194,35 @@ int cli_list(int argc, char **argv)
     return rc;
 }
 
+/* diff --fidelity: exit 1 when a difference is not explained. */
+static int print_fidelity(const json_t *a, const json_t *b, const char *const files[2], int as_json)
+{
+    json_t *f = report_fidelity(a, b);
+    if (f == NULL) {
+        fprintf(stderr, "tlsmatrix diff: out of memory\n");
+        return 2;
+    }
+    int unexplained = (int)json_array_size(json_object_get(f, "unexplained"));
+    if (as_json) {
+        json_dumpf(f, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else {
+        report_print_fidelity(f, files[0], files[1], stdout);
+    }
+    json_decref(f);
+    return unexplained > 0 ? 1 : 0;
+}
+
 int cli_diff(int argc, char **argv)
 {
-    int as_json = 0;
+    int as_json = 0, fidelity = 0;
     const char *files[2];
     int nf = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             as_json = 1;
+        else if (strcmp(argv[i], "--fidelity") == 0)
+            fidelity = 1;
         else if (argv[i][0] == '-' && argv[i][1] != '\0')
             return cli_usage_error("diff", "unknown option '%s'", argv[i]);
         else if (nf < 2)
@@ -217,6 +238,12 @@ int cli_diff(int argc, char **argv)
         fprintf(stderr, "tlsmatrix diff: %s\n", err.msg);
         json_decref(old);
         return 2;
+    }
+    if (fidelity) {
+        int rc = print_fidelity(old, new, files, as_json);
+        json_decref(old);
+        json_decref(new);
+        return rc;
     }
     json_t *d = report_diff(old, new);
     /* A case that vanished is a regression: a job that lost its cases is not green. */
