@@ -4,7 +4,7 @@
 # source packages the build compiles (scripts/fetch-source.sh). Safe to re-run.
 set -eu
 PKGS="make cmake gcc pkg-config libc6-dev dpkg-dev
-libssl-dev openssl libgnutls28-dev gnutls-bin libmbedtls-dev libserialport-dev
+libssl-dev openssl libgnutls28-dev gnutls-bin libserialport-dev
 check libsubunit-dev libjansson-dev libyaml-dev libxml2-dev libxml2-utils zlib1g-dev
 nodejs npm chromium python3"
 

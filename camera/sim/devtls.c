@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <mbedtls/platform_time.h>
 
 #include "devtls_int.h"
 #include "tm_fs.h"
@@ -35,10 +38,11 @@ int devtls_op_reached(struct devtls_op *o, enum tm_fault_stage stage)
     return -1;
 }
 
-/* Server side: the ClientHello has arrived once the state machine is past it. */
+/* Server side: the ClientHello has arrived once the state machine is past it (3.6
+ * has no accessor for the state; the handshake is stepped for this). */
 static int server_hello_reached(struct devtls_op *o)
 {
-    if (!o->server || o->hello_seen || o->ssl.state <= MBEDTLS_SSL_CLIENT_HELLO)
+    if (!o->server || o->hello_seen || o->ssl.MBEDTLS_PRIVATE(state) <= MBEDTLS_SSL_CLIENT_HELLO)
         return 0;
     o->hello_seen = 1;
     return o->env->reached != NULL && o->env->reached(o->env->int_ctx, TM_STAGE_CLIENT_HELLO);
@@ -293,6 +297,28 @@ static int build_context(struct devtls_op *o)
 
 /* ---- wrap_socket, handshake, I/O ------------------------------------------- */
 
+/* The DTLS timer MicroPython gives mbedTLS (_mbedtls_timing_set_delay/get_delay):
+ * the firmware has no MBEDTLS_TIMING_C. */
+static void timer_set_delay(void *ctx, uint32_t int_ms, uint32_t fin_ms)
+{
+    struct devtls_op *o = ctx;
+    o->timer_int_ms = int_ms;
+    o->timer_fin_ms = fin_ms;
+    if (fin_ms != 0)
+        o->timer_start = tm_now_ms();
+}
+
+static int timer_get_delay(void *ctx)
+{
+    const struct devtls_op *o = ctx;
+    if (o->timer_fin_ms == 0)
+        return -1;
+    tm_ms elapsed = tm_now_ms() - o->timer_start;
+    if (elapsed >= (tm_ms)o->timer_fin_ms)
+        return 2;
+    return elapsed >= (tm_ms)o->timer_int_ms ? 1 : 0;
+}
+
 static const char *wrap_stage(const struct devtls_op *o)
 {
     return o->do_handshake && !o->nonblocking ? "handshake" : "wrap";
@@ -326,14 +352,10 @@ int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len
     o->ssl_ready = 1;
     o->handshake_done = 0;
     int ret = mbedtls_ssl_setup(&o->ssl, &o->ctx.conf);
-    if (ret == 0 && o->server_hostname && !o->server) {
-        /* §1.5: SNI always sent; >255 chars gives BAD_INPUT_DATA in both versions */
+    if (ret == 0 && o->server_hostname && !o->server)   /* §1.5: SNI and the name to verify */
         ret = mbedtls_ssl_set_hostname(&o->ssl, o->server_hostname);
-        o->ctx.hostname = o->server_hostname;
-    }
     if (ret == 0 && o->dgram) {
-        mbedtls_ssl_set_timer_cb(&o->ssl, &o->timer, mbedtls_timing_set_delay,
-                                 mbedtls_timing_get_delay);
+        mbedtls_ssl_set_timer_cb(&o->ssl, o, timer_set_delay, timer_get_delay);
         if (cid != NULL)
             ret = mbedtls_ssl_set_client_transport_id(&o->ssl, cid, cid_len);
     }
@@ -343,8 +365,7 @@ int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len
     }
     /* the agent calls setblocking(False) before wrap_socket(do_handshake_on_connect=False) */
     o->sock.nonblocking = o->nonblocking;
-    mbedtls_ssl_set_bio(&o->ssl, &o->sock, devtls_bio_send,
-                        o->dgram ? devtls_bio_recv : devtls_bio_recv_tls, NULL);
+    mbedtls_ssl_set_bio(&o->ssl, &o->sock, devtls_bio_send, devtls_bio_recv, NULL);
     return 0;
 }
 
@@ -362,23 +383,10 @@ static int want_wait(struct devtls_op *o, int ret)
     return o->sock.nonblocking ? devtls_sock_wait_slice(&o->sock, ret) : 0;
 }
 
-/* §1.3: the device's 4096-byte out buffer cannot hold an own Certificate message
- * over 4096 bytes; 2.28's 16 KB buffer could, so check where 3.6 fails. */
-static int own_chain_too_big(const struct devtls_op *o)
-{
-    int writes_cert = o->server ? o->ssl.state == MBEDTLS_SSL_SERVER_CERTIFICATE
-                                : o->ssl.state == MBEDTLS_SSL_CLIENT_CERTIFICATE && o->ssl.client_auth;
-    return writes_cert && o->ctx.n_own > 0 && 7 + o->ctx.own_chain_len > DEVTLS_OUT_RECORD;
-}
-
 int devtls_op_handshake(struct devtls_op *o)
 {
     int ret = 0;
-    for (int spins = 0; o->ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER; spins++) {
-        if (own_chain_too_big(o)) {
-            ret = DEVTLS_E_OWN_CHAIN_TOO_BIG;
-            break;
-        }
+    for (int spins = 0; !mbedtls_ssl_is_handshake_over(&o->ssl); spins++) {
         ret = mbedtls_ssl_handshake_step(&o->ssl);
         if (server_hello_reached(o)) {
             ret = DEVTLS_E_INTERRUPTED;
@@ -407,7 +415,7 @@ int devtls_op_handshake(struct devtls_op *o)
     devtls_heap_release(&o->heap, HEAP_HANDSHAKE);
     json_object_set_new(o->reply, "cipher",
                         json_pack("[ss]", mbedtls_ssl_get_ciphersuite(&o->ssl),
-                                  o->dgram ? "DTLSv1.2" : "TLSv1.2"));
+                                  mbedtls_ssl_get_version(&o->ssl)));
     return devtls_op_reached(o, TM_STAGE_HANDSHAKE);
 }
 
@@ -434,17 +442,11 @@ static int do_write(struct devtls_op *o)
     devtls_op_stage(o, "write");
     if (ensure_handshake(o) != 0)
         return -1;
-    /* §1.8: a DTLS send is one record of at most 4096 bytes */
-    if (o->dgram && o->send_len > DEVTLS_OUT_RECORD) {
-        io_error(o, MBEDTLS_ERR_SSL_BAD_INPUT_DATA);
-        return -1;
-    }
+    /* §1.7: MicroPython's write loops until all is sent; mbedTLS cuts records of at
+     * most MBEDTLS_SSL_OUT_CONTENT_LEN, and refuses a bigger DTLS datagram (§1.8) */
     size_t off = 0;
-    while (off < o->send_len) {   /* §1.7: records of <= 4096 bytes */
-        size_t chunk = o->send_len - off;
-        if (chunk > DEVTLS_OUT_RECORD)
-            chunk = DEVTLS_OUT_RECORD;
-        int ret = mbedtls_ssl_write(&o->ssl, o->send + off, chunk);
+    while (off < o->send_len) {
+        int ret = mbedtls_ssl_write(&o->ssl, o->send + off, o->send_len - off);
         if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
             ret = want_wait(o, ret);
         if (ret == 0)
@@ -603,6 +605,22 @@ static void finish_reply(struct devtls_op *o)
     free(b64);
 }
 
+/* The device RTC as mbedTLS's clock (validity of every certificate, cookie age;
+ * docs/device-model.md §3 Time). The firmware points MBEDTLS_PLATFORM_TIME_MACRO at
+ * its RTC; the library's time hook takes no context, so the running operation's env
+ * is found through this per-thread pointer (set for the length of devtls_run). */
+static _Thread_local const struct devtls_env *t_rtc_env;
+
+static mbedtls_time_t rtc_time(mbedtls_time_t *out)
+{
+    const struct devtls_env *env = t_rtc_env;
+    mbedtls_time_t now = env && env->rtc_now ? (mbedtls_time_t)env->rtc_now(env->rtc_ctx)
+                                             : (mbedtls_time_t)time(NULL);
+    if (out)
+        *out = now;
+    return now;
+}
+
 json_t *devtls_run(const struct devtls_env *env, const json_t *request)
 {
     struct devtls_op *o = calloc(1, sizeof *o);
@@ -610,6 +628,8 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
         return json_pack("{s:O?,s:s,s:s}", "id", json_object_get(request, "id"),
                          "outcome", "bad-request", "error", "out of memory");
     o->env = env;
+    t_rtc_env = env;
+    mbedtls_platform_set_time(rtc_time);
     o->req = request;
     o->reply = json_object();
     o->ms = json_object();
@@ -645,5 +665,6 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
     free(o->send);
     free(o->rbuf);
     free(o);
+    t_rtc_env = NULL;
     return r;
 }

@@ -1,8 +1,10 @@
-/* The device's TLS/DTLS operations (docs/device-model.md §1–3) on Debian's mbedTLS 2.28,
- * reproducing what the camera's MicroPython + mbedTLS 3.6.6 shows a user: the
- * exceptions (type, args, text), the stage that failed, verify flags against the
- * device RTC, and the 3.6-only behaviours 2.28 lacks. The serial/REPL side of the
- * virtual camera (vcam) calls this for the tls_* and dtls_* agent operations. */
+/* The device's TLS/DTLS operations (docs/device-model.md §1–3): MicroPython's `tls`
+ * module and `ssl` wrapper semantics on mbedTLS 3.6.6 built with the device's
+ * configuration (camera/sim/mbedtls.cmake), so what a user sees is the library's
+ * own behaviour: the exceptions (type, args, text), the stage that failed, verify
+ * flags against the device RTC. The serial/REPL side of the virtual camera (vcam)
+ * calls this for the tls_* and dtls_* agent operations. Whether PEM parsing is
+ * compiled in follows the linked variant (tm_mbedtls or tm_mbedtls_pem). */
 #ifndef VCAM_DEVTLS_H
 #define VCAM_DEVTLS_H
 
@@ -13,7 +15,6 @@
 
 struct devtls_env {
     const char *flash_dir;        /* the device file system: "file" items resolve here */
-    int pem;                      /* PEM parsing compiled in (profile); default 0: DER only */
     /* Older firmware (docs/device-model.md §0); 0 = current behaviour: */
     int no_dtls;                  /* no PROTOCOL_DTLS_*: dtls ops answer "unsupported" */
     int no_client_id;             /* wrap_socket(client_id=) is a TypeError */
@@ -40,11 +41,14 @@ struct devtls_env {
  * every path before returning. */
 json_t *devtls_run(const struct devtls_env *env, const json_t *request);
 
-/* The device's compiled cipher-suite list in mbedTLS names (docs/device-model.md §3),
- * as get_ciphers() returns it. */
-const char *const *devtls_ciphers(void);
+/* The compiled cipher-suite list in mbedTLS names (docs/device-model.md §3), as
+ * get_ciphers() returns it: a new JSON array. */
+json_t *devtls_ciphers(void);
 
-/* "Mbed TLS 3.6.6": what the device reports, not the host library's version. */
+/* tls.MBEDTLS_VERSION: the linked library's version string ("Mbed TLS 3.6.6"). */
 const char *devtls_mbedtls_version(void);
+
+/* 1 when the linked mbedTLS parses PEM (MBEDTLS_PEM_PARSE_C), as the hello says. */
+int devtls_pem(void);
 
 #endif

@@ -1,6 +1,7 @@
 /* devtls internals shared by devtls_*.c (not part of the public interface). The
- * device is MicroPython's `tls` module on mbedTLS 3.6.6; here it runs on Debian's
- * mbedTLS 2.28, so every place the two differ is marked with a docs/device-model.md §. */
+ * device is MicroPython's `tls` module on mbedTLS 3.6.6, and so is this: the same
+ * library with the device's configuration (camera/sim/mbedtls.cmake); devtls adds
+ * what MicroPython adds above it (docs/device-model.md §1, §2.1). */
 #ifndef VCAM_DEVTLS_INT_H
 #define VCAM_DEVTLS_INT_H
 
@@ -13,15 +14,11 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cookie.h>
-#include <mbedtls/timing.h>
 #include <mbedtls/x509_crt.h>
 
 #include "devtls.h"
 #include "tm_time.h"
 
-/* Device limits (docs/device-model.md §3, §1.3, §1.8). */
-#define DEVTLS_OUT_RECORD 4096        /* MBEDTLS_SSL_OUT_CONTENT_LEN on the device */
-#define DEVTLS_IN_RECORD 16384        /* MBEDTLS_SSL_IN_CONTENT_LEN */
 #define DEVTLS_POLL_MS 50             /* interrupted() is polled at least this often */
 
 /* A Python exception as the agent reports it: type, args, str(exc). */
@@ -34,26 +31,16 @@ struct devtls_exc {
     char msg[512];
 };
 
-/* Internal pseudo-codes for situations that are not a single 2.28 return value;
- * devtls_errors.c maps them (and every 2.28 code) to what the device raises. */
+/* Internal pseudo-codes for what is not an mbedTLS return value; devtls_errors.c
+ * maps them (and every mbedTLS code) to what the device raises. */
 enum {
     DEVTLS_E_INTERRUPTED = -0x10001,  /* env->interrupted(): KeyboardInterrupt */
-    DEVTLS_E_OWN_CHAIN_TOO_BIG,       /* §1.3: 7 + Σ(3+len) > 4096 */
-    DEVTLS_E_PEER_MSG_TOO_BIG,        /* §2.3: peer handshake message > 16 KB */
     DEVTLS_E_NOMEM,                   /* simulated heap exhausted: OSError(12) */
 };
 
 /* A socket with the device's semantics: blocking with its timeout (polled for
  * interrupts), or non-blocking after setblocking(False) (contracts §3
  * `nonblocking`), where the BIO gives WANT_READ/WANT_WRITE as the device's does. */
-/* Handshake records re-cut for mbedTLS 2.28 (devtls_reasm.c, docs/device-model.md §3). */
-struct devtls_reasm {
-    int passthrough;                  /* after the peer's CCS, or not TLS: as it comes */
-    unsigned char *raw, *hs, *out;    /* read, not yet a record / held messages / ready */
-    size_t raw_len, raw_cap, hs_len, hs_cap, out_len, out_cap, out_off;
-    unsigned char hs_ver[2];
-};
-
 struct devtls_sock {
     int fd;
     int dgram;
@@ -66,7 +53,6 @@ struct devtls_sock {
     long wire_sent, wire_received;    /* raw bytes, for diagnostics */
     int hello_hook;                   /* a client's first send is its ClientHello:
                                        * report TM_STAGE_CLIENT_HELLO after it */
-    struct devtls_reasm reasm;        /* TLS only */
 };
 
 /* The simulated GC heap: only TLS state is accounted (estimates, see devtls_ctx.c). */
@@ -88,29 +74,23 @@ struct devtls_ctx {
     int n_ca;
     mbedtls_x509_crt own;             /* own chain (appends, §1.3) */
     int n_own;
-    size_t own_chain_len;             /* Σ(3 + DER length) */
     mbedtls_pk_context key;
     int has_key;
     mbedtls_ssl_cookie_ctx cookie;
-    int ciphers[32];
-    const char *hostname;             /* name to verify (NULL: none) */
+    int *ciphers;                     /* set_ciphers() list, 0-terminated; NULL: default */
     long heap_charged;
 };
 
-/* devtls_errors.c: the one table from situations / 2.28 codes to the device. */
+/* devtls_errors.c: MicroPython's mbedtls_raise_error (§2.1) and exception texts. */
 void devtls_exc_oserror(struct devtls_exc *e, long code, const char *msg);
 void devtls_exc_errno(struct devtls_exc *e, int err);
 void devtls_exc_value(struct devtls_exc *e, const char *msg);
 void devtls_exc_type(struct devtls_exc *e, const char *msg);
 void devtls_exc_set(struct devtls_exc *e, const char *type, const char *msg);
-/* Map a 2.28 return value (or DEVTLS_E_*) from ssl I/O to the device's exception;
- * ssl may be NULL. during_handshake selects the handshake-only rules (§2.1 rule 5). */
+/* Map an mbedTLS return value (or DEVTLS_E_*) to the device's exception; ssl may be
+ * NULL. during_handshake selects the handshake-only rule (§2.1 rule 5). */
 void devtls_exc_from_mbedtls(struct devtls_exc *e, int ret, const mbedtls_ssl_context *ssl,
                              int during_handshake);
-/* "\n<text>\n" per verify flag in bit order (§2.2); 0 when it fits in 255 chars. */
-int devtls_verify_text(uint32_t flags, char *buf, size_t len);
-/* MicroPython's compact strerror (§2.1 rule 4): "MBEDTLS_ERR_…" */
-void devtls_strerror(long code, char *buf, size_t len);
 json_t *devtls_exc_json(const struct devtls_exc *e);
 /* type name of a JSON value as MicroPython would name the converted object */
 const char *devtls_pytype(const json_t *v);
@@ -129,19 +109,11 @@ void devtls_heap_release(struct devtls_heap *h, long n);
 int devtls_load_ca(struct devtls_ctx *c, const json_t *item, struct devtls_exc *exc);
 int devtls_load_chain(struct devtls_ctx *c, const json_t *item, struct devtls_exc *exc);
 
-/* devtls_verify.c: RTC validity and §1.5 hostname rules in the verify callback */
-int devtls_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
-int devtls_hostname_matches(const mbedtls_x509_crt *crt, const char *host);
-
 /* devtls_net.c: sockets and the mbedTLS BIO */
 int devtls_bio_send(void *ctx, const unsigned char *buf, size_t len);
 int devtls_bio_recv(void *ctx, unsigned char *buf, size_t len);
 /* Wait for fd readable/writable honouring timeout, deadline, interrupts.
  * 0 ready, else a negative code (-110, DEVTLS_E_INTERRUPTED). */
-/* The TLS BIO receive: devtls_bio_recv with split handshake messages reassembled
- * (docs/device-model.md §3, Records); its state goes with devtls_sock_close. */
-int devtls_bio_recv_tls(void *ctx, unsigned char *buf, size_t len);
-void devtls_reasm_free(struct devtls_reasm *r);
 int devtls_sock_wait(struct devtls_sock *s, short events, int use_timeout);
 /* One wait of a non-blocking I/O loop (the agent's poll(50) after a None): at most
  * DEVTLS_POLL_MS for the direction mbedTLS asked for (ret = WANT_READ/WANT_WRITE).
@@ -180,7 +152,8 @@ struct devtls_op {
     struct devtls_sock listen;
     mbedtls_ssl_context ssl;
     int ssl_ready;
-    mbedtls_timing_delay_context timer;
+    tm_ms timer_start;                /* DTLS timer (MicroPython's, not MBEDTLS_TIMING_C) */
+    uint32_t timer_int_ms, timer_fin_ms;
     int handshake_done;
     int hello_seen;                   /* server: TM_STAGE_CLIENT_HELLO reported */
     const char *stage;

@@ -1,7 +1,9 @@
 /* load_verify_locations / load_cert_chain as the device does them (docs/device-model.md
- * §1.1–§1.3): DER-only unless the profile compiles PEM in, one DER certificate per
- * call, calls accumulate, the key is parsed before the certificate, the `ssl`
- * wrapper takes file paths on the flash file system. */
+ * §1.1–§1.3): MicroPython's asn1_get_data + mbedtls_x509_crt_parse /
+ * mbedtls_pk_parse_key; what parses (DER only or PEM too, which curves and
+ * algorithms, trailing bytes) is the linked library's answer. Calls accumulate, the
+ * key is parsed before the certificate, the `ssl` wrapper takes file paths on the
+ * flash file system. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,33 +99,15 @@ static int item_arg(const struct devtls_ctx *c, const json_t *item, struct arg *
     return -1;
 }
 
-/* §1.2 PEM detection: "-----BEGIN " before the first NUL. */
-static int looks_pem(const struct arg *a)
+/* MicroPython's asn1_get_data: the length handed to mbedTLS. PEM needs its NUL
+ * counted; DER must not have it (3.5+ refuses trailing bytes in a key). */
+static size_t asn1_len(const struct arg *a)
 {
-    return strstr((const char *)a->data, "-----BEGIN ") != NULL;
-}
-
-static int curve_ok(mbedtls_ecp_group_id id)
-{
-    return id == MBEDTLS_ECP_DP_SECP256R1 || id == MBEDTLS_ECP_DP_SECP384R1 ||
-           id == MBEDTLS_ECP_DP_SECP521R1;
-}
-
-/* What the device's mbedTLS build cannot parse although 2.28 can: keys on curves
- * other than P-256/384/521 and RSA-PSS signatures (§1.2: brainpool, RSA-PSS). */
-static int key_supported(const mbedtls_pk_context *pk)
-{
-    if (mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY))
-        return curve_ok(mbedtls_pk_ec(*pk)->grp.id);
-    return mbedtls_pk_get_type(pk) == MBEDTLS_PK_RSA;
-}
-
-static int chain_supported(const mbedtls_x509_crt *crt)
-{
-    for (; crt != NULL && crt->raw.len > 0; crt = crt->next)
-        if (crt->sig_pk == MBEDTLS_PK_RSASSA_PSS || !key_supported(&crt->pk))
-            return 0;
-    return 1;
+#if defined(MBEDTLS_PEM_PARSE_C)
+    if (strstr((const char *)a->data, "-----BEGIN ") != NULL)
+        return a->len + 1;
+#endif
+    return a->len;
 }
 
 static int count_certs(const mbedtls_x509_crt *crt, size_t *bytes)
@@ -135,40 +119,27 @@ static int count_certs(const mbedtls_x509_crt *crt, size_t *bytes)
     return n;
 }
 
-/* Parse certificate data the device's way into *dst (appending). A trial parse
- * first, so a rejected argument leaves nothing behind (as on the device). */
+/* mbedtls_x509_crt_parse into *dst (appending), as the device: a DER certificate
+ * that fails leaves nothing; of a PEM bundle the good blocks before a bad one stay. */
 static int parse_certs(struct devtls_ctx *c, const struct arg *a, mbedtls_x509_crt *dst,
-                       int *added, size_t *added_bytes, struct devtls_exc *exc)
+                       int *added, struct devtls_exc *exc)
 {
-    mbedtls_x509_crt trial;
-    mbedtls_x509_crt_init(&trial);
-    int pem = c->env->pem && looks_pem(a);
-    int ret;
-    if (pem)    /* every CERTIFICATE block; one bad block fails the call (§1.2) */
-        ret = mbedtls_x509_crt_parse(&trial, a->data, a->len + 1);
-    else        /* DER: one certificate, trailing bytes ignored (§1.2 obs) */
-        ret = mbedtls_x509_crt_parse_der(&trial, a->data, a->len);
-    if (ret != 0 || !chain_supported(&trial)) {
-        mbedtls_x509_crt_free(&trial);
-        devtls_exc_value(exc, "invalid cert");
-        return -1;
-    }
-    size_t bytes = 0;
-    int n = count_certs(&trial, &bytes);
-    mbedtls_x509_crt_free(&trial);
-    if (devtls_heap_charge(c->heap, (long)(bytes + (size_t)n * HEAP_PER_CERT)) != 0) {
+    int before = count_certs(dst, NULL);
+    size_t bytes_before = 0, bytes = 0;
+    count_certs(dst, &bytes_before);
+    int ret = mbedtls_x509_crt_parse(dst, a->data, asn1_len(a));
+    int n = count_certs(dst, &bytes) - before;
+    long charge = (long)(bytes - bytes_before) + (long)n * HEAP_PER_CERT;
+    if (n > 0 && devtls_heap_charge(c->heap, charge) != 0) {
         devtls_exc_errno(exc, 12);
         return -1;
     }
-    c->heap_charged += (long)(bytes + (size_t)n * HEAP_PER_CERT);
-    ret = pem ? mbedtls_x509_crt_parse(dst, a->data, a->len + 1)
-              : mbedtls_x509_crt_parse_der(dst, a->data, a->len);
+    c->heap_charged += n > 0 ? charge : 0;
     if (ret != 0) {
-        devtls_exc_value(exc, "invalid cert");
+        devtls_exc_value(exc, "invalid cert");   /* every certificate error (§1.2) */
         return -1;
     }
     *added = n;
-    *added_bytes = bytes;
     return 0;
 }
 
@@ -185,12 +156,11 @@ int devtls_load_ca(struct devtls_ctx *c, const json_t *item, struct devtls_exc *
         return -1;
     int rc = -1;
     int added = 0;
-    size_t bytes = 0;
     if (a.is_none) {        /* tls(None), or ssl with cafile=cadata=None (§1.2) */
         none_type_error(exc);
         goto out;
     }
-    if (parse_certs(c, &a, &c->ca, &added, &bytes, exc) != 0)
+    if (parse_certs(c, &a, &c->ca, &added, exc) != 0)
         goto out;
     c->n_ca += added;
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
@@ -200,19 +170,9 @@ out:
     return rc;
 }
 
+/* A second load_cert_chain re-parses the key (§1.3 obs): the old one goes first. */
 static int parse_key(struct devtls_ctx *c, const struct arg *a, struct devtls_exc *exc)
 {
-    mbedtls_pk_context trial;
-    mbedtls_pk_init(&trial);
-    /* 2.28 only tries PEM when the buffer ends in NUL: leave it out on DER-only. */
-    size_t len = (c->env->pem && looks_pem(a)) ? a->len + 1 : a->len;
-    int ret = len ? mbedtls_pk_parse_key(&trial, a->data, len, NULL, 0) : -1;
-    int ok = ret == 0 && key_supported(&trial);
-    mbedtls_pk_free(&trial);
-    if (!ok) {
-        devtls_exc_value(exc, "invalid key");   /* §1.3: every key error */
-        return -1;
-    }
     if (!c->has_key) {
         if (devtls_heap_charge(c->heap, HEAP_PER_KEY) != 0) {
             devtls_exc_errno(exc, 12);
@@ -220,13 +180,14 @@ static int parse_key(struct devtls_ctx *c, const struct arg *a, struct devtls_ex
         }
         c->heap_charged += HEAP_PER_KEY;
     }
-    mbedtls_pk_free(&c->key);   /* a second call re-parses the key (§1.3) */
+    mbedtls_pk_free(&c->key);
     mbedtls_pk_init(&c->key);
-    if (mbedtls_pk_parse_key(&c->key, a->data, len, NULL, 0) != 0) {
-        devtls_exc_value(exc, "invalid key");
+    c->has_key = mbedtls_pk_parse_key(&c->key, a->data, asn1_len(a), NULL, 0,
+                                      mbedtls_ctr_drbg_random, &c->drbg) == 0;
+    if (!c->has_key) {
+        devtls_exc_value(exc, "invalid key");   /* §1.3: every key error */
         return -1;
     }
-    c->has_key = 1;
     return 0;
 }
 
@@ -240,7 +201,6 @@ int devtls_load_chain(struct devtls_ctx *c, const json_t *item, struct devtls_ex
     memset(&cert, 0, sizeof cert);
     memset(&key, 0, sizeof key);
     int rc = -1, added = 0;
-    size_t bytes = 0;
     /* the ssl wrapper reads both files before calling the native method */
     if (item_arg(c, json_object_get(item, "cert"), &cert, exc) != 0 ||
         item_arg(c, json_object_get(item, "key"), &key, exc) != 0)
@@ -255,14 +215,13 @@ int devtls_load_chain(struct devtls_ctx *c, const json_t *item, struct devtls_ex
         none_type_error(exc);
         goto out;
     }
-    if (parse_certs(c, &cert, &c->own, &added, &bytes, exc) != 0)
+    if (parse_certs(c, &cert, &c->own, &added, exc) != 0)
         goto out;
     /* Key/certificate mismatch is not checked at load time (§1.3): no
      * mbedtls_pk_check_pair here. One conf entry: the objects are updated in place. */
     if (c->n_own == 0)
         mbedtls_ssl_conf_own_cert(&c->conf, &c->own, &c->key);
     c->n_own += added;
-    c->own_chain_len += bytes;
     rc = 0;
 out:
     arg_free(&cert);

@@ -150,5 +150,4 @@ void devtls_sock_close(struct devtls_sock *s)
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
-    devtls_reasm_free(&s->reasm);
 }

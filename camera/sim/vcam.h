@@ -22,8 +22,8 @@ struct vcam_profile {
     char impl_version[32];  /* sys.implementation.version as text, "1.27.0" */
     char sysname[64];       /* os.uname().sysname */
     int64_t clock_unset;    /* RTC value after power-on (UTC epoch) */
-    int pem;                /* PEM parsing compiled in */
-    int tls13;              /* TLS 1.3 compiled in; only false can be imitated (2.28) */
+    int pem;                /* PEM parsing compiled in: picks vcam or vcam-pem */
+    int tls13;              /* TLS 1.3 compiled in; only false (the device's build) */
     /* Version-dependent features (docs/device-model.md §0), all present by default: */
     int dtls;               /* PROTOCOL_DTLS_* (merged 2025-02) */
     int client_id;          /* wrap_socket(client_id=) for HelloVerify (2025-07) */
@@ -66,7 +66,6 @@ struct vcam {
     struct vcam_profile prof;
     char flash_dir[1024];
     int flash_is_temp;
-    int pem;
 
     int in_fd, out_fd;
     unsigned char in[VCAM_IN_CAP];

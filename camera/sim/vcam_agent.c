@@ -135,7 +135,7 @@ static json_t *vcam_agent_hello(struct vcam *vc)
         "addrs", "127.0.0.1",
         "clock", "epoch", (json_int_t)vcam_rtc_now(vc), "settable", 1,
         "caps", "dtls", vc->prof.dtls, "set_ciphers", 1, "client_id", vc->prof.client_id,
-        "pem", vc->pem, "fs_writable", 1, "protocols", protocols,
+        "pem", devtls_pem(), "fs_writable", 1, "protocols", protocols,
         "profile", vc->prof.name, "virtual", 1);
 }
 
@@ -340,7 +340,7 @@ static int cb_reached(void *ctx, enum tm_fault_stage stage)
 static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
 {
     struct devtls_env env = {
-        .flash_dir = vc->flash_dir, .pem = vc->pem,
+        .flash_dir = vc->flash_dir,
         .no_dtls = !vc->prof.dtls, .no_client_id = !vc->prof.client_id,
         .bare_io_errors = !vc->prof.io_error_text,
         .rtc_now = cb_rtc, .rtc_ctx = vc,

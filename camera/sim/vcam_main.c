@@ -10,19 +10,23 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <mbedtls/version.h>
+
+#include "devtls.h"
 #include "tm_fs.h"
 #include "vcam.h"
 
 static const char usage[] =
     "usage: vcam [--profile NAME|FILE] [--flash DIR] [--pem] [--unset-clock EPOCH]\n"
-    "            [--fault SPEC]... [--baud N]\n"
+    "            [--fault SPEC]... [--baud N] | --version\n"
     "The virtual camera: speaks the camera's USB serial protocol on stdin/stdout\n"
     "(raw REPL, raw-paste, soft reset) and serves the tlsmatrix agent natively.\n"
     "  --profile NAME|FILE  device profile (default openmv-default, from\n"
     "                       camera/sim/profiles/NAME.yaml)\n"
     "  --flash DIR          the device file system (default: a fresh temp dir,\n"
     "                       removed at exit)\n"
-    "  --pem                PEM parsing compiled in (overrides the profile)\n"
+    "  --pem                PEM parsing compiled in (overrides the profile): runs\n"
+    "                       vcam-pem, the build with PEM, as a profile's pem: true does\n"
     "  --unset-clock EPOCH  RTC value at power-on (epoch or YYYY-MM-DDTHH:MM:SSZ)\n"
     "  --fault SPEC         KIND[:ARG][@PLACE], repeatable (docs/contracts.md §4):\n"
     "                       KIND reboot (soft-reboot banner, agent lost, friendly\n"
@@ -34,7 +38,10 @@ static const char usage[] =
     "                       listening|connected|client-hello|handshake|write|read\n"
     "  --baud N             throttle output to N baud (8N1)\n"
     "  --check              check the options and the profile, then exit (0 when\n"
-    "                       the camera would start; the harness runs this first)\n";
+    "                       the camera would start; the harness runs this first)\n"
+
+    "  --version            the linked mbedTLS version and build (of the profile's\n"
+    "                       choice: with --pem or a pem: true profile, vcam-pem's)\n";
 
 struct opts {
     const char *profile;
@@ -43,6 +50,7 @@ struct opts {
     const char *unset_clock;
     long baud;
     int check;
+    int version;
 };
 
 static int die_usage(const char *flag, const char *msg, const char *arg)
@@ -94,6 +102,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
         { "baud", required_argument, NULL, 'b' },
         { "help", no_argument, NULL, 'h' },
         { "check", no_argument, NULL, 'C' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -116,6 +125,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
         case 'h':
             fputs(usage, stdout);
             return 1;
+        case 'V': o->version = 1; break;
         default:
             return die_usage(argv[optind - 1], "unknown option or missing argument", NULL);
         }
@@ -131,14 +141,48 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path) == 0 ? 0 : 0;   /* best effort: keep removing the rest */
 }
 
-static int setup(struct vcam *vc, const struct opts *o)
+/* The profile's `pem` picks the mbedTLS build (camera/sim/mbedtls.cmake): this binary
+ * links one; for the other, exec the sibling built with it, same arguments. The
+ * environment mark stops a loop if the sibling is not the build it should be. */
+static int exec_variant(int want_pem, char **argv)
+{
+    static const char mark[] = "TM_VCAM_VARIANT_EXEC";
+    if (want_pem == devtls_pem())
+        return 0;
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || getenv(mark) != NULL) {
+        fprintf(stderr, "vcam: the profile needs the mbedTLS build %s PEM, and this is "
+                "the build %s it\n", want_pem ? "with" : "without", want_pem ? "without" : "with");
+        return 2;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    snprintf(slash + 1, sizeof self - (size_t)(slash + 1 - self), "%s",
+             want_pem ? "vcam-pem" : "vcam");
+    setenv(mark, "1", 1);
+    execv(self, argv);
+    fprintf(stderr, "vcam: cannot run %s (the build with%s PEM): %s\n", self,
+            want_pem ? "" : "out", strerror(errno));
+    return 2;
+}
+
+static int setup(struct vcam *vc, const struct opts *o, char **argv)
 {
     struct tm_err err;
     if (vcam_profile_load(&vc->prof, o->profile ? o->profile : "openmv-default", &err) != 0) {
         fprintf(stderr, "vcam: %s\n", err.msg);
         return 2;
     }
-    vc->pem = o->pem || vc->prof.pem;
+    int rc = exec_variant(o->pem || vc->prof.pem, argv);
+    if (rc != 0)
+        return rc;
+    if (o->version) {
+        char v[64];
+        mbedtls_version_get_string_full(v);
+        printf("%s (%s)\n", v, devtls_pem() ? "PEM parsing compiled in" : "DER only");
+        return 1;
+    }
     int64_t unset = vc->prof.clock_unset;
     if (o->unset_clock && tm_parse_utc(o->unset_clock, &unset) != 0)
         return die_usage("--unset-clock", "expected an epoch or YYYY-MM-DDTHH:MM:SSZ, got",
@@ -177,9 +221,9 @@ int main(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o, &vc);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    rc = setup(&vc, &o);
+    rc = setup(&vc, &o, argv);
     if (rc != 0 || o.check)
-        return rc;
+        return rc == 1 ? 0 : rc;
     vc.heap_free = vc.prof.heap;
 
     /* The harness gives us a pty in raw mode; by hand (or a cooked pty) we make it

@@ -72,15 +72,15 @@ static int parse(struct tm_yaml *y, struct vcam_profile *p, struct tm_err *err)
         return tm_yaml_fail(y, root, err, "missing field 'pem'");
     if (tm_yaml_bool(y, pem, "pem", &p->pem, err) != 0)
         return -1;
-    /* Optional, default false (docs/device-model.md §3). Debian's mbedTLS 2.28 has no
-     * usable TLS 1.3, so a profile asking for it cannot be imitated: refuse it
-     * rather than silently serve TLS 1.2. */
+    /* Optional, default false (docs/device-model.md §3). The device's mbedTLS build
+     * (camera/sim/mbedtls.cmake) has no TLS 1.3, so a profile asking for it cannot be
+     * served: refuse it rather than silently serve TLS 1.2. */
     yaml_node_t *tls13 = tm_yaml_get(y, root, "tls13");
     if (tls13 != NULL && tm_yaml_bool(y, tls13, "tls13", &p->tls13, err) != 0)
         return -1;
     if (p->tls13)
         return tm_yaml_fail(y, tls13, err, "field 'tls13': true is not supported by the "
-                            "virtual camera (mbedTLS 2.28 has no TLS 1.3)");
+                            "virtual camera (its mbedTLS build has no TLS 1.3)");
     /* Optional, default true: what current firmware has (docs/device-model.md §0). */
     static const char *const features[] = { "dtls", "client_id", "io_error_text" };
     int *const flags[] = { &p->dtls, &p->client_id, &p->io_error_text };

@@ -866,7 +866,7 @@ START_TEST(flags_usage_errors)
     expect_usage_error(a5, "--unset-clock");
     snprintf(want, sizeof want, "%s:", prof);
     expect_usage_error(a6, want);
-    /* TLS 1.3 cannot be imitated on mbedTLS 2.28: refused, naming file and line */
+    /* TLS 1.3 is not in the device's mbedTLS build: refused, naming file and line */
     char prof13[400], want13[420];
     snprintf(prof13, sizeof prof13, "%s/tls13-%d.yaml", g_base, (int)getpid());
     write_text(prof13, "name: t13\ndoc: d\nopenmv: v1\nmicropython: v1\nboard: B\nmcu: M\n"

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "devtls.h"
-#include "devtls_int.h"   /* the record re-cutting BIO, tested on its own */
 #include "tm_fs.h"
 #include "tm_proc.h"
 
@@ -41,7 +40,6 @@ struct peer {
 
 static char g_dir[600];
 static int64_t g_rtc = REF_EPOCH + 3600;
-static int g_pem;
 static char **g_client_argv;     /* started when a device server emits listening */
 static struct peer g_client;
 static int g_listen_port;
@@ -55,7 +53,6 @@ static void setup(void)
     snprintf(g_dir, sizeof g_dir, "%s/t-XXXXXX", g_pki);
     ck_assert_ptr_nonnull(mkdtemp(g_dir));
     g_rtc = REF_EPOCH + 3600;
-    g_pem = 0;
     g_client_argv = NULL;
     g_interrupt_at = 0;
     g_heap = 200000;
@@ -150,7 +147,7 @@ static json_t *run(const char *fmt, ...)
     json_error_t jerr;
     json_t *req = json_loads(text, 0, &jerr);
     ck_assert_msg(req != NULL, "bad test JSON: %s: %.200s", jerr.text, text);
-    struct devtls_env env = { .flash_dir = g_pki, .pem = g_pem, .rtc_now = rtc,
+    struct devtls_env env = { .flash_dir = g_pki, .rtc_now = rtc,
                               .emit = emit, .interrupted = interrupted, .heap_total = g_heap };
     json_t *r = devtls_run(&env, req);
     json_decref(req);
@@ -322,7 +319,7 @@ END_TEST
 
 /* §3 (Records): handshake messages split across records are reassembled, up to 16 KB. A
  * server sending 512-byte records splits its Certificate message (and with RSA its
- * key exchange); mbedTLS 2.28 alone cannot take that, the device can. */
+ * key exchange); mbedTLS 3.6 takes that (2.28 could not). */
 START_TEST(p01_split_handshake_messages)
 {
     static const char *const kts[] = { "p256", "rsa2048" };
@@ -338,117 +335,6 @@ START_TEST(p01_split_handshake_messages)
         ck_assert_str_eq(jstr(r, "received_b64"), "Z25pcAo=");
         json_decref(r);
     }
-}
-END_TEST
-
-/* ---- devtls_reasm.c on its own: crafted records through a socketpair ---------- */
-
-static size_t put_record(unsigned char *out, unsigned char type, const unsigned char *body,
-                         size_t n)
-{
-    out[0] = type, out[1] = 3, out[2] = 3, out[3] = (unsigned char)(n >> 8), out[4] = (unsigned char)n;
-    memcpy(out + 5, body, n);
-    return 5 + n;
-}
-
-static size_t put_message(unsigned char *out, unsigned char type, size_t body)
-{
-    out[0] = type, out[1] = (unsigned char)(body >> 16), out[2] = (unsigned char)(body >> 8);
-    out[3] = (unsigned char)body;
-    for (size_t i = 0; i < body; i++)
-        out[4 + i] = (unsigned char)(i * 7 + type);
-    return 4 + body;
-}
-
-/* Everything the BIO hands mbedTLS for the bytes `wire`, read in small pieces. */
-static unsigned char *through_reasm(const unsigned char *wire, size_t n, size_t *outlen)
-{
-    int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    pid_t pid = fork();
-    if (pid == 0) {   /* the peer: writes it all, then closes */
-        close(sv[0]);
-        for (size_t off = 0; off < n;) {
-            ssize_t w = write(sv[1], wire + off, n - off > 3000 ? 3000 : n - off);
-            if (w <= 0)
-                _exit(1);
-            off += (size_t)w;
-        }
-        _exit(0);
-    }
-    close(sv[1]);
-    struct devtls_env env = { 0 };
-    struct devtls_sock s = { .fd = sv[0], .timeout_ms = 5000, .env = &env,
-                             .op_deadline = tm_deadline_in(10000) };
-    unsigned char *out = malloc(n + 64);
-    size_t len = 0;
-    for (int guard = 0; guard < 100000; guard++) {
-        int r = devtls_bio_recv_tls(&s, out + len, 700);
-        ck_assert_int_ge(r, 0);
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        ck_assert_uint_le(len, n + 64);
-    }
-    devtls_sock_close(&s);
-    waitpid(pid, NULL, 0);
-    *outlen = len;
-    return out;
-}
-
-/* A 12000-byte message split over two records, the second also holding a whole
- * 8000-byte one (as BoringSSL or NSS pack them), then CCS and a sealed record: the
- * handshake comes out in records that each hold whole messages, the rest as sent. */
-START_TEST(reasm_whole_messages_only)
-{
-    static unsigned char hs[20000], wire[40000], sealed[300];
-    size_t hl = put_message(hs, 11, 11996);
-    hl += put_message(hs + hl, 12, 7996);
-    ck_assert_uint_eq(hl, 20000);
-    memset(sealed, 0xAB, sizeof sealed);
-    size_t wl = put_record(wire, 22, hs, 10000);
-    wl += put_record(wire + wl, 22, hs + 10000, 10000);
-    size_t tail = wl;
-    wl += put_record(wire + wl, 20, (const unsigned char *)"\x01", 1);
-    wl += put_record(wire + wl, 23, sealed, sizeof sealed);
-    size_t n;
-    unsigned char *out = through_reasm(wire, wl, &n);
-    size_t off = 0, got = 0;
-    const size_t ends[] = { 12000, 20000 };
-    while (off < n && out[off] == 22) {
-        size_t rl = (size_t)out[off + 3] << 8 | out[off + 4];
-        ck_assert_uint_le(rl, 16384);
-        ck_assert_msg(memcmp(out + off + 5, hs + got, rl) == 0, "handshake bytes differ at %zu", got);
-        got += rl;
-        ck_assert_msg(got == ends[0] || got == ends[1], "a record ends inside a message (%zu)", got);
-        off += 5 + rl;
-    }
-    ck_assert_uint_eq(got, 20000);
-    ck_assert_uint_eq(n - off, wl - tail);
-    ck_assert_msg(memcmp(out + off, wire + tail, wl - tail) == 0, "CCS and sealed record changed");
-    free(out);
-}
-END_TEST
-
-/* What the device refuses reaches mbedTLS exactly as it came: an empty handshake
- * record, and bytes that are no TLS at all (an HTTP answer). */
-START_TEST(reasm_passes_what_must_fail)
-{
-    unsigned char wire[200];
-    size_t wl = put_record(wire, 22, (const unsigned char *)"", 0);
-    unsigned char msg[40];
-    size_t ml = put_message(msg, 2, 30);
-    wl += put_record(wire + wl, 22, msg, ml);
-    size_t n;
-    unsigned char *out = through_reasm(wire, wl, &n);
-    ck_assert_uint_eq(n, wl);
-    ck_assert(memcmp(out, wire, wl) == 0);
-    free(out);
-    const char *http = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
-    out = through_reasm((const unsigned char *)http, strlen(http), &n);
-    ck_assert_uint_eq(n, strlen(http));
-    ck_assert(memcmp(out, http, n) == 0);
-    free(out);
 }
 END_TEST
 
@@ -624,8 +510,19 @@ START_TEST(p15_pem_on_der_only)
             "\"key\":{\"file\":\"p256-server.key.pem\"}}]}");
     assert_exc(r, "load_cert", "ValueError", NOCODE, "invalid key", "invalid key");
     json_decref(r);
-    /* PEM compiled in: a bundle with one bad block fails the call */
-    g_pem = 1;
+}
+END_TEST
+
+#if DEVTLS_TEST_PEM
+/* test_devtls_pem (linked with the PEM build): PEM certificates load, and a bundle
+ * with one bad block fails the call. */
+START_TEST(p15_pem_compiled_in)
+{
+    ck_assert_int_eq(devtls_pem(), 1);
+    json_t *r = client_vs("p256-server", "p256-int", NULL,
+                          ",\"ca\":[{\"file\":\"p256-root.pem\"}]" HOST, NULL);
+    assert_ok(r);
+    json_decref(r);
     unsigned char *pem = NULL;
     size_t len = 0;
     struct tm_err err;
@@ -642,6 +539,7 @@ START_TEST(p15_pem_on_der_only)
     free(pem);
 }
 END_TEST
+#endif
 
 START_TEST(p16_type_errors_and_garbage)
 {
@@ -1042,7 +940,7 @@ START_TEST(p33_ssl_layer_surface)
 }
 END_TEST
 
-/* ---- 2.28 vs 3.6.6 differences reproduced -------------------------------------------- */
+/* ---- mbedTLS 3.6.6 behaviours the device shows (2.28 differed) --------------------- */
 
 START_TEST(diff_ip_san)
 {
@@ -1058,17 +956,16 @@ END_TEST
 
 START_TEST(diff_cipher_list)
 {
-    const char *const *c = devtls_ciphers();
-    int n = 0;
-    while (c[n])
-        n++;
-    ck_assert_int_eq(n, 18);
-    ck_assert_str_eq(c[0], "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384");
-    ck_assert_str_eq(c[1], "TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384");
-    ck_assert_str_eq(c[12], "TLS-RSA-WITH-AES-256-GCM-SHA384");
-    ck_assert_str_eq(c[17], "TLS-RSA-WITH-AES-128-CBC-SHA");
+    json_t *c = devtls_ciphers();
+    ck_assert_int_eq(json_array_size(c), 18);
+    ck_assert_str_eq(json_string_value(json_array_get(c, 0)), "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384");
+    ck_assert_str_eq(json_string_value(json_array_get(c, 1)), "TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384");
+    ck_assert_str_eq(json_string_value(json_array_get(c, 12)), "TLS-RSA-WITH-AES-256-GCM-SHA384");
+    ck_assert_str_eq(json_string_value(json_array_get(c, 17)), "TLS-RSA-WITH-AES-128-CBC-SHA");
+    json_decref(c);
     ck_assert_str_eq(devtls_mbedtls_version(), "Mbed TLS 3.6.6");
-    /* compiled in 2.28 but not on the device: set_ciphers refuses it */
+    ck_assert_int_eq(devtls_pem(), 0);
+    /* a suite mbedTLS has but the device's build does not compile: refused */
     json_t *r = run("{\"id\":8,\"op\":\"tls_client\",\"host\":\"127.0.0.1\",\"port\":9,"
                     "\"ciphers\":[\"TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256\"]}");
     assert_oserror(r, "context", -24192, "MBEDTLS_ERR_SSL_BAD_CONFIG");
@@ -1257,6 +1154,11 @@ static Suite *suite(void)
     tcase_add_unchecked_fixture(t, pki_setup, pki_teardown);
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 30);
+#if DEVTLS_TEST_PEM   /* test_devtls_pem: what only the PEM build does */
+    tcase_add_test(t, p15_pem_compiled_in);
+    suite_add_tcase(s, t);
+    return s;
+#endif
     tcase_add_test(t, p01_chain_ok);
     tcase_add_test(t, p02_missing_intermediate);
     tcase_add_test(t, p03_intermediate_anchor);
@@ -1295,8 +1197,6 @@ static Suite *suite(void)
     tcase_add_test(t, diff_error_texts);
     tcase_add_test(t, write_splits_records);
     tcase_add_test(t, p01_split_handshake_messages);
-    tcase_add_test(t, reasm_whole_messages_only);
-    tcase_add_test(t, reasm_passes_what_must_fail);
     tcase_add_test(t, interrupt_and_heap);
     tcase_add_test(t, p18_client_certificate);
     tcase_add_test(t, p26_read_vs_recv);
