@@ -633,9 +633,10 @@ static json_t *final_case(void *ctx, size_t i)
 }
 
 /* When no report could be written, the verdicts at least reach the log. */
-static void print_lost(struct run_ctx *c, const struct final_cases *fc)
+static void print_lost(struct run_ctx *c, const struct final_cases *fc, const char *why)
 {
-    fprintf(stderr, "tlsmatrix: no report written; the results of these cases are lost:\n");
+    fprintf(stderr, "tlsmatrix: no report written (%s); the results of these cases are lost:\n",
+            why);
     for (size_t i = 0; i < c->ncases; i++) {
         json_t *rec = final_case((void *)fc, i);
         fprintf(stderr, "  %s  %s\n", json_string_value(json_object_get(rec, "verdict")) ?: "?",
@@ -651,13 +652,13 @@ static int write_reports(struct run_ctx *c, const json_t *hdr, const struct fina
     struct tm_err gone;
     if (report_dir_check(c->rdir, &gone) != 0) {   /* not into a directory made anew */
         tm_err_set(err, "%s", gone.msg);
-        print_lost(c, fc);
+        print_lost(c, fc, gone.msg);
         return -1;
     }
     int rc = report_write_stream(hdr, c->ncases, final_case, (void *)fc, c->baseline,
                                  c->report_dir, err);
     if (rc == REPORT_NONE_WRITTEN)
-        print_lost(c, fc);
+        print_lost(c, fc, err->msg);
     return rc;
 }
 
@@ -690,7 +691,7 @@ static void cleanup(struct run_ctx *c)
  * it holds this run's lines only). */
 static void init_worker(struct run_ctx *c, struct worker *w, size_t i, const char *spec)
 {
-    char name[32];
+    char name[48];
     w->ctx = c;
     w->index = (int)i;
     snprintf(w->spec, sizeof w->spec, "%s", spec);
