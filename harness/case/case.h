@@ -72,8 +72,10 @@ struct case_device {
     json_t *options;            /* other agent request fields, passed as is; NULL none */
 };
 
-/* The keys a scenario's peer block may have (NULL-terminated). */
-extern const char *const case_peer_keys[];
+/* 0 when a scenario's peer block may have key: cert, key, ca, args, or a tlspeer
+ * flag its table marks as a scenario key (`max_version` for --max-version); else
+ * -1 with err (TM_E_INPUT) "peer: unknown key 'k' (the keys)". */
+int case_peer_key_check(const char *key, struct tm_err *err);
 
 /* The `proxy` block's keys (docs/contracts.md §5) and the proto each belongs to:
  * "dtls" keys are udpproxy's, "tls" keys tcpproxy's, NULL both (seed). Ends with

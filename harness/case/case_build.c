@@ -3,6 +3,8 @@
  * and every error has code TM_E_INPUT. */
 #include "case/case.h"
 
+#include "../../peers/tlspeer/peer_flags.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,17 +21,52 @@ const struct case_names case_clock_names = { "clock", clocks, 3 };
 const struct case_names case_backend_names = { "backend", backends, 2 };
 const struct case_names case_proto_names = { "proto", protos, 2 };
 
-/* Keys a peer block may set: the file lists cert/key/ca, the verbatim args, and
- * tlspeer flags by name (`_` for `-`). tls1_2/tls1_3 are absent on purpose: `_`
- * becomes `-`, which would give `--tls1-3`; use `args: ["--tls1_3"]`. */
-const char *const case_peer_keys[] = {
-    "cert", "key", "ca", "args", "verify", "servername", "noservername", "expect_servername", "sni_mismatch",
-    "min_version", "max_version", "ciphers", "ciphersuites", "groups", "sigalgs", "alpn",
-    "no_tickets", "no_renegotiation", "max_fragment", "record_size_limit", "max_send_frag",
-    "seclevel", "cookie", "mtu", "dtls_timeout", "send", "send_file", "send_size", "expect",
-    "expect_size", "echo", "close", "misbehave", "keylog", "on_sni_missing", "on_sni",
-    "close_after", "app_record", NULL };
+/* Keys a peer block may set besides tlspeer's flags: the file lists and the
+ * verbatim args. */
+static const char *const peer_file_keys[] = { "cert", "key", "ca", "args", NULL };
 
+/* tlspeer's flag table: which flags a scenario may set by key. */
+static const struct {
+    const char *name;
+    int key;
+} tlspeer_flags[] = {
+#define X_KEY(id, name, arg, kind, field, min, max, key, help) { name, key },
+    PEER_FLAGS(X_KEY)
+#undef X_KEY
+};
+
+/* "max_version" names the flag "max-version". */
+static int key_names_flag(const char *key, const char *flag)
+{
+    for (; *key && *flag; key++, flag++)
+        if (*key == '-' || (*key != *flag && !(*key == '_' && *flag == '-')))
+            return 0;   /* keys spell '-' as '_', as YAML keys do */
+    return *key == *flag;
+}
+
+int case_peer_key_check(const char *key, struct tm_err *err)
+{
+    char list[1024] = "";
+    size_t used = 0;
+    for (size_t i = 0; peer_file_keys[i]; i++) {
+        if (strcmp(key, peer_file_keys[i]) == 0)
+            return 0;
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                                 peer_file_keys[i]);
+    }
+    for (size_t i = 0; i < sizeof tlspeer_flags / sizeof tlspeer_flags[0]; i++) {
+        if (!tlspeer_flags[i].key)
+            continue;
+        if (key_names_flag(key, tlspeer_flags[i].name))
+            return 0;
+        used += (size_t)snprintf(list + used, sizeof list - used, ", %s", tlspeer_flags[i].name);
+        for (char *c = strchr(list, '-'); c != NULL; c = strchr(c, '-'))
+            *c = '_';   /* the key spelling */
+        if (used >= sizeof list)
+            break;
+    }
+    return tm_err_setc(err, TM_E_INPUT, "peer: unknown key '%s' (%s)", key, list);
+}
 int case_enum_parse(const struct case_names *t, const char *s, struct tm_err *err)
 {
     char list[256] = "";
@@ -200,14 +237,6 @@ static int build_device(const json_t *d, struct case_device *dev, struct tm_err 
     return 0;
 }
 
-static int in_list(const char *const *list, const char *s)
-{
-    for (size_t i = 0; list[i]; i++)
-        if (strcmp(list[i], s) == 0)
-            return 1;
-    return 0;
-}
-
 /* One value of a flag key: true → the bare flag, false/null → not given,
  * numbers → their text; a list repeats the flag. */
 static int peer_flag(struct case_peer *p, const char *key, const json_t *v, struct tm_err *err)
@@ -256,8 +285,8 @@ static int build_peer(const json_t *pj, struct case_peer *p, struct tm_err *err)
         else if (strcmp(key, "key") == 0)
             rc = json_is_null(v) || (p->key = dup_or_null(v)) != NULL ? 0
                  : tm_err_setc(err, TM_E_INPUT, "field 'key': expected one fixture name");
-        else if (!in_list(case_peer_keys, key))
-            rc = tm_err_setc(err, TM_E_INPUT, "peer: unknown key '%s'", key);
+        else if (case_peer_key_check(key, err) != 0)
+            rc = -1;
         else
             rc = peer_flag(p, key, v, err);
         if (rc != 0)

@@ -155,11 +155,18 @@ json_t *sl_peer(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
     json_t *p = json_object();
     if (n == NULL)
         return p;
-    if (tm_yaml_check_keys(y, n, case_peer_keys, err) != 0)
+    if (!tm_yaml_is_map(n)) {
+        tm_yaml_fail(y, n, err, "field 'peer': expected a mapping");
         goto fail;
+    }
     for (size_t i = 0; i < tm_yaml_map_len(n); i++) {
         const char *k = tm_yaml_map_key(y, n, i);
         yaml_node_t *v = tm_yaml_map_value(y, n, i);
+        struct tm_err why = { 0 };
+        if (case_peer_key_check(k, &why) != 0) {   /* tlspeer's flag table decides */
+            tm_yaml_fail(y, v, err, "%s", why.msg);
+            goto fail;
+        }
         int files = !strcmp(k, "cert") || !strcmp(k, "ca") || !strcmp(k, "args");
         json_t *j = files ? judge_yaml_strings(y, v, k, err) : judge_yaml_json(y, v, k, err);
         if (j == NULL)

@@ -1,47 +1,44 @@
 /* Command line → struct peer_opts. Every bad value is one stderr line naming the flag. */
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "peer.h"
+#include "peer_flags.h"
 
 void peer_usage(FILE *f);
 
-enum {
-    O_BACKEND = 256, O_ROLE, O_PROTO, O_ACCEPT, O_BIND, O_CONNECT, O_CERT, O_KEY,
-    O_CAFILE, O_VERIFY, O_SERVERNAME, O_NOSERVERNAME, O_EXPECT_SN, O_SNI_MISMATCH,
-    O_MINV, O_MAXV, O_TLS13, O_TLS12, O_CIPHERS, O_SUITES, O_GROUPS, O_SIGALGS, O_ALPN,
-    O_NOTICKETS, O_NORENEG, O_MAXFRAG, O_RSL, O_SENDFRAG, O_SECLEVEL, O_COOKIE, O_MTU,
-    O_DTLS_TIMEOUT, O_SEND, O_SEND_FILE, O_SEND_SIZE, O_EXPECT, O_EXPECT_SIZE, O_ECHO, O_CLOSE, O_MISBEHAVE,
-    O_NODELAY, O_TIMEOUT, O_KEYLOG, O_HELP, O_ON_SNI_MISSING, O_ON_SNI, O_CLOSE_AFTER,
-    O_APP_RECORD
+enum { O_FIRST = 255,
+#define X_ENUM(id, name, arg, kind, field, min, max, key, help) id,
+       PEER_FLAGS(X_ENUM)
+#undef X_ENUM
 };
 
-static const struct option longopts[] = {
-    {"backend", 1, 0, O_BACKEND}, {"role", 1, 0, O_ROLE}, {"proto", 1, 0, O_PROTO},
-    {"accept", 1, 0, O_ACCEPT}, {"bind", 1, 0, O_BIND}, {"connect", 1, 0, O_CONNECT},
-    {"cert", 1, 0, O_CERT}, {"key", 1, 0, O_KEY}, {"CAfile", 1, 0, O_CAFILE},
-    {"verify", 1, 0, O_VERIFY}, {"servername", 1, 0, O_SERVERNAME},
-    {"noservername", 0, 0, O_NOSERVERNAME}, {"expect-servername", 1, 0, O_EXPECT_SN},
-    {"sni-mismatch", 1, 0, O_SNI_MISMATCH}, {"min-version", 1, 0, O_MINV},
-    {"max-version", 1, 0, O_MAXV}, {"tls1_3", 0, 0, O_TLS13}, {"tls1_2", 0, 0, O_TLS12},
-    {"ciphers", 1, 0, O_CIPHERS}, {"ciphersuites", 1, 0, O_SUITES},
-    {"groups", 1, 0, O_GROUPS}, {"sigalgs", 1, 0, O_SIGALGS}, {"alpn", 1, 0, O_ALPN},
-    {"no-tickets", 0, 0, O_NOTICKETS}, {"no-renegotiation", 0, 0, O_NORENEG},
-    {"max-fragment", 1, 0, O_MAXFRAG}, {"record-size-limit", 1, 0, O_RSL},
-    {"max-send-frag", 1, 0, O_SENDFRAG}, {"seclevel", 1, 0, O_SECLEVEL},
-    {"cookie", 1, 0, O_COOKIE}, {"mtu", 1, 0, O_MTU}, {"dtls-timeout", 1, 0, O_DTLS_TIMEOUT},
-    {"send", 1, 0, O_SEND}, {"send-file", 1, 0, O_SEND_FILE},
-    {"send-size", 1, 0, O_SEND_SIZE}, {"expect", 1, 0, O_EXPECT},
-    {"expect-size", 1, 0, O_EXPECT_SIZE}, {"echo", 0, 0, O_ECHO}, {"close", 1, 0, O_CLOSE},
-    {"misbehave", 1, 0, O_MISBEHAVE}, {"nodelay", 0, 0, O_NODELAY},
-    {"timeout", 1, 0, O_TIMEOUT}, {"keylog", 1, 0, O_KEYLOG}, {"help", 0, 0, O_HELP},
-    {"on-sni-missing", 1, 0, O_ON_SNI_MISSING}, {"on-sni", 1, 0, O_ON_SNI},
-    {"close-after", 1, 0, O_CLOSE_AFTER}, {"app-record", 1, 0, O_APP_RECORD},
-    {0, 0, 0, 0}
+enum flag_kind { F_STR, F_ON, F_INT, F_LONG, F_FILE, F_OWN };
+
+/* The table's rows as parsing needs them. */
+static const struct flag {
+    int id;
+    const char *name;
+    int has_arg;
+    enum flag_kind kind;
+    size_t off;              /* the field in struct peer_opts */
+    long min, max;
+} flags[] = {
+#define X_ROW(id, name, arg, kind, field, min, max, key, help) \
+    { id, name, arg[0] != '\0', kind, offsetof(struct peer_opts, field), min, max },
+    PEER_FLAGS(X_ROW)
+#undef X_ROW
 };
+#define NFLAGS (sizeof flags / sizeof flags[0])
+/* F_FILE stores into FIELD[PEER_MAX_FILES] and the count right after it. */
+_Static_assert(offsetof(struct peer_opts, ncert) == offsetof(struct peer_opts, cert)
+               + PEER_MAX_FILES * sizeof(const char *), "ncert follows cert[]");
+_Static_assert(offsetof(struct peer_opts, ncafile) == offsetof(struct peer_opts, cafile)
+               + PEER_MAX_FILES * sizeof(const char *), "ncafile follows cafile[]");
 
 static int bad(const char *flag, const char *what, const char *val)
 {
@@ -172,8 +169,28 @@ static int add_file(const char *flag, const char *s, const char *list[], int *n)
     return 0;
 }
 
-static int parse_one(struct peer_opts *o, int c, const char *a)
+/* A flag the table alone describes: stored at its field, checked by its kind. */
+static int parse_plain(struct peer_opts *o, const struct flag *f, const char *a)
 {
+    char *field = (char *)o + f->off;
+    switch (f->kind) {
+    case F_STR: *(const char **)field = a; return 0;
+    case F_ON: *(int *)field = 1; return 0;
+    case F_INT: return parse_int(f->name, a, f->min, f->max, (int *)field);
+    case F_LONG: return parse_long(f->name, a, f->min, f->max, (long *)field);
+    case F_FILE:   /* FIELD[] then its count nFIELD, as struct peer_opts lays them out */
+        return add_file(f->name, a, (const char **)field,
+                        (int *)(field + PEER_MAX_FILES * sizeof(const char *)));
+    case F_OWN: break;
+    }
+    return -1;
+}
+
+static int parse_one(struct peer_opts *o, const struct flag *f, const char *a)
+{
+    int c = f->id;
+    if (f->kind != F_OWN)
+        return parse_plain(o, f, a);
     static const char *const backends[] = {"openssl", "gnutls", NULL};
     static const char *const roles[] = {"server", "client", NULL};
     static const char *const protos[] = {"tls", "dtls", NULL};
@@ -195,66 +212,48 @@ static int parse_one(struct peer_opts *o, int c, const char *a)
         if (pick("proto", a, protos, &i) < 0) return -1;
         o->proto = (enum peer_proto)i;
         return 0;
-    case O_ACCEPT: return parse_int("accept", a, 0, 65535, &o->accept_port);
-    case O_BIND: o->bind_addr = a; return 0;
     case O_CONNECT: return parse_connect(o, a);
-    case O_CERT: return add_file("cert", a, o->cert, &o->ncert);
-    case O_KEY: o->key = a; return 0;
-    case O_CAFILE: return add_file("CAfile", a, o->cafile, &o->ncafile);
     case O_VERIFY:
         if (pick("verify", a, verifies, &i) < 0) return -1;
         o->verify = (enum peer_verify)(i + 1);
         return 0;
-    case O_SERVERNAME: o->servername = a; return 0;
-    case O_NOSERVERNAME: o->noservername = 1; return 0;
-    case O_EXPECT_SN: o->expect_servername = a; return 0;
     case O_SNI_MISMATCH: return pick("sni-mismatch", a, sni, &o->sni_reject);
     case O_MINV: return parse_version("min-version", a, &o->min_version);
     case O_MAXV: return parse_version("max-version", a, &o->max_version);
     case O_TLS13: o->min_version = o->max_version = PEER_TLS13; return 0;
     case O_TLS12: o->min_version = o->max_version = PEER_TLS12; return 0;
-    case O_CIPHERS: o->ciphers = a; return 0;
-    case O_SUITES: o->ciphersuites = a; return 0;
-    case O_GROUPS: o->groups = a; return 0;
-    case O_SIGALGS: o->sigalgs = a; return 0;
-    case O_ALPN: o->alpn = a; return 0;
-    case O_NOTICKETS: o->no_tickets = 1; return 0;
-    case O_NORENEG: o->no_renegotiation = 1; return 0;
     case O_MAXFRAG:
-        if (parse_int("max-fragment", a, 512, 4096, &o->max_fragment) < 0) return -1;
+        if (parse_int("max-fragment", a, f->min, f->max, &o->max_fragment) < 0) return -1;
         if (o->max_fragment & (o->max_fragment - 1))
             return bad("max-fragment", "expected 512, 1024, 2048 or 4096, got", a);
         return 0;
-    case O_RSL: return parse_int("record-size-limit", a, 64, 16385, &o->record_size_limit);
-    case O_SENDFRAG: return parse_int("max-send-frag", a, 512, 16384, &o->max_send_frag);
-    case O_SECLEVEL: return parse_int("seclevel", a, 0, 5, &o->seclevel);
     case O_COOKIE:
         if (pick("cookie", a, cookies, &i) < 0) return -1;
         o->cookie = (enum peer_cookie)i;
         return 0;
-    case O_MTU: return parse_int("mtu", a, 256, 65535, &o->mtu);
-    case O_DTLS_TIMEOUT: return parse_int("dtls-timeout", a, 1, 600000, &o->dtls_timeout_ms);
-    case O_SEND: o->send_text = a; return 0;
-    case O_SEND_FILE: o->send_file = a; return 0;
-    case O_SEND_SIZE: return parse_long("send-size", a, 0, 1L << 30, &o->send_size);
-    case O_EXPECT: o->expect_text = a; return 0;
-    case O_EXPECT_SIZE: return parse_long("expect-size", a, 0, 1L << 30, &o->expect_size);
-    case O_ECHO: o->echo = 1; return 0;
     case O_CLOSE:
         if (pick("close", a, closes, &i) < 0) return -1;
         o->close_mode = (enum peer_close)i;
         return 0;
-    case O_CLOSE_AFTER: return parse_long("close-after", a, 0, 1L << 30, &o->close_after);
-    case O_APP_RECORD: return parse_int("app-record", a, 1, 16384, &o->app_record);
     case O_ON_SNI_MISSING:
         return parse_sni_action("on-sni-missing", a, &o->on_sni_missing, &o->on_sni_missing_alert);
     case O_ON_SNI: return parse_on_sni(o, a);
     case O_MISBEHAVE: return parse_misbehave(o, a);
-    case O_NODELAY: o->nodelay = 1; return 0;
-    case O_TIMEOUT: return parse_int("timeout", a, 1, 86400000, &o->timeout_ms);
-    case O_KEYLOG: o->keylog = a; return 0;
     default: return -1;
     }
+}
+
+/* getopt's table, from the flag table. */
+static void long_options(struct option *out)
+{
+    for (size_t i = 0; i < NFLAGS; i++)
+        out[i] = (struct option){ flags[i].name, flags[i].has_arg, NULL, flags[i].id };
+    out[NFLAGS] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+static const struct flag *flag_by_id(int id)
+{
+    return id > O_FIRST && id - O_FIRST - 1 < (int)NFLAGS ? &flags[id - O_FIRST - 1] : NULL;
 }
 
 static int check_version(const struct peer_opts *o, enum peer_ver v, const char *flag)
@@ -331,6 +330,8 @@ int peer_opts_parse(struct peer_opts *o, int argc, char **argv)
     o->close_after = -1;
     o->seclevel = -1;
     o->timeout_ms = 10000;
+    struct option longopts[NFLAGS + 1];
+    long_options(longopts);
     opterr = 0;
     optind = 0;   /* 0, not 1: glibc re-initialises its scan state (--serve parses again) */
     for (;;) {
@@ -349,7 +350,8 @@ int peer_opts_parse(struct peer_opts *o, int argc, char **argv)
             fprintf(stderr, "tlspeer: unknown flag '%s' (see --help)\n", argv[optind - 1]);
             return -1;
         }
-        if (parse_one(o, c, optarg) < 0)
+        const struct flag *f = flag_by_id(c);
+        if (f == NULL || parse_one(o, f, optarg) < 0)
             return -1;
     }
     if (optind < argc) {

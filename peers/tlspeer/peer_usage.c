@@ -1,121 +1,18 @@
-/* The usage text is the option reference (docs/contracts.md §2). */
+/* The usage text is the option reference (docs/contracts.md §2): its flag lines
+ * come from the flag table (peer_flags.h). */
 #include <stdio.h>
+#include <string.h>
+
+#include "peer_flags.h"
 
 void peer_usage(FILE *f);
 
-static const char usage[] =
+static const char usage_head[] =
 "usage: tlspeer --backend openssl|gnutls --role server|client --proto tls|dtls [options]\n"
 "A TLS/DTLS peer for testing a device: does what the flags say and reports what\n"
-"happened as JSON lines on stdout. All judgement is left to the caller.\n"
-"\n"
-"Connection:\n"
-"  --backend B            openssl or gnutls (required)\n"
-"  --role R               server or client (required)\n"
-"  --proto P              tls (TCP) or dtls (DTLS 1.2 over UDP) (required)\n"
-"  --accept PORT          server: port to bind, 0 = a free port (default 0)\n"
-"  --bind ADDR            address to bind (default 127.0.0.1; 0.0.0.0 or :: for a\n"
-"                         device on the network)\n"
-"  --connect HOST:PORT    client: where to connect ([v6addr]:PORT for IPv6)\n"
-"  --nodelay              TCP_NODELAY on the connection\n"
-"  --timeout MS           deadline for the whole run (default 10000)\n"
-"\n"
-"Certificates (PEM or DER; a PEM file may hold several certificates):\n"
-"  --cert FILE            certificate(s) to present, in send order; repeat the flag\n"
-"                         for more files (leaf first for a valid chain, or any order)\n"
-"  --key FILE             private key (PEM or DER, PKCS#8 or traditional)\n"
-"  --CAfile FILE          trust anchors; repeatable\n"
-"  --verify MODE          server: client certificate policy: none (no request,\n"
-"                         default), optional (request, accept any, report the\n"
-"                         verification), require (must be sent and verify)\n"
-"                         client: require (default with --CAfile) or none (the\n"
-"                         chain is still verified and reported, never enforced)\n"
-"  --servername NAME      client: SNI and the name verified (default: the\n"
-"                         --connect host unless it is an IP address)\n"
-"  --noservername         client: send no SNI and verify no name\n"
-"  --expect-servername N  server: the SNI the client must send\n"
-"  --sni-mismatch M       reject (default; fatal unrecognized_name) or log\n"
-"  --on-sni-missing A     server, TLS: when the ClientHello has no SNI, do A:\n"
-"                         close (read the hello, FIN), alert (fatal\n"
-"                         unrecognized_name) or alert:NAME, from the raw stream\n"
-"                         (same bytes on both backends). Serving a different\n"
-"                         chain is not implemented.\n"
-"  --on-sni NAME:A        server, TLS: the same when the SNI is NAME\n"
-"\n"
-"Protocol:\n"
-"  --min-version V        tls1.2, tls1.3 or dtls1.2\n"
-"  --max-version V        tls1.2, tls1.3 or dtls1.2\n"
-"  --tls1_2, --tls1_3     only that version\n"
-"  --ciphers LIST         TLS 1.2 suites, colon-separated IANA names\n"
-"                         (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:...). GnuTLS\n"
-"                         enables the key exchanges x ciphers x MACs of the list.\n"
-"  --ciphersuites LIST    TLS 1.3 suites, IANA names (TLS_AES_128_GCM_SHA256:...)\n"
-"  --groups LIST          P-256:P-384:P-521:X25519:X448:ffdhe2048:...\n"
-"  --sigalgs LIST         ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256:\n"
-"                         rsa_pkcs1_sha256:ed25519:... (IANA names)\n"
-"  --alpn LIST            comma-separated protocols to offer/accept\n"
-"  --no-tickets           no session tickets\n"
-"  --no-renegotiation     OpenSSL: refuse renegotiation (no_renegotiation warning);\n"
-"                         OpenSSL 3.0 servers refuse client-initiated ones anyway,\n"
-"                         GnuTLS always refuses (warning no_renegotiation)\n"
-"  --max-fragment N       client: RFC 6066 max_fragment_length 512|1024|2048|4096\n"
-"                         (servers of both backends honour it when offered; a\n"
-"                         GnuTLS client offers record_size_limit as well)\n"
-"  --record-size-limit N  RFC 8449 record_size_limit (gnutls only; OpenSSL 3.0\n"
-"                         does not implement it and exits 2)\n"
-"  --seclevel N           OpenSSL security level 0..5 for this peer's own chain and\n"
-"                         what it accepts (Debian's default 2 refuses SHA-1\n"
-"                         signatures and RSA < 2048); GnuTLS does not check its own\n"
-"                         chain and ignores it\n"
-"  --max-send-frag N      send records of at most N bytes (512..16384), handshake\n"
-"                         messages split across them, as embedded servers with\n"
-"                         small buffers do (s_server -max_send_frag; GnuTLS: also\n"
-"                         the largest record it accepts)\n"
-"\n"
-"DTLS:\n"
-"  --cookie on|off        server: HelloVerifyRequest cookie exchange (default on);\n"
-"                         the server waits for the first datagram and then talks\n"
-"                         only to its sender\n"
-"  --cookie changing      a fresh cookie in every HelloVerifyRequest, and the first\n"
-"                         cookie sent back is refused: the client must take a second\n"
-"                         one (hello_verify_requests says how many went); OpenSSL's,\n"
-"                         GnuTLS's and mbedTLS's clients drop a second one\n"
-"  --cookie never         no cookie is ever accepted: HelloVerifyRequest after\n"
-"                         HelloVerifyRequest until the deadline\n"
-"  --mtu N                path MTU for handshake fragmentation\n"
-"  --dtls-timeout MS      initial retransmission timeout (default: the backend's)\n"
-"\n"
-"Application data (after the handshake, in this order: send, expect, echo):\n"
-"  --send TEXT            write TEXT\n"
-"  --send-file FILE       write the file's bytes\n"
-"  --send-size N          write N bytes of the pattern abc...z abc...\n"
-"  --expect TEXT          read until TEXT's length; data_ok tells if it matched\n"
-"  --expect-size N        read until N bytes; data_ok tells if N arrived\n"
-"  --echo                 write back what is read until the peer closes (or the\n"
-"                         expected size is reached)\n"
-"  --close notify|abrupt  close_notify then close (default), or close the socket\n"
-"                         without close_notify\n"
-"  --close half           end our direction with a bare FIN (no close_notify) and\n"
-"                         read on until the peer closes or the deadline\n"
-"  --close silent         send nothing more and keep the connection open until\n"
-"                         the peer closes or the deadline\n"
-"  --close-after N        write only the first N bytes of the payload, then close\n"
-"                         as --close says (no expect/echo)\n"
-"  --app-record N         write application data N bytes at a time: records of N\n"
-"                         bytes (1..16384; large payloads in many small records)\n"
-"\n"
-"Misbehaviours (the wire bytes are the same for both backends):\n"
-"  --misbehave KIND\n"
-"    close-after-hello    server: read the ClientHello, close; client: send the\n"
-"                         ClientHello, read the server's first flight, close\n"
-"    garbage              send 64 random bytes instead of the (Server|Client)Hello\n"
-"    stall:MS             wait MS before the handshake (the ClientHello waits)\n"
-"    alert:NAME           send fatal alert NAME (IANA, e.g. handshake_failure) as a\n"
-"                         plaintext record instead of the handshake\n"
-"    big-record           after the handshake, write one 16384-byte record first\n"
-"\n"
-"Other:\n"
-"  --keylog FILE          append NSS key-log lines (SSLKEYLOGFILE format)\n"
-"  --help                 this text\n"
+"happened as JSON lines on stdout. All judgement is left to the caller.\n";
+
+static const char usage_tail[] =
 "\n"
 "Serve mode: tlspeer --serve [-|@NAME]  (first argument; - = stdin, @NAME = connect to\n"
 "  the abstract Unix socket NAME and read from it). Each line is one session: a JSON\n"
@@ -136,7 +33,27 @@ static const char usage[] =
 "Exit status: 0 when the run went as configured (a failed handshake is a result),\n"
 "2 for usage or setup errors (one stderr line naming the flag or file).\n";
 
+/* One flag: "  --name ARG", its help from column 26, one line per '\n' of it. */
+static void flag_help(FILE *f, const char *name, const char *arg, const char *help)
+{
+    if (help[0] == '#') {   /* a section opens before this flag */
+        size_t n = strcspn(help + 1, "\n");
+        fprintf(f, "\n%.*s\n", (int)n, help + 1);
+        help += 1 + n + (help[1 + n] == '\n');
+    }
+    int w = fprintf(f, "  --%s%s%s", name, arg[0] ? " " : "", arg);
+    for (int first = 1; *help || first; first = 0) {
+        size_t n = strcspn(help, "\n");
+        fprintf(f, "%*s%.*s\n", first ? (w < 25 ? 25 - w : 1) : 25, "", (int)n, help);
+        help += n + (help[n] == '\n');
+    }
+}
+
 void peer_usage(FILE *f)
 {
-    fputs(usage, f);
+    fputs(usage_head, f);
+#define X_HELP(id, name, arg, kind, field, min, max, key, help) flag_help(f, name, arg, help);
+    PEER_FLAGS(X_HELP)
+#undef X_HELP
+    fputs(usage_tail, f);
 }

@@ -116,6 +116,26 @@ START_TEST(build_refuses_with_input_code)
 }
 END_TEST
 
+/* The peer keys a scenario may set come from tlspeer's flag table. */
+START_TEST(peer_keys_from_the_flag_table)
+{
+    struct tm_err err = { 0 };
+    static const char *const ok[] = { "cert", "key", "ca", "args", "max_version", "no_tickets",
+                                      "max_send_frag", "misbehave", "dtls_timeout" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        ck_assert_msg(case_peer_key_check(ok[i], &err) == 0, "%s: %s", ok[i], err.msg);
+    /* harness-owned flags, -- spellings and switches without a key are refused */
+    static const char *const bad[] = { "connect", "timeout", "tls1_3", "max-version", "backend", "x" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(case_peer_key_check(bad[i], &err) == -1, "%s accepted", bad[i]);
+        ck_assert_int_eq(tm_err_code(&err), TM_E_INPUT);
+    }
+    ck_assert_msg(strstr(err.msg, "peer: unknown key 'x' (cert, key, ca, args, verify,") == err.msg,
+                  "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "max_send_frag") != NULL, "%s", err.msg);
+}
+END_TEST
+
 static char *slurp(const char *path)
 {
     unsigned char *d = NULL;
@@ -210,6 +230,7 @@ int main(void)
     tcase_add_test(tc, build_types_every_part);
     tcase_add_test(tc, build_refuses_with_input_code);
     tcase_add_test(tc, repro_refuses_like_the_loader);
+    tcase_add_test(tc, peer_keys_from_the_flag_table);
     tcase_add_test(tc, clock_keep_is_the_devices_own_clock);
     SRunner *sr = srunner_create(s);
     suite_add_tcase(s, tc);
