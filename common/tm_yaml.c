@@ -28,8 +28,7 @@ static int scan_event(struct tm_yaml *y, const yaml_event_t *ev, struct scan *st
     case YAML_MAPPING_START_EVENT:
         if (++st->depth > TM_YAML_MAX_DEPTH)
             return tm_err_setc(err, TM_E_INPUT, "%s:%d: nested deeper than %d levels", y->path,
-                               line,
-                              TM_YAML_MAX_DEPTH);
+                               line, TM_YAML_MAX_DEPTH);
         return 0;
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
@@ -38,7 +37,7 @@ static int scan_event(struct tm_yaml *y, const yaml_event_t *ev, struct scan *st
     case YAML_ALIAS_EVENT:
         if (++st->aliases > TM_YAML_MAX_ALIASES)
             return tm_err_setc(err, TM_E_INPUT, "%s:%d: more than %d aliases", y->path, line,
-                              TM_YAML_MAX_ALIASES);
+                               TM_YAML_MAX_ALIASES);
         return 0;
     case YAML_SCALAR_EVENT:
         /* "\0" in a double-quoted scalar: C strings would silently cut it. */
@@ -176,8 +175,7 @@ static int load(struct tm_yaml *y, const unsigned char *text, size_t len, struct
 {
     if (len > TM_YAML_MAX_BYTES)
         return tm_err_setc(err, TM_E_INPUT, "%s: %zu bytes, more than the limit of %d", y->path,
-                           len,
-                          TM_YAML_MAX_BYTES);
+                           len, TM_YAML_MAX_BYTES);
     if (check_lines(y, text, len, err) != 0 || scan_text(y, text, len, err) != 0)
         return -1;
     yaml_parser_t parser;
