@@ -422,7 +422,7 @@ START_TEST(busy_port_reason_reaches_the_user)
     json_object_del(json_object_get(kase, "peer"), "cert");
     json_object_set_new(json_object_get(kase, "peer"), "cert", json_string("p256-server.der"));
     struct peer_target t = { "127.0.0.1", NULL, 0, 5000 };
-    json_t *argv = peer_build_argv(kase, FX, &t, &err);
+    json_t *argv = argv_of(kase, FX, &t, &err);
     json_array_set_new(argv, (size_t)find(argv, "--accept", 0) + 1, json_string(port));
     struct peer *p = peer_start(argv, errpath, tm_deadline_in(5000), NULL, &err);
     ck_assert_ptr_null(p);
