@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo check check-sanitize bench clean
+.PHONY: all deps build demo check check-sanitize bench fuzz clean
 
 all: build
 
@@ -27,8 +27,15 @@ check: deps build
 check-sanitize: deps
 	$(MAKE) check BUILD=build-asan CMAKE_FLAGS=-DTM_SANITIZE=ON
 
+# libFuzzer targets (fuzz/README.md), each run for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DTM_FUZZ=ON
+	cmake --build build-fuzz --target fuzz_all -j $(JOBS)
+	sh fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 bench: deps build
 	cmake --build $(BUILD) --target bench
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -71,3 +71,51 @@ int tm_err_prefix(struct tm_err *err, const char *fmt, ...)
         err->code = TM_E_FAIL;
     return -1;
 }
+
+/* Length of the UTF-8 sequence at p (1..4) when it is valid and not a C1 control,
+ * else 0. */
+static size_t utf8_ok(const unsigned char *p)
+{
+    size_t n = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+               : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 2 && p[0] == 0xC2 && p[1] < 0xA0)
+        return 0;   /* U+0080..U+009F: C1 controls (CSI among them) */
+    return n;
+}
+
+const char *tm_printable(const char *in, char *out, size_t len)
+{
+    size_t o = 0;
+    if (len == 0)
+        return out;
+    for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p;) {
+        size_t n = *p >= 0x20 && *p < 0x7F ? 1 : *p >= 0x80 ? utf8_ok(p) : 0;
+        if (n == 0) {
+            if (o + 4 >= len)
+                break;
+            snprintf(out + o, len - o, "\\x%02x", *p++);
+            o += 4;
+            continue;
+        }
+        if (o + n >= len)
+            break;
+        memcpy(out + o, p, n);
+        o += n;
+        p += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+void tm_say(const char *fmt, ...)
+{
+    char raw[2048], safe[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", tm_printable(raw, safe, sizeof safe));
+}

@@ -44,4 +44,14 @@ enum tm_errc tm_err_code(const struct tm_err *err);
  * "timeout", "lost"), for logs and records; "?" out of range. */
 const char *tm_errc_name(enum tm_errc code);
 
+/* in made safe to print on a terminal, into out (always terminated): control
+ * characters (C0, DEL, C1) and bytes that are not UTF-8 become \xNN, so text from
+ * a device or a peer cannot move the cursor, retitle the window or recolour it.
+ * Returns out. */
+const char *tm_printable(const char *in, char *out, size_t len);
+
+/* One line on stderr: fmt's result made printable (tm_printable), then a newline.
+ * Messages that may quote a device, a peer or a file go through here. */
+void tm_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

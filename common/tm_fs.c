@@ -11,44 +11,75 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
-int tm_read_file(const char *path, unsigned char **data, size_t *len, struct tm_err *err)
+/* What a non-regular file is, for the message. */
+static const char *file_kind(mode_t m)
 {
-    *data = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return tm_err_set(err, "%s: %s", path, strerror(errno));
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+           : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/* Reads at most max bytes from fd into a NUL-terminated buffer; -1 when the file
+ * holds more (it may grow while read) or on a read error. */
+static int read_fd(int fd, size_t max, unsigned char **out, size_t *len)
+{
     size_t cap = 4096, n = 0;
     unsigned char *buf = malloc(cap + 1);
-    while (buf != NULL) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
+    for (;;) {
+        if (buf == NULL)
+            return -1;
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r == 0)
             break;
+        if (r < 0 || (n += (size_t)r) > max) {
+            free(buf);
+            return -1;
+        }
         if (n == cap) {
             unsigned char *nb = realloc(buf, cap * 2 + 1);
-            if (nb == NULL) {
+            if (nb == NULL)
                 free(buf);
-                buf = NULL;
-                break;
-            }
             buf = nb;
             cap *= 2;
         }
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (buf == NULL)
-        return tm_err_set(err, "%s: out of memory", path);
-    if (bad) {
-        free(buf);
-        return tm_err_set(err, "%s: read error", path);
-    }
     buf[n] = '\0';
-    *data = buf;
+    *out = buf;
     *len = n;
     return 0;
+}
+
+int tm_read_file_max(const char *path, size_t max, unsigned char **data, size_t *len,
+                     struct tm_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    /* O_NONBLOCK: opening a FIFO for reading must not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return tm_err_set(err, "%s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = tm_err_set(err, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = tm_err_setc(err, TM_E_INPUT, "%s: is %s, not a regular file", path,
+                         file_kind(st.st_mode));
+    else if ((unsigned long long)st.st_size > max)
+        rc = tm_err_setc(err, TM_E_INPUT, "%s: %lld bytes, more than the limit of %zu", path,
+                        (long long)st.st_size, max);
+    else if (read_fd(fd, max, data, len) != 0)
+        rc = tm_err_setc(err, TM_E_IO, "%s: read error or larger than %zu bytes", path, max);
+    close(fd);
+    return rc;
+}
+
+int tm_read_file(const char *path, unsigned char **data, size_t *len, struct tm_err *err)
+{
+    return tm_read_file_max(path, TM_READ_MAX, data, len, err);
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -182,4 +213,14 @@ long tm_b64_decode(const char *text, unsigned char **out)
         r--;
     *out = buf;
     return r;
+}
+
+int tm_is_private_key(const void *data, size_t len)
+{
+    if (memmem(data, len, "PRIVATE KEY-----", 16) != NULL)
+        return 1;
+    const unsigned char *p = data;
+    EVP_PKEY *k = d2i_AutoPrivateKey(NULL, &p, (long)len);
+    EVP_PKEY_free(k);
+    return k != NULL;
 }

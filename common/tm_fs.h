@@ -7,8 +7,13 @@
 
 #include "tm_err.h"
 
-/* Read a whole file; *data is NUL-terminated (not counted in *len); caller frees. */
+/* Read a whole regular file; *data is NUL-terminated (not counted in *len); caller
+ * frees. Anything else (directory, FIFO, device) is refused without blocking, and so
+ * is a file larger than TM_READ_MAX (tm_read_file_max: larger than max). */
+#define TM_READ_MAX (64u << 20)
 int tm_read_file(const char *path, unsigned char **data, size_t *len, struct tm_err *err);
+int tm_read_file_max(const char *path, size_t max, unsigned char **data, size_t *len,
+                     struct tm_err *err);
 /* Write atomically (temp file + rename) with the given mode (e.g. 0600 for keys). */
 int tm_write_file(const char *path, const void *data, size_t len, mode_t mode,
                   struct tm_err *err);
@@ -16,6 +21,9 @@ int tm_write_file(const char *path, const void *data, size_t len, mode_t mode,
  * one create instead of create, rename and the temp name's removal. */
 int tm_write_new_file(const char *path, const void *data, size_t len, mode_t mode,
                       struct tm_err *err);
+/* 1 when data is a private key (PEM "PRIVATE KEY" block, or DER OpenSSL reads as
+ * one): what reports and transcripts leave out unless asked to keep secrets. */
+int tm_is_private_key(const void *data, size_t len);
 /* mkdir -p */
 int tm_mkdirs(const char *path, mode_t mode, struct tm_err *err);
 /* rm -rf: removes path and everything under it, without following symbolic links;

@@ -15,7 +15,18 @@ struct tm_yaml {
     int loaded;
 };
 
-/* Load the first document of path. Syntax errors: "PATH:LINE:COL: <problem>". */
+/* Limits on every YAML file the harness reads (docs/contracts.md "Input limits"):
+ * a file over a limit is refused with FILE:LINE before it is used. */
+#define TM_YAML_MAX_BYTES (1 << 20)   /* file size */
+#define TM_YAML_MAX_LINE 4096         /* bytes per line */
+#define TM_YAML_MAX_DEPTH 64          /* nesting, also with aliases expanded */
+#define TM_YAML_MAX_ALIASES 256       /* alias uses per file */
+#define TM_YAML_MAX_NODES 100000      /* nodes with aliases expanded */
+
+/* Load path, a regular file holding one YAML document. Refused, with "PATH:LINE:
+ * <problem>" (syntax errors "PATH:LINE:COL: <problem>"): a limit above exceeded,
+ * an alias inside the node it names, a second document, a NUL in a string, a
+ * non-scalar mapping key, a key twice in one mapping. */
 int tm_yaml_load(struct tm_yaml *y, const char *path, struct tm_err *err);
 /* Same, from memory; name is used in messages. */
 int tm_yaml_load_string(struct tm_yaml *y, const char *name, const char *text,

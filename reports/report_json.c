@@ -10,6 +10,8 @@
 #include "tm_fs.h"
 
 #define RUN_FORMAT "tlsmatrix-run/1"
+/* run.json files merge, diff and --baseline read: 10,000 cases with transcripts fit. */
+#define RUN_JSON_MAX (512u << 20)
 
 /* One value as jansson prints it at nesting depth `depth` of the run document:
  * sorted keys, two-space indent. Dumped on its own (depth 0) and re-indented, which
@@ -150,12 +152,15 @@ json_t *report_load_run(const char *arg, struct tm_err *err)
         }
         path = dirjson;
     }
-    json_t *run = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    unsigned char *text = NULL;
+    size_t len = 0;
+    /* A regular file of bounded size (a FIFO would block; a huge file exhaust memory). */
+    if (tm_read_file_max(path, RUN_JSON_MAX, &text, &len, err) != 0)
+        return NULL;
+    json_t *run = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
     if (run == NULL) {
-        if (jerr.line < 0)  /* jansson could not open/read the file */
-            tm_err_set(err, "%s: %s", path, jerr.text);
-        else
-            tm_err_set(err, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
+        tm_err_set(err, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
         return NULL;
     }
     const char *fmt = rpt_str(run, "format", NULL);

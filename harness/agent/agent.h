@@ -23,6 +23,7 @@ struct agent_opts {
     int max_bootstraps;        /* attempts per agent_recover() call; 0 = 2 */
     const char *stderr_path;   /* exec/virtual program's stderr (kept by the caller);
                                   NULL: a temporary file (link_open_logged) */
+    int keep_secrets;          /* transcripts keep private keys (else redacted) */
 };
 
 /* Results of agent_next(). */

@@ -295,6 +295,50 @@ int agent_next(struct agent *a, long id, tm_ms deadline, json_t **msg, struct tm
     return lost(a, err, "endless output", NULL);
 }
 
+/* A private key sent to the device ({b64: …} or {str: …} anywhere in a request: a
+ * put of a key file, an inline key source) as the transcript shows it. Requests
+ * are a few levels deep; depth bounds the walk all the same. */
+static void redact_keys(json_t *v, int depth)
+{
+    const char *k;
+    json_t *it;
+    size_t i;
+    if (depth > 16)
+        return;
+    json_array_foreach(v, i, it) redact_keys(it, depth + 1);
+    json_object_foreach(v, k, it) {
+        unsigned char *raw = NULL;
+        long n = -1;
+        if (json_is_string(it) && strcmp(k, "b64") == 0)
+            n = tm_b64_decode(json_string_value(it), &raw);
+        int key = n >= 0 ? tm_is_private_key(raw, (size_t)n)
+                  : json_is_string(it) && strcmp(k, "str") == 0
+                        && tm_is_private_key(json_string_value(it), json_string_length(it));
+        free(raw);
+        if (key)
+            json_object_set_new(v, k,
+                                json_string("<private key redacted; --keep-secrets keeps it>"));
+        else
+            redact_keys(it, depth + 1);
+    }
+}
+
+/* The request line as the transcript records it. */
+static void note_request(struct agent *a, const json_t *req, const char *text)
+{
+    json_t *shown = a->opts.keep_secrets ? NULL : json_deep_copy(req);
+    char *red = NULL;
+    if (shown != NULL) {
+        redact_keys(shown, 0);
+        red = json_dumps(shown, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(shown);
+    }
+    const char *t = red ? red : text;
+    size_t len = strlen(t);
+    agent_note(a, "> ", t, len > 2000 ? 2000 : len);
+    free(red);
+}
+
 int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms deadline, long *id,
                struct tm_err *err)
 {
@@ -309,11 +353,12 @@ int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms dead
     json_object_set_new(req, "id", json_integer(n));
     json_object_set_new(req, "op", json_string(op));
     char *text = json_dumps(req, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (text != NULL && a->transcript != NULL)
+        note_request(a, req, text);
     json_decref(req);
     if (text == NULL)
         return tm_err_set(err, "cannot encode request");
     size_t len = strlen(text);
-    agent_note(a, "> ", text, len > 2000 ? 2000 : len);
     char *line = malloc(len + 2);
     int rc = -1;
     if (line != NULL) {

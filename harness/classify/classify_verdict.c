@@ -111,9 +111,9 @@ const char *classify_verdict(const json_t *expected, const char *device_class,
     join(xp, ep, sizeof ep);
     if (ok && needs_evidence(device_class, expected))
         ok = handshake_reached(reply, peer_result, line, sizeof line);
-    else if (ok)
+    if (ok)   /* also after handshake_reached() said yes: it writes only the "why not" */
         snprintf(line, sizeof line, "device %s, peer %s, as expected", device_class, peer_class);
-    else
+    else if (!dm || !pm)
         snprintf(line, sizeof line, "device %s%s%s%s; peer %s%s%s%s", device_class,
                  dm ? "" : " (expected ", dm ? "" : ed, dm ? "" : ")", peer_class,
                  pm ? "" : " (expected ", pm ? "" : ep, pm ? "" : ")");

@@ -21,11 +21,12 @@ static void on_interrupt(int sig)
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "tlsmatrix%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    char msg[1024];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);   /* quotes the user's arguments: printable */
     va_end(ap);
-    fprintf(stderr, "\n(see `tlsmatrix %s%s--help`)\n", cmd ? cmd : "", cmd ? " " : "");
+    tm_say("tlsmatrix%s%s: %s", cmd ? " " : "", cmd ? cmd : "", msg);
+    fprintf(stderr, "(see `tlsmatrix %s%s--help`)\n", cmd ? cmd : "", cmd ? " " : "");
     return EXIT_USAGE;
 }
 

@@ -19,7 +19,7 @@ int cli_ports(int argc, char **argv)
     if (argc > 1)
         return cli_usage_error("ports", "unexpected argument '%s'", argv[1]);
     if (link_ports_print(stdout, &err) < 0) {
-        fprintf(stderr, "tlsmatrix ports: %s\n", err.msg);
+        tm_say("tlsmatrix ports: %s", err.msg);
         return 2;
     }
     return 0;
@@ -30,14 +30,14 @@ static int open_device(const char *cmd, const char *spec, const char *script, in
                        struct agent **out)
 {
     struct tm_err err = { 0 };
-    struct agent_opts ao = { script, classic, 2, NULL };
+    struct agent_opts ao = { script, classic, 2, NULL, 0 };
     *out = agent_open(spec, &ao, &err);
     if (*out == NULL) {
-        fprintf(stderr, "tlsmatrix %s: %s\n", cmd, err.msg);
+        tm_say("tlsmatrix %s: %s", cmd, err.msg);
         return link_error_is_busy(&err) ? 3 : 2;
     }
     if (agent_bootstrap(*out, tm_deadline_in(30000), &err) != 0) {
-        fprintf(stderr, "tlsmatrix %s: %s\n", cmd, err.msg);
+        tm_say("tlsmatrix %s: %s", cmd, err.msg);
         int lost = agent_is_lost(*out);
         agent_close(*out);
         *out = NULL;
@@ -72,7 +72,7 @@ int cli_info(int argc, char **argv)
         return rc;
     json_dumpf(agent_hello(a), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
     printf("\n");
-    fprintf(stderr, "tlsmatrix info: %s: agent uploaded by %s (%zu bytes)\n", device,
+    tm_say("tlsmatrix info: %s: agent uploaded by %s (%zu bytes)", device,
             agent_upload_mode(a), agent_upload_bytes(a));
     agent_close(a);
     return 0;
@@ -153,11 +153,11 @@ int cli_list(int argc, char **argv)
     json_t *cases = runner_select_cases(&o, &errors, &err);
     size_t i;
     json_t *e;
-    json_array_foreach(errors, i, e) fprintf(stderr, "tlsmatrix list: %s\n", json_string_value(e));
+    json_array_foreach(errors, i, e) tm_say("tlsmatrix list: %s", json_string_value(e));
     int rc = json_array_size(errors) > 0 ? 2 : 0;
     json_decref(errors);
     if (cases == NULL) {
-        fprintf(stderr, "tlsmatrix list: %s\n", err.msg);
+        tm_say("tlsmatrix list: %s", err.msg);
         return 2;
     }
     struct agent *a = NULL;
@@ -235,7 +235,7 @@ int cli_diff(int argc, char **argv)
     struct tm_err err = { 0 };
     json_t *old = report_load_run(files[0], &err), *new = old ? report_load_run(files[1], &err) : NULL;
     if (new == NULL) {
-        fprintf(stderr, "tlsmatrix diff: %s\n", err.msg);
+        tm_say("tlsmatrix diff: %s", err.msg);
         json_decref(old);
         return 2;
     }
@@ -293,7 +293,7 @@ int cli_merge(int argc, char **argv)
             rc = cli_usage_error("merge", "at most %d runs", MAX_PATHS);
             goto out;
         } else if ((runs[n] = report_load_run(argv[i], &err)) == NULL) {
-            fprintf(stderr, "tlsmatrix merge: %s\n", err.msg);
+            tm_say("tlsmatrix merge: %s", err.msg);
             goto out;
         } else {
             n++;
@@ -306,10 +306,10 @@ int cli_merge(int argc, char **argv)
     json_t *merged = report_merge((const json_t *const *)runs, n, &err);
     json_t *base = merged && baseline ? report_load_run(baseline, &err) : NULL;
     if (merged == NULL || (baseline && base == NULL) || write_merged(merged, base, dir, &err) != 0) {
-        fprintf(stderr, "tlsmatrix merge: %s\n", err.msg);
+        tm_say("tlsmatrix merge: %s", err.msg);
     } else {
         rc = runner_exit_for_totals(json_object_get(merged, "totals"), allow_skips);
-        fprintf(stderr, "tlsmatrix merge: %zu runs, %zu cases → %s\n", n,
+        tm_say("tlsmatrix merge: %zu runs, %zu cases → %s", n,
                 json_array_size(json_object_get(merged, "cases")), dir);
     }
     json_decref(merged);

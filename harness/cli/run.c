@@ -12,7 +12,7 @@
 enum {
     O_DEVICE = 256, O_SCENARIOS, O_FILTER, O_PROFILE, O_BASELINE, O_REPORT, O_FIXTURES, O_JOBS,
     O_SHARD, O_REPEAT, O_UNTIL_FAIL, O_SEED, O_MIN, O_RETRIES, O_CASE_TIMEOUT, O_PEER_HOST,
-    O_AGENT, O_STAGES, O_QUIET, O_ALLOW_SKIPS,
+    O_AGENT, O_STAGES, O_QUIET, O_ALLOW_SKIPS, O_KEEP_SECRETS,
     /* repro */
     O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
     O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
@@ -31,6 +31,7 @@ static const struct option run_opts[] = {
     { "peer-host", required_argument, 0, O_PEER_HOST }, { "agent", required_argument, 0, O_AGENT },
     { "profile-stages", no_argument, 0, O_STAGES },   { "quiet", no_argument, 0, O_QUIET },
     { "allow-skips", no_argument, 0, O_ALLOW_SKIPS },
+    { "keep-secrets", no_argument, 0, O_KEEP_SECRETS },
     { "case", required_argument, 0, O_CASE },         { "cases", required_argument, 0, O_CASES },
     { "count", required_argument, 0, O_COUNT },       { "role", required_argument, 0, O_ROLE },
     { "layer", required_argument, 0, O_LAYER },       { "verify", required_argument, 0, O_VERIFY },
@@ -198,6 +199,7 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
     case O_AGENT: o->agent_script = arg; return 0;
     case O_STAGES: o->profile_stages = 1; return 0;
     case O_QUIET: o->progress = 0; return 0;
+    case O_KEEP_SECRETS: o->keep_secrets = 1; return 0;
     case O_UNTIL_FAIL: o->until_fail = 1; return 0;
     case O_ALLOW_SKIPS: o->allow_skips = 1; return 0;
     case O_JOBS:
@@ -285,7 +287,7 @@ static int finish(struct cli_state *s)
     struct tm_err err = { 0 };
     int rc = runner_run(&s->o, &err);
     if (rc == RUNNER_SETUP)
-        fprintf(stderr, "tlsmatrix %s: %s\n", s->cmd, err.msg);
+        tm_say("tlsmatrix %s: %s", s->cmd, err.msg);
     return rc;
 }
 
@@ -389,7 +391,7 @@ int cli_repro(int argc, char **argv, int full_argc, char **full_argv)
                              "--peer-cert, …)");
     json_t *cases = rc == 0 ? repro_case(&s, &err) : NULL;
     if (rc == 0 && cases == NULL) {
-        fprintf(stderr, "tlsmatrix repro: %s\n", err.msg);
+        tm_say("tlsmatrix repro: %s", err.msg);
         rc = 2;
     }
     if (rc == 0) {

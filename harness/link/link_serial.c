@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_BAUD 115200
@@ -89,8 +90,12 @@ int link_serial_open(struct link *l, const char *arg, struct tm_err *err)
     l->kind = LINK_SERIAL;
     if (parse_arg(arg, path, sizeof path, &baud, err) != 0)
         return -1;
-    if (access(path, F_OK) != 0)   /* libserialport only says "invalid argument" */
+    struct stat st;   /* libserialport only says "invalid argument" for both */
+    if (stat(path, &st) != 0)
         return tm_err_set(err, "%s: %s", path, strerror(errno));
+    if (!S_ISCHR(st.st_mode))
+        return tm_err_set(err, "%s: not a serial port (not a character device; see "
+                          "`tlsmatrix ports`)", path);
     if ((rc = sp_get_port_by_name(path, &l->port)) != SP_OK)
         return sp_fail(err, path, rc);
     if ((rc = sp_open(l->port, SP_MODE_READ_WRITE)) != SP_OK) {

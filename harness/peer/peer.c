@@ -2,6 +2,7 @@
 #include "peer/peer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -107,6 +108,10 @@ json_t *peer_build_argv(const struct tm_case *c, const char *fx, const struct pe
     for (size_t i = 0; i < p->nflags; i++) {
         char flag[128];
         peer_flag_name(p->flags[i].key, flag, sizeof flag);
+        if (strcmp(p->flags[i].key, "send_file") == 0 && p->flags[i].value != NULL) {
+            add_files(argv, flag, &p->flags[i].value, 1, fx);   /* a fixture, as cert is */
+            continue;
+        }
         add(argv, flag);
         if (p->flags[i].value != NULL)
             add(argv, p->flags[i].value);
@@ -182,9 +187,34 @@ static int is_done(const json_t *j, int *code)
     return 1;
 }
 
-/* The server's ready line (or a result or, pooled, the session's end before it). */
-static int wait_ready(struct peer *p, tm_ms deadline, json_t *transcript, struct tm_err *err)
+/* ": LAST LINE" of the peer's stderr file into out ("" when there is none): why a
+ * peer exited early (bind: Address already in use) is said there, not on stdout. */
+static void stderr_tail(const char *path, char *out, size_t len)
 {
+    char buf[1024];
+    out[0] = '\0';
+    int fd = path ? open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
+    ssize_t n = end > 0 ? pread(fd, buf, sizeof buf - 1, from) : 0;
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    const char *last = strrchr(buf, '\n') ? strrchr(buf, '\n') + 1 : buf;
+    if (*last != '\0')
+        snprintf(out, len, ": %.200s", last);
+}
+
+/* The server's ready line (or a result or, pooled, the session's end before it). */
+static int wait_ready(struct peer *p, const char *stderr_path, tm_ms deadline,
+                      json_t *transcript, struct tm_err *err)
+{
+    char why[300];
     for (int guard = 0; guard < 1000; guard++) {
         char *line = NULL;
         int r = tm_lines_read(p->lines, deadline, &line, err), code;
@@ -196,15 +226,17 @@ static int wait_ready(struct peer *p, tm_ms deadline, json_t *transcript, struct
                 tm_err_setc(err, TM_E_TIMEOUT, "tlspeer printed no ready line before the deadline");
             else if (r == -1) {
                 tm_proc_wait(p->proc, tm_deadline_in(1000));
-                tm_err_set(err, "tlspeer exited (code %d) before its ready line",
-                           tm_proc_exit_code(p->proc));
+                stderr_tail(stderr_path, why, sizeof why);
+                tm_err_set(err, "tlspeer exited (code %d) before its ready line%s",
+                           tm_proc_exit_code(p->proc), why);
             }
             return -1;
         }
         json_t *j = json_loads(line, 0, NULL);
         if (p->pool != NULL && is_done(j, &code)) {
             p->open = 0;   /* the session ended cleanly, as a one-shot exit would */
-            tm_err_set(err, "tlspeer exited (code %d) before its ready line", code);
+            stderr_tail(stderr_path, why, sizeof why);
+            tm_err_set(err, "tlspeer exited (code %d) before its ready line%s", code, why);
             json_decref(j);
             free(line);
             return -1;
@@ -247,7 +279,7 @@ struct peer *peer_start(const json_t *argv, const char *stderr_path, tm_ms deadl
         return NULL;
     }
     tm_lines_init(&p->own_lines, p->own_proc.out_fd, LINE_MAX_BYTES);
-    if (is_client(argv) || wait_ready(p, deadline, transcript, err) == 0)
+    if (is_client(argv) || wait_ready(p, stderr_path, deadline, transcript, err) == 0)
         return p;
     peer_stop(p);
     return NULL;
@@ -428,7 +460,7 @@ struct peer *peer_start_pooled(struct peer_pool *pool, const json_t *argv,
     }
     p->open = 1;
     p->tls_server = !is_client(argv) && strcmp(arg_after(argv, "--proto"), "dtls") != 0;
-    if (is_client(argv) || wait_ready(p, deadline, transcript, err) == 0)
+    if (is_client(argv) || wait_ready(p, stderr_path, deadline, transcript, err) == 0)
         return p;
     peer_stop(p);
     return NULL;

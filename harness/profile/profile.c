@@ -93,6 +93,31 @@ fail:
     return NULL;
 }
 
+/* Why a case glob can match no case id, or NULL. fnmatch takes an unclosed '['
+ * as a literal '[', which no case id holds, so `[[[` would silently match nothing. */
+static const char *glob_problem(const char *g)
+{
+    for (const char *p = g; *p; p++) {
+        if (*p == '\\' && *++p == '\0')
+            return "ends in a lone '\\'";
+        if (*p != '[')
+            continue;
+        const char *q = p + 1;
+        if (*q == '!' || *q == '^')
+            q++;
+        if (*q == ']')   /* a ']' first in the set is a member, not the end */
+            q++;
+        while (*q && *q != ']')
+            q++;
+        if (*q == '\0')
+            return "'[' without a closing ']' (the glob would match no case)";
+        p = q;
+    }
+    if (strspn(g, "abcdefghijklmnopqrstuvwxyz0123456789-_.+/*?[]!^\\") != strlen(g))
+        return "a character no case id holds (ids are lower case, digits, -_.+/)";
+    return NULL;
+}
+
 static json_t *xfail_list(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
 {
     json_t *a = json_array();
@@ -110,6 +135,12 @@ static json_t *xfail_list(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
             || str_field(y, it, "case", 1, e, err) != 0
             || str_field(y, it, "reason", 1, e, err) != 0 || str_field(y, it, "ref", 0, e, err) != 0)
             goto fail;
+        const char *why = glob_problem(json_string_value(json_object_get(e, "case")));
+        if (why != NULL) {
+            tm_yaml_fail(y, tm_yaml_get(y, it, "case"), err, "xfail case '%s': %s",
+                         json_string_value(json_object_get(e, "case")), why);
+            goto fail;
+        }
         if (json_object_get(e, "ref") == NULL)
             json_object_set_new(e, "ref", json_null());
         json_object_set_new(e, "line", json_integer(tm_yaml_line(it)));

@@ -34,7 +34,7 @@ static void write_text(struct case_run *r, const char *path, const char *text, m
         case_bundle_failed(r, &err);
 }
 
-static void write_lines(struct case_run *r, const char *path, const json_t *lines)
+static void write_lines(struct case_run *r, const char *path, const json_t *lines, mode_t mode)
 {
     size_t i, cap = 1, len = 0;
     json_t *v;
@@ -50,7 +50,7 @@ static void write_lines(struct case_run *r, const char *path, const json_t *line
     }
     if (buf != NULL)
         buf[len] = '\0';
-    write_text(r, path, buf, 0644);
+    write_text(r, path, buf, mode);
     free(buf);
 }
 
@@ -130,15 +130,17 @@ static void write_replay(struct case_run *r, const char *replay, int def)
 static void write_files(struct case_run *r, const char *replay, int def)
 {
     char path[1400];
+    /* Kept secrets stay readable by the owner only (pkigen writes keys 0600). */
+    mode_t mode = r->ctx->o->keep_secrets ? 0600 : 0644;
     snprintf(path, sizeof path, "%s/serial.log", r->dir);
-    write_lines(r, path, r->t_agent);
+    write_lines(r, path, r->t_agent, mode);
     snprintf(path, sizeof path, "%s/peer.log", r->dir);
-    write_lines(r, path, r->t_peer);
+    write_lines(r, path, r->t_peer, mode);
     if (replay != NULL)
         write_replay(r, replay, def);
     char *js = json_dumps(r->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
     snprintf(path, sizeof path, "%s/case.json", r->dir);
-    write_text(r, path, js, 0644);
+    write_text(r, path, js, mode);
     free(js);
 }
 

@@ -24,10 +24,11 @@ static void live_line(struct progress *p)
         int64_t left = per * (int64_t)(p->total > p->done ? p->total - p->done : 0) / 1000;
         snprintf(eta, sizeof eta, "%lldm%02llds", (long long)(left / 60), (long long)(left % 60));
     }
+    char cur[sizeof p->current * 4];
+    /* The escape sequence is ours; the case id is data and printed made printable. */
     fprintf(stderr, "\r\033[K[%zu/%zu] pass %d fail %d error %d | %.60s | ETA %s", p->done,
             p->total, p->counts[TM_PASS] + p->counts[TM_XFAIL], p->counts[TM_FAIL] + p->counts[TM_XPASS],
-            p->counts[TM_ERROR],
-            p->current, eta);
+            p->counts[TM_ERROR], tm_printable(p->current, cur, sizeof cur), eta);
     fflush(stderr);
 }
 
@@ -54,7 +55,7 @@ void progress_case(struct progress *p, const json_t *rec)
     const json_t *t = json_object_get(rec, "timings_ms");
     /* Only what needs a look gets its reason: unexpected verdicts and skips. */
     int explain = k < 0 || k == TM_SKIP || tm_verdict_unexpected(k);
-    fprintf(stderr, "[%zu/%zu] %-5s %s (%lld ms)%s%s\n", p->done, p->total, v ? v : "?",
+    tm_say("[%zu/%zu] %-5s %s (%lld ms)%s%s", p->done, p->total, v ? v : "?",
             json_string_value(json_object_get(rec, "id")),
             (long long)json_integer_value(json_object_get(t, "total")),
             explain ? " — " : "", explain ? json_string_value(json_object_get(rec, "reason")) ?: "" : "");
@@ -63,5 +64,5 @@ void progress_case(struct progress *p, const json_t *rec)
 void progress_end(struct progress *p)
 {
     if (p->enabled && p->tty)
-        fprintf(stderr, "\n");
+        fputc('\n', stderr);
 }

@@ -125,7 +125,7 @@ static void stop_on_write_error(struct run_ctx *c, const char *what)
         return;
     c->write_failed = 1;
     tm_err_set(&c->write_err, "%s", what);
-    fprintf(stderr, "tlsmatrix: %s; stopping the run\n", what);
+    tm_say("tlsmatrix: %s; stopping the run", what);
 }
 
 static int unexpected(const char *v)
@@ -207,7 +207,8 @@ static int adopt_profile(struct worker *w, struct tm_err *err)
 
 static int bootstrap_device(struct worker *w, struct tm_err *err)
 {
-    struct agent_opts ao = { w->ctx->o->agent_script, 0, 2, w->stderr_path };
+    struct agent_opts ao = { w->ctx->o->agent_script, 0, 2, w->stderr_path,
+                             w->ctx->o->keep_secrets };
     /* A busy port is an infrastructure cause worth a few patient retries (another
      * tool may be finishing with it); any other open error is final. */
     for (int i = 0; i < 1 + PORT_BUSY_RETRIES; i++) {
@@ -250,7 +251,7 @@ static int health(struct worker *w, int silent, struct tm_err *err)
      * only when its health check fails twice in a row. */
     if (agent_recover(w->agent, tm_deadline_in(2 * BOOTSTRAP_MS), silent, err) == 0)
         return 0;
-    fprintf(stderr, "tlsmatrix: device %s: health check failed (%s); checking again\n",
+    tm_say("tlsmatrix: device %s: health check failed (%s); checking again",
             w->spec, err->msg);
     tm_sleep_ms(1000);
     if (agent_recover(w->agent, tm_deadline_in(2 * BOOTSTRAP_MS), silent, err) == 0)
@@ -311,7 +312,7 @@ static void *worker_main(void *arg)
      * of a case (issue 7). Without it, cases fall back to one-shot peers. */
     w->peers = peer_pool_new();
     if (bootstrap_device(w, &err) != 0 || adopt_profile(w, &err) != 0) {
-        fprintf(stderr, "tlsmatrix: device %s: %s\n", w->spec, err.msg);
+        tm_say("tlsmatrix: device %s: %s", w->spec, err.msg);
         set_device_hello(w, err.msg);
         return worker_exit(w, 1);
     }
@@ -341,7 +342,7 @@ static void *worker_main(void *arg)
         }
         item_done(c);
         if (!healthy) {
-            fprintf(stderr, "tlsmatrix: device %s taken out: %s\n", w->spec, err.msg);
+            tm_say("tlsmatrix: device %s taken out: %s", w->spec, err.msg);
             set_device_hello(w, err.msg);
             return worker_exit(w, 1);
         }
@@ -425,7 +426,7 @@ static void print_stages(struct run_ctx *c)
     fprintf(stderr, "stage sums (ms):");
     for (int i = 0; i < ST_COUNT; i++)
         fprintf(stderr, " %s=%lld", runner_stage_names[i], (long long)c->stage_sums[i]);
-    fprintf(stderr, "\n");
+    fputc('\n', stderr);
 }
 
 #define PREVIOUS_CASES ".cases-previous"
@@ -457,7 +458,7 @@ static void settle_previous_cases(const char *dir, int reports_written)
     if (!reports_written && rename(previous, cases) == 0)
         return;   /* no new bundles: the old run.json keeps its own */
     if (tm_rmtree(previous, &err) != 0)
-        fprintf(stderr, "tlsmatrix: %s\n", err.msg);
+        tm_say("tlsmatrix: %s", err.msg);
 }
 
 /* Fixtures, profile and the device's unset clock. */
@@ -483,7 +484,7 @@ static int select_cases(struct run_ctx *c, const struct runner_opts *o, struct t
     if (json_array_size(errors) > 0) {
         size_t i;
         json_t *e;
-        json_array_foreach(errors, i, e) fprintf(stderr, "tlsmatrix: %s\n", json_string_value(e));
+        json_array_foreach(errors, i, e) tm_say("tlsmatrix: %s", json_string_value(e));
         tm_err_set(err, "%zu scenario file error(s) (first: %s)", json_array_size(errors),
                    json_string_value(json_array_get(errors, 0)));
         json_decref(errors);
@@ -698,7 +699,7 @@ static void init_worker(struct run_ctx *c, struct worker *w, size_t i, const cha
     snprintf(name, sizeof name, "device-%zu.stderr", i + 1);
     snprintf(w->stderr_path, sizeof w->stderr_path, "%s/%s", c->report_dir, name);
     if (truncate(w->stderr_path, 0) != 0 && errno != ENOENT)
-        fprintf(stderr, "tlsmatrix: %s: %s\n", w->stderr_path, strerror(errno));
+        tm_say("tlsmatrix: %s: %s", w->stderr_path, strerror(errno));
     w->device_entry = json_pack("{s:s, s:n, s:s}", "link", spec, "hello", "stderr", name);
     json_array_append_new(c->devices, w->device_entry);
 }
@@ -767,14 +768,14 @@ static int summarise(struct run_ctx *c, const long long t[6], int executed)
         print_stages(c);
     int rc = runner_exit_for(t, o->allow_skips, o->min_executed);
     if (o->min_executed >= 0 && executed < o->min_executed)
-        fprintf(stderr, "tlsmatrix: only %d cases executed, --min %d\n", executed, o->min_executed);
+        tm_say("tlsmatrix: only %d cases executed, --min %d", executed, o->min_executed);
     else if (executed == 0 && o->min_executed < 0 && !o->allow_skips)
         fprintf(stderr, "tlsmatrix: every case was skipped; nothing was tested "
                         "(--allow-skips or --min 0 accepts that)\n");
     if (c->lost > 0)
         rc = RUNNER_INFRA;
     if (stop_requested) {
-        fprintf(stderr, "tlsmatrix: interrupted; partial reports written\n");
+        tm_say("tlsmatrix: interrupted; partial reports written");
         rc = RUNNER_INTERRUPTED;
     }
     return rc;
@@ -790,6 +791,9 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
     pthread_cond_init(&c.idle, NULL);
     c.devices = json_array();
     tm_format_utc(tm_wall_s(), started, sizeof started);
+    /* Kept secrets: reports, bundles and the peers' files are the owner's only. */
+    if (o->keep_secrets)
+        umask(077);
     if (setup(&c, o, err) != 0 || build_queue(&c) != 0)
         goto out;
     progress_start(&c.prog, c.nitems, o->progress);

@@ -47,6 +47,7 @@ struct runner_opts {
     char **argv;
     const json_t *cases;            /* repro: ready-made cases (skip scenario loading) */
     const char *cases_file;         /* repro: where those came from, for replay lines */
+    int keep_secrets;               /* reports keep private keys; every file written 0600 */
 };
 
 /* Run and write the reports. Returns an enum runner_exit; for RUNNER_SETUP err

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -52,6 +53,25 @@ static int select_ready(const struct runner_opts *o, struct case_set *s, struct 
     return 0;
 }
 
+/* Fixture names against the fixture set's manifest, when there is one yet (`run`
+ * generates a missing set before it selects, so only `list` on a fresh --fixtures
+ * directory goes without this check). */
+static void check_fixtures(const struct runner_opts *o, const json_t *scenarios, json_t *errors)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/manifest.json",
+             o->fixtures_dir ? o->fixtures_dir : TM_FIXTURES_DIR);
+    if (access(path, F_OK) != 0)
+        return;
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    if (m == NULL)
+        json_array_append_new(errors, json_sprintf("%s:%d: %s", path, je.line, je.text));
+    else
+        scenario_check_fixtures(scenarios, m, path, errors);
+    json_decref(m);
+}
+
 /* Scenario files: the scenarios stay, each selected case is a reference. */
 static int select_refs(const struct runner_opts *o, struct case_set *s, json_t *errors,
                        struct tm_err *err)
@@ -69,6 +89,7 @@ static int select_refs(const struct runner_opts *o, struct case_set *s, json_t *
     s->scenarios = scenario_load_all(paths, n, errors);
     if (s->scenarios == NULL)
         return tm_err_set(err, "no scenarios loaded");
+    check_fixtures(o, s->scenarios, errors);
     s->refs = scenario_refs(s->scenarios, &all, err);
     if (s->refs == NULL)
         return -1;

@@ -16,7 +16,7 @@ struct axes_pick {
 };
 
 /* s with {kt}, {backend}, {proto} replaced; other braces are left alone. */
-static char *substitute(const char *s, const struct axes_pick *p)
+char *sl_substitute(const char *s, const char *const v[3])
 {
     static const char *const keys[] = { "{backend}", "{kt}", "{proto}" };
     static const int slot[] = { 0, 1, 2 };
@@ -32,8 +32,8 @@ static char *substitute(const char *s, const struct axes_pick *p)
         for (int k = 0; k < 3 && !hit; k++) {
             size_t kl = strlen(keys[k]);
             if (strncmp(s, keys[k], kl) == 0) {
-                size_t vl = strlen(p->v[slot[k]]);
-                memcpy(o, p->v[slot[k]], vl);
+                size_t vl = strlen(v[slot[k]]);
+                memcpy(o, v[slot[k]], vl);
                 o += vl;
                 s += kl;
                 hit = 1;
@@ -50,7 +50,7 @@ static char *substitute(const char *s, const struct axes_pick *p)
 static json_t *subst_json(const json_t *v, const struct axes_pick *p)
 {
     if (json_is_string(v)) {
-        char *s = substitute(json_string_value(v), p);
+        char *s = sl_substitute(json_string_value(v), p->v);
         json_t *r = s ? json_string(s) : NULL;
         free(s);
         return r;
@@ -245,7 +245,8 @@ struct scenario_ref *scenario_refs(const json_t *scenarios, size_t *count, struc
     if (rc == 0 && out == NULL)
         tm_err_set(err, "out of memory expanding cases");
     if (out != NULL) {
-        qsort(v, n, sizeof *v, by_id);
+        if (n > 1)   /* v is NULL when there are no cases: qsort wants an array */
+            qsort(v, n, sizeof *v, by_id);
         for (size_t i = 0; i < n; i++)
             out[i] = v[i].r;
         *count = n;

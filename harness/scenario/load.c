@@ -9,6 +9,9 @@
 
 #include "scenario_load.h"
 
+/* Scenario files one directory may hold (docs/contracts.md §5 "Input limits"). */
+#define SCENARIO_FILES_MAX 10000
+
 static const char *const top_keys[] = { "name", "doc", "tags", "device", "peer", "proxy",
                                         "axes", "expect", "insecure", NULL };
 
@@ -41,15 +44,16 @@ static int required_str(struct tm_yaml *y, yaml_node_t *root, const char *key, j
 static int check_name(struct tm_yaml *y, yaml_node_t *root, const char *path, const char *name,
                       struct tm_err *err)
 {
-    char want[512];
+    char want[512], shown[512];
     stem(path, want, sizeof want);
     yaml_node_t *n = tm_yaml_get(y, root, "name");
+    tm_printable(name, shown, sizeof shown);   /* a newline in it must not split the message */
     if (strcmp(want, name) != 0)
         return tm_yaml_fail(y, n, err, "name '%s' does not match the file name (expected '%s')",
-                            name, want);
+                            shown, want);
     if (strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_.+") != strlen(name))
         return tm_yaml_fail(y, n, err, "name '%s': use lower case, digits and -_.+ only "
-                            "(it is part of case ids and bundle paths)", name);
+                            "(it is part of case ids and bundle paths)", shown);
     return 0;
 }
 
@@ -102,6 +106,10 @@ static json_t *from_yaml(struct tm_yaml *y, const char *path, struct tm_err *err
     if (in != NULL && tm_yaml_bool(y, in, "insecure", &insecure, err) != 0)
         goto fail;
     json_object_set_new(s, "insecure", json_boolean(insecure));
+    json_t *fx = sl_fixtures(y, root, err);
+    if (fx == NULL)
+        goto fail;
+    json_object_set_new(s, "fixture_lines", fx);
     json_object_set_new(s, "line", json_integer(tm_yaml_line(tm_yaml_get(y, root, "name"))));
     return s;
 fail:
@@ -147,6 +155,11 @@ static void load_dir(const char *dir, json_t *out, json_t *errors)
     while ((e = readdir(d)) != NULL) {
         if (!is_yaml(e->d_name))
             continue;
+        if (n == SCENARIO_FILES_MAX) {
+            json_array_append_new(errors, json_sprintf("%s: more than %d scenario files",
+                                                       dir, SCENARIO_FILES_MAX));
+            break;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             char **nn = realloc(names, cap * sizeof *names);
@@ -229,4 +242,68 @@ json_t *scenario_load_all(const char *const *paths, size_t n, json_t *errors)
     json_t *out = sorted_unique(all, errors);
     json_decref(all);
     return out;
+}
+
+/* The file names a fixture manifest lists (contracts §1 "files"), as a set. */
+static json_t *manifest_files(const json_t *manifest)
+{
+    json_t *set = json_object();
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(manifest, "certs"), i, c) {
+        const char *k;
+        json_t *f;
+        json_object_foreach(json_object_get(c, "files"), k, f) if (json_is_string(f))
+            json_object_set_new(set, json_string_value(f), json_true());
+    }
+    return set;
+}
+
+/* name with each axis value of s substituted; the first that the set lacks into
+ * missing (len bytes). 1 when one is missing. */
+static int fixture_missing(const json_t *s, const char *name, const json_t *set, char *missing,
+                           size_t len)
+{
+    const json_t *axes = json_object_get(s, "axes");
+    const json_t *l[3];
+    for (int ax = 0; ax < 3; ax++)
+        l[ax] = json_object_get(axes, sl_axis_names[ax]);
+    for (size_t b = 0; b < json_array_size(l[0]); b++)
+        for (size_t k = 0; k < json_array_size(l[1]); k++)
+            for (size_t p = 0; p < json_array_size(l[2]); p++) {
+                const char *v[3] = { json_string_value(json_array_get(l[0], b)),
+                                     json_string_value(json_array_get(l[1], k)),
+                                     json_string_value(json_array_get(l[2], p)) };
+                char *full = v[0] && v[1] && v[2] ? sl_substitute(name, v) : NULL;
+                int miss = full == NULL || json_object_get(set, full) == NULL;
+                if (miss)
+                    snprintf(missing, len, "%s", full ? full : name);
+                free(full);
+                if (miss)
+                    return 1;
+            }
+    return 0;
+}
+
+void scenario_check_fixtures(const json_t *scenarios, const json_t *manifest,
+                             const char *where, json_t *errors)
+{
+    json_t *set = manifest_files(manifest);
+    size_t i;
+    json_t *s;
+    json_array_foreach(scenarios, i, s) {
+        const char *name;
+        json_t *line;
+        json_object_foreach(json_object_get(s, "fixture_lines"), name, line) {
+            char missing[512];
+            if (!fixture_missing(s, name, set, missing, sizeof missing))
+                continue;
+            json_array_append_new(errors, json_sprintf(
+                "%s:%d: unknown fixture '%s' (%s lists no '%s')",
+                json_string_value(json_object_get(s, "file")), (int)json_integer_value(line),
+                name, where, missing));
+            break;   /* one error per file, as for the other load errors */
+        }
+    }
+    json_decref(set);
 }

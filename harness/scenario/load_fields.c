@@ -3,6 +3,8 @@
  * FILE:LINE and the field. */
 #include "scenario_load.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,8 +92,11 @@ static int chain(struct tm_yaml *y, yaml_node_t *map, json_t *out, struct tm_err
             if (s != NULL)
                 json_object_set_new(c, keys[k], s);
         }
-        if (json_object_get(c, "cert") == NULL)
-            return json_decref(a), tm_yaml_fail(y, it, err, "field 'chain': item without 'cert'");
+        const char *missing = json_object_get(c, "cert") == NULL ? "cert"
+                              : json_object_get(c, "key") == NULL ? "key" : NULL;
+        if (missing != NULL)
+            return json_decref(a), tm_yaml_fail(y, it, err, "field 'chain': item without '%s' "
+                                                "(each item is {cert: …, key: …})", missing);
     }
     return json_object_set_new(out, "chain", a);
 }
@@ -189,6 +194,8 @@ fail:
     return NULL;
 }
 
+static int proxy_values(struct tm_yaml *y, yaml_node_t *n, const json_t *p, struct tm_err *err);
+
 json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
 {
     if (n == NULL)
@@ -210,6 +217,8 @@ json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
                                  || !json_is_string(json_object_get(spec, "do"))))
         tm_err_set(err, "proxy: a TLS proxy needs both 'at' (a place) and 'do' (an action), "
                    "as strings (see tcpproxy --help)");
+    else if (proto != NULL && !tcp && proxy_values(y, n, spec, err) != 0)
+        return json_decref(spec), NULL;   /* udpproxy's values: FILE:LINE already */
     else if (proto != NULL)
         return spec;
     json_decref(spec);
@@ -217,4 +226,143 @@ json_t *sl_proxy(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
     snprintf(why, sizeof why, "%s", err->msg);
     tm_yaml_fail(y, n, err, "%s", why);
     return NULL;
+}
+
+/* udpproxy's accepted values (udpproxy --help), checked here so a bad value is a
+ * FILE:LINE at load time instead of a per-case error when udpproxy refuses it. */
+enum proxy_kind { PK_RATE, PK_INT, PK_BOOL, PK_TYPES };
+static const struct {
+    const char *key;
+    enum proxy_kind kind;
+    long long max;
+} k_proxy_fields[] = {
+    { "drop", PK_RATE, 1 },      { "dup", PK_RATE, 1 },      { "reorder", PK_RATE, 1 },
+    { "delay_rate", PK_RATE, 1 }, { "delay", PK_INT, 60000 }, { "mtu", PK_INT, 65535 },
+    { "seed", PK_INT, LLONG_MAX }, { "protect_hvr", PK_BOOL, 1 }, { "drop_type", PK_TYPES, 0 },
+};
+/* The handshake types udpproxy --drop-type knows (RFC 6347 names). */
+static const char *const k_hs_types[] = {
+    "client_hello", "server_hello", "hello_verify_request", "certificate",
+    "server_key_exchange", "certificate_request", "server_hello_done",
+    "certificate_verify", "client_key_exchange", "finished", NULL };
+
+static int proxy_types_ok(const json_t *v)
+{
+    if (json_is_string(v)) {
+        for (size_t i = 0; k_hs_types[i]; i++)
+            if (strcmp(k_hs_types[i], json_string_value(v)) == 0)
+                return 1;
+        return 0;
+    }
+    size_t i;
+    json_t *it;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return 0;
+    json_array_foreach(v, i, it) if (json_is_array(it) || !proxy_types_ok(it))
+        return 0;
+    return 1;
+}
+
+static int proxy_value_ok(enum proxy_kind kind, long long max, const json_t *v)
+{
+    switch (kind) {
+    case PK_RATE: {
+        double d = json_number_value(v);
+        return json_is_number(v) && isfinite(d) && d >= 0 && d <= 1;
+    }
+    case PK_INT:
+        return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= max;
+    case PK_BOOL:
+        return json_is_boolean(v);
+    default:
+        return proxy_types_ok(v);
+    }
+}
+
+static int proxy_values(struct tm_yaml *y, yaml_node_t *n, const json_t *p, struct tm_err *err)
+{
+    static const char *const expect[] = { "a number 0..1", "an integer", "true or false",
+                                          "a handshake type or a list of them (udpproxy --help)" };
+    for (size_t i = 0; i < sizeof k_proxy_fields / sizeof *k_proxy_fields; i++) {
+        const json_t *v = json_object_get(p, k_proxy_fields[i].key);
+        if (v == NULL || proxy_value_ok(k_proxy_fields[i].kind, k_proxy_fields[i].max, v))
+            continue;
+        char range[64] = "";
+        if (k_proxy_fields[i].kind == PK_INT)
+            snprintf(range, sizeof range, " 0..%lld", k_proxy_fields[i].max);
+        return tm_yaml_fail(y, tm_yaml_get(y, n, k_proxy_fields[i].key), err,
+                            "proxy.%s: expected %s%s", k_proxy_fields[i].key,
+                            expect[k_proxy_fields[i].kind], range);
+    }
+    return 0;
+}
+
+/* A fixture name in a scenario names a file of the fixture directory: no '/', not
+ * hidden (so never "..") and placeholders only {kt}, {backend}, {proto}. Paths of
+ * the user's own files come from the command line (repro), never from a scenario. */
+static const char *fixture_name_problem(const char *s)
+{
+    static const char *const ph[] = { "{kt}", "{backend}", "{proto}", NULL };
+    size_t n = strlen(s);
+    if (*s == '\0' || *s == '.' || n > 200 || n < 5
+        || (strcmp(s + n - 4, ".der") != 0 && strcmp(s + n - 4, ".pem") != 0))
+        return "is not a fixture file name (NAME.der or NAME.pem of the fixture directory)";
+    if (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-{}")
+        != strlen(s))
+        return "is not a fixture file name (a file of the fixture directory, no '/')";
+    for (const char *b = strchr(s, '{'); b != NULL; b = strchr(b + 1, '{')) {
+        int ok = 0;
+        for (size_t i = 0; ph[i] && !ok; i++)
+            ok = strncmp(b, ph[i], strlen(ph[i])) == 0;
+        if (!ok)
+            return "has an unknown placeholder (only {kt}, {backend}, {proto})";
+    }
+    return NULL;
+}
+
+/* Each fixture-name scalar under n (a name, a list of them, or {cert, key} items)
+ * into lines as name → line. */
+static int note_fixtures(struct tm_yaml *y, yaml_node_t *n, const char *field, json_t *lines,
+                         struct tm_err *err)
+{
+    if (tm_yaml_is_map(n)) {
+        for (size_t i = 0; i < tm_yaml_map_len(n); i++) {
+            const char *k = tm_yaml_map_key(y, n, i);
+            if ((!strcmp(k, "cert") || !strcmp(k, "key"))
+                && note_fixtures(y, tm_yaml_map_value(y, n, i), k, lines, err) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (tm_yaml_is_seq(n)) {
+        for (size_t i = 0; i < tm_yaml_seq_len(n); i++)
+            if (note_fixtures(y, tm_yaml_seq_item(y, n, i), field, lines, err) != 0)
+                return -1;
+        return 0;
+    }
+    if (!tm_yaml_is_scalar(n))
+        return 0;
+    const char *name = (const char *)n->data.scalar.value;
+    const char *why = fixture_name_problem(name);
+    if (why != NULL)
+        return tm_yaml_fail(y, n, err, "field '%s': '%s' %s", field, name, why);
+    if (json_object_get(lines, name) == NULL)
+        json_object_set_new(lines, name, json_integer(tm_yaml_line(n)));
+    return 0;
+}
+
+json_t *sl_fixtures(struct tm_yaml *y, yaml_node_t *root, struct tm_err *err)
+{
+    static const char *const at[][2] = { { "device", "ca" }, { "device", "chain" },
+                                         { "peer", "cert" },  { "peer", "key" },
+                                         { "peer", "ca" },    { "peer", "send_file" } };
+    json_t *lines = json_object();
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        yaml_node_t *n = tm_yaml_get(y, tm_yaml_get(y, root, at[i][0]), at[i][1]);
+        if (n != NULL && note_fixtures(y, n, at[i][1], lines, err) != 0) {
+            json_decref(lines);
+            return NULL;
+        }
+    }
+    return lines;
 }

@@ -15,6 +15,13 @@
  * sorted by name; duplicate names are errors. */
 json_t *scenario_load_all(const char *const *paths, size_t n, json_t *errors);
 
+/* Every fixture name of every scenario, with each axis value substituted, must be
+ * a file the fixture manifest (contracts §1) lists; one "FILE:LINE: unknown
+ * fixture …" into errors for each scenario that names another. where names the
+ * manifest in the message. */
+void scenario_check_fixtures(const json_t *scenarios, const json_t *manifest,
+                             const char *where, json_t *errors);
+
 /* Expand scenarios into cases sorted by id (docs/contracts.md §5 "Case id").
  * Each case: {"id","scenario","file","doc","tags","insecure","axes":{…},
  * "device":{…},"peer":{…},"proxy":null|{…},"expected":{"device":[…],"peer":[…]}}

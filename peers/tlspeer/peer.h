@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
 #include <openssl/types.h>
 
 #include "tm_err.h"
@@ -227,5 +228,9 @@ int peer_session(int argc, char **argv, struct peer_pki_cache *cache);
 /* --serve [CONTROL] (peer_serve.c): sessions from JSON lines on stdin or on the
  * abstract Unix socket @NAME; returns the process exit code. */
 int peer_serve(int argc, char **argv);
+/* One control line of --serve: the session's argv (strings owned by *cmd, which
+ * the caller frees; free the array itself) and its stderr file; NULL with err. */
+char **peer_serve_command(const char *line, json_t **cmd, int *argc, const char **stderr_path,
+                          struct tm_err *err);
 
 #endif

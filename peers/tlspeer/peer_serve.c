@@ -121,16 +121,27 @@ static void restore_stderr(int saved)
     close(saved);
 }
 
+char **peer_serve_command(const char *line, json_t **cmd, int *argc, const char **stderr_path,
+                          struct tm_err *err)
+{
+    json_error_t jerr;
+    *cmd = json_loads(line, 0, &jerr);
+    *stderr_path = NULL;
+    *argc = 0;
+    if (*cmd == NULL) {
+        tm_err_set(err, "command: not JSON: %s", jerr.text);
+        return NULL;
+    }
+    return session_argv(*cmd, argc, stderr_path, err);
+}
+
 static void serve_line(const char *line, struct peer_pki_cache *cache)
 {
     struct tm_err err = { 0 };
-    json_error_t jerr;
-    json_t *cmd = json_loads(line, 0, &jerr);
+    json_t *cmd = NULL;
     const char *errpath = NULL;
     int argc = 0;
-    char **argv = cmd ? session_argv(cmd, &argc, &errpath, &err) : NULL;
-    if (cmd == NULL)
-        tm_err_set(&err, "command: not JSON: %s", jerr.text);
+    char **argv = peer_serve_command(line, &cmd, &argc, &errpath, &err);
     int saved = -1;
     if (argv != NULL && (saved = redirect_stderr(errpath, &err)) < -1) {
         free(argv);

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "peer/peer.h"
 
@@ -401,6 +404,36 @@ START_TEST(crashed_peer_evidence)
 }
 END_TEST
 
+/* A server peer that cannot bind (the port is taken, as when the ephemeral range
+ * is exhausted): the error says why, from the peer's own stderr line. */
+START_TEST(busy_port_reason_reaches_the_user)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(fd, 1), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    char port[16], errpath[400];
+    snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
+    snprintf(errpath, sizeof errpath, "%s/peer.stderr", tmpdir);
+    struct tm_err err = { 0 };
+    json_t *kase = client_case("openssl", "tls");
+    json_object_del(json_object_get(kase, "peer"), "cert");
+    json_object_set_new(json_object_get(kase, "peer"), "cert", json_string("p256-server.der"));
+    struct peer_target t = { "127.0.0.1", NULL, 0, 5000 };
+    json_t *argv = argv_of(kase, FX, &t, &err);
+    json_array_set_new(argv, (size_t)find(argv, "--accept", 0) + 1, json_string(port));
+    struct peer *p = peer_start(argv, errpath, tm_deadline_in(5000), NULL, &err);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(err.msg, "before its ready line: ") != NULL
+                  && strstr(err.msg, "Address already in use") != NULL, "%s", err.msg);
+    json_decref(argv);
+    json_decref(kase);
+    close(fd);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("harness_peer");
@@ -414,6 +447,7 @@ int main(void)
     tcase_add_test(tc, crashed_peer_evidence);
     if (access(TLSPEER, X_OK) == 0 && access(FX "/manifest.json", R_OK) == 0) {
         tcase_add_test(tc, real_tls_handshake);
+        tcase_add_test(tc, busy_port_reason_reaches_the_user);
         tcase_add_test(tc, pooled_sessions_share_one_process);
         tcase_add_test(tc, pooled_bad_session_gets_fresh_process);
         if (access(TM_BIN_DIR "/udpproxy", X_OK) == 0)
