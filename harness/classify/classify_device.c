@@ -151,7 +151,8 @@ static char *from_code(long code)
             mbedtls_token(k_mbedtls[i].name, tok, sizeof tok);
             return cat2("error:", tok);
         }
-    snprintf(tok, sizeof tok, "unknown-0x%04lx", -code);
+    /* Negated as unsigned: a device can print any number, LONG_MIN too. */
+    snprintf(tok, sizeof tok, "unknown-0x%04lx", 0UL - (unsigned long)code);
     return cat2("error:", tok);
 }
 

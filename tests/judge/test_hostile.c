@@ -296,6 +296,19 @@ START_TEST(reason_after_evidence)
 }
 END_TEST
 
+/* Found by fuzz_classify: an OSError text whose code saturates at LONG_MIN. */
+START_TEST(device_code_long_min)
+{
+    json_t *r = json_loads("{\"id\":1,\"outcome\":\"error\",\"exc\":{\"type\":\"OSError\","
+                           "\"args\":[],\"text\":\"(-611841111111111111111111111, 'X')\"}}", 0,
+                           NULL);
+    char *c = classify_device(r);
+    ck_assert_str_eq(c, "error:unknown-0x8000000000000000");
+    free(c);
+    json_decref(r);
+}
+END_TEST
+
 START_TEST(printable)
 {
     char out[128];
@@ -353,6 +366,7 @@ static Suite *suite(void)
     tcase_add_test(t, unknown_fixtures);
     tcase_add_test(t, profile_globs);
     tcase_add_test(t, reason_after_evidence);
+    tcase_add_test(t, device_code_long_min);
     tcase_add_test(t, printable);
     tcase_add_test(t, progress_line_is_printable);
     suite_add_tcase(s, t);
