@@ -66,3 +66,43 @@ uint64_t tm_net_splitmix64(uint64_t *state)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
+
+/* One table for both proxies: DTLS adds hello_verify_request, TLS 1.3
+ * encrypted_extensions; the numbers never clash. */
+static const char *const hs_names[] = {
+    [0] = "hello_request",        [1] = "client_hello",
+    [2] = "server_hello",         [3] = "hello_verify_request",
+    [4] = "new_session_ticket",   [8] = "encrypted_extensions",
+    [11] = "certificate",         [12] = "server_key_exchange",
+    [13] = "certificate_request", [14] = "server_hello_done",
+    [15] = "certificate_verify",  [16] = "client_key_exchange",
+    [20] = "finished",
+};
+#define HS_NAMES_LEN (sizeof hs_names / sizeof hs_names[0])
+
+int tm_tls_hs_type_from_name(const char *name)
+{
+    for (size_t i = 0; i < HS_NAMES_LEN; i++)
+        if (hs_names[i] != NULL && strcmp(hs_names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *tm_tls_hs_type_name(int type)
+{
+    if (type >= 0 && (size_t)type < HS_NAMES_LEN && hs_names[type] != NULL)
+        return hs_names[type];
+    return "unknown";
+}
+
+const char *tm_tls_content_name(unsigned ct)
+{
+    switch (ct) {
+    case 20: return "change_cipher_spec";
+    case 21: return "alert";
+    case 22: return "handshake";
+    case 23: return "application_data";
+    case 24: return "heartbeat";
+    default: return "unknown";
+    }
+}

@@ -1,5 +1,6 @@
 /* Socket helpers the impairment proxies share (udpproxy, tcpproxy): numeric
- * ADDR:PORT flags, resolution, the JSON ready line, and their seeded PRNG. */
+ * ADDR:PORT flags, resolution, the JSON ready line, their seeded PRNG, and the
+ * names of TLS/DTLS record and handshake types their logs and options use. */
 #ifndef TM_NET_H
 #define TM_NET_H
 
@@ -19,5 +20,12 @@ int tm_net_resolve(const char *addr, int port, int socktype, struct sockaddr_sto
 void tm_net_print_ready(int fd);
 /* splitmix64: tiny, well-distributed, reproducible from the seed in *state. */
 uint64_t tm_net_splitmix64(uint64_t *state);
+
+/* Handshake message type (RFC 5246 §7.4, RFC 6347 §4.2, RFC 8446 §4) for its
+ * name ("server_hello" → 2), -1 if unknown; and back ("unknown" when unnamed). */
+int tm_tls_hs_type_from_name(const char *name);
+const char *tm_tls_hs_type_name(int type);
+/* Record content type (20..24) name, "unknown" otherwise. */
+const char *tm_tls_content_name(unsigned ct);
 
 #endif

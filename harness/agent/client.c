@@ -164,7 +164,7 @@ static int is_garbage(const char *s, size_t n)
  * second \x04 (docs/device-model.md §4.2): the agent is gone. */
 static int program_ended(struct agent *a, struct tm_err *err)
 {
-    unsigned char *eot = memchr(a->rx, 0x04, a->rxlen);
+    unsigned char *eot = a->rxlen ? memchr(a->rx, 0x04, a->rxlen) : NULL;
     if (eot == NULL)
         return 0;
     size_t pre = (size_t)(eot - a->rx);

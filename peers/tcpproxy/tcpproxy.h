@@ -120,8 +120,8 @@ void tp_stream_init(struct tp_stream *s);
 /* Feed n bytes; events go to fn in stream order. */
 void tp_stream_feed(struct tp_stream *s, const unsigned char *d, size_t n, tp_event_fn fn,
                     void *ctx);
-/* Handshake type number for a name ("server_hello" → 2), -1 if unknown; and back. */
-int tp_hs_type_from_name(const char *name);
+/* Name of a handshake type number, "encrypted" for TP_HS_ENCRYPTED (tm_net.h has
+ * the table). */
 const char *tp_hs_type_name(int type);
 
 #endif

@@ -113,7 +113,7 @@ int tp_parse_place(const char *s, struct tp_opts *o, char *msg, size_t msglen)
         return fail(msg, msglen, "--at %s: %s", s, row->arg == ARG_NONE
                     ? "takes no argument after the side" : "needs one argument after the side");
     o->place = row->place;
-    if (row->arg == ARG_TYPE && (o->hs_type = tp_hs_type_from_name(arg)) < 0)
+    if (row->arg == ARG_TYPE && (o->hs_type = tm_tls_hs_type_from_name(arg)) < 0)
         return fail(msg, msglen, "--at %s: unknown handshake message '%s' (client_hello, "
                     "server_hello, certificate, server_key_exchange, certificate_request, "
                     "server_hello_done, certificate_verify, client_key_exchange, finished, "

@@ -5,46 +5,13 @@
 #include <string.h>
 
 #include "tcpproxy.h"
+#include "tm_net.h"
 
 #define MAX_RECORD (16384 + 2048)   /* TLSCiphertext limit, RFC 5246 §6.2.3 */
 
-static const char *const hs_names[] = {
-    [0] = "hello_request",        [1] = "client_hello",
-    [2] = "server_hello",         [4] = "new_session_ticket",
-    [8] = "encrypted_extensions", [11] = "certificate",
-    [12] = "server_key_exchange", [13] = "certificate_request",
-    [14] = "server_hello_done",   [15] = "certificate_verify",
-    [16] = "client_key_exchange", [20] = "finished",
-};
-#define HS_NAMES_LEN (sizeof hs_names / sizeof hs_names[0])
-
-int tp_hs_type_from_name(const char *name)
-{
-    for (size_t i = 0; i < HS_NAMES_LEN; i++)
-        if (hs_names[i] != NULL && strcmp(hs_names[i], name) == 0)
-            return (int)i;
-    return -1;
-}
-
 const char *tp_hs_type_name(int type)
 {
-    if (type == TP_HS_ENCRYPTED)
-        return "encrypted";
-    if (type >= 0 && (size_t)type < HS_NAMES_LEN && hs_names[type] != NULL)
-        return hs_names[type];
-    return "unknown";
-}
-
-static const char *content_name(unsigned ct)
-{
-    switch (ct) {
-    case 20: return "change_cipher_spec";
-    case 21: return "alert";
-    case 22: return "handshake";
-    case 23: return "application_data";
-    case 24: return "heartbeat";
-    default: return "unknown";
-    }
+    return type == TP_HS_ENCRYPTED ? "encrypted" : tm_tls_hs_type_name(type);
 }
 
 void tp_stream_init(struct tp_stream *s)
@@ -79,7 +46,7 @@ static void record_begin(struct tp_stream *s)
     s->rec_len = len;
     s->rec_have = 0;
     s->alert_have = 0;
-    snprintf(s->desc, sizeof s->desc, "%s", content_name(s->hdr[0]));
+    snprintf(s->desc, sizeof s->desc, "%s", tm_tls_content_name(s->hdr[0]));
     if (s->hdr[0] == 22 && s->encrypted)
         desc_add(s, "/", s->finished_seen ? "encrypted" : "finished");
     else if (s->hdr[0] == 22 && s->hs_have > 0)

@@ -34,7 +34,5 @@ struct dtls_desc {
 };
 
 void dtls_describe(const unsigned char *d, size_t n, struct dtls_desc *out);
-/* Handshake type number for a name ("client_hello" → 1), -1 if unknown. */
-int dtls_hs_type_from_name(const char *name);
 
 #endif

@@ -80,7 +80,7 @@ static int parse_types(const char *s, unsigned *bits)
     char buf[512];
     snprintf(buf, sizeof buf, "%s", s);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        int n = dtls_hs_type_from_name(t);
+        int n = tm_tls_hs_type_from_name(t);
         if (n < 0 || n >= 32) {
             fprintf(stderr, "udpproxy: --drop-type: unknown handshake type '%s'\n", t);
             return -1;
