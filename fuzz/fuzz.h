@@ -19,4 +19,10 @@ const char *fuzz_file(const char *name, const uint8_t *data, size_t size);
  * see the first part). Caller frees. */
 char *fuzz_text(const uint8_t *data, size_t size);
 
+/* data as an argument list: prog, then the NUL-separated pieces of data, at most max
+ * entries in all; argv needs max + 1 slots (NULL-terminated, as main's). The
+ * strings live in *text, which the caller frees. Returns argc. */
+int fuzz_argv(const uint8_t *data, size_t size, const char *prog, char **argv, int max,
+              char **text);
+
 #endif

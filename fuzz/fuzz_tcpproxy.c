@@ -72,11 +72,8 @@ static void parse_stream(const uint8_t *data, size_t size)
 
 static void parse_args(const uint8_t *data, size_t size)
 {
-    char *text = fuzz_text(data, size);
-    char *argv[MAX_ARGS + 2] = { "tcpproxy" };
-    int argc = 1;
-    for (size_t at = 0; at <= size && argc <= MAX_ARGS; at += strlen(text + at) + 1)
-        argv[argc++] = text + at;
+    char *argv[MAX_ARGS + 1], *text;
+    int argc = fuzz_argv(data, size, "tcpproxy", argv, MAX_ARGS, &text);
     struct tp_opts o;
     tp_parse_args(argc, argv, &o);
     free(text);

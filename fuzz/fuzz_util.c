@@ -1,5 +1,5 @@
 /* Shared by the fuzz targets: a private temporary directory for readers that take
- * a path, and C strings from fuzz data. */
+ * a path, C strings and argument lists from fuzz data. */
 #include "fuzz.h"
 
 #include <stdio.h>
@@ -46,4 +46,16 @@ char *fuzz_text(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
     return s;
+}
+
+int fuzz_argv(const uint8_t *data, size_t size, const char *prog, char **argv, int max,
+              char **text)
+{
+    *text = fuzz_text(data, size);
+    int argc = 0;
+    argv[argc++] = (char *)prog;
+    for (size_t at = 0; at <= size && argc < max; at += strlen(*text + at) + 1)
+        argv[argc++] = *text + at;
+    argv[argc] = NULL;
+    return argc;
 }
