@@ -15,8 +15,9 @@
 #include "tm_fs.h"
 
 #define DEFAULT_DEADLINE_MS 60000     /* the device waits forever; vcam must not */
-#define HEAP_SOCKET 22350             /* estimate: 16 KB in + 4 KB out buffers + ssl state */
-#define HEAP_HANDSHAKE 2500           /* estimate: handshake state, freed after it */
+/* The SSLSocket object on the GC heap (it embeds mbedtls_ssl_context; the record
+ * buffers and handshake state are mbedTLS's own, counted by devtls_heap.c). */
+#define HEAP_SOCKET ((long)sizeof(mbedtls_ssl_context) + 32)
 #define MAX_SEND (1L << 20)
 
 static int bad_request(struct devtls_op *o, const char *msg)
@@ -344,7 +345,7 @@ int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len
         devtls_exc_value(&o->exc, "CERT_REQUIRED requires server_hostname");
         return -1;
     }
-    if (devtls_heap_charge(&o->heap, HEAP_SOCKET + HEAP_HANDSHAKE) != 0) {
+    if (devtls_heap_charge(&o->heap, HEAP_SOCKET) != 0) {
         devtls_exc_errno(&o->exc, 12);
         return -1;
     }
@@ -412,7 +413,6 @@ int devtls_op_handshake(struct devtls_op *o)
         return -1;
     }
     o->handshake_done = 1;
-    devtls_heap_release(&o->heap, HEAP_HANDSHAKE);
     json_object_set_new(o->reply, "cipher",
                         json_pack("[ss]", mbedtls_ssl_get_ciphersuite(&o->ssl),
                                   mbedtls_ssl_get_version(&o->ssl)));
@@ -518,7 +518,7 @@ void devtls_op_close_ssl(struct devtls_op *o)
     if (o->ssl_ready) {
         mbedtls_ssl_free(&o->ssl);
         o->ssl_ready = 0;
-        devtls_heap_release(&o->heap, HEAP_SOCKET + (o->handshake_done ? 0 : HEAP_HANDSHAKE));
+        devtls_heap_release(&o->heap, HEAP_SOCKET);
     }
 }
 
@@ -635,6 +635,7 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
     o->ms = json_object();
     o->sock.fd = o->listen.fd = -1;
     o->heap.total = env->heap_total > 0 ? env->heap_total : 1L << 30;
+    devtls_heap_enter(&o->heap);
     o->t_start = o->t_mark = tm_now_ms();
     json_object_set(o->reply, "id", json_object_get(request, "id"));
     json_object_set(o->reply, "op", json_object_get(request, "op"));
@@ -666,5 +667,6 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
     free(o->rbuf);
     free(o);
     t_rtc_env = NULL;
+    devtls_heap_leave();
     return r;
 }

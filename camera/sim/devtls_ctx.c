@@ -11,9 +11,10 @@
 
 #include "devtls_int.h"
 
-/* Heap estimate of one context on the device (32-bit): ssl_config, CTR-DRBG,
- * entropy pool and the object itself. */
-#define HEAP_CONTEXT 1480
+/* The SSLContext object on the GC heap: the device embeds ssl_config, CTR-DRBG,
+ * entropy pool, certificate and key heads in it (what they point to is mbedTLS's
+ * own, counted by devtls_heap.c). */
+#define HEAP_CONTEXT ((long)sizeof(struct devtls_ctx))
 
 json_t *devtls_ciphers(void)
 {
@@ -37,21 +38,6 @@ int devtls_pem(void)
 #endif
 }
 
-int devtls_heap_charge(struct devtls_heap *h, long n)
-{
-    if (h->in_use + n > h->total)
-        return -1;
-    h->in_use += n;
-    if (h->in_use > h->peak)
-        h->peak = h->in_use;
-    return 0;
-}
-
-void devtls_heap_release(struct devtls_heap *h, long n)
-{
-    h->in_use -= n;
-}
-
 int devtls_ctx_init(struct devtls_ctx *c, const struct devtls_env *env,
                     struct devtls_heap *heap, int server, int dgram, int ssl_layer,
                     struct devtls_exc *exc)
@@ -72,7 +58,7 @@ int devtls_ctx_init(struct devtls_ctx *c, const struct devtls_env *env,
     mbedtls_ssl_cookie_init(&c->cookie);
     if (devtls_heap_charge(heap, HEAP_CONTEXT) != 0) {
         devtls_exc_errno(exc, 12);
-        return -1;
+        return -1;   /* nothing allocated or charged yet */
     }
     c->heap_charged = HEAP_CONTEXT;
     int ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy, seed,
@@ -85,6 +71,7 @@ int devtls_ctx_init(struct devtls_ctx *c, const struct devtls_env *env,
                                           MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) {
         devtls_exc_from_mbedtls(exc, ret, NULL, 0);
+        devtls_ctx_free(c);   /* what seeding allocated, and the object's charge */
         return -1;
     }
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
@@ -92,6 +79,7 @@ int devtls_ctx_init(struct devtls_ctx *c, const struct devtls_env *env,
         ret = mbedtls_ssl_cookie_setup(&c->cookie, mbedtls_ctr_drbg_random, &c->drbg);
         if (ret != 0) {
             devtls_exc_from_mbedtls(exc, ret, NULL, 0);
+            devtls_ctx_free(c);
             return -1;
         }
         mbedtls_ssl_conf_dtls_cookies(&c->conf, mbedtls_ssl_cookie_write,

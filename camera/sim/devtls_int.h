@@ -55,7 +55,7 @@ struct devtls_sock {
                                        * report TM_STAGE_CLIENT_HELLO after it */
 };
 
-/* The simulated GC heap: only TLS state is accounted (estimates, see devtls_ctx.c). */
+/* The simulated GC heap: mbedTLS's allocations and the tls objects (devtls_heap.c). */
 struct devtls_heap {
     long total, in_use, peak;
 };
@@ -104,6 +104,9 @@ int devtls_ctx_set_ciphers(struct devtls_ctx *c, const json_t *list, struct devt
 void devtls_ctx_set_verify_mode(struct devtls_ctx *c, int mode);
 int devtls_heap_charge(struct devtls_heap *h, long n);
 void devtls_heap_release(struct devtls_heap *h, long n);
+/* devtls_heap.c: mbedTLS allocations on this thread are charged to h until leave. */
+void devtls_heap_enter(struct devtls_heap *h);
+void devtls_heap_leave(void);
 
 /* devtls_load.c: CA/cert/key items (contracts §3 `ca`/`chain`) */
 int devtls_load_ca(struct devtls_ctx *c, const json_t *item, struct devtls_exc *exc);

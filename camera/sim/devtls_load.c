@@ -11,8 +11,6 @@
 #include "devtls_int.h"
 #include "tm_fs.h"
 
-#define HEAP_PER_CERT 700     /* estimate: mbedtls_x509_crt + parsed names/exts */
-#define HEAP_PER_KEY 600
 
 /* One argument of a load call: bytes, str or None (contracts §3 items). */
 struct arg {
@@ -125,17 +123,9 @@ static int parse_certs(struct devtls_ctx *c, const struct arg *a, mbedtls_x509_c
                        int *added, struct devtls_exc *exc)
 {
     int before = count_certs(dst, NULL);
-    size_t bytes_before = 0, bytes = 0;
-    count_certs(dst, &bytes_before);
     int ret = mbedtls_x509_crt_parse(dst, a->data, asn1_len(a));
-    int n = count_certs(dst, &bytes) - before;
-    long charge = (long)(bytes - bytes_before) + (long)n * HEAP_PER_CERT;
-    if (n > 0 && devtls_heap_charge(c->heap, charge) != 0) {
-        devtls_exc_errno(exc, 12);
-        return -1;
-    }
-    c->heap_charged += n > 0 ? charge : 0;
-    if (ret != 0) {
+    int n = count_certs(dst, NULL) - before;
+    if (ret != 0) {   /* out of heap too: X509_ALLOC_FAILED is a certificate error */
         devtls_exc_value(exc, "invalid cert");   /* every certificate error (§1.2) */
         return -1;
     }
@@ -173,13 +163,6 @@ out:
 /* A second load_cert_chain re-parses the key (§1.3 obs): the old one goes first. */
 static int parse_key(struct devtls_ctx *c, const struct arg *a, struct devtls_exc *exc)
 {
-    if (!c->has_key) {
-        if (devtls_heap_charge(c->heap, HEAP_PER_KEY) != 0) {
-            devtls_exc_errno(exc, 12);
-            return -1;
-        }
-        c->heap_charged += HEAP_PER_KEY;
-    }
     mbedtls_pk_free(&c->key);
     mbedtls_pk_init(&c->key);
     c->has_key = mbedtls_pk_parse_key(&c->key, a->data, asn1_len(a), NULL, 0,
