@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum arg_rule { ARG_NONE, ARG_MS_OPTIONAL, ARG_RATE_REQUIRED };
+enum arg_rule { ARG_NONE, ARG_MS_OPTIONAL, ARG_RATE_REQUIRED, ARG_BYTES_REQUIRED };
 
 static const struct {
     const char *name;
@@ -21,6 +21,7 @@ static const struct {
     { "garbage", TM_FAULT_GARBAGE, ARG_NONE, 1 },
     { "drop", TM_FAULT_DROP, ARG_NONE, 0 },
     { "baud", TM_FAULT_BAUD, ARG_RATE_REQUIRED, 0 },
+    { "leak", TM_FAULT_LEAK, ARG_BYTES_REQUIRED, 0 },
 };
 
 static const struct {
@@ -172,10 +173,15 @@ static int parse_arg(size_t k, const char *arg, size_t len, struct tm_fault *out
                    kinds[k].name);
         return TM_FAULT_E_ARG;
     }
+    if (kinds[k].arg == ARG_BYTES_REQUIRED && arg == NULL) {
+        tm_err_setc(err, TM_E_INPUT, "%s: needs a size, %s:BYTES", kinds[k].name, kinds[k].name);
+        return TM_FAULT_E_ARG;
+    }
     if (arg != NULL && parse_count(arg, len, 0, &out->arg) != 0) {
         tm_err_setc(err, TM_E_INPUT, "%s:%.*s: expected a whole number (%s)", kinds[k].name,
                     (int)len, arg, kinds[k].arg == ARG_MS_OPTIONAL
-                    ? "milliseconds, 0 = until the line closes" : "baud, 0 = unthrottled");
+                    ? "milliseconds, 0 = until the line closes"
+                    : kinds[k].arg == ARG_BYTES_REQUIRED ? "bytes" : "baud, 0 = unthrottled");
         return TM_FAULT_E_ARG;
     }
     return TM_FAULT_OK;
@@ -205,7 +211,7 @@ static int parse_spec(const char *spec, struct tm_fault *out, struct tm_err *err
                     kinds[k].name, kinds[k].name);
         return TM_FAULT_E_PLACE;
     }
-    tm_err_setc(err, TM_E_INPUT, "%.*s: unknown kind (reboot|stall[:MS]|garbage|drop|baud:RATE)",
+    tm_err_setc(err, TM_E_INPUT, "%.*s: unknown kind (reboot|stall[:MS]|garbage|drop|baud:RATE|leak:BYTES)",
                (int)kind_len, spec);
     return TM_FAULT_E_KIND;
 }

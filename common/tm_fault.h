@@ -3,7 +3,7 @@
  * scenarios that expect a device reset (docs/contracts.md §4):
  *
  *   SPEC  = KIND [":" ARG] ["@" PLACE]
- *   KIND  = reboot | drop | stall[:MS] | garbage | baud:RATE
+ *   KIND  = reboot | drop | stall[:MS] | garbage | baud:RATE | leak:BYTES
  *   PLACE = ms=N | request=N | byte=N | boot=N | stage=NAME[#N]
  *
  * Places other than ms= are events, so a fault lands in the same place on a fast
@@ -24,6 +24,7 @@ enum tm_fault_kind {
     TM_FAULT_GARBAGE,   /* one line of random bytes */
     TM_FAULT_DROP,      /* close the line: vcam exits 3 */
     TM_FAULT_BAUD,      /* output throttled to arg baud from then on (0: unthrottled) */
+    TM_FAULT_LEAK,      /* test-only: arg bytes of heap never freed (until a reset) */
     TM_FAULT_KIND_COUNT
 };
 
@@ -60,7 +61,8 @@ enum tm_fault_error {
 
 struct tm_fault {
     enum tm_fault_kind kind;
-    int64_t arg;                /* stall: ms (0 = until the line closes); baud: rate */
+    int64_t arg;                /* stall: ms (0 = until the line closes); baud: rate;
+                                 * leak: bytes */
     enum tm_fault_place place;
     enum tm_fault_stage stage;  /* TM_AT_STAGE only */
     int64_t n;                  /* ms for TM_AT_MS (>= 0), else the count (>= 1) */

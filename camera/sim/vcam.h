@@ -88,7 +88,8 @@ struct vcam {
 
     int64_t rtc_base;   /* RTC = rtc_base + (monotonic - rtc_mono)/1000 */
     tm_ms rtc_mono;
-    long heap_free;
+    long heap_free;     /* what gc.mem_free() answers between operations */
+    long leaked;        /* leak faults since the last boot: never given back */
 
     struct vcam_fault faults[VCAM_MAX_FAULTS];
     /* Event counts since power-on, for counted fault places: requests, bytes and

@@ -276,8 +276,8 @@ static json_t *op_fault(struct vcam *vc, json_t *id, json_t *req)
         return bad_field(id, "fault", why, "kind");
     struct tm_fault spec = { 0 };
     if (tm_fault_kind_lookup(kind, &spec.kind) != TM_FAULT_OK)
-        return bad_request(id, "fault", "kind: unknown fault kind (reboot|stall|garbage|drop|baud)");
-    json_int_t ms = 0, baud = 0;
+        return bad_request(id, "fault", "kind: unknown fault kind (reboot|stall|garbage|drop|baud|leak)");
+    json_int_t ms = 0, baud = 0, bytes = 0;
     if (field_int(req, "ms", &ms, &why) < 0)
         return bad_field(id, "fault", why, "ms");
     int has_baud = field_int(req, "baud", &baud, &why);
@@ -285,7 +285,12 @@ static json_t *op_fault(struct vcam *vc, json_t *id, json_t *req)
         return bad_field(id, "fault", why, "baud");
     if (spec.kind == TM_FAULT_BAUD && has_baud == 0)
         return bad_field(id, "fault", WHY_MISSING, "baud");
-    spec.arg = spec.kind == TM_FAULT_BAUD ? baud : ms;
+    int has_bytes = field_int(req, "bytes", &bytes, &why);
+    if (has_bytes < 0)
+        return bad_field(id, "fault", why, "bytes");
+    if (spec.kind == TM_FAULT_LEAK && has_bytes == 0)
+        return bad_field(id, "fault", WHY_MISSING, "bytes");
+    spec.arg = spec.kind == TM_FAULT_BAUD ? baud : spec.kind == TM_FAULT_LEAK ? bytes : ms;
     json_t *bad = fault_place(id, req, &spec);
     if (bad != NULL)
         return bad;
@@ -349,12 +354,18 @@ static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
         .reached = cb_reached,
         .heap_total = vc->heap_free,
     };
+    long leaked0 = vc->leaked;
     json_t *r = devtls_run(&env, req);
-    /* The GC heap figure follows what devtls says is left after the operation. */
+    /* The GC heap figure follows what devtls says is left after the operation
+     * (everything mbedTLS allocated is freed by then unless devtls leaks), less
+     * what a leak fault placed inside the operation took. */
     json_t *after = json_object_get(r, "heap_after");
     if (json_is_integer(after) && json_integer_value(after) > 0 &&
-        json_integer_value(after) <= vc->prof.heap)
-        vc->heap_free = (long)json_integer_value(after);
+        json_integer_value(after) <= vc->prof.heap) {
+        long left = (long)json_integer_value(after) - (vc->leaked - leaked0);
+        vc->heap_free = left > 0 ? left : 0;
+        json_object_set_new(r, "heap_after", json_integer(vc->heap_free));
+    }
     if (json_object_get(r, "id") == NULL)
         json_object_set(r, "id", id);
     if (json_object_get(r, "op") == NULL)
@@ -421,7 +432,11 @@ int vcam_agent_run(struct vcam *vc)
     if (ln.p == NULL)
         return VC_EOF;
     vcam_faults_arm_flags(vc);
-    vc->heap_free = vc->prof.heap - vc->prof.agent_heap;
+    /* A new agent's objects replace the old one's (the GC frees those); leaked
+     * blocks stay taken until a boot. */
+    vc->heap_free = vc->prof.heap - vc->prof.agent_heap - vc->leaked;
+    if (vc->heap_free < 0)
+        vc->heap_free = 0;
     vc->pending = VC_OK;
     json_t *hello = vcam_agent_hello(vc);
     emit_line(vc, hello);

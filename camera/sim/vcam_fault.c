@@ -23,6 +23,12 @@ static int fire(struct vcam *vc, struct vcam_fault *f)
         return VC_OK;
     case TM_FAULT_STALL:
         return vcam_stall(vc, spec.arg);
+    case TM_FAULT_LEAK:
+        /* Gone from the heap until the next boot, as a C module holding a block
+         * it forgot would be; inside an operation, op_tls takes it off heap_after. */
+        vc->leaked += (long)spec.arg;
+        vc->heap_free = vc->heap_free > (long)spec.arg ? vc->heap_free - (long)spec.arg : 0;
+        return VC_OK;
     case TM_FAULT_KIND_COUNT:
         break;
     }

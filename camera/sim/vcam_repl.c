@@ -328,6 +328,7 @@ static int vcam_boot(struct vcam *vc)
         if (boots > 0 || vc->events[TM_AT_BOOT] > 0) {
             vcam_faults_drop_requests(vc);
             vc->heap_free = vc->prof.heap;
+            vc->leaked = 0;
             vc->muted = 0;
             vc->due = VC_OK;
             vcam_puts(vc, "MPY: soft reboot\r\n");

@@ -743,6 +743,69 @@ START_TEST(agent_clock_reset_ctrl_c)
 }
 END_TEST
 
+static json_int_t jint(json_t *j, const char *k)
+{
+    json_t *v = json_object_get(j, k);
+    ck_assert_msg(json_is_integer(v), "field %s missing or not an integer", k);
+    return json_integer_value(v);
+}
+
+/* The heap account (devtls_heap.c): an operation gives back all it took, so the
+ * next one starts where it started, whatever stage it failed at; a planted leak
+ * (test-only fault leak:BYTES) shows in gc.mem_free() and every later
+ * heap_before, survives a new agent, and is gone after a soft reset. Without
+ * the leak fault's accounting, the figures after it would not move. */
+START_TEST(agent_heap_account_and_planted_leak)
+{
+    struct vc *v = malloc(sizeof *v);
+    vc_start(v, NULL);
+    vc_enter_raw(v);
+    json_t *h = vc_start_agent(v);
+    json_int_t heap = jint(h, "heap_free");
+    json_decref(h);
+    /* nobody listens on port 1: the handshake never starts (stage socket) */
+    static const char *const refused =
+        "{\"id\":%d,\"op\":\"tls_client\",\"host\":\"127.0.0.1\",\"port\":1,"
+        "\"ca\":[{\"b64\":\"AAAA\"}],\"deadline_ms\":3000}";
+    char line[300];
+    for (int id = 1; id <= 3; id++) {
+        snprintf(line, sizeof line, refused, id);
+        json_t *r = vc_request(v, line);
+        ck_assert_int_eq(jint(r, "heap_before"), heap);
+        ck_assert_int_eq(jint(r, "heap_after"), heap);
+        json_decref(r);
+    }
+    json_decref(vc_request(v, "{\"id\":4,\"op\":\"fault\",\"kind\":\"leak\",\"bytes\":4096,"
+                              "\"at\":\"request=1\"}"));
+    json_t *r = vc_request(v, "{\"id\":5,\"op\":\"info\"}");
+    ck_assert_int_eq(jint(r, "heap_free"), heap - 4096);
+    json_decref(r);
+    snprintf(line, sizeof line, refused, 6);
+    r = vc_request(v, line);
+    ck_assert_int_eq(jint(r, "heap_before"), heap - 4096);
+    ck_assert_int_eq(jint(r, "heap_after"), heap - 4096);
+    json_decref(r);
+    expect_bad(v, "{\"id\":7,\"op\":\"fault\",\"kind\":\"leak\"}", 7, "missing field: bytes");
+    /* a new agent (Ctrl-C, upload again) does not get the leaked block back */
+    vc_sends(v, "\x03");
+    vc_expect(v, "\x04" TB_HEAD "KeyboardInterrupt: \r\n\x04>");
+    h = vc_start_agent(v);
+    ck_assert_int_eq(jint(h, "heap_free"), heap - 4096);
+    json_decref(h);
+    /* a soft reset does */
+    json_decref(vc_request(v, "{\"id\":8,\"op\":\"reset\"}"));
+    vc_expect(v, "\x04\x04MPY: soft reboot\r\n" RAW_HDR ">");
+    h = vc_start_agent(v);
+    ck_assert_int_eq(jint(h, "heap_free"), heap);
+    json_decref(h);
+    vc_sends(v, "\x03");
+    vc_expect(v, "\x04" TB_HEAD "KeyboardInterrupt: \r\n\x04>");
+    vc_sends(v, "\x02");
+    vc_expect(v, "\r\n" BANNER ">>> ");
+    vc_end(v);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- flags */
 
 static void write_text(const char *path, const char *text)
@@ -1239,6 +1302,7 @@ START_TEST(tls_client_against_openssl)
                   json_dumps(r, JSON_COMPACT));
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(r, "cipher"), 1)),
                      "TLSv1.2");
+    ck_assert_int_eq(jint(r, "heap_after"), jint(r, "heap_before"));   /* all freed */
     char *got = NULL;
     unsigned char *dec = NULL;
     long n = tm_b64_decode(jstr(r, "received_b64"), &dec);
@@ -1255,6 +1319,8 @@ START_TEST(tls_client_against_openssl)
                       "\"at\":\"stage=handshake\"}");
     ck_assert_str_eq(jstr(r, "at"), "stage=handshake#1");
     json_decref(r);
+    json_decref(vc_request(v, "{\"id\":55,\"op\":\"fault\",\"kind\":\"leak\","
+                              "\"bytes\":2048,\"at\":\"stage=handshake\"}"));
     line = tls_client_line(6, port);
     vc_sends(v, line);
     vc_sends(v, "\n");
@@ -1265,6 +1331,8 @@ START_TEST(tls_client_against_openssl)
     consume(v, 50);
     r = vc_json(v, 5000);
     ck_assert_msg(strcmp(jstr(r, "outcome"), "ok") == 0, "reply: %s", json_dumps(r, JSON_COMPACT));
+    /* the leak placed at the handshake: gone from the heap after the operation */
+    ck_assert_int_eq(jint(r, "heap_after"), jint(r, "heap_before") - 2048);
     json_decref(r);
     json_decref(vc_request(v, "{\"id\":7,\"op\":\"fault\",\"kind\":\"reboot\","
                               "\"at\":\"stage=read\"}"));
@@ -1629,6 +1697,7 @@ int main(void)
     tcase_add_test(agent, agent_bad_tls_requests_as_agent_py);
     tcase_add_test(agent, agent_put);
     tcase_add_test(agent, agent_clock_reset_ctrl_c);
+    tcase_add_test(agent, agent_heap_account_and_planted_leak);
     suite_add_tcase(s, agent);
     TCase *flags = tcase_create("flags");
     tcase_set_timeout(flags, 15);

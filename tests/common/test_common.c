@@ -241,6 +241,8 @@ START_TEST(fault_specs_parse)
         { "drop@stage=client-hello", TM_FAULT_DROP, TM_AT_STAGE, TM_STAGE_CLIENT_HELLO, 1, 0,
           "stage=client-hello#1" },
         { "baud:9600@byte=100", TM_FAULT_BAUD, TM_AT_BYTE, 0, 100, 9600, "byte=100" },
+        { "leak:2048@stage=handshake", TM_FAULT_LEAK, TM_AT_STAGE, TM_STAGE_HANDSHAKE, 1, 2048,
+          "stage=handshake#1" },
         { "stall@boot=2", TM_FAULT_STALL, TM_AT_BOOT, 0, 2, 0, "boot=2" },
         { "garbage", TM_FAULT_GARBAGE, TM_AT_NONE, 0, 0, 0, "" },
         { "reboot@ms=0", TM_FAULT_REBOOT, TM_AT_MS, 0, 0, 0, "ms=0" },
@@ -278,6 +280,8 @@ START_TEST(fault_specs_parse)
         { "reboot:5@request=1", TM_FAULT_E_ARG, "reboot:5: reboot takes no argument" },
         { "stall:soon@request=1", TM_FAULT_E_ARG, "stall:soon: expected a whole number" },
         { "baud@request=1", TM_FAULT_E_ARG, "baud: needs a rate" },
+        { "leak@request=1", TM_FAULT_E_ARG, "leak: needs a size" },
+        { "leak:lots@request=1", TM_FAULT_E_ARG, "leak:lots: expected a whole number (bytes)" },
         { "reboot-after-ms=x", TM_FAULT_E_COUNT, "reboot-after-ms=x: ms=x: expected" },
         { "reboot@request=99999999999999999999", TM_FAULT_E_COUNT, "expected a whole number" },
     };
