@@ -24,6 +24,7 @@ struct agent_opts {
     const char *stderr_path;   /* exec/virtual program's stderr (kept by the caller);
                                   NULL: a temporary file (link_open_logged) */
     int keep_secrets;          /* transcripts keep private keys (else redacted) */
+    const char *reset_cmd;     /* the board's reset command (lab file); NULL: the link's own */
 };
 
 /* Results of agent_next(). */

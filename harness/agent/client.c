@@ -10,6 +10,17 @@
 #define MAX_NOISE_LINES 2000   /* non-JSON lines tolerated in one wait */
 #define MAX_GARBAGE_LINES 200  /* binary-noise lines tolerated in one wait */
 
+/* The link as the options describe it (with the board's reset command). */
+static struct link *open_link(struct agent *a, struct tm_err *err)
+{
+    struct link *l = link_open_logged(a->spec, a->opts.stderr_path, err);
+    if (l != NULL && link_set_reset_command(l, a->opts.reset_cmd, err) != 0) {
+        link_close(l);
+        l = NULL;
+    }
+    return l;
+}
+
 struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
                          struct tm_err *err)
 {
@@ -27,7 +38,7 @@ struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
     a->next_id = 1;
     a->mode = "none";
     a->fresh = 1;
-    a->link = link_open_logged(link_spec, a->opts.stderr_path, err);
+    a->link = open_link(a, err);
     if (a->link == NULL || a->puts == NULL) {
         agent_close(a);
         return NULL;
@@ -454,7 +465,7 @@ int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *er
         struct tm_err rerr;
         if (a->link == NULL || link_reset(a->link, &rerr) != 0) {
             link_close(a->link);
-            a->link = link_open_logged(a->spec, a->opts.stderr_path, err);
+            a->link = open_link(a, err);
             if (a->link == NULL) {
                 a->lost = 1;
                 continue;

@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include "runner/runner.h"
+
 enum { EXIT_USAGE = 2 };
 
 int cli_run(int argc, char **argv, int full_argc, char **full_argv);
@@ -22,5 +24,16 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Option values shared by the subcommands: 0 when valid, else the usage error (2). */
 int cli_parse_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_parse_shard(const char *cmd, const char *s, int *k, int *n);
+
+/* --filter, --tag, --exclude-tag: the case selection `run`, `repro` and `list`
+ * share, so `list` shows what a run with the same options runs. */
+#define CLI_MAX_SEL 64
+struct cli_sel {
+    const char *filters[CLI_MAX_SEL], *tags[CLI_MAX_SEL], *exclude_tags[CLI_MAX_SEL];
+};
+/* Add one value of flag ("--filter", "--tag", "--exclude-tag") to cs and point
+ * sel at it; 0, or the usage error (2). */
+int cli_sel_add(const char *cmd, struct cli_sel *cs, struct runner_sel *sel, const char *flag,
+                const char *arg);
 
 #endif

@@ -48,6 +48,26 @@ int cli_parse_shard(const char *cmd, const char *s, int *k, int *n)
     return 0;
 }
 
+int cli_sel_add(const char *cmd, struct cli_sel *cs, struct runner_sel *sel, const char *flag,
+                const char *arg)
+{
+    const char **v;
+    size_t *n;
+    if (strcmp(flag, "--filter") == 0) {
+        v = cs->filters, n = &sel->nfilters, sel->filters = cs->filters;
+    } else if (strcmp(flag, "--tag") == 0) {
+        v = cs->tags, n = &sel->ntags, sel->tags = cs->tags;
+    } else {
+        v = cs->exclude_tags, n = &sel->nexclude_tags, sel->exclude_tags = cs->exclude_tags;
+    }
+    if (*arg == '\0')
+        return cli_usage_error(cmd, "%s: an empty value selects nothing", flag);
+    if (*n >= CLI_MAX_SEL)
+        return cli_usage_error(cmd, "%s: at most %d values", flag, CLI_MAX_SEL);
+    v[(*n)++] = arg;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {

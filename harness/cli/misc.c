@@ -13,15 +13,48 @@
 
 #define MAX_PATHS 64
 
+/* The profile `run` would pick for a board, from the machine its VID:PID names
+ * (the hello decides in a run; this is what the lab can expect). */
+static const char *board_profile(const struct link_port *p, char *buf, size_t len)
+{
+    char machine[128];
+    if (!p->usb || link_board_machine(p->vid, p->pid, machine, sizeof machine) == NULL)
+        return "-";
+    struct tm_err err = { 0 };
+    json_t *hello = json_pack("{s:{s:s, s:s}}", "impl", "name", "micropython", "machine", machine);
+    json_t *prof = profile_for_hello(NULL, hello, &err);
+    snprintf(buf, len, "%s", prof ? json_string_value(json_object_get(prof, "name")) ?: "?"
+                                  : "none matches (--profile)");
+    json_decref(prof);
+    json_decref(hello);
+    return buf;
+}
+
 int cli_ports(int argc, char **argv)
 {
     struct tm_err err = { 0 };
     if (argc > 1)
         return cli_usage_error("ports", "unexpected argument '%s'", argv[1]);
-    if (link_ports_print(stdout, &err) < 0) {
+    size_t n = 0;
+    struct link_port *ports = link_ports_list(&n, &err);
+    if (ports == NULL) {
         tm_say("tlsmatrix ports: %s", err.msg);
         return 2;
     }
+    printf("%-20s %-9s %-24s %-34s %s\n", "PORT", "VID:PID", "SERIAL", "BOARD", "PROFILE");
+    for (size_t i = 0; i < n; i++) {
+        const struct link_port *p = &ports[i];
+        const char *board = p->usb ? link_board_name(p->vid, p->pid) : NULL;
+        char vidpid[16] = "-", name[64], prof[128];
+        if (p->usb)
+            snprintf(vidpid, sizeof vidpid, "%04x:%04x", p->vid, p->pid);
+        snprintf(name, sizeof name, "%s%s", board ? "* " : "", board ? board : p->desc);
+        printf("%-20s %-9s %-24s %-34s %s\n", p->path, vidpid, p->serial[0] ? p->serial : "-",
+               name, board_profile(p, prof, sizeof prof));
+    }
+    if (n == 0)
+        printf("(no serial ports found)\n");
+    free(ports);
     return 0;
 }
 
@@ -30,7 +63,7 @@ static int open_device(const char *cmd, const char *spec, const char *script, in
                        struct agent **out)
 {
     struct tm_err err = { 0 };
-    struct agent_opts ao = { script, classic, 2, NULL, 0 };
+    struct agent_opts ao = { script, classic, 2, NULL, 0, NULL };
     *out = agent_open(spec, &ao, &err);
     if (*out == NULL) {
         tm_say("tlsmatrix %s: %s", cmd, err.msg);
@@ -111,9 +144,11 @@ int cli_list(int argc, char **argv)
         { "shard", required_argument, 0, 'k' },     { "seed", required_argument, 0, 'e' },
         { "profile", required_argument, 0, 'p' },   { "device", required_argument, 0, 'd' },
         { "json", no_argument, 0, 'j' },            { "agent", required_argument, 0, 'a' },
+        { "tag", required_argument, 0, 't' },       { "exclude-tag", required_argument, 0, 'x' },
         { 0, 0, 0, 0 } };
     const char *paths[MAX_PATHS], *device = NULL, *profile_name = NULL, *script = NULL;
     struct runner_opts o;
+    struct cli_sel cs;
     int json = 0, c;
     memset(&o, 0, sizeof o);
     o.shard_k = o.shard_n = 1;
@@ -127,7 +162,13 @@ int cli_list(int argc, char **argv)
                 return cli_usage_error("list", "--scenarios: at most %d paths", MAX_PATHS);
             paths[o.nscenarios++] = optarg;
             break;
-        case 'f': o.filter = optarg; break;
+        case 'f':
+        case 't':
+        case 'x':
+            if (cli_sel_add("list", &cs, &o.sel,
+                            c == 'f' ? "--filter" : c == 't' ? "--tag" : "--exclude-tag", optarg))
+                return EXIT_USAGE;
+            break;
         case 'p': profile_name = optarg; break;
         case 'd': device = optarg; break;
         case 'a': script = optarg; break;

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "case/case.h"
+#include "lab/lab.h"
 #include "runner/runner.h"
 
 #define MAX_LIST 64
@@ -12,7 +13,8 @@
 enum {
     O_DEVICE = 256, O_SCENARIOS, O_FILTER, O_PROFILE, O_BASELINE, O_REPORT, O_FIXTURES, O_JOBS,
     O_SHARD, O_REPEAT, O_UNTIL_FAIL, O_SEED, O_MIN, O_RETRIES, O_CASE_TIMEOUT, O_PEER_HOST,
-    O_AGENT, O_STAGES, O_QUIET, O_ALLOW_SKIPS, O_KEEP_SECRETS,
+    O_AGENT, O_STAGES, O_QUIET, O_ALLOW_SKIPS, O_KEEP_SECRETS, O_TAG, O_EXCLUDE_TAG, O_LAB,
+    O_PLACE,
     /* repro */
     O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
     O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
@@ -32,6 +34,8 @@ static const struct option run_opts[] = {
     { "profile-stages", no_argument, 0, O_STAGES },   { "quiet", no_argument, 0, O_QUIET },
     { "allow-skips", no_argument, 0, O_ALLOW_SKIPS },
     { "keep-secrets", no_argument, 0, O_KEEP_SECRETS },
+    { "tag", required_argument, 0, O_TAG },           { "exclude-tag", required_argument, 0, O_EXCLUDE_TAG },
+    { "devices", required_argument, 0, O_LAB },       { "place", required_argument, 0, O_PLACE },
     { "case", required_argument, 0, O_CASE },         { "cases", required_argument, 0, O_CASES },
     { "count", required_argument, 0, O_COUNT },       { "role", required_argument, 0, O_ROLE },
     { "layer", required_argument, 0, O_LAYER },       { "verify", required_argument, 0, O_VERIFY },
@@ -50,6 +54,10 @@ struct cli_state {
     const char *cmd;
     struct runner_opts o;
     const char *devices[MAX_LIST], *scenarios[MAX_LIST];
+    struct cli_sel sel;
+    const char *lab_file, *places[MAX_LIST], *resets[MAX_LIST];
+    size_t nplaces;
+    struct lab lab;
     const char *case_id, *cases_file;
     json_t *custom;          /* repro: the case being built from options */
     int custom_used;
@@ -190,8 +198,16 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
             return cli_usage_error(s->cmd, "--scenarios: at most %d paths", MAX_LIST);
         s->scenarios[o->nscenarios++] = arg;
         return 0;
-    case O_FILTER: o->filter = arg; return 0;
+    case O_FILTER: return cli_sel_add(s->cmd, &s->sel, &o->sel, "--filter", arg);
+    case O_TAG: return cli_sel_add(s->cmd, &s->sel, &o->sel, "--tag", arg);
+    case O_EXCLUDE_TAG: return cli_sel_add(s->cmd, &s->sel, &o->sel, "--exclude-tag", arg);
     case O_PROFILE: o->profile = arg; return 0;
+    case O_LAB: s->lab_file = arg; return 0;
+    case O_PLACE:
+        if (s->nplaces >= MAX_LIST)
+            return cli_usage_error(s->cmd, "--place: at most %d boards", MAX_LIST);
+        s->places[s->nplaces++] = arg;
+        return 0;
     case O_BASELINE: o->baseline = arg; return 0;
     case O_REPORT: o->report_dir = arg; return 0;
     case O_FIXTURES: o->fixtures_dir = arg; return 0;
@@ -245,6 +261,44 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
     return cli_usage_error(s->cmd, "option not accepted by %s", s->cmd);
 }
 
+/* --devices FILE --place NAME…: each board's link joins the devices, with its
+ * reset command; its profile is the run's unless --profile names one. */
+static int add_places(struct cli_state *s)
+{
+    struct tm_err err = { 0 };
+    struct runner_opts *o = &s->o;
+    if (s->lab_file == NULL)
+        return s->nplaces ? cli_usage_error(s->cmd, "--place needs --devices FILE (a lab file)") : 0;
+    if (s->nplaces == 0)
+        return cli_usage_error(s->cmd, "--devices %s: name the boards to use with --place NAME",
+                               s->lab_file);
+    if (lab_load(s->lab_file, &s->lab, &err) != 0)
+        return cli_usage_error(s->cmd, "--devices: %s", err.msg);
+    const char *profile = NULL, *profile_of = NULL;
+    for (size_t i = 0; i < s->nplaces; i++) {
+        const struct lab_board *b = lab_find(&s->lab, s->places[i], &err);
+        if (b == NULL)
+            return cli_usage_error(s->cmd, "%s", err.msg);
+        if (o->ndevices >= MAX_LIST)
+            return cli_usage_error(s->cmd, "--place: at most %d devices", MAX_LIST);
+        s->resets[o->ndevices] = b->reset;
+        s->devices[o->ndevices++] = b->link;
+        if (b->profile != NULL && profile != NULL && strcmp(b->profile, profile) != 0
+            && o->profile == NULL)
+            return cli_usage_error(s->cmd, "--place %s has profile %s, --place %s %s: a run "
+                                   "judges by one profile (run them apart or give --profile)",
+                                   profile_of, profile, b->name, b->profile);
+        if (b->profile != NULL && profile == NULL) {
+            profile = b->profile;
+            profile_of = b->name;
+        }
+    }
+    if (o->profile == NULL)
+        o->profile = profile;
+    o->device_resets = s->resets;
+    return 0;
+}
+
 static int parse(struct cli_state *s, int argc, char **argv, int repro)
 {
     optind = 1;
@@ -267,7 +321,7 @@ static int parse(struct cli_state *s, int argc, char **argv, int repro)
         return cli_usage_error(s->cmd, "unexpected argument '%s'", argv[optind]);
     s->o.devices = s->devices;
     s->o.scenarios = s->scenarios;
-    return 0;
+    return add_places(s);
 }
 
 static void init(struct cli_state *s, const char *cmd, int full_argc, char **full_argv)
@@ -295,9 +349,9 @@ int cli_run(int argc, char **argv, int full_argc, char **full_argv)
 {
     struct cli_state s;
     init(&s, "run", full_argc, full_argv);
-    if (parse(&s, argc, argv, 0) != 0)
-        return 2;
-    return finish(&s);
+    int rc = parse(&s, argc, argv, 0) != 0 ? 2 : finish(&s);
+    lab_free(&s.lab);
+    return rc;
 }
 
 /* The one case of a repro: from the catalogue (--case), or built from options. */
@@ -317,7 +371,7 @@ static json_t *repro_case(struct cli_state *s, struct tm_err *err)
         } else {
             json_t *errors = NULL;
             struct runner_opts o = s->o;
-            o.filter = NULL;
+            memset(&o.sel, 0, sizeof o.sel);
             o.shard_n = 1;
             pool = runner_select_cases(&o, &errors, err);
             if (json_array_size(errors) > 0)
@@ -406,5 +460,6 @@ int cli_repro(int argc, char **argv, int full_argc, char **full_argv)
     }
     json_decref(cases);
     json_decref(s.custom);
+    lab_free(&s.lab);
     return rc;
 }

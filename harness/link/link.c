@@ -12,9 +12,13 @@
 #include <unistd.h>
 
 #include "tm_fs.h"
+#include "tm_proc.h"
 
 #define VCAM_CHECK_MS 10000
-#define KINDS "serial:PATH, tcp:HOST:PORT, exec:CMD, exec-agent:CMD, virtual[:ARGS]"
+#define RESET_CMD_MS 60000     /* a relay or a USB hub port power cycle */
+#define REOPEN_MS 15000        /* a board re-enumerating on USB after a power cycle */
+#define KINDS "serial:PATH, PATH, serial:id=SERIAL, auto, tcp:HOST:PORT, exec:CMD, " \
+              "exec-agent:CMD, virtual[:ARGS]"
 
 /* The argument after a kind's prefix, or NULL when spec is not of that kind. */
 static const char *after(const char *spec, const char *prefix)
@@ -37,6 +41,10 @@ int link_spec_check(const char *spec, struct tm_err *err)
     } kinds[] = { { "serial:", link_serial_check }, { "tcp:", link_tcp_check },
                   { "exec:", link_exec_check },
                   { "exec-agent:", link_exec_check } };
+    if (strcmp(spec, "auto") == 0)
+        return 0;   /* which board it is: link_preflight and link_open look */
+    if (spec[0] == '/')
+        return link_serial_check(spec, err) == 0 ? 0 : tm_err_prefix(err, "link '%s'", spec);
     if (link_is_virtual_spec(spec)) {
         char cmd[4096];
         virtual_command(spec, "", cmd, sizeof cmd);
@@ -86,8 +94,13 @@ static int vcam_check(const char *spec, struct tm_err *err)
 
 int link_preflight(const char *spec, struct tm_err *err)
 {
+    char resolved[1024];
     if (link_spec_check(spec, err) != 0)
         return -1;
+    /* auto and serial:id= name no port yet: an absent or ambiguous board is a
+     * setup error before any device starts. */
+    if (link_spec_needs_ports(spec))
+        return link_resolve(spec, resolved, sizeof resolved, err);
     return link_is_virtual_spec(spec) ? vcam_check(spec, err) : 0;
 }
 
@@ -96,9 +109,10 @@ struct link *link_open(const char *spec, struct tm_err *err)
     return link_open_logged(spec, NULL, err);
 }
 
-struct link *link_open_logged(const char *spec, const char *stderr_path, struct tm_err *err)
+struct link *link_open_logged(const char *asked, const char *stderr_path, struct tm_err *err)
 {
-    if (link_spec_check(spec, err) != 0)
+    char spec[1024];
+    if (link_spec_check(asked, err) != 0 || link_resolve(asked, spec, sizeof spec, err) != 0)
         return NULL;
     struct link *l = calloc(1, sizeof *l);
     if (l == NULL) {
@@ -108,6 +122,7 @@ struct link *link_open_logged(const char *spec, const char *stderr_path, struct 
     l->fd = -1;
     l->err_fd = -1;
     snprintf(l->spec, sizeof l->spec, "%s", spec);
+    snprintf(l->asked, sizeof l->asked, "%s", asked);
     int rc;
     const char *arg;
     if ((arg = after(spec, "serial:")) != NULL) {
@@ -193,8 +208,59 @@ int link_write(struct link *l, const void *buf, size_t n, tm_ms deadline, struct
     return 0;
 }
 
+int link_set_reset_command(struct link *l, const char *cmd, struct tm_err *err)
+{
+    free(l->reset_cmd);
+    l->reset_cmd = NULL;
+    if (cmd != NULL && (l->reset_cmd = strdup(cmd)) == NULL)
+        return tm_err_set(err, "out of memory");
+    return 0;
+}
+
+static int run_reset_command(struct link *l, struct tm_err *err)
+{
+    char *argv[] = { "/bin/sh", "-c", l->reset_cmd, NULL };
+    struct tm_proc p;
+    if (tm_proc_spawn(&p, argv, NULL, err) != 0)
+        return tm_err_prefix(err, "link '%s': reset command", l->spec);
+    int hung = tm_proc_wait(&p, tm_deadline_in(RESET_CMD_MS));
+    tm_proc_stop(&p, 500);
+    int code = tm_proc_exit_code(&p);
+    if (hung || code != 0)
+        return tm_err_set(err, "link '%s': reset command `%s` %s (exit %d)", l->spec,
+                          l->reset_cmd, hung ? "did not finish within 60 s" : "failed", code);
+    return 0;
+}
+
+/* After a power cycle the old port is gone: open the board again as the spec
+ * names it, while it re-enumerates. */
+static int reopen_serial(struct link *l, struct tm_err *err)
+{
+    tm_ms until = tm_deadline_in(REOPEN_MS);
+    link_serial_close(l);
+    for (int tries = 0; tries < 1000; tries++) {
+        char spec[1024];
+        if (link_resolve(l->asked, spec, sizeof spec, err) == 0
+            && link_serial_open(l, spec + strlen("serial:"), err) == 0) {
+            snprintf(l->spec, sizeof l->spec, "%s", spec);
+            return 0;
+        }
+        link_serial_close(l);
+        if (tm_expired(until))
+            break;
+        tm_sleep_ms(250);
+    }
+    return tm_err_prefix(err, "link '%s': not back %d s after its reset command", l->asked,
+                         REOPEN_MS / 1000);
+}
+
 int link_reset(struct link *l, struct tm_err *err)
 {
+    if (l->reset_cmd != NULL) {
+        if (run_reset_command(l, err) != 0)
+            return -1;
+        return l->kind == LINK_SERIAL ? reopen_serial(l, err) : 0;
+    }
     switch (l->kind) {
     case LINK_SERIAL:
         return link_serial_reset(l, err);
@@ -222,6 +288,7 @@ void link_close(struct link *l)
             close(l->fd);
         break;
     }
+    free(l->reset_cmd);
     free(l);
 }
 

@@ -1,6 +1,10 @@
 /* Links: the byte stream between the harness and a camera (docs/architecture.md, "Links").
  *
- *   serial:PATH[,baud=N]   a real port through libserialport, locked exclusively
+ *   serial:PATH[,baud=N]   a real port through libserialport, locked exclusively;
+ *                          a bare PATH (starting with '/') means the same
+ *   serial:id=SERIAL[,…]   the USB serial port with that serial number (looked up
+ *                          at every open: the board may come back as another tty)
+ *   auto                   the only MicroPython/OpenMV board present (by VID:PID)
  *   tcp:HOST:PORT          a serial port exported raw over TCP (ser2net, labgrid)
  *   exec:CMD ARGS…         a program on a pseudo-terminal (raw mode), e.g. a
  *                          MicroPython unix build or the virtual camera
@@ -42,8 +46,14 @@ ssize_t link_read(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm
 int link_write(struct link *l, const void *buf, size_t n, tm_ms deadline, struct tm_err *err);
 
 /* Reset the device where the link can: serial pulses DTR/RTS (boards that wire
- * them to reset), exec restarts the program, tcp cannot (returns -1, err says so). */
+ * them to reset), exec restarts the program, tcp cannot (returns -1, err says so).
+ * With a reset command (link_set_reset_command) that command runs instead, and a
+ * serial link is opened again once the board is back (it may come back as
+ * another tty: a serial:id= or auto spec is looked up again). */
 int link_reset(struct link *l, struct tm_err *err);
+/* A shell command that resets or power-cycles the board (a lab file's `reset`),
+ * run by link_reset within 60 s; it must exit 0. NULL: the link's own reset. */
+int link_set_reset_command(struct link *l, const char *cmd, struct tm_err *err);
 
 void link_close(struct link *l);
 
@@ -69,10 +79,33 @@ int link_is_virtual_spec(const char *spec);
  * infrastructure cause). */
 int link_error_is_busy(const struct tm_err *err);
 
-/* `tlsmatrix ports`: every serial port with USB VID:PID, serial number and, for
- * known cameras (docs/device-model.md §4.1), the board name. Returns the port count. */
-int link_ports_print(FILE *out, struct tm_err *err);
-/* Board name for a USB VID:PID, or NULL when it is not a known camera. */
+/* A serial port as the system lists it (libserialport). */
+struct link_port {
+    char path[256];
+    char desc[128];
+    int usb;               /* USB-attached: vid, pid and serial below */
+    int vid, pid;
+    char serial[128];      /* "" when the device has none */
+};
+
+/* Every serial port; *n gets the count. NULL with err on failure; free() it. */
+struct link_port *link_ports_list(size_t *n, struct tm_err *err);
+/* Board name for a USB VID:PID, or NULL when it is not a known camera
+ * (docs/device-model.md §4.1). */
 const char *link_board_name(int vid, int pid);
+/* "BOARD with MCU" as the camera's firmware names its machine, in buf, or NULL
+ * when the VID:PID is not a camera running MicroPython (unknown, or a bootloader). */
+const char *link_board_machine(int vid, int pid, char *buf, size_t len);
+
+/* 1 when resolving spec needs the port list (auto, serial:id=). */
+int link_spec_needs_ports(const char *spec);
+/* The spec to open for what the user wrote, among these ports: a bare path is
+ * serial:PATH, auto the one camera present, serial:id=SERIAL the port with that
+ * serial number (options kept); other specs unchanged. None or several cameras
+ * for auto, no such serial: TM_E_INPUT, the message listing what was found. */
+int link_resolve_in(const char *spec, const struct link_port *ports, size_t n, char *out,
+                    size_t len, struct tm_err *err);
+/* link_resolve_in over the ports present now. */
+int link_resolve(const char *spec, char *out, size_t len, struct tm_err *err);
 
 #endif

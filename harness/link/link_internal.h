@@ -18,6 +18,8 @@ struct link {
     int err_fd;             /* exec: where the program's stderr goes (-1 none) */
     int agent;              /* exec-agent: the program is the agent */
     char home[64];          /* exec-agent: its private working directory, "" none */
+    char asked[1024];       /* the spec as given (auto, serial:id=: looked up per open) */
+    char *reset_cmd;        /* link_set_reset_command; NULL: the kind's own reset */
 };
 
 /* Per kind: 0 when the argument after "KIND:" is well formed (nothing opened). */

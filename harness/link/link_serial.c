@@ -36,6 +36,9 @@ static int parse_arg(const char *arg, char *path, size_t pathlen, int *baud,
     size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
     if (n == 0 || n >= pathlen)
         return tm_err_set(err, "serial: missing or over-long port path");
+    if (n == 3 && strncmp(arg, "id=", 3) == 0)
+        return tm_err_set(err, "serial: id= needs the board's USB serial number (see "
+                          "`tlsmatrix ports`)");
     memcpy(path, arg, n);
     path[n] = '\0';
     *baud = DEFAULT_BAUD;

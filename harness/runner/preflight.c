@@ -53,18 +53,39 @@ int preflight_peer_host(const char *host, struct tm_err *err)
     return 0;
 }
 
+/* "--filter 'a' --tag 'b'": the options that made a selection, for its message. */
+static const char *sel_words(const struct runner_sel *sel, char *buf, size_t len)
+{
+    const struct { const char *flag; const char *const *v; size_t n; } opts[] = {
+        { "--filter", sel->filters, sel->nfilters },
+        { "--tag", sel->tags, sel->ntags },
+        { "--exclude-tag", sel->exclude_tags, sel->nexclude_tags },
+    };
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        for (size_t k = 0; k < opts[i].n && used < len; k++) {
+            int w = snprintf(buf + used, len - used, "%s%s '%s'", used ? " " : "", opts[i].flag,
+                             opts[i].v[k]);
+            used += w > 0 ? (size_t)w : 0;
+        }
+    return buf;
+}
+
 /* A selection that is empty is a mistake in the command, not a green run. */
 int preflight_selection(const struct runner_opts *o, const struct case_set *s,
                         struct tm_err *err)
 {
+    char words[512];
     if (s->n > 0)
         return 0;
     if (s->total == 0)
         return tm_err_set(err, "--scenarios: no cases in the scenarios given");
-    if (o->filter != NULL && s->filtered == 0)
-        return tm_err_set(err, "--filter '%s' selects none of the %zu cases; it is a glob over "
-                               "case ids (SCENARIO/BACKEND/KEYTYPE/PROTO), e.g. '%s/*'",
-                          o->filter, s->total, o->filter);
+    if (runner_sel_given(&o->sel) && s->filtered == 0)
+        return tm_err_set(err, "%s selects none of the %zu cases; --filter is a glob over "
+                               "case ids (SCENARIO/BACKEND/KEYTYPE/PROTO) or scenario names, "
+                               "--tag a scenario's tag (see `tlsmatrix list`)",
+                          sel_words(&o->sel, words, sizeof words), s->total);
     return tm_err_set(err, "--shard %d/%d holds none of the %zu selected cases", o->shard_k,
                       o->shard_n, s->filtered);
 }

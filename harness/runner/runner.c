@@ -205,10 +205,19 @@ static int adopt_profile(struct worker *w, struct tm_err *err)
     return rc;
 }
 
+/* The reset command the lab file gives the worker's device, or NULL. */
+static const char *reset_command(const struct runner_opts *o, const char *spec)
+{
+    for (size_t i = 0; o->device_resets != NULL && i < o->ndevices; i++)
+        if (strcmp(o->devices[i], spec) == 0)
+            return o->device_resets[i];
+    return NULL;
+}
+
 static int bootstrap_device(struct worker *w, struct tm_err *err)
 {
     struct agent_opts ao = { w->ctx->o->agent_script, 0, 2, w->stderr_path,
-                             w->ctx->o->keep_secrets };
+                             w->ctx->o->keep_secrets, reset_command(w->ctx->o, w->spec) };
     /* A busy port is an infrastructure cause worth a few patient retries (another
      * tool may be finishing with it); any other open error is final. */
     for (int i = 0; i < 1 + PORT_BUSY_RETRIES; i++) {
@@ -494,7 +503,7 @@ static int select_cases(struct run_ctx *c, const struct runner_opts *o, struct t
     if (selected != 0 || preflight_selection(o, &c->cases, err) != 0)
         return -1;
     c->ncases = c->cases.n;
-    c->selection = case_set_selection(&c->cases, o->filter);
+    c->selection = case_set_selection(&c->cases, &o->sel);
     return 0;
 }
 

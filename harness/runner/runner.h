@@ -20,12 +20,32 @@ enum runner_exit {
     RUNNER_INTERRUPTED = 4, /* SIGINT, SIGTERM or SIGHUP: what finished is reported */
 };
 
+/* Which cases of the catalog a run (and `list`) takes, before --shard: a case is
+ * in when it matches one of the filters (none: all), carries one of the tags
+ * (none: any) and none of the excluded tags. */
+struct runner_sel {
+    const char *const *filters;     /* globs over case ids or scenario names */
+    size_t nfilters;
+    const char *const *tags;
+    size_t ntags;
+    const char *const *exclude_tags;
+    size_t nexclude_tags;
+};
+
+/* 1 when a case (its id, scenario name and tags array) is in the selection. */
+int runner_sel_match(const struct runner_sel *sel, const char *id, const char *scenario,
+                     const json_t *tags);
+/* 1 when the selection narrows anything (some filter or tag given). */
+int runner_sel_given(const struct runner_sel *sel);
+
 struct runner_opts {
     const char *const *devices;     /* link specs; none = {"virtual"} */
     size_t ndevices;
+    const char *const *device_resets; /* per device, its reset command (lab file) or NULL;
+                                       NULL: none has one */
     const char *const *scenarios;   /* files or dirs; none = TM_SOURCE_DIR/scenarios */
     size_t nscenarios;
-    const char *filter;             /* glob over case ids */
+    struct runner_sel sel;          /* --filter, --tag, --exclude-tag */
     const char *profile;            /* name or file; NULL = micropython-openmv-default */
     const char *baseline;           /* previous run.json, optional */
     const char *report_dir;         /* NULL = results/latest */
@@ -59,7 +79,8 @@ int runner_run(const struct runner_opts *o, struct tm_err *err);
  * the reports are written; the exit code is RUNNER_INTERRUPTED. Async-signal-safe. */
 void runner_request_stop(void);
 
-/* The cases a run would execute, after filter, shard and seed order. Scenario
+/* The cases a run would execute, after selection, shard and seed order (`list`
+ * and `run` both take their cases from here). Scenario
  * file errors are returned in *errors (array of "FILE:LINE: …" strings). */
 json_t *runner_select_cases(const struct runner_opts *o, json_t **errors, struct tm_err *err);
 

@@ -59,9 +59,9 @@ int runner_select_set(const struct runner_opts *o, struct case_set *s, json_t **
 /* Case i as a new reference; NULL out of memory. Thread-safe (reads only). */
 json_t *case_set_get(const struct case_set *s, size_t i);
 void case_set_free(struct case_set *s);
-/* The run header's "selection" (contracts §6): filter, case count before the shard
+/* The run header's "selection" (contracts §6): filters and tags, case count before the shard
  * and the digest of their ids, so merge can tell a complete set of shards. */
-json_t *case_set_selection(const struct case_set *s, const char *filter);
+json_t *case_set_selection(const struct case_set *s, const struct runner_sel *sel);
 
 struct progress {
     int tty;

@@ -14,12 +14,47 @@
 
 #define PKIGEN_MS 180000
 
-/* Counts what the filter keeps (s->filtered), for the message of an empty
+static int has_tag(const json_t *tags, const char *const *want, size_t n)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t)
+        for (size_t k = 0; k < n; k++)
+            if (json_is_string(t) && strcmp(json_string_value(t), want[k]) == 0)
+                return 1;
+    return 0;
+}
+
+int runner_sel_match(const struct runner_sel *sel, const char *id, const char *scenario,
+                     const json_t *tags)
+{
+    if (sel->ntags > 0 && !has_tag(tags, sel->tags, sel->ntags))
+        return 0;
+    if (has_tag(tags, sel->exclude_tags, sel->nexclude_tags))
+        return 0;
+    if (sel->nfilters == 0)
+        return 1;
+    /* A scenario name selects all its cases: `--filter client-chain-ok` needs no
+     * glob over the axes' parts of the case id. */
+    for (size_t i = 0; i < sel->nfilters; i++)
+        if (scenario_filter_match(sel->filters[i], id)
+            || (scenario != NULL && scenario_filter_match(sel->filters[i], scenario)))
+            return 1;
+    return 0;
+}
+
+int runner_sel_given(const struct runner_sel *sel)
+{
+    return sel->nfilters + sel->ntags + sel->nexclude_tags > 0;
+}
+
+/* Counts what the selection keeps (s->filtered), for the message of an empty
  * selection, and folds its id into s->digest: the XOR of the ids' SHA-256, the
  * same for every shard of one selection whatever the order (merge checks it). */
-static int selected(const struct runner_opts *o, struct case_set *s, const char *id)
+static int selected(const struct runner_opts *o, struct case_set *s, const char *id,
+                    const char *scenario, const json_t *tags)
 {
-    if (id == NULL || !scenario_filter_match(o->filter, id))
+    if (id == NULL || !runner_sel_match(&o->sel, id, scenario, tags))
         return 0;
     s->filtered++;
     unsigned char md[SHA256_DIGEST_LENGTH];
@@ -42,7 +77,8 @@ static int select_ready(const struct runner_opts *o, struct case_set *s, struct 
         if (case_build(c, &typed, err) != 0)
             return tm_err_prefix(err, "%s: case %zu", o->cases_file ? o->cases_file : "case", i);
         case_free(&typed);
-        if (!selected(o, s, json_string_value(json_object_get(c, "id"))))
+        if (!selected(o, s, json_string_value(json_object_get(c, "id")),
+                      json_string_value(json_object_get(c, "scenario")), json_object_get(c, "tags")))
             continue;
         json_t *copy = json_deep_copy(c);
         if (copy == NULL || json_array_append_new(s->ready, copy) != 0)
@@ -94,9 +130,12 @@ static int select_refs(const struct runner_opts *o, struct case_set *s, json_t *
     if (s->refs == NULL)
         return -1;
     s->total = all;
-    for (size_t i = 0; i < all; i++)   /* compacts in place: order kept */
-        if (selected(o, s, scenario_ref_id(s->scenarios, &s->refs[i], id, sizeof id)))
+    for (size_t i = 0; i < all; i++) {   /* compacts in place: order kept */
+        const json_t *sc = json_array_get(s->scenarios, s->refs[i].scenario);
+        if (selected(o, s, scenario_ref_id(s->scenarios, &s->refs[i], id, sizeof id),
+                     json_string_value(json_object_get(sc, "name")), json_object_get(sc, "tags")))
             s->refs[s->n++] = s->refs[i];
+    }
     scenario_order_refs(s->refs, s->n, o->seed);
     return 0;
 }
@@ -112,13 +151,23 @@ int runner_select_set(const struct runner_opts *o, struct case_set *s, json_t **
     return rc;
 }
 
-json_t *case_set_selection(const struct case_set *s, const char *filter)
+static json_t *strings(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+json_t *case_set_selection(const struct case_set *s, const struct runner_sel *sel)
 {
     char hex[2 * sizeof s->digest + 1];
     for (size_t i = 0; i < sizeof s->digest; i++)
         snprintf(hex + 2 * i, 3, "%02x", s->digest[i]);
-    return json_pack("{s:s?, s:I, s:s}", "filter", filter, "cases", (json_int_t)s->filtered,
-                     "digest", hex);
+    return json_pack("{s:o, s:o, s:o, s:I, s:s}", "filters", strings(sel->filters, sel->nfilters),
+                     "tags", strings(sel->tags, sel->ntags), "exclude_tags",
+                     strings(sel->exclude_tags, sel->nexclude_tags), "cases",
+                     (json_int_t)s->filtered, "digest", hex);
 }
 
 json_t *case_set_get(const struct case_set *s, size_t i)

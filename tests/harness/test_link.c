@@ -172,14 +172,88 @@ START_TEST(camera_boards_by_usb_id)
     ck_assert_str_eq(link_board_name(0x37C5, 0x124A), "OpenMV Cam 4 Plus");
     ck_assert_str_eq(link_board_name(0x2341, 0x045F), "Arduino Nicla Vision");
     ck_assert_ptr_null(link_board_name(0x0403, 0x6001));
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    char m[128];
+    ck_assert_str_eq(link_board_machine(0x37C5, 0x1060, m, sizeof m), "OpenMV Cam RT1060 with MIMXRT1062");
+    ck_assert_ptr_null(link_board_machine(0x37C5, 0x9204, m, sizeof m));   /* a bootloader */
+    ck_assert_ptr_null(link_board_machine(0x0403, 0x6001, m, sizeof m));
     struct tm_err err;
-    ck_assert_int_ge(link_ports_print(f, &err), 0);
+    size_t n = 99;
+    struct link_port *ports = link_ports_list(&n, &err);
+    ck_assert_msg(ports != NULL, "%s", err.msg);
+    free(ports);
+}
+END_TEST
+
+/* A lab file's reset command: a TCP link (which cannot reset by itself) resets
+ * the board by running it; a failing command is an error naming it. */
+START_TEST(reset_command_replaces_the_link_reset)
+{
+    int port, ls = listener(&port);
+    char spec[64], cmd[256], mark[64] = "/tmp/tm-link-reset-XXXXXX";
+    struct tm_err err = { 0 };
+    int fd = mkstemp(mark);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
+    struct link *l = link_open(spec, &err);
+    ck_assert_msg(l != NULL, "%s", err.msg);
+    snprintf(cmd, sizeof cmd, "echo cycled >> '%s'", mark);
+    ck_assert_int_eq(link_set_reset_command(l, cmd, &err), 0);
+    ck_assert_int_eq(link_reset(l, &err), 0);
+    ck_assert_int_eq(link_reset(l, &err), 0);
+    FILE *f = fopen(mark, "r");
+    char text[64] = "";
+    ck_assert_uint_eq(fread(text, 1, sizeof text - 1, f), 14);
     fclose(f);
-    ck_assert_uint_gt(len, 0);
-    free(buf);
+    ck_assert_str_eq(text, "cycled\ncycled\n");
+    ck_assert_int_eq(link_set_reset_command(l, "exit 3", &err), 0);
+    ck_assert_int_eq(link_reset(l, &err), -1);
+    ck_assert_msg(strstr(err.msg, "reset command `exit 3` failed (exit 3)"), "%s", err.msg);
+    link_close(l);
+    close(ls);
+    unlink(mark);
+}
+END_TEST
+
+/* auto, serial:id= and bare paths among a given port list (what libserialport
+ * lists on a lab host; this host has no camera attached). */
+START_TEST(board_selection_among_ports)
+{
+    struct link_port ports[] = {
+        { "/dev/ttyS0", "ttyS0", 0, 0, 0, "" },
+        { "/dev/ttyACM0", "OpenMV", 1, 0x37C5, 0x1204, "AAA" },
+        { "/dev/ttyACM1", "OpenMV", 1, 0x37C5, 0x9204, "BBB" },   /* bootloader: no REPL */
+        { "/dev/ttyUSB0", "FT232R", 1, 0x0403, 0x6001, "CCC" },
+        { "/dev/ttyACM2", "Nicla", 1, 0x2341, 0x045F, "DDD" },
+    };
+    char out[256];
+    struct tm_err err = { 0 };
+    ck_assert_int_eq(link_resolve_in("auto", ports, 4, out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "serial:/dev/ttyACM0");
+    ck_assert_int_eq(link_resolve_in("auto", ports, 5, out, sizeof out, &err), -1);
+    ck_assert_int_eq(err.code, TM_E_INPUT);
+    ck_assert_msg(strstr(err.msg, "2 boards found") && strstr(err.msg, "/dev/ttyACM0 (OpenMV Cam 4, serial AAA)")
+                  && strstr(err.msg, "/dev/ttyACM2 (Arduino Nicla Vision, serial DDD)")
+                  && !strstr(err.msg, "ttyACM1"), "%s", err.msg);
+    ck_assert_int_eq(link_resolve_in("auto", ports + 2, 2, out, sizeof out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no MicroPython/OpenMV board found among 2"), "%s", err.msg);
+    ck_assert_int_eq(link_resolve_in("serial:id=CCC,baud=57600", ports, 5, out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "serial:/dev/ttyUSB0,baud=57600");
+    ck_assert_int_eq(link_resolve_in("serial:id=DDD", ports, 5, out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "serial:/dev/ttyACM2");
+    ck_assert_int_eq(link_resolve_in("serial:id=CC", ports, 5, out, sizeof out, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no USB serial port with serial number 'CC'"), "%s", err.msg);
+    ck_assert_int_eq(link_resolve_in("/dev/ttyACM7", ports, 5, out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "serial:/dev/ttyACM7");
+    ck_assert_int_eq(link_resolve_in("virtual", ports, 5, out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "virtual");
+    ck_assert_int_eq(link_spec_check("auto", &err), 0);
+    ck_assert_int_eq(link_spec_check("/dev/ttyACM7,baud=57600", &err), 0);
+    ck_assert_int_eq(link_spec_check("serial:id=", &err), -1);
+    ck_assert_msg(strstr(err.msg, "id= needs the board's USB serial number"), "%s", err.msg);
+    /* A bare path opens as serial: (this one is no character device). */
+    ck_assert_ptr_null(link_open("/dev/null-not-a-port", &err));
+    ck_assert_msg(strstr(err.msg, "/dev/null-not-a-port: No such file"), "%s", err.msg);
 }
 END_TEST
 
@@ -196,6 +270,8 @@ int main(void)
     tcase_add_test(tc, bad_specs_name_the_problem);
     tcase_add_test(tc, tcp_roundtrip_and_close);
     tcase_add_test(tc, camera_boards_by_usb_id);
+    tcase_add_test(tc, board_selection_among_ports);
+    tcase_add_test(tc, reset_command_replaces_the_link_reset);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,292 @@
+/* The lab's conventions: case selection (--filter, --tag, --exclude-tag) that
+ * `list` and `run` share. The real program, the virtual camera and real tlspeer
+ * processes on loopback. */
+#include <check.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tm_fs.h"
+#include "tm_proc.h"
+
+#define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
+
+static char tmpdir[256], scen[300], report[300];
+
+/* A one-case device-client scenario NAME.yaml with these tags (YAML list body). */
+static void put_scenario(const char *name, const char *tags)
+{
+    char *text = NULL, path[600];
+    ck_assert_int_gt(asprintf(&text,
+        "name: %s\n"
+        "doc: device client trusts the root; the peer serves leaf and intermediate\n"
+        "tags: [%s]\n"
+        "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
+        "         server_hostname: test.local}\n"
+        "peer: {cert: [\"{kt}-server.der\", \"{kt}-int.der\"], key: \"{kt}-server.key.der\"}\n"
+        "axes: {backend: [openssl], keytype: [p256], proto: [tls]}\n"
+        "expect: {device: ok, peer: ok}\n", name, tags), 0);
+    snprintf(path, sizeof path, "%s/%s.yaml", scen, name);
+    ck_assert_int_eq(tm_write_file(path, text, strlen(text), 0644, NULL), 0);
+    free(text);
+}
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/tm-lab-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(scen, sizeof scen, "%s/scenarios", tmpdir);
+    snprintf(report, sizeof report, "%s/report", tmpdir);
+    ck_assert_int_eq(tm_mkdirs(scen, 0755, NULL), 0);
+    put_scenario("lab-a", "client, chain");
+    put_scenario("lab-b", "client, slow");
+    put_scenario("lab-c", "hostname");
+}
+
+static void teardown(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+/* `tlsmatrix ARGS…` (NULL-terminated) within limit_s: its exit code; stdout in
+ * *out and stderr in *errtext (malloc'd, NUL-terminated). */
+static int tlsmatrix(int limit_s, char **out, char **errtext, ...)
+{
+    char *argv[48] = { TLSMATRIX }, errpath[400];
+    int n = 1;
+    va_list ap;
+    va_start(ap, errtext);
+    for (char *a; n < 46 && (a = va_arg(ap, char *)) != NULL;)
+        argv[n++] = a;
+    va_end(ap);
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", tmpdir);
+    unlink(errpath);
+    struct tm_proc p;
+    struct tm_err err;
+    ck_assert_msg(tm_proc_spawn(&p, argv, errpath, &err) == 0, "%s", err.msg);
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    tm_ms until = tm_deadline_in(limit_s * 1000);
+    for (int last = 0; !last;) {
+        last = tm_proc_wait(&p, tm_deadline_in(50)) == 0 || tm_expired(until);
+        ssize_t r;   /* read after the exit too: its last lines may still be in the pipe */
+        while ((r = read(p.out_fd, buf + len, cap - len - 1)) > 0)
+            if ((len += (size_t)r) + 1 == cap)
+                buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    int hung = !p.exited;
+    tm_proc_stop(&p, 500);
+    ck_assert_msg(!hung, "tlsmatrix did not finish within %d s", limit_s);
+    *out = buf;
+    unsigned char *e = NULL;
+    ck_assert_int_eq(tm_read_file(errpath, &e, &len, NULL), 0);
+    *errtext = realloc(e, len + 1);
+    (*errtext)[len] = '\0';
+    return tm_proc_exit_code(&p);
+}
+
+/* The ids of a JSON array of cases, one per line. */
+static void ids_of(const json_t *cases, char *buf, size_t len)
+{
+    size_t i, used = 0;
+    json_t *c;
+    buf[0] = '\0';
+    json_array_foreach(cases, i, c)
+        used += (size_t)snprintf(buf + used, len - used, "%s\n",
+                                 json_string_value(json_object_get(c, "id")));
+}
+
+/* `list --json` with the selection options: the ids it lists. */
+static void listed(char *ids, size_t len, ...)
+{
+    char *argv[16] = { "list", "--json", "--scenarios", scen }, *out, *errtext;
+    int n = 4;
+    va_list ap;
+    va_start(ap, len);
+    for (char *a; n < 14 && (a = va_arg(ap, char *)) != NULL;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    int rc = tlsmatrix(30, &out, &errtext, argv[0], argv[1], argv[2], argv[3], argv[4], argv[5],
+                       argv[6], argv[7], argv[8], argv[9], argv[10], argv[11], argv[12], argv[13],
+                       NULL);
+    ck_assert_msg(rc == 0, "list exit %d: %s", rc, errtext);
+    json_t *cases = json_loads(out, 0, NULL);
+    ck_assert_msg(json_is_array(cases), "not JSON: %s", out);
+    ids_of(cases, ids, len);
+    json_decref(cases);
+    free(out);
+    free(errtext);
+}
+
+START_TEST(tags_and_filters_select_as_list_shows)
+{
+    char ids[1024];
+    listed(ids, sizeof ids, "--tag", "client", "--exclude-tag", "slow", NULL);
+    ck_assert_str_eq(ids, "lab-a/openssl/p256/tls\n");
+    /* Repeated tags are a union; an excluded tag wins over a wanted one. */
+    listed(ids, sizeof ids, "--tag", "chain", "--tag", "hostname", NULL);
+    ck_assert_str_eq(ids, "lab-a/openssl/p256/tls\nlab-c/openssl/p256/tls\n");
+    listed(ids, sizeof ids, "--tag", "client", "--exclude-tag", "chain", "--exclude-tag", "slow",
+           NULL);
+    ck_assert_str_eq(ids, "");
+    /* Repeated filters are a union (the last one used to win), and a bare
+     * scenario name selects its cases. */
+    listed(ids, sizeof ids, "--filter", "lab-a", "--filter", "lab-c/*/tls", NULL);
+    ck_assert_str_eq(ids, "lab-a/openssl/p256/tls\nlab-c/openssl/p256/tls\n");
+    listed(ids, sizeof ids, "--filter", "lab-?", "--exclude-tag", "client", NULL);
+    ck_assert_str_eq(ids, "lab-c/openssl/p256/tls\n");
+}
+END_TEST
+
+/* A run with the same options runs what list showed, and says how it selected. */
+START_TEST(run_runs_what_list_shows)
+{
+    char want[1024], got[1024], path[400], *out, *errtext;
+    listed(want, sizeof want, "--filter", "lab-*", "--exclude-tag", "chain", "--exclude-tag",
+           "hostname", NULL);
+    ck_assert_str_eq(want, "lab-b/openssl/p256/tls\n");
+    int rc = tlsmatrix(90, &out, &errtext, "run", "--quiet", "--scenarios", scen, "--report",
+                       report, "--filter", "lab-*", "--exclude-tag", "chain", "--exclude-tag",
+                       "hostname", NULL);
+    ck_assert_msg(rc == 0, "run exit %d: %s", rc, errtext);
+    free(out);
+    free(errtext);
+    snprintf(path, sizeof path, "%s/run.json", report);
+    json_t *run = json_load_file(path, 0, NULL);
+    ck_assert_ptr_nonnull(run);
+    ids_of(json_object_get(run, "cases"), got, sizeof got);
+    ck_assert_str_eq(got, want);
+    json_t *sel = json_object_get(json_object_get(run, "header"), "selection");
+    char *s = json_dumps(sel, JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_ptr_nonnull(strstr(s, "\"exclude_tags\":[\"chain\",\"hostname\"],"
+                                    "\"filters\":[\"lab-*\"],\"tags\":[]"));
+    free(s);
+    json_decref(run);
+}
+END_TEST
+
+START_TEST(a_selection_of_nothing_is_a_setup_error)
+{
+    char *out, *errtext;
+    int rc = tlsmatrix(30, &out, &errtext, "run", "--scenarios", scen, "--report", report,
+                       "--tag", "nope", "--filter", "lab-a", NULL);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_msg(strstr(errtext, "--filter 'lab-a' --tag 'nope' selects none of the 3 cases"),
+                  "%s", errtext);
+    free(out);
+    free(errtext);
+    rc = tlsmatrix(30, &out, &errtext, "list", "--scenarios", scen, "--tag", "", NULL);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_msg(strstr(errtext, "--tag: an empty value selects nothing"), "%s", errtext);
+    free(out);
+    free(errtext);
+}
+END_TEST
+
+static void put_lab(const char *name, const char *text)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    ck_assert_int_eq(tm_write_file(path, text, strlen(text), 0644, NULL), 0);
+}
+
+/* `run ARGS…` must exit 2 with want in its message. */
+static void refused(const char *want, const char *a1, const char *a2, const char *a3,
+                    const char *a4)
+{
+    char *out, *errtext;
+    int rc = tlsmatrix(30, &out, &errtext, "run", "--scenarios", scen, "--report", report, a1,
+                       a2, a3, a4, NULL);
+    ck_assert_msg(rc == 2 && strstr(errtext, want), "exit %d, wanted '%s' in: %s", rc, want,
+                  errtext);
+    free(out);
+    free(errtext);
+}
+
+/* A place of a lab file runs on its link and with its profile. */
+START_TEST(lab_file_places_run)
+{
+    char lab[400], path[400], *out, *errtext;
+    put_lab("lab.yaml",
+            "boards:\n"
+            "  - name: sim-a\n"
+            "    link: virtual\n"
+            "    profile: micropython-unix\n"
+            "    reset: \"true\"\n"
+            "  - {name: bench-2, link: \"serial:id=3F0049000651\"}\n");
+    snprintf(lab, sizeof lab, "%s/lab.yaml", tmpdir);
+    int rc = tlsmatrix(90, &out, &errtext, "run", "--quiet", "--scenarios", scen, "--report",
+                       report, "--filter", "lab-a", "--devices", lab, "--place", "sim-a", NULL);
+    ck_assert_msg(rc == 0, "run exit %d: %s", rc, errtext);
+    free(out);
+    free(errtext);
+    snprintf(path, sizeof path, "%s/run.json", report);
+    json_t *run = json_load_file(path, 0, NULL);
+    json_t *h = json_object_get(run, "header");
+    ck_assert_str_eq(json_string_value(json_object_get(h, "profile")), "micropython-unix");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(h, "devices"), 0),
+                                                       "link")), "virtual");
+    json_decref(run);
+    refused("--place 'sim-b': no such board in", "--devices", lab, "--place", "sim-b");
+    refused("(boards: sim-a, bench-2)", "--devices", lab, "--place", "sim-b");
+    refused("--place needs --devices FILE", "--place", "sim-a", "--quiet", "--quiet");
+    refused("name the boards to use with --place NAME", "--devices", lab, "--quiet", "--quiet");
+}
+END_TEST
+
+START_TEST(bad_lab_files_name_the_line)
+{
+    static const struct { const char *text, *want; } bad[] = {
+        { "boards:\n  - name: a\n    lnk: virtual\n", "lab.yaml:3: unknown field 'lnk'" },
+        { "boards:\n  - {name: a, link: virtual}\n  - {name: a, link: virtual}\n",
+          "lab.yaml:3: board 'a' named twice" },
+        { "boards:\n  - {name: a, link: \"bogus:x\"}\n", "lab.yaml:2: board 'a': link 'bogus:x': unknown kind" },
+        { "boards:\n  - {link: virtual}\n", "missing field 'name'" },
+        { "places: []\n", "expected a mapping with a list `boards:`" },
+        { "boards:\n  - {name: a, link: virtual, profile: micropython-unix}\n"
+          "  - {name: b, link: virtual, profile: micropython-openmv-default}\n",
+          "a run judges by one profile" },
+    };
+    char lab[400];
+    snprintf(lab, sizeof lab, "%s/lab.yaml", tmpdir);
+    for (size_t i = 0; i + 1 < sizeof bad / sizeof bad[0]; i++) {
+        put_lab("lab.yaml", bad[i].text);
+        refused(bad[i].want, "--devices", lab, "--place", "a");
+    }
+    put_lab("lab.yaml", bad[5].text);
+    char *out, *errtext;
+    int rc = tlsmatrix(30, &out, &errtext, "run", "--scenarios", scen, "--report", report,
+                       "--devices", lab, "--place", "a", "--place", "b", NULL);
+    ck_assert_msg(rc == 2 && strstr(errtext, "--place a has profile micropython-unix, --place b "
+                                             "micropython-openmv-default"), "%d %s", rc, errtext);
+    free(out);
+    free(errtext);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("lab");
+    TCase *tc = tcase_create("selection");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 150);
+    tcase_add_test(tc, tags_and_filters_select_as_list_shows);
+    tcase_add_test(tc, run_runs_what_list_shows);
+    tcase_add_test(tc, a_selection_of_nothing_is_a_setup_error);
+    tcase_add_test(tc, lab_file_places_run);
+    tcase_add_test(tc, bad_lab_files_name_the_line);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
