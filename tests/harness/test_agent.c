@@ -272,6 +272,49 @@ START_TEST(silent_device_bootstrap_deadline)
 }
 END_TEST
 
+/* exec-agent: a program that is the agent says hello first and serves requests
+ * (here a shell stand-in answering every request "ok"); no REPL bytes are sent,
+ * and a second bootstrap restarts it for a fresh hello. */
+START_TEST(exec_agent_direct_bootstrap)
+{
+    struct tm_err err = { 0 };
+    char fake[400], spec[500];
+    snprintf(fake, sizeof fake, "%s/fake-agent.sh", tmpdir);
+    const char *sh = "echo noise\n"
+                     "echo \"{\\\"event\\\":\\\"hello\\\",\\\"agent\\\":\\\"tlsmatrix-agent\\\","
+                     "\\\"proto\\\":1,\\\"pid\\\":$$}\"\n"
+                     "while read -r l; do echo \"{\\\"id\\\":1,\\\"outcome\\\":\\\"ok\\\","
+                     "\\\"got\\\":$l}\"; done\n";
+    ck_assert_int_eq(tm_write_file(fake, sh, strlen(sh), 0644, NULL), 0);
+    snprintf(spec, sizeof spec, "exec-agent:/bin/sh %s", fake);
+    json_t *tr = json_array();
+    struct agent_opts o = { script, 0, 2 };
+    struct agent *a = agent_open(spec, &o, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    agent_set_transcript(a, tr);
+    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(10000), &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(agent_upload_mode(a), "direct");
+    ck_assert_uint_eq(agent_upload_bytes(a), 0);
+    json_int_t pid = json_integer_value(json_object_get(agent_hello(a), "pid"));
+    json_t *reply = NULL;
+    ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(reply, "got"), "op")), "info");
+    json_decref(reply);
+    /* Nothing of the raw REPL went out: no Ctrl-C, Ctrl-A or upload. */
+    size_t i;
+    json_t *v;
+    json_array_foreach(tr, i, v) {
+        const char *t = json_string_value(v);
+        ck_assert_msg(t[0] != '>' || t[2] == '{', "sent more than requests: %s", t);
+    }
+    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(10000), &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(agent_bootstrap_count(a), 2);
+    ck_assert_int_ne(json_integer_value(json_object_get(agent_hello(a), "pid")), pid);
+    agent_close(a);
+    json_decref(tr);
+}
+END_TEST
+
 /* MicroPython's real raw REPL (wasm under node) with the real agent. */
 START_TEST(micropython_repl_bootstrap)
 {
@@ -337,6 +380,7 @@ int main(void)
         tcase_add_test(tc, bad_script_is_setup_error);
     }
     tcase_add_test(tc, silent_device_bootstrap_deadline);
+    tcase_add_test(tc, exec_agent_direct_bootstrap);
     if (have_mpy)
         tcase_add_test(tc, micropython_repl_bootstrap);
     suite_add_tcase(s, tc);

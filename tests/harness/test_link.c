@@ -1,6 +1,7 @@
 /* Links on real pseudo-terminals, real processes and real loopback sockets. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -91,6 +92,41 @@ START_TEST(exec_reset_restarts_program)
     ck_assert_int_eq(strncmp(b, "started ", 8), 0);
     ck_assert_str_ne(a, b);   /* a new process (new pid) */
     link_close(l);
+}
+END_TEST
+
+/* exec-agent: the program runs in a private directory (the files it is sent go
+ * there, not into the harness's directory), made absolute paths in CMD still
+ * work, and the directory goes with the link. */
+START_TEST(exec_agent_runs_in_a_private_directory)
+{
+    struct tm_err err = { 0 };
+    char here[512], spec[700];
+    ck_assert_ptr_nonnull(getcwd(here, sizeof here));
+    ck_assert_int_eq(chdir(TM_SOURCE_DIR), 0);
+    snprintf(spec, sizeof spec, "exec-agent:/bin/sh -c 'pwd; test -f \"$1\" && echo found' sh "
+             "scenarios/profiles/micropython-unix.yaml");
+    struct link *l = link_open(spec, &err);
+    ck_assert_int_eq(chdir(here), 0);
+    ck_assert_msg(l != NULL, "%s", err.msg);
+    ck_assert_int_eq(link_is_agent(l), 1);
+    char out[300];
+    size_t n = read_n(l, out, sizeof out - 1, tm_deadline_in(2000));
+    out[n] = '\0';
+    char *nl = strchr(out, '\n');
+    ck_assert_ptr_nonnull(nl);
+    *nl = '\0';
+    ck_assert_msg(strstr(out, "/tm-agent-") != NULL, "%s", out);
+    ck_assert_msg(strstr(nl + 1, "found") != NULL, "relative path not resolved: %s", nl + 1);
+    struct stat st;
+    ck_assert_int_eq(stat(out, &st), 0);
+    link_close(l);
+    ck_assert_int_ne(stat(out, &st), 0);   /* removed with the link */
+    l = link_open("exec:/bin/true", &err);
+    ck_assert_int_eq(link_is_agent(l), 0);
+    link_close(l);
+    ck_assert_int_eq(link_spec_spawns("exec-agent:x"), 1);
+    ck_assert_int_eq(link_spec_spawns("tcp:h:1"), 0);
 }
 END_TEST
 
@@ -266,6 +302,7 @@ int main(void)
     tcase_add_test(tc, exec_read_deadline_is_respected);
     tcase_add_test(tc, exec_child_exit_is_closed);
     tcase_add_test(tc, exec_reset_restarts_program);
+    tcase_add_test(tc, exec_agent_runs_in_a_private_directory);
     tcase_add_test(tc, virtual_is_exec_of_vcam);
     tcase_add_test(tc, bad_specs_name_the_problem);
     tcase_add_test(tc, tcp_roundtrip_and_close);

@@ -221,6 +221,9 @@ START_TEST(run_virtual_all_pass_with_bundles)
     snprintf(p, sizeof p, "%s/cases/tmdrive-client-ok_openssl_p256_tls/replay.sh", report);
     ck_assert_msg(access(p, X_OK) == 0, "%s", p);
     ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(run, "header"), "devices")), 2);
+    /* No --profile: the virtual camera's hello (an STM32 board) picked OpenMV's. */
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(run, "header"), "profile")),
+                     "micropython-openmv-default");
     free(o);
     json_decref(run);
     /* diff of a run with itself: no regressions; merge writes a run. */
@@ -410,6 +413,34 @@ START_TEST(run_device_lost_for_good_exit_3)
 }
 END_TEST
 
+/* A device whose hello fits no profile (a board nobody described) is a setup
+ * error naming what the hello says, before any case runs; --profile overrides. */
+START_TEST(run_device_without_profile_is_setup_error)
+{
+    char prof[400], spec[600];
+    snprintf(prof, sizeof prof, "%s/esp.yaml", tmpdir);
+    const char *y = "name: esp\ndoc: d\nopenmv: v0\nmicropython: v1.27.0\nboard: ESP32-CAM\n"
+                    "mcu: ESP32\nimpl_version: 1.27.0\nsysname: esp32\n"
+                    "clock_unset: \"2000-01-01T00:00:00Z\"\npem: false\ntls13: false\n"
+                    "heap: 262144\nagent_heap: 24576\n";
+    ck_assert_int_eq(tm_write_file(prof, y, strlen(y), 0644, NULL), 0);
+    snprintf(spec, sizeof spec, "virtual:--profile %s", prof);
+    int rc = tlsmatrix(NULL, 60, "run", "--device", spec, "--scenarios", scen, "--report", report, NULL);
+    char *o = output();
+    ck_assert_msg(rc == 2 && strstr(o, "no profile") && strstr(o, "ESP32-CAM with ESP32"),
+                  "exit %d\n%.3000s", rc, o);
+    free(o);
+    char runjson[450];
+    snprintf(runjson, sizeof runjson, "%s/run.json", report);
+    ck_assert_int_ne(access(runjson, F_OK), 0);   /* no reports for a run that could not judge */
+    rc = tlsmatrix(NULL, 60, "run", "--device", spec, "--scenarios", scen, "--report", report,
+                   "--profile", "micropython-openmv-default", NULL);
+    o = output();
+    ck_assert_msg(rc == 0, "exit %d\n%.3000s", rc, o);
+    free(o);
+}
+END_TEST
+
 START_TEST(cli_usage_and_list)
 {
     ck_assert_int_eq(tlsmatrix(NULL, 10, "run", "--shard", "3/2", NULL), 2);
@@ -472,6 +503,7 @@ int main(void)
     tcase_add_test(tc, run_reboot_fault_retry_is_flaky);
     tcase_add_test(tc, run_stall_fault_respects_deadline);
     tcase_add_test(tc, run_device_lost_for_good_exit_3);
+    tcase_add_test(tc, run_device_without_profile_is_setup_error);
     tcase_add_test(tc, run_garbage_fault_ignored);
     tcase_add_test(tc, run_device_taken_out_others_finish);
     suite_add_tcase(s, tc);

@@ -594,6 +594,62 @@ START_TEST(profiles)
 }
 END_TEST
 
+/* The profile follows the device's hello: the profile whose match block fits
+ * best; a MicroPython for Linux is not judged by the OpenMV profile; none or a
+ * tie is an error naming what the hello says. */
+static json_t *hello_of(const char *machine, const char *mbedtls, int pem)
+{
+    return json_pack("{s:{s:s, s:s}, s:s, s:{s:b}}", "impl", "name", "micropython", "machine",
+                     machine, "mbedtls", mbedtls, "caps", "pem", pem);
+}
+
+START_TEST(profile_from_hello)
+{
+    struct tm_err err = { 0 };
+    json_t *cam = hello_of("OpenMV4P with STM32H743", "Mbed TLS 3.6.6", 0);
+    json_t *rt = hello_of("OpenMV-RT1060 with MIMXRT1062DVJ6A", "Mbed TLS 3.6.6", 0);
+    json_t *unix_ = hello_of("linux [GCC 12.2.0] version", "Mbed TLS 3.6.6", 0);
+    json_t *esp = hello_of("ESP32 module with ESP32", "Mbed TLS 3.6.6", 0);
+    /* The project's own profiles. */
+    const char *const want[3] = { "micropython-openmv-default", "micropython-openmv-rt1060",
+                                  "micropython-unix" };
+    json_t *hellos[3] = { cam, rt, unix_ };
+    for (int i = 0; i < 3; i++) {
+        json_t *p = profile_for_hello(NULL, hellos[i], &err);
+        ck_assert_msg(p != NULL, "%s", err.msg);
+        ck_assert_str_eq(json_string_value(json_object_get(p, "name")), want[i]);
+        json_decref(p);
+    }
+    ck_assert_ptr_null(profile_for_hello(NULL, esp, &err));
+    ck_assert_msg(strstr(err.msg, "no profile") && strstr(err.msg, "ESP32 module with ESP32")
+                  && strstr(err.msg, "--profile"), "%s", err.msg);
+    /* Most keys win; equal scores are a tie; a broken file is an error. */
+    put("sel", "a.yaml", "name: a\ndoc: d\nmatch: {impl: micropython}\n");
+    put("sel", "b.yaml", "name: b\ndoc: d\nmatch: {impl: micropython, mbedtls: \"Mbed TLS 3.*\", pem: false}\n");
+    put("sel", "c.yaml", "name: c\ndoc: d\n");   /* no match block: by name only */
+    char dir[450];
+    snprintf(dir, sizeof dir, "%s/sel", g_dir);
+    json_t *p = profile_for_hello(dir, cam, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "b");
+    json_decref(p);
+    json_object_set_new(json_object_get(cam, "caps"), "pem", json_true());
+    p = profile_for_hello(dir, cam, &err);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "a");
+    json_decref(p);
+    put("sel", "d.yaml", "name: d\ndoc: d\nmatch: {machine: \"*STM32*\"}\n");
+    ck_assert_ptr_null(profile_for_hello(dir, cam, &err));
+    ck_assert_msg(strstr(err.msg, "two profiles"), "%s", err.msg);
+    put("sel", "e.yaml", "name: e\ndoc: d\nmatch: {board: x}\n");
+    ck_assert_ptr_null(profile_for_hello(dir, cam, &err));
+    ck_assert_msg(strstr(err.msg, "e.yaml:3") && strstr(err.msg, "board"), "%s", err.msg);
+    json_decref(cam);
+    json_decref(rt);
+    json_decref(unix_);
+    json_decref(esp);
+}
+END_TEST
+
 /* ---- loader errors ------------------------------------------------------- */
 
 static const struct {
@@ -702,6 +758,7 @@ static Suite *suite(void)
     tcase_add_test(t, expand_one_unknown_ids);
     tcase_add_test(t, seed_order_refs);
     tcase_add_test(t, profiles);
+    tcase_add_test(t, profile_from_hello);
     tcase_add_test(t, loader_errors);
     suite_add_tcase(s, t);
     return s;

@@ -479,6 +479,73 @@ START_TEST(t_diff_exact)
 }
 END_TEST
 
+/* ---- fidelity ---- */
+
+/* Two devices' runs of one catalog, device side case by case: the same, a
+ * difference the hello explains (a capability skip), one a profile explains
+ * (an xfail), one nothing explains (another exception text), and cases in one
+ * run only. */
+START_TEST(fidelity_explains_differences)
+{
+    const char *a_text =
+        "{\"format\":\"tlsmatrix-run/1\",\"header\":{\"profile\":\"pa\"},\"cases\":["
+        "{\"id\":\"same\",\"verdict\":\"pass\",\"actual\":{\"device\":\"ok\"},\"device_reply\":{\"stage\":null,\"exc\":null}},"
+        "{\"id\":\"text\",\"verdict\":\"pass\",\"actual\":{\"device\":\"error:x\"},"
+        " \"device_reply\":{\"stage\":\"handshake\",\"exc\":{\"type\":\"OSError\",\"text\":\"(-1, 'A')\"}}},"
+        "{\"id\":\"skip\",\"verdict\":\"pass\",\"actual\":{\"device\":\"ok\"}},"
+        "{\"id\":\"xf\",\"verdict\":\"pass\",\"actual\":{\"device\":\"error:y\"}},"
+        "{\"id\":\"both\",\"verdict\":\"skip\",\"reason\":\"r\",\"actual\":{\"device\":null}},"
+        "{\"id\":\"only-a\",\"verdict\":\"pass\",\"actual\":{\"device\":\"ok\"}}]}";
+    const char *b_text =
+        "{\"format\":\"tlsmatrix-run/1\",\"header\":{\"profile\":\"pb\"},\"cases\":["
+        "{\"id\":\"same\",\"verdict\":\"pass\",\"actual\":{\"device\":\"ok\"},\"device_reply\":{\"stage\":null,\"exc\":null}},"
+        "{\"id\":\"text\",\"verdict\":\"pass\",\"actual\":{\"device\":\"error:x\"},"
+        " \"device_reply\":{\"stage\":\"handshake\",\"exc\":{\"type\":\"OSError\",\"text\":\"(-1, 'B')\"}}},"
+        "{\"id\":\"skip\",\"verdict\":\"skip\",\"reason\":\"device has no ssl wrapper\",\"actual\":{\"device\":null}},"
+        "{\"id\":\"xf\",\"verdict\":\"xfail\",\"actual\":{\"device\":\"ok\"},\"xfail\":{\"reason\":\"known\",\"ref\":null}},"
+        "{\"id\":\"both\",\"verdict\":\"skip\",\"reason\":\"r\",\"actual\":{\"device\":null}},"
+        "{\"id\":\"only-b\",\"verdict\":\"pass\",\"actual\":{\"device\":\"ok\"}}]}";
+    json_t *a = json_loads(a_text, 0, NULL), *b = json_loads(b_text, 0, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    json_t *f = report_fidelity(a, b);
+    ck_assert_ptr_nonnull(f);
+    const json_t *t = json_object_get(f, "totals");
+    const char *keys[] = { "compared", "same", "same_skipped", "explained", "unexplained", "only_a", "only_b" };
+    const int want[] = { 5, 1, 1, 2, 1, 1, 1 };
+    for (size_t i = 0; i < 7; i++)
+        ck_assert_msg(json_integer_value(json_object_get(t, keys[i])) == want[i], "%s: %lld", keys[i],
+                      (long long)json_integer_value(json_object_get(t, keys[i])));
+    const json_t *u = json_array_get(json_object_get(f, "unexplained"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(u, "id")), "text");
+    ck_assert_str_eq(json_string_value(json_object_get(u, "differs_in")), "exception text");
+    const json_t *e0 = json_array_get(json_object_get(f, "explained"), 0);
+    const json_t *e1 = json_array_get(json_object_get(f, "explained"), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(e0, "why"), "by")), "hello");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(e1, "why"), "by")), "profile");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(e1, "why"), "profile")), "pb");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ck_assert_int_eq(report_print_fidelity(f, "A", "B", out), 1);
+    fclose(out);
+    ck_assert_msg(strstr(text, "5 cases compared: 2 the same (1 skipped on both), 2 differ explained, "
+                               "1 differ unexplained; 1 only in a, 1 only in b"), "%s", text);
+    ck_assert_msg(strstr(text, "unexplained  text (differs in exception text)\n"
+                               "    a: error:x at handshake, OSError (-1, 'A')\n"), "%s", text);
+    ck_assert_msg(strstr(text, "why: profile pb of run b expects it: known"), "%s", text);
+    free(text);
+    json_decref(f);
+    /* A run against itself: every case the same. */
+    f = report_fidelity(a, a);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(f, "totals"), "unexplained")), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(f, "explained")), 0);
+    json_decref(f);
+    json_decref(a);
+    json_decref(b);
+}
+END_TEST
+
 /* ---- merge ---- */
 
 static json_t *shard_of(const json_t *run, size_t k, size_t n, const char *label)
@@ -728,6 +795,7 @@ static Suite *reports_suite(void)
     tcase_add_test(tc, t_html_wellformed_and_inert);
     tcase_add_test(tc, t_markdown_cells_escaped);
     tcase_add_test(tc, t_diff_exact);
+    tcase_add_test(tc, fidelity_explains_differences);
     tcase_add_test(tc, t_merge_shards);
     tcase_add_test(tc, t_merge_refuses_incomplete_sets);
     tcase_add_test(tc, t_load_errors);

@@ -1,0 +1,212 @@
+/* A real MicroPython (the unix port 1.25 on mbedTLS 3.6.6, build/mpy/micropython)
+ * as a device, driven through an exec-agent: link that runs camera/agent/agent.py.
+ *   catalog:  the whole catalog on it (--jobs 2): exit 0, no unexpected verdict,
+ *             its own profile picked from its hello, and the cases its clock can
+ *             run are run (only capability skips, from its hello).
+ *   fidelity: the virtual camera's run of the catalog against that run, device
+ *             side case by case (`diff --fidelity`): every difference explained.
+ * The catalog test keeps its report in TM_MPY_REPORT for the fidelity test. */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scenario/scenario.h"
+#include "tm_fs.h"
+#include "tm_proc.h"
+
+#define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
+#define AGENT TM_SOURCE_DIR "/camera/agent/agent.py"
+#define HARD_LIMIT_S 200     /* kill a hung run; the ctest TIMEOUT is above this */
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/tm-real-mpy-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    ck_assert_int_eq(tm_rmtree(tmpdir, NULL), 0);
+}
+
+/* Run a tlsmatrix command with its stdout and stderr in out_path; its exit code. */
+static int tool(char *const argv[], const char *out_path)
+{
+    struct tm_proc p;
+    struct tm_err err = { 0 };
+    tm_ms t0 = tm_now_ms();
+    ck_assert_msg(tm_proc_spawn(&p, argv, out_path, &err) == 0, "%s", err.msg);
+    FILE *f = fopen(out_path, "a");
+    ck_assert_ptr_nonnull(f);
+    char buf[4096];
+    ssize_t r;
+    while (tm_proc_wait(&p, tm_deadline_in(100)) != 0 && tm_now_ms() - t0 < HARD_LIMIT_S * 1000)
+        while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
+            fwrite(buf, 1, (size_t)r, f);
+    while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
+        fwrite(buf, 1, (size_t)r, f);
+    fclose(f);
+    int hung = !p.exited;
+    tm_proc_stop(&p, 500);
+    ck_assert_msg(!hung, "%s %s did not finish within %d s", argv[0], argv[1], HARD_LIMIT_S);
+    return tm_proc_exit_code(&p);
+}
+
+static char *slurp(const char *path)
+{
+    unsigned char *text = NULL;
+    size_t len = 0;
+    tm_read_file(path, &text, &len, NULL);
+    return (char *)text;
+}
+
+static size_t catalog_cases(void)
+{
+    const char *paths[] = { TM_SOURCE_DIR "/scenarios" };
+    json_t *errors = json_array(), *sc = scenario_load_all(paths, 1, errors);
+    struct tm_err err = { 0 };
+    json_t *cases = scenario_expand(sc, &err);
+    ck_assert_msg(cases != NULL, "%s", err.msg);
+    size_t n = json_array_size(cases);
+    json_decref(cases);
+    json_decref(sc);
+    json_decref(errors);
+    return n;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* The only reasons this device may skip a case: what its hello lacks. */
+static int capability_skip(const char *reason)
+{
+    static const char *const ok[] = {
+        "device clock cannot be set (hello clock.settable=false) and the case needs clock: unset",
+        "device has no ssl wrapper (hello modules.ssl=false)",
+        "device has no DTLS client_id (hello caps.client_id=false)",
+    };
+    for (size_t i = 0; reason != NULL && i < sizeof ok / sizeof ok[0]; i++)
+        if (strncmp(reason, ok[i], strlen(ok[i])) == 0)
+            return 1;
+    return 0;
+}
+
+#ifdef TM_MPY_TEST_catalog
+START_TEST(catalog_on_real_micropython)
+{
+    char out[300], spec[600], runjson[400];
+    snprintf(out, sizeof out, "%s/output.txt", tmpdir);
+    snprintf(spec, sizeof spec, "exec-agent:%s %s", TM_MPY, AGENT);
+    char *argv[] = { TLSMATRIX, "run", "--device", spec, "--jobs", "2", "--report",
+                     TM_MPY_REPORT, NULL };
+    tm_ms t0 = tm_now_ms();
+    int rc = tool(argv, out);
+    tm_ms took = tm_now_ms() - t0;
+    char *text = slurp(out);
+    snprintf(runjson, sizeof runjson, "%s/run.json", TM_MPY_REPORT);
+    json_error_t jerr;
+    json_t *run = json_load_file(runjson, 0, &jerr);
+    ck_assert_msg(run != NULL, "no run.json (exit %d): %s\n%s", rc, jerr.text, text ?: "");
+    const json_t *hdr = json_object_get(run, "header"), *cases = json_object_get(run, "cases");
+    const json_t *dev = json_array_get(json_object_get(hdr, "devices"), 0);
+    const json_t *hello = json_object_get(dev, "hello");
+    /* The device is what it claims: the agent itself on MicroPython 1.25, mbedTLS 3.6.6. */
+    ck_assert_str_eq(str(dev, "upload"), "direct");
+    ck_assert_str_eq(str(json_object_get(hello, "impl"), "version"), "1.25.0");
+    ck_assert_str_eq(str(hello, "mbedtls"), "Mbed TLS 3.6.6");
+    ck_assert(json_is_false(json_object_get(json_object_get(hello, "caps"), "pem")));
+    ck_assert(json_is_false(json_object_get(json_object_get(hello, "clock"), "settable")));
+    /* Judged by its own profile, picked from the hello (no --profile given). */
+    ck_assert_str_eq(str(hdr, "profile"), "micropython-unix");
+    size_t i, executed = 0;
+    json_t *c;
+    static char bad[16384];
+    size_t o = 0;
+    json_array_foreach(cases, i, c) {
+        const char *v = str(c, "verdict");
+        int fine = v != NULL && (strcmp(v, "pass") == 0 || strcmp(v, "xfail") == 0
+                                 || (strcmp(v, "skip") == 0 && capability_skip(str(c, "reason"))));
+        executed += v != NULL && strcmp(v, "skip") != 0;
+        if (!fine && o + 600 < sizeof bad)
+            o += (size_t)snprintf(bad + o, sizeof bad - o, "\n  %s: %s (%.400s)", str(c, "id"),
+                                  v ? v : "no verdict", str(c, "reason") ?: "");
+    }
+    ck_assert_msg(bad[0] == '\0', "exit %d; unexpected verdicts or skips:%s", rc, bad);
+    ck_assert_msg(rc == 0, "exit %d\n%s", rc, text ?: "");
+    ck_assert_uint_eq(json_array_size(cases), catalog_cases());
+    /* The clock rule at work: the reference-time cases run at the device's own time. */
+    ck_assert_msg(executed + 30 >= json_array_size(cases), "only %zu of %zu cases executed",
+                  executed, json_array_size(cases));
+    fprintf(stderr, "real MicroPython: %zu cases, %zu executed, %lld ms\n",
+            json_array_size(cases), executed, (long long)took);
+    free(text);
+    json_decref(run);
+}
+END_TEST
+#endif
+
+#ifdef TM_MPY_TEST_fidelity
+START_TEST(fidelity_with_the_virtual_camera)
+{
+    char out[300], report[300], vcam_json[400], mpy_json[400], diff_out[300];
+    snprintf(out, sizeof out, "%s/vcam.txt", tmpdir);
+    snprintf(report, sizeof report, "%s/vcam", tmpdir);
+    char *run_argv[] = { TLSMATRIX, "run", "--jobs", "2", "--report", report, NULL };
+    int rc = tool(run_argv, out);
+    char *text = slurp(out);
+    ck_assert_msg(rc == 0, "virtual camera run: exit %d\n%s", rc, text ?: "");
+    free(text);
+    snprintf(vcam_json, sizeof vcam_json, "%s/run.json", report);
+    snprintf(mpy_json, sizeof mpy_json, "%s/run.json", TM_MPY_REPORT);
+    snprintf(diff_out, sizeof diff_out, "%s/fidelity.json", tmpdir);
+    char *diff_argv[] = { TLSMATRIX, "diff", "--fidelity", "--json", vcam_json, mpy_json, NULL };
+    rc = tool(diff_argv, diff_out);
+    json_error_t jerr;
+    json_t *f = json_load_file(diff_out, 0, &jerr);
+    ck_assert_msg(f != NULL, "diff --fidelity (exit %d) printed no JSON: %s", rc, jerr.text);
+    const json_t *t = json_object_get(f, "totals");
+    char *un = json_dumps(json_object_get(f, "unexplained"), JSON_INDENT(1));
+    ck_assert_msg(json_integer_value(json_object_get(t, "unexplained")) == 0 && rc == 0,
+                  "exit %d; differences no profile explains: %.12000s", rc, un ?: "");
+    free(un);
+    ck_assert_int_eq(json_integer_value(json_object_get(t, "compared")), (json_int_t)catalog_cases());
+    ck_assert_int_eq(json_integer_value(json_object_get(t, "only_a")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(t, "only_b")), 0);
+    json_int_t same = json_integer_value(json_object_get(t, "same"));
+    ck_assert_int_gt(same, 200);   /* the two devices really ran the same cases alike */
+    fprintf(stderr, "fidelity: %lld compared, %lld same, %lld skipped on both, %lld explained\n",
+            (long long)json_integer_value(json_object_get(t, "compared")), (long long)same,
+            (long long)json_integer_value(json_object_get(t, "same_skipped")),
+            (long long)json_integer_value(json_object_get(t, "explained")));
+    json_decref(f);
+}
+END_TEST
+#endif
+
+int main(void)
+{
+    Suite *s = suite_create("real-micropython");
+    TCase *tc = tcase_create("real-micropython");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, HARD_LIMIT_S + 20);
+#ifdef TM_MPY_TEST_catalog
+    tcase_add_test(tc, catalog_on_real_micropython);
+#endif
+#ifdef TM_MPY_TEST_fidelity
+    tcase_add_test(tc, fidelity_with_the_virtual_camera);
+#endif
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
