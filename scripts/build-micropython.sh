@@ -44,6 +44,14 @@ stage() {
   mv "$out/src.tmp" "$out/src"
 }
 
+# Up to date: the same sources and this same script built OUT/micropython (CMake
+# calls again when a file's time changed, e.g. after a git checkout).
+stamp="$(cat "$mpy/.tm-source" "$mbed/.tm-source" 2>/dev/null) $(sha256sum <"$0")"
+if [ -x "$out/micropython" ] && [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
+  touch "$out/micropython"
+  exit 0
+fi
+
 started=$(date +%s)
 : >"$log"
 stage >>"$log" 2>&1 || die "staging the sources in $out/src failed; see $log"
@@ -58,4 +66,5 @@ got=$("$out/obj/micropython" -c 'import tls; print(tls.MBEDTLS_VERSION)' 2>>"$lo
 [ "$got" = "Mbed TLS 3.6.6" ] || die "the built micropython reports '$got', not Mbed TLS 3.6.6; see $log"
 cp "$out/obj/micropython" "$out/micropython.tmp"
 mv "$out/micropython.tmp" "$out/micropython"
+printf '%s\n' "$stamp" >"$out/.stamp"
 echo "build-micropython: $out/micropython ($got) built in $(( $(date +%s) - started )) s"

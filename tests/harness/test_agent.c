@@ -288,7 +288,7 @@ START_TEST(exec_agent_direct_bootstrap)
     ck_assert_int_eq(tm_write_file(fake, sh, strlen(sh), 0644, NULL), 0);
     snprintf(spec, sizeof spec, "exec-agent:/bin/sh %s", fake);
     json_t *tr = json_array();
-    struct agent_opts o = { script, 0, 2 };
+    struct agent_opts o = { script, 0, 2, NULL };
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     agent_set_transcript(a, tr);

@@ -80,6 +80,7 @@ static size_t catalog_cases(void)
     return n;
 }
 
+#ifdef TM_MPY_TEST_catalog
 static const char *str(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -99,7 +100,6 @@ static int capability_skip(const char *reason)
     return 0;
 }
 
-#ifdef TM_MPY_TEST_catalog
 START_TEST(catalog_on_real_micropython)
 {
     char out[300], spec[600], runjson[400];
