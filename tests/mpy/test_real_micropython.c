@@ -13,9 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "scenario/scenario.h"
+#include "catalog_run.h"
 #include "tm_fs.h"
-#include "tm_proc.h"
 
 #define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
 #define AGENT TM_SOURCE_DIR "/camera/agent/agent.py"
@@ -35,49 +34,12 @@ static void teardown(void)
     ck_assert_int_eq(tm_rmtree(tmpdir, NULL), 0);
 }
 
-/* Run a tlsmatrix command with its stdout and stderr in out_path; its exit code. */
-static int tool(char *const argv[], const char *out_path)
-{
-    struct tm_proc p;
-    struct tm_err err = { 0 };
-    tm_ms t0 = tm_now_ms();
-    ck_assert_msg(tm_proc_spawn(&p, argv, out_path, &err) == 0, "%s", err.msg);
-    FILE *f = fopen(out_path, "a");
-    ck_assert_ptr_nonnull(f);
-    char buf[4096];
-    ssize_t r;
-    while (tm_proc_wait(&p, tm_deadline_in(100)) != 0 && tm_now_ms() - t0 < HARD_LIMIT_S * 1000)
-        while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-            fwrite(buf, 1, (size_t)r, f);
-    while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-        fwrite(buf, 1, (size_t)r, f);
-    fclose(f);
-    int hung = !p.exited;
-    tm_proc_stop(&p, 500);
-    ck_assert_msg(!hung, "%s %s did not finish within %d s", argv[0], argv[1], HARD_LIMIT_S);
-    return tm_proc_exit_code(&p);
-}
-
 static char *slurp(const char *path)
 {
     unsigned char *text = NULL;
     size_t len = 0;
     tm_read_file(path, &text, &len, NULL);
     return (char *)text;
-}
-
-static size_t catalog_cases(void)
-{
-    const char *paths[] = { TM_SOURCE_DIR "/scenarios" };
-    json_t *errors = json_array(), *sc = scenario_load_all(paths, 1, errors);
-    struct tm_err err = { 0 };
-    json_t *cases = scenario_expand(sc, &err);
-    ck_assert_msg(cases != NULL, "%s", err.msg);
-    size_t n = json_array_size(cases);
-    json_decref(cases);
-    json_decref(sc);
-    json_decref(errors);
-    return n;
 }
 
 #ifdef TM_MPY_TEST_catalog
@@ -107,9 +69,8 @@ START_TEST(catalog_on_real_micropython)
     snprintf(spec, sizeof spec, "exec-agent:%s %s", TM_MPY, AGENT);
     char *argv[] = { TLSMATRIX, "run", "--device", spec, "--jobs", "2", "--report",
                      TM_MPY_REPORT, NULL };
-    tm_ms t0 = tm_now_ms();
-    int rc = tool(argv, out);
-    tm_ms took = tm_now_ms() - t0;
+    int64_t took = 0;
+    int rc = catalog_run_tool(argv, out, HARD_LIMIT_S, &took);
     char *text = slurp(out);
     snprintf(runjson, sizeof runjson, "%s/run.json", TM_MPY_REPORT);
     json_error_t jerr;
@@ -141,7 +102,7 @@ START_TEST(catalog_on_real_micropython)
     }
     ck_assert_msg(bad[0] == '\0', "exit %d; unexpected verdicts or skips:%s", rc, bad);
     ck_assert_msg(rc == 0, "exit %d\n%s", rc, text ?: "");
-    ck_assert_uint_eq(json_array_size(cases), catalog_cases());
+    ck_assert_uint_eq(json_array_size(cases), catalog_run_case_count());
     /* The clock rule at work: the reference-time cases run at the device's own time. */
     ck_assert_msg(executed + 30 >= json_array_size(cases), "only %zu of %zu cases executed",
                   executed, json_array_size(cases));
@@ -160,7 +121,7 @@ START_TEST(fidelity_with_the_virtual_camera)
     snprintf(out, sizeof out, "%s/vcam.txt", tmpdir);
     snprintf(report, sizeof report, "%s/vcam", tmpdir);
     char *run_argv[] = { TLSMATRIX, "run", "--jobs", "2", "--report", report, NULL };
-    int rc = tool(run_argv, out);
+    int rc = catalog_run_tool(run_argv, out, HARD_LIMIT_S, NULL);
     char *text = slurp(out);
     ck_assert_msg(rc == 0, "virtual camera run: exit %d\n%s", rc, text ?: "");
     free(text);
@@ -168,7 +129,7 @@ START_TEST(fidelity_with_the_virtual_camera)
     snprintf(mpy_json, sizeof mpy_json, "%s/run.json", TM_MPY_REPORT);
     snprintf(diff_out, sizeof diff_out, "%s/fidelity.json", tmpdir);
     char *diff_argv[] = { TLSMATRIX, "diff", "--fidelity", "--json", vcam_json, mpy_json, NULL };
-    rc = tool(diff_argv, diff_out);
+    rc = catalog_run_tool(diff_argv, diff_out, HARD_LIMIT_S, NULL);
     json_error_t jerr;
     json_t *f = json_load_file(diff_out, 0, &jerr);
     ck_assert_msg(f != NULL, "diff --fidelity (exit %d) printed no JSON: %s", rc, jerr.text);
@@ -177,7 +138,7 @@ START_TEST(fidelity_with_the_virtual_camera)
     ck_assert_msg(json_integer_value(json_object_get(t, "unexplained")) == 0 && rc == 0,
                   "exit %d; differences no profile explains: %.12000s", rc, un ?: "");
     free(un);
-    ck_assert_int_eq(json_integer_value(json_object_get(t, "compared")), (json_int_t)catalog_cases());
+    ck_assert_int_eq(json_integer_value(json_object_get(t, "compared")), (json_int_t)catalog_run_case_count());
     ck_assert_int_eq(json_integer_value(json_object_get(t, "only_a")), 0);
     ck_assert_int_eq(json_integer_value(json_object_get(t, "only_b")), 0);
     json_int_t same = json_integer_value(json_object_get(t, "same"));

@@ -10,9 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "scenario/scenario.h"
+#include "catalog_run.h"
 #include "tm_fs.h"
-#include "tm_proc.h"
 
 #define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
 #define REAL_AGENT TM_SOURCE_DIR "/camera/agent/agent.py"
@@ -51,40 +50,7 @@ static int default_run(int64_t *took)
 {
     /* What `make demo` runs: two virtual cameras, one per core. */
     char *argv[] = { TLSMATRIX, "run", "--jobs", "2", "--agent", agent, "--report", report, NULL };
-    struct tm_proc p;
-    struct tm_err err = { 0 };
-    tm_ms t0 = tm_now_ms();
-    ck_assert_msg(tm_proc_spawn(&p, argv, out_path, &err) == 0, "%s", err.msg);
-    FILE *f = fopen(out_path, "a");
-    ck_assert_ptr_nonnull(f);
-    char buf[4096];
-    ssize_t r;
-    while (tm_proc_wait(&p, tm_deadline_in(100)) != 0 && tm_now_ms() - t0 < HARD_LIMIT_S * 1000)
-        while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-            fwrite(buf, 1, (size_t)r, f);
-    while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-        fwrite(buf, 1, (size_t)r, f);
-    fclose(f);
-    int hung = !p.exited;
-    tm_proc_stop(&p, 500);
-    *took = tm_now_ms() - t0;
-    ck_assert_msg(!hung, "the default run did not finish within %d s", HARD_LIMIT_S);
-    return tm_proc_exit_code(&p);
-}
-
-static size_t catalog_cases(void)
-{
-    const char *paths[] = { TM_SOURCE_DIR "/scenarios" };
-    json_t *errors = json_array(), *sc = scenario_load_all(paths, 1, errors);
-    struct tm_err err = { 0 };
-    ck_assert_uint_eq(json_array_size(errors), 0);
-    json_t *cases = scenario_expand(sc, &err);
-    ck_assert_msg(cases != NULL, "%s", err.msg);
-    size_t n = json_array_size(cases);
-    json_decref(cases);
-    json_decref(sc);
-    json_decref(errors);
-    return n;
+    return catalog_run_tool(argv, out_path, HARD_LIMIT_S, took);
 }
 
 /* "id: verdict (reason)" for every case that is not pass or xfail. */
@@ -124,7 +90,7 @@ START_TEST(default_run_is_green)
     unexpected_cases(cases, bad, sizeof bad);
     ck_assert_msg(rc == 0, "exit %d; unexpected verdicts:%s", rc, bad);
     ck_assert_msg(bad[0] == '\0', "unexpected verdicts:%s", bad);
-    ck_assert_uint_eq(json_array_size(cases), catalog_cases());
+    ck_assert_uint_eq(json_array_size(cases), catalog_run_case_count());
     json_int_t pass = json_integer_value(json_object_get(totals, "pass"));
     json_int_t xfail = json_integer_value(json_object_get(totals, "xfail"));
     ck_assert_msg(pass + xfail == (json_int_t)json_array_size(cases),
