@@ -1,7 +1,8 @@
 /* Agent reply (docs/contracts.md §3) → device outcome class (§5). All of the
  * device's knowledge is in the tables below, top to bottom in the order they are
- * consulted: reply outcome, exception rules, x509 verify texts, mbedTLS codes,
- * errno numbers. To teach the harness a new device message, add a row. */
+ * consulted: reply outcome, exception rules, x509 verify texts, mbedTLS codes, the
+ * stages where errno values come negated, errno numbers. To teach the harness a new
+ * device message, add a row. */
 #include "classify/classify.h"
 
 #include <ctype.h>
@@ -87,7 +88,17 @@ static const struct { long code; const char *name; } k_mbedtls[] = {
     { -0x2, "getaddrinfo" },   /* lwIP's OSError(-2) for a failed name lookup */
 };
 
-/* 5. errno numbers (MicroPython uses Linux's values) → names. */
+/* 5. Stages whose OSError comes from the tls socket's read or write once the
+ * handshake is over. There MicroPython (extmod/modtls_mbedtls.c socket_read and
+ * socket_write, before 2026-02) hands mbedTLS's return value to the stream layer,
+ * which raises it as it is, skipping mbedtls_raise_error's rule 3: a socket errno
+ * that _mbedtls_ssl_recv/_send passed through mbedTLS as -errno stays negated
+ * (OSError(-110), OSError(-104)), and an mbedTLS code comes without its name. At
+ * every other stage a code from -1 to -255 is not an errno (docs/device-model.md
+ * §2.1 rule 3, §2.4). */
+static const char *const k_stream_stages[] = { "read", "write" };
+
+/* 6. errno numbers (MicroPython uses Linux's values) → names. */
 static const struct { long no; const char *name; } k_errno[] = {
     { 1, "EPERM" },         { 2, "ENOENT" },       { 5, "EIO" },          { 9, "EBADF" },
     { 11, "EAGAIN" },       { 12, "ENOMEM" },      { 13, "EACCES" },      { 17, "EEXIST" },
@@ -101,6 +112,8 @@ static const struct { long no; const char *name; } k_errno[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 #define HVR_CODE (-27264L)   /* -0x6A80 HELLO_VERIFY_REQUIRED: a DTLS server's first try */
+#define ERRNO_MAX 255L       /* mbedtls_raise_error's cut-off: -1…-255 are errno values */
+#define ETIMEDOUT_NO 110L    /* a socket timeout, whichever form it is raised in */
 
 static char *cat2(const char *a, const char *b)
 {
@@ -136,9 +149,21 @@ static void mbedtls_token(const char *name, char *out, size_t len)
     out[o] = '\0';
 }
 
-static char *from_code(long code)
+static int is_stream_stage(const char *stage)
+{
+    for (size_t i = 0; stage != NULL && i < COUNT(k_stream_stages); i++)
+        if (strcmp(stage, k_stream_stages[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static char *from_code(long code, const char *stage)
 {
     char tok[160];
+    if (code < 0 && code >= -ERRNO_MAX && is_stream_stage(stage))
+        code = -code;   /* table 5: the stream's negated errno */
+    if (code == ETIMEDOUT_NO)
+        return strdup("timeout");   /* the agent names only OSError(110) a timeout */
     if (code > 0) {
         for (size_t i = 0; i < COUNT(k_errno); i++)
             if (k_errno[i].no == code)
@@ -157,8 +182,9 @@ static char *from_code(long code)
 }
 
 /* OSError(code, 'NAME') / OSError(errno) / OSError(code): args first, else the
- * text ("(-30592, 'MBEDTLS_…')", "[Errno 104] ECONNRESET", "-28928"). */
-static char *from_oserror(const json_t *exc)
+ * text ("(-30592, 'MBEDTLS_…')", "[Errno 104] ECONNRESET", "-28928"). stage is the
+ * reply's: it tells a negated errno from a code (table 5). */
+static char *from_oserror(const json_t *exc, const char *stage)
 {
     const json_t *args = json_object_get(exc, "args");
     const char *text = json_string_value(json_object_get(exc, "text"));
@@ -179,7 +205,7 @@ static char *from_oserror(const json_t *exc)
         mbedtls_token(name, tok, sizeof tok);
         return cat2("error:", tok);
     }
-    return from_code(code);
+    return from_code(code, stage);
 }
 
 /* The reasons of a verify ValueError, in bit order, joined by '+'. A line that
@@ -227,7 +253,7 @@ static char *from_type_name(const char *type)
     return cat2("error:", tok);
 }
 
-static char *from_exc(const json_t *exc)
+static char *from_exc(const json_t *exc, const char *stage)
 {
     const char *type = json_string_value(json_object_get(exc, "type"));
     const char *text = json_string_value(json_object_get(exc, "text"));
@@ -242,7 +268,7 @@ static char *from_exc(const json_t *exc)
         switch (r->how) {
         case FIXED: return strdup(r->cls);
         case VERIFY_TEXT: return from_verify_text(text);
-        case OSERROR: return from_oserror(exc);
+        case OSERROR: return from_oserror(exc, stage);
         case TYPE_NAME: return from_type_name(type);
         }
     }
@@ -270,6 +296,7 @@ char *classify_device(const json_t *reply)
         return strdup(json_is_object(first) && is_hello_verify(first) ? "hello-verify-retry" : "ok");
     }
     if (strcmp(oc, "error") == 0)
-        return from_exc(json_object_get(reply, "exc"));
+        return from_exc(json_object_get(reply, "exc"),
+                        json_string_value(json_object_get(reply, "stage")));
     return strdup("lost");   /* an outcome this harness does not know: cannot judge */
 }

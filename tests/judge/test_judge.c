@@ -154,6 +154,36 @@ START_TEST(device_oserrors)
 }
 END_TEST
 
+/* An OSError raised at STAGE with args ARGS and text TEXT. */
+#define OSERR_AT(stage, args, text) \
+    "{\"id\":1,\"op\":\"tls_client\",\"outcome\":\"error\",\"stage\":\"" stage "\"," \
+    "\"exc\":{\"type\":\"OSError\",\"args\":" args ",\"text\":\"" text "\"}}"
+
+/* After the handshake, MicroPython 1.25's tls socket raises read/write errors through
+ * the stream layer as the bare code: a socket errno passed through mbedTLS stays
+ * negated (docs/device-model.md §2.4); newer firmware gives OSError(errno). */
+START_TEST(device_stream_errors)
+{
+    dev_is(OSERR_AT("read", "[-110]", "-110"), "timeout");
+    dev_is(OSERR_AT("read", "[110]", "[Errno 110] ETIMEDOUT"), "timeout");
+    dev_is(OSERR_AT("read", "[-104]", "-104"), "errno:ECONNRESET");
+    dev_is(OSERR_AT("read", "[104]", "[Errno 104] ECONNRESET"), "errno:ECONNRESET");
+    dev_is(OSERR_AT("write", "[-32]", "-32"), "errno:EPIPE");
+    dev_is(OSERR_AT("read", "null", "-104"), "errno:ECONNRESET");
+    dev_is(OSERR_AT("read", "[-255]", "-255"), "errno:255");
+    /* mbedTLS codes stay codes, named or not. */
+    dev_is(OSERR_AT("read", "[-29056]", "-29056"), "error:invalid-mac");
+    dev_is(OSERR_AT("read", "[-29056,\"MBEDTLS_ERR_SSL_INVALID_MAC\"]",
+                    "(-29056, 'MBEDTLS_ERR_SSL_INVALID_MAC')"), "error:invalid-mac");
+    dev_is(OSERR_AT("read", "[-256]", "-256"), "error:unknown-0x0100");
+    /* Elsewhere -1…-255 is no errno: mbedtls_raise_error makes errno values positive
+     * in the handshake, and lwIP's getaddrinfo raises OSError(-2). */
+    dev_is(OSERR_AT("handshake", "[-110]", "-110"), "error:unknown-0x006e");
+    dev_is(OSERR_AT("socket", "[-2]", "-2"), "error:getaddrinfo");
+    dev_is(OSERR_AT("handshake", "[110]", "[Errno 110] ETIMEDOUT"), "timeout");
+}
+END_TEST
+
 /* ---- peer classes -------------------------------------------------------- */
 
 /* A failed handshake on BACKEND/PROTO with error CODE and TEXT, nothing else. */
@@ -745,6 +775,7 @@ static Suite *suite(void)
     tcase_add_test(t, device_verify_texts);
     tcase_add_test(t, device_value_type_errors);
     tcase_add_test(t, device_oserrors);
+    tcase_add_test(t, device_stream_errors);
     tcase_add_test(t, peer_classes);
     tcase_add_test(t, verdicts);
     suite_add_tcase(s, t);
