@@ -425,16 +425,17 @@ static int ensure_handshake(struct devtls_op *o)
     return o->handshake_done ? 0 : devtls_op_handshake(o);
 }
 
-/* A read/write error after the handshake; firmware before 2026-02 raises it as a
- * bare OSError(code) (docs/device-model.md §0). */
+/* A read/write error after the handshake. Firmware before 2026-02 hands the code to
+ * the stream layer, which raises it as it is, without mbedtls_raise_error: no name,
+ * and a socket errno stays negated, OSError(-104) (docs/device-model.md §0, §2.4). */
 static void io_error(struct devtls_op *o, int ret)
 {
-    devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
-    if (o->env->bare_io_errors && o->handshake_done && o->exc.has_code &&
-        strcmp(o->exc.type, "OSError") == 0) {
-        o->exc.has_msg = 0;
-        o->exc.msg[0] = '\0';
+    if (o->env->bare_io_errors && o->handshake_done && ret != DEVTLS_E_INTERRUPTED &&
+        ret != DEVTLS_E_NOMEM) {
+        devtls_exc_oserror(&o->exc, ret, NULL);
+        return;
     }
+    devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
 }
 
 static int do_write(struct devtls_op *o)

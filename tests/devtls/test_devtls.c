@@ -45,6 +45,7 @@ static struct peer g_client;
 static int g_listen_port;
 static tm_ms g_interrupt_at;     /* 0: never */
 static long g_heap = 200000;
+static int g_bare_io;            /* firmware before 2026-02: bare read/write errors */
 
 static void setup(void)
 {
@@ -56,6 +57,7 @@ static void setup(void)
     g_client_argv = NULL;
     g_interrupt_at = 0;
     g_heap = 200000;
+    g_bare_io = 0;
     memset(&g_client, 0, sizeof g_client);
 }
 
@@ -148,7 +150,8 @@ static json_t *run(const char *fmt, ...)
     json_t *req = json_loads(text, 0, &jerr);
     ck_assert_msg(req != NULL, "bad test JSON: %s: %.200s", jerr.text, text);
     struct devtls_env env = { .flash_dir = g_pki, .rtc_now = rtc,
-                              .emit = emit, .interrupted = interrupted, .heap_total = g_heap };
+                              .emit = emit, .interrupted = interrupted, .heap_total = g_heap,
+                              .bare_io_errors = g_bare_io };
     json_t *r = devtls_run(&env, req);
     json_decref(req);
     ck_assert_ptr_nonnull(r);
@@ -1114,6 +1117,24 @@ START_TEST(p26_read_vs_recv)
 }
 END_TEST
 
+START_TEST(p26_read_timeout_bare)
+{
+    /* firmware before 2026-02 (MicroPython 1.25): the stream layer raises the read's
+     * return code as it is, so the socket's ETIMEDOUT comes negated, without text,
+     * and the agent's outcome is error (docs/device-model.md §2.4) */
+    g_bare_io = 1;
+    struct peer pr = { 0 };
+    s_server(&pr, "p256-server", "p256-int", NULL);
+    json_t *r = run("{\"id\":18,\"op\":\"tls_client\",\"host\":\"127.0.0.1\",\"port\":%d,"
+                    "\"timeout_ms\":400" CA_ROOT HOST ",\"send_b64\":\"cGluZwo=\",\"recv_bytes\":100}",
+                    pr.port);
+    free(peer_finish(&pr));
+    assert_exc(r, "read", "OSError", -110, NULL, "-110");
+    ck_assert_str_eq(jstr(r, "outcome"), "error");
+    json_decref(r);
+}
+END_TEST
+
 START_TEST(interrupt_and_heap)
 {
     /* a server waiting for a client is interrupted within the 50 ms poll slice */
@@ -1235,6 +1256,7 @@ static Suite *suite(void)
     tcase_add_test(t, heap_is_mbedtls_allocations);
     tcase_add_test(t, p18_client_certificate);
     tcase_add_test(t, p26_read_vs_recv);
+    tcase_add_test(t, p26_read_timeout_bare);
     suite_add_tcase(s, t);
     return s;
 }

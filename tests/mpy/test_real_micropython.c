@@ -3,8 +3,9 @@
  *   catalog:  the whole catalog on it (--jobs 2): exit 0, no unexpected verdict,
  *             its own profile picked from its hello, and the cases its clock can
  *             run are run (only capability skips, from its hello).
- *   fidelity: the virtual camera's run of the catalog against that run, device
- *             side case by case (`diff --fidelity`): every difference explained.
+ *   fidelity: the virtual camera's run of the catalog, as firmware of 1.25's age,
+ *             against that run, device side case by case (`diff --fidelity`): every
+ *             difference explained.
  * The catalog test keeps its report in TM_MPY_REPORT for the fidelity test. */
 #include <check.h>
 #include <jansson.h>
@@ -18,6 +19,7 @@
 
 #define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
 #define AGENT TM_SOURCE_DIR "/camera/agent/agent.py"
+#define VCAM_AS_MPY125 "virtual:--profile " TM_SOURCE_DIR "/tests/mpy/vcam-mpy125.yaml"
 #define HARD_LIMIT_S 200     /* kill a hung run; the ctest TIMEOUT is above this */
 
 static char tmpdir[256];
@@ -120,7 +122,9 @@ START_TEST(fidelity_with_the_virtual_camera)
     char out[300], report[300], vcam_json[400], mpy_json[400], diff_out[300];
     snprintf(out, sizeof out, "%s/vcam.txt", tmpdir);
     snprintf(report, sizeof report, "%s/vcam", tmpdir);
-    char *run_argv[] = { TLSMATRIX, "run", "--jobs", "2", "--report", report, NULL };
+    /* The virtual camera as firmware of the same age (vcam-mpy125.yaml): like with like. */
+    char *run_argv[] = { TLSMATRIX, "run", "--device", VCAM_AS_MPY125, "--jobs", "2",
+                         "--report", report, NULL };
     int rc = catalog_run_tool(run_argv, out, HARD_LIMIT_S, NULL);
     char *text = slurp(out);
     ck_assert_msg(rc == 0, "virtual camera run: exit %d\n%s", rc, text ?: "");
