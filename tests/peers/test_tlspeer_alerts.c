@@ -121,10 +121,10 @@ START_TEST(test_alerts)
     const char *proto = r->k == UNTRUSTED_DTLS ? "dtls" : "tls";
     const char *sx[16], *cx[16];
     const char *srv[32] = {"--backend", r->sb, "--role", "server", "--proto", proto,
-                           "--timeout", "5000"};
+                           "--timeout", TP_HANG_MS};
     const char *cli[32] = {"--backend", r->cb, "--role", "client", "--proto", proto,
                            "--connect", "127.0.0.1:PORT", "--servername", "test.local",
-                           "--timeout", "5000"};
+                           "--timeout", TP_HANG_MS};
     int ns = 8, nc = 12;
     case_args(r->k, sx, cx);
     append(srv, &ns, sx);
@@ -159,10 +159,10 @@ START_TEST(test_verify_optional)
     const char *srv[] = {"--backend", _i ? "gnutls" : "openssl", "--role", "server",
         "--proto", "tls", "--cert", tp_pki("p256-server.pem"), "--key",
         tp_pki("p256-server.key.pem"), "--CAfile", tp_pki("p256-root.pem"),
-        "--verify", "optional", "--timeout", "5000", NULL};
+        "--verify", "optional", "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {"--backend", _i ? "openssl" : "gnutls", "--role", "client",
         "--proto", "tls", "--connect", "127.0.0.1:PORT", "--cert", tp_pki("p256-client.pem"),
-        "--key", tp_pki("p256-client.key.pem"), "--timeout", "5000", NULL};
+        "--key", tp_pki("p256-client.key.pem"), "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     tp_expect_str(s, "handshake", "ok");
@@ -179,9 +179,9 @@ START_TEST(test_sni_log)
     const char *srv[] = {"--backend", _i ? "gnutls" : "openssl", "--role", "server",
         "--proto", "tls", "--cert", tp_pki("p256-server.pem"), "--key",
         tp_pki("p256-server.key.pem"), "--expect-servername", "other.example",
-        "--sni-mismatch", "log", "--timeout", "5000", NULL};
+        "--sni-mismatch", "log", "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {"--backend", "openssl", "--role", "client", "--proto", "tls",
-        "--connect", "127.0.0.1:PORT", "--servername", "test.local", "--timeout", "5000", NULL};
+        "--connect", "127.0.0.1:PORT", "--servername", "test.local", "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     tp_expect_str(s, "handshake", "ok");
@@ -200,7 +200,7 @@ int main(void)
     TCase *tc = tcase_create("alerts");
     tcase_add_unchecked_fixture(tc, tp_pki_setup, tp_pki_teardown);
     tcase_add_checked_fixture(tc, tp_dir_setup, tp_dir_teardown);
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 90);   /* a hang guard above TP_WAIT_MS */
     tcase_add_loop_test(tc, test_alerts, 0, NROWS);
     tcase_add_loop_test(tc, test_sni_log, 0, 2);
     tcase_add_loop_test(tc, test_verify_optional, 0, 2);

@@ -39,12 +39,12 @@ static void server_vs(const char *backend, const char *proto, enum tool tool,
     char cmd[2048];
     const char *srv[] = {"--backend", backend, "--role", "server", "--proto", proto,
         "--cert", tp_pki("p256-server.fullchain.pem"), "--key", tp_pki("p256-server.key.pem"),
-        "--send", "hello", "--expect", "ping", "--timeout", "8000", NULL};
+        "--send", "hello", "--expect", "ping", "--timeout", TP_HANG_MS, NULL};
     tp_peer_start(&s, srv, 0);
     tool_command(cmd, sizeof cmd, tool, strcmp(proto, "dtls") == 0, s.port);
     const char *argv[] = {"sh", "-c", cmd, NULL};
     tp_tool_start(&t, argv);
-    json_t *r = tp_peer_result(&s, 10000);
+    json_t *r = tp_peer_result(&s, TP_WAIT_MS);
     char *out = tp_tool_output(&t, 5000);
     tp_proc_end(&t);
     tp_expect_str(r, "handshake", "ok");
@@ -77,10 +77,10 @@ static json_t *client_run(const char *backend, const char *proto, int port, cons
     struct tp_proc c;
     const char *cli[] = {"--backend", backend, "--role", "client", "--proto", proto,
         "--connect", "127.0.0.1:PORT", "--servername", "test.local",
-        "--CAfile", tp_pki("p256-root.der"), "--send", send, "--timeout", "8000",
+        "--CAfile", tp_pki("p256-root.der"), "--send", send, "--timeout", TP_HANG_MS,
         expect ? "--expect" : NULL, expect, NULL};
     tp_peer_start(&c, cli, port);
-    return tp_peer_result(&c, 10000);
+    return tp_peer_result(&c, TP_WAIT_MS);
 }
 
 static void check_client(json_t *r, const char *version, long long sent, long long got)
@@ -145,7 +145,7 @@ int main(void)
     TCase *tc = tcase_create("interop");
     tcase_add_unchecked_fixture(tc, tp_pki_setup, tp_pki_teardown);
     tcase_add_checked_fixture(tc, tp_dir_setup, tp_dir_teardown);
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 90);   /* a hang guard above TP_WAIT_MS */
     tcase_add_loop_test(tc, test_server_vs_s_client, 0, 4);
     tcase_add_loop_test(tc, test_server_vs_gnutls_cli, 0, 4);
     tcase_add_loop_test(tc, test_client_vs_s_server, 0, 4);

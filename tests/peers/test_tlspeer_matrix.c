@@ -50,13 +50,13 @@ START_TEST(test_matrix)
     const char *srv[] = {"--backend", sb, "--role", "server", "--proto", l->proto,
         "--cert", tp_pki("p256-server.pem"), "--cert", tp_pki("p256-int.der"),
         "--key", tp_pki("p256-server.key.der"), "--CAfile", tp_pki("p256-clientca.pem"),
-        "--verify", "require", "--echo", "--timeout", "8000", NULL};
+        "--verify", "require", "--echo", "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {"--backend", cb, "--role", "client", "--proto", l->proto,
         "--connect", "127.0.0.1:PORT", "--servername", "test.local",
         "--CAfile", tp_pki("p256-root.der"), "--cert", tp_pki("p256-client.fullchain.pem"),
         "--key", tp_pki("p256-client.key.pem"), "--groups", "P-256", l->flag, l->flag_value,
         "--send-size", "3000", "--expect-size", "3000", "--max-version", l->max_version,
-        "--timeout", "8000", NULL};
+        "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     check_common(s, l, "server");
@@ -82,7 +82,7 @@ int main(void)
     TCase *tc = tcase_create("matrix");
     tcase_add_unchecked_fixture(tc, tp_pki_setup, tp_pki_teardown);
     tcase_add_checked_fixture(tc, tp_dir_setup, tp_dir_teardown);
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 90);   /* a hang guard above TP_WAIT_MS */
     tcase_add_loop_test(tc, test_matrix, 0, 12);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

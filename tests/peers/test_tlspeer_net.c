@@ -20,9 +20,9 @@ static const char *const backends[] = {"openssl", "gnutls"};
 START_TEST(sni_missing_close)
 {
     const char *b = backends[_i];
-    const char *srv[] = {SRV(b, "tls"), "--on-sni-missing", "close", "--timeout", "5000", NULL};
+    const char *srv[] = {SRV(b, "tls"), "--on-sni-missing", "close", "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {CLI("openssl", "tls"), "--noservername", "--verify", "none",
-                         "--timeout", "5000", NULL};
+                         "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     tp_expect_str(s, "handshake", "not-started");
@@ -31,7 +31,7 @@ START_TEST(sni_missing_close)
     tp_expect_str(c, "handshake", "failed");
     json_decref(s);
     json_decref(c);
-    const char *cli2[] = {CLI("gnutls", "tls"), "--servername", "test.local", "--timeout", "5000",
+    const char *cli2[] = {CLI("gnutls", "tls"), "--servername", "test.local", "--timeout", TP_HANG_MS,
                           NULL};
     tp_pair(srv, cli2, &s, &c);
     tp_expect_str(s, "handshake", "ok");
@@ -46,8 +46,8 @@ START_TEST(sni_name_alert)
 {
     const char *b = backends[_i];
     const char *srv[] = {SRV(b, "tls"), "--on-sni", "test.local:alert:access_denied",
-                         "--timeout", "5000", NULL};
-    const char *cli[] = {CLI("gnutls", "tls"), "--servername", "test.local", "--timeout", "5000",
+                         "--timeout", TP_HANG_MS, NULL};
+    const char *cli[] = {CLI("gnutls", "tls"), "--servername", "test.local", "--timeout", TP_HANG_MS,
                          NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
@@ -81,9 +81,9 @@ START_TEST(close_after_bytes)
 {
     const char *b = backends[_i];
     const char *srv[] = {SRV(b, "tls"), "--send-size", "1000", "--close-after", "300",
-                         "--timeout", "5000", NULL};
+                         "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {CLI("openssl", "tls"), "--servername", "test.local", "--expect-size",
-                         "1000", "--timeout", "5000", NULL};
+                         "1000", "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     tp_expect_int(s, "bytes_sent", 300);
@@ -120,24 +120,24 @@ START_TEST(small_app_records)
 {
     const char *b = backends[_i];
     const char *srv[] = {SRV(b, "tls"), "--send-size", "1000", "--app-record", "10",
-                         "--max-version", "tls1.2", "--timeout", "5000", NULL};
+                         "--max-version", "tls1.2", "--timeout", TP_HANG_MS, NULL};
     char log[600], server[64];
     snprintf(log, sizeof log, "%s/proxy.log", tp_dir());
     struct tp_proc s, x, c;
     tp_peer_start(&s, srv, 0);
     snprintf(server, sizeof server, "127.0.0.1:%d", s.port);
     const char *xargv[] = {TM_BIN_DIR "/tcpproxy", "--server", server, "--log", log,
-                           "--timeout", "10000", NULL};
+                           "--timeout", "45000", NULL};
     tp_tool_start(&x, xargv);
     char *line = NULL;
     ck_assert(tp_tool_wait_line(&x, "\"ready\"", 5000, &line));
     json_t *ready = json_loads(line, 0, NULL);
     free(line);
     const char *cli[] = {CLI("openssl", "tls"), "--servername", "test.local", "--expect-size",
-                         "1000", "--timeout", "5000", NULL};
+                         "1000", "--timeout", TP_HANG_MS, NULL};
     tp_peer_start(&c, cli, (int)json_integer_value(json_object_get(ready, "port")));
     json_decref(ready);
-    json_t *cres = tp_peer_result(&c, 10000), *sres = tp_peer_result(&s, 10000);
+    json_t *cres = tp_peer_result(&c, TP_WAIT_MS), *sres = tp_peer_result(&s, TP_WAIT_MS);
     tp_proc_end(&x);
     tp_expect_bool(cres, "data_ok", 1);
     unsigned char *text = NULL;
@@ -196,7 +196,7 @@ int main(void)
 {
     Suite *s = suite_create("tlspeer_net");
     TCase *tc = tcase_create("net");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);   /* a hang guard above TP_WAIT_MS */
     tcase_add_unchecked_fixture(tc, tp_pki_setup, tp_pki_teardown);
     tcase_add_checked_fixture(tc, tp_dir_setup, tp_dir_teardown);
     tcase_add_loop_test(tc, sni_missing_close, 0, 2);

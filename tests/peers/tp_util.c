@@ -182,8 +182,8 @@ void tp_pair(const char *const srv[], const char *const cli[], json_t **sres, js
     struct tp_proc s, c;
     tp_peer_start(&s, srv, 0);
     tp_peer_start(&c, cli, s.port);
-    *cres = tp_peer_result(&c, 15000);
-    *sres = tp_peer_result(&s, 15000);
+    *cres = tp_peer_result(&c, TP_WAIT_MS);
+    *sres = tp_peer_result(&s, TP_WAIT_MS);
 }
 
 int tp_tool_wait_line(struct tp_proc *p, const char *needle, int timeout_ms, char **out)

@@ -8,6 +8,12 @@
 #include "tm_proc.h"
 
 #define TLSPEER TM_BIN_DIR "/tlspeer"
+/* --timeout for a peer whose test expects it to finish: only a hang guard, far
+ * above a handshake on a loaded machine (process start included), so the outcome
+ * never depends on the machine's speed. Tests about deadlines give their own. */
+#define TP_HANG_MS "30000"
+/* How long a test waits for such a peer's result line: past TP_HANG_MS. */
+#define TP_WAIT_MS 40000
 
 /* Suite fixture (unchecked): a temporary directory with a PKI made by pkigen for
  * the whole suite; removed with everything in it at the end of the suite. */

@@ -277,7 +277,7 @@ START_TEST(t_click_opens_details)
 
     ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
     ck_assert_int_eq(start_chromium(&b, profile), 0);
-    b.deadline = tm_deadline_in(25000);
+    b.deadline = tm_deadline_in(60000);   /* a hang guard: Chromium starts slowly on a loaded machine */
     json_t *r = cdp_call(&b, NULL, "Target.createTarget", json_pack("{s:s}", "url", "about:blank"));
     const char *target = json_string_value(json_object_get(r, "targetId"));
     ck_assert_ptr_nonnull(target);
@@ -352,7 +352,7 @@ int main(void)
     Suite *s = suite_create("reports-browser");
     TCase *tc = tcase_create("browser");
     tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 40);
+    tcase_set_timeout(tc, 90);
     tcase_add_test(tc, t_click_opens_details);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
