@@ -79,6 +79,8 @@ struct vcam {
     tm_ms tx_next;      /* throttle: when the next byte may leave */
 
     int raw_mode;       /* REPL kind: 0 friendly, 1 raw */
+    long busy_ms;       /* --busy-main: a main.py printing a line every busy_ms ms (0: none) */
+    long busy_swallow;  /* ... that catches its first busy_swallow KeyboardInterrupts */
     int garbage_lines;  /* --fault garbage: a noise line before each agent line */
     int agent_started;  /* the flag faults are armed at the first agent start */
     int exit_code;

@@ -18,7 +18,7 @@
 
 static const char usage[] =
     "usage: vcam [--profile NAME|FILE] [--flash DIR] [--pem] [--unset-clock EPOCH]\n"
-    "            [--fault SPEC]... [--baud N] | --version\n"
+    "            [--fault SPEC]... [--baud N] [--busy-main MS[:N]] | --version\n"
     "The virtual camera: speaks the camera's USB serial protocol on stdin/stdout\n"
     "(raw REPL, raw-paste, soft reset) and serves the tlsmatrix agent natively.\n"
     "  --profile NAME|FILE  device profile (default openmv-default, from\n"
@@ -37,6 +37,10 @@ static const char usage[] =
     "                       request=N | byte=N | boot=N | stage=NAME[#N] with NAME\n"
     "                       listening|connected|client-hello|handshake|write|read\n"
     "  --baud N             throttle output to N baud (8N1)\n"
+    "  --busy-main MS[:N]   a main.py runs after power-on (not after a soft reset):\n"
+    "                       it prints a line every MS ms (a camera loop), reads no\n"
+    "                       input and catches its first N Ctrl-C (default 0), as a\n"
+    "                       try/except KeyboardInterrupt loop does; the next ends it\n"
     "  --check              check the options and the profile, then exit (0 when\n"
     "                       the camera would start; the harness runs this first)\n"
 
@@ -91,6 +95,22 @@ static int parse_fault(struct vcam *vc, const char *text)
     return 0;
 }
 
+/* MS[:N] */
+static int parse_busy(const char *arg, struct vcam *vc)
+{
+    char ms[32];
+    const char *colon = strchr(arg, ':');
+    size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
+    if (n == 0 || n >= sizeof ms)
+        return -1;
+    memcpy(ms, arg, n);
+    ms[n] = '\0';
+    vc->busy_swallow = 0;
+    if (parse_long(ms, 1, &vc->busy_ms) != 0 || vc->busy_ms > 3600000)
+        return -1;
+    return colon ? parse_long(colon + 1, 0, &vc->busy_swallow) : 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
 {
     static const struct option longopts[] = {
@@ -100,6 +120,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
         { "unset-clock", required_argument, NULL, 'c' },
         { "fault", required_argument, NULL, 'F' },
         { "baud", required_argument, NULL, 'b' },
+        { "busy-main", required_argument, NULL, 'B' },
         { "help", no_argument, NULL, 'h' },
         { "check", no_argument, NULL, 'C' },
         { "version", no_argument, NULL, 'V' },
@@ -121,6 +142,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
         case 'b':
             if (parse_long(optarg, 1, &o->baud) != 0)
                 return die_usage("--baud", "expected a positive integer, got", optarg);
+            break;
+        case 'B':
+            if (parse_busy(optarg, vc) != 0)
+                return die_usage("--busy-main", "expected MS[:N] (MS >= 1, N >= 0), got", optarg);
             break;
         case 'h':
             fputs(usage, stdout);

@@ -2,6 +2,7 @@
  * OpenMV's main.c (docs/device-model.md §4.2): friendly REPL with paste mode, raw REPL,
  * raw-paste with flow control, soft reset, and program execution (only the agent
  * really runs; anything else answers NotImplementedError). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,12 +342,60 @@ static int vcam_boot(struct vcam *vc)
     return r;
 }
 
+/* main.py on a board that ships one (--busy-main): a camera loop printing a line
+ * every busy_ms ms that catches its first busy_swallow KeyboardInterrupts, as a
+ * try/except loop does; the next one ends it with a traceback and the friendly
+ * REPL follows. It reads no input: what the host sends meanwhile is lost. */
+static int busy_main(struct vcam *vc)
+{
+    long caught = 0, frame = 0;
+    tm_ms next = tm_deadline_in(vc->busy_ms);
+    vc->kbd_pending = 0;
+    for (long guard = 0; guard < LONG_MAX; guard++) {
+        int c = vcam_getc(vc, next);
+        if (c == VC_TIMEOUT) {
+            char line[64];
+            snprintf(line, sizeof line, "main.py: frame %ld, 30.0 fps\r\n", ++frame);
+            vcam_puts(vc, line);
+            /* a late wake-up prints one line, not a burst to catch up */
+            next = next + vc->busy_ms > tm_now_ms() ? next + vc->busy_ms : tm_now_ms();
+        } else if (c == VC_KBD && caught < vc->busy_swallow) {
+            caught++;
+            vcam_puts(vc, "main.py: KeyboardInterrupt caught, carrying on\r\n");
+        } else if (c == VC_KBD) {
+            vcam_puts(vc, "Traceback (most recent call last):\r\n"
+                          "  File \"main.py\", line 12, in <module>\r\n"
+                          "KeyboardInterrupt: \r\n");
+            return VC_OK;
+        } else if (c == VC_EOF || c == VC_REBOOT) {
+            return c;
+        }
+    }
+    return VC_OK;
+}
+
+/* Power-on: the first boot, then main.py where the board has one. MicroPython
+ * runs main.py only after power-on or a hard reset, never after a soft reset
+ * (docs/device-model.md §4.2), so the soft resets that follow skip it. */
+static int power_on(struct vcam *vc)
+{
+    int r = vcam_boot(vc);
+    if (r != VC_OK || vc->busy_ms == 0)
+        return r;
+    r = busy_main(vc);
+    if (r == VC_REBOOT) {   /* a fault under main.py: the soft reboot lands at the REPL */
+        vc->raw_mode = 0;
+        r = vcam_boot(vc);
+    }
+    return r;
+}
+
 /* OpenMV main.c: arm Ctrl-C, run the REPL of the current kind, soft-reset on
  * request. The RTC and the flash survive a soft reset; the agent does not. */
 int vcam_run(struct vcam *vc)
 {
     struct code_buf code = { .max = (size_t)vc->prof.heap };
-    int r = vcam_boot(vc);
+    int r = power_on(vc);
     while (r != VC_EOF) {
         r = vc->raw_mode ? repl_raw(vc, &code) : repl_friendly(vc, &code);
         if (r == VC_SOFT_RESET || r == VC_REBOOT) {
