@@ -37,6 +37,12 @@ int tm_proc_stopped(const struct tm_proc *p);
 /* Exit code (0-255) or 128+signal; -1 while running or when the status was lost. */
 int tm_proc_exit_code(const struct tm_proc *p);
 
+/* Run argv to its end (tm_proc_spawn): its stdout, and its stderr when out_path is
+ * given, appended to out_path (NULL: stdout dropped, stderr inherited). Its exit
+ * code (tm_proc_exit_code), or -1 with err: it did not start, or it was still
+ * running at the deadline (TM_E_TIMEOUT) and was stopped. */
+int tm_proc_run(char *const argv[], const char *out_path, tm_ms deadline, struct tm_err *err);
+
 /* Buffered line reader on a file descriptor, with absolute deadlines. */
 struct tm_lines {
     int fd;

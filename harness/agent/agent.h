@@ -20,7 +20,8 @@ struct agent;
 struct agent_opts {
     const char *script;        /* agent.py path; NULL = TM_SOURCE_DIR/camera/agent/agent.py */
     int force_classic_raw;     /* skip raw-paste (testing the fallback) */
-    int max_bootstraps;        /* attempts per agent_recover() call; 0 = 2 */
+    int max_bootstraps;        /* rungs of the recovery ladder tried per agent_recover()
+                                  call (skipped ones do not count); 0 = all three */
     const char *stderr_path;   /* exec/virtual program's stderr (kept by the caller);
                                   NULL: a temporary file (link_open_logged) */
     int keep_secrets;          /* transcripts keep private keys (else redacted) */
@@ -48,17 +49,20 @@ void agent_close(struct agent *a);
  * survives a soft reboot); a link reset in agent_recover() forgets them. */
 int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err);
 
-/* After a lost device (the health check): bootstrap again; when that fails,
- * reset the link where it can (exec restarts the program, serial pulses
- * DTR/RTS) or reopen it, and bootstrap again — opts.max_bootstraps attempts.
- * silent: the device stopped answering (a stall), so an interrupt is unlikely
- * to help and the link is reset first. 0 when the agent is back; -1 when the
- * device is lost for good. */
+/* After a lost device (the health check), the recovery ladder (recover.c): a soft
+ * reset (Ctrl-D in the raw REPL), then a DTR/RTS pulse where the board wires it
+ * (an exec program restarts instead), then the board's reset command (opts.reset_cmd)
+ * and a reopen that waits for a USB board to re-enumerate wherever it
+ * lands; each rung bootstraps, each step is in the transcript. silent: the device
+ * stopped answering (a stall), so the soft reset is skipped. 0 when the agent is
+ * back; -1 when the device is lost for good. */
 int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *err);
 
 /* The hello from the last bootstrap (borrowed), NULL before. */
 const json_t *agent_hello(const struct agent *a);
 const char *agent_link_spec(const struct agent *a);
+/* The link's re-enumerations so far (link_moves). */
+size_t agent_link_moves(const struct agent *a, const struct link_move **moves);
 /* Upload mode of the last bootstrap: "raw-paste" or "raw", with "+deflate" when
  * the compressed loader was sent ("raw-paste+deflate", "raw+deflate"); "direct"
  * on an exec-agent: link (the program is the agent, nothing sent). */

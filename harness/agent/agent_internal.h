@@ -21,6 +21,7 @@ struct agent {
     int recoveries;           /* agent_recover() attempts */
     int lost;                 /* last failure was a lost device */
     int fresh;                /* exec-agent: the program (re)started, its hello not read yet */
+    int soft_reset;           /* the next bootstrap soft-resets the board in the raw REPL */
     const char *mode;
     size_t upload_bytes;      /* bytes of the program sent by the last bootstrap */
 };
@@ -29,6 +30,8 @@ struct agent {
 int agent_rx_fill(struct agent *a, tm_ms deadline, struct tm_err *err);
 void agent_rx_consume(struct agent *a, size_t n);
 void agent_note(struct agent *a, const char *prefix, const char *text, size_t len);
+/* agent_note of a formatted harness note ("! …"). */
+void agent_notef(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The compressed loader (pack.c): code's first line verbatim (the header the
  * virtual camera recognises), then a program that inflates code with the

@@ -16,6 +16,12 @@
 #define ENTER_FIRST_MS 2000
 #define ENTER_MS 5000
 #define HELLO_MS 15000
+#define SOFT_RESET_MS 5000
+/* A busy board (a main.py in a camera loop): Ctrl-C until the output stops for
+ * QUIET_MS, each with INTERRUPT_WINDOW_MS to take effect, MAX_INTERRUPTS in all. */
+#define QUIET_MS 200
+#define INTERRUPT_WINDOW_MS 1000
+#define MAX_INTERRUPTS 6
 #define CLASSIC_CHUNK 256   /* classic raw: 256-byte chunks 10 ms apart (§4.3) */
 /* What the compressed loader (pack.c) imports; one classic-raw exec tells
  * whether the firmware has it (deflate is MicroPython >= 1.21, "extra features"). */
@@ -56,19 +62,20 @@ static int read_until(struct agent *a, const char *pat, size_t plen, tm_ms deadl
     return tm_err_set(err, "no end to device output");
 }
 
-/* Discard input until the device is quiet for quiet_ms (bounded by deadline). */
+/* Discard input until the device is quiet for quiet_ms. 0 quiet, 1 still
+ * talking when the deadline came, -1 error. */
 static int drain(struct agent *a, int quiet_ms, tm_ms deadline, struct tm_err *err)
 {
     for (;;) {
         if (a->rxlen)
             agent_note(a, "< ", (const char *)a->rx, a->rxlen);
         agent_rx_consume(a, a->rxlen);
-        if (tm_expired(deadline))   /* best effort: a device that never goes quiet still gets Ctrl-A */
-            return 0;
+        if (tm_expired(deadline))
+            return 1;
         tm_ms q = min_deadline(tm_deadline_in(quiet_ms), deadline);
         int r = agent_rx_fill(a, q, err);
         if (r == 0)
-            return 0;
+            return tm_expired(deadline) && q == deadline ? 1 : 0;
         if (r < 0)
             return -1;
     }
@@ -90,26 +97,74 @@ static int read_exact(struct agent *a, unsigned char *out, size_t n, tm_ms deadl
     return 0;
 }
 
-/* \r\x03 (twice, the agent may be inside a blocking call), drain, \r\x01, banner. */
-static int enter_raw_repl(struct agent *a, tm_ms deadline, struct tm_err *err)
+/* Interrupt until the device goes quiet. A board's main.py may print every few
+ * milliseconds and catch KeyboardInterrupt (docs/device-model.md §4.3): each
+ * Ctrl-C gets INTERRUPT_WINDOW_MS for the output to stop before the next one.
+ * The first round sends two (the agent may be inside a blocking call). 0 quiet,
+ * 1 still printing after MAX_INTERRUPTS, -1 error; *sent counts the Ctrl-C. */
+static int interrupt_until_quiet(struct agent *a, tm_ms deadline, int *sent,
+                                 struct tm_err *err)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int round = 0; *sent < MAX_INTERRUPTS; round++) {
         if (send_bytes(a, "\r\x03", 2, deadline, err) != 0)
             return -1;
-        tm_sleep_ms(50);
-        if (send_bytes(a, "\x03", 1, deadline, err) != 0)
+        ++*sent;
+        if (round == 0) {
+            tm_sleep_ms(50);
+            if (send_bytes(a, "\x03", 1, deadline, err) != 0)
+                return -1;
+            ++*sent;
+        }
+        int r = drain(a, QUIET_MS, min_deadline(deadline, tm_deadline_in(INTERRUPT_WINDOW_MS)),
+                      err);
+        if (r <= 0)
+            return r;
+        if (tm_expired(deadline))
+            break;
+    }
+    return 1;
+}
+
+/* Interrupt until quiet, \r\x01, the banner; twice. A device that never stops
+ * printing is named as such: nothing else would tell a busy main.py from a
+ * dead link. */
+static int enter_raw_repl(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    int sent = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int r = interrupt_until_quiet(a, deadline, &sent, err);
+        if (r < 0)
             return -1;
-        if (drain(a, 200, min_deadline(deadline, tm_deadline_in(2000)), err) != 0)
-            return -1;
+        if (r > 0)
+            return tm_err_setc(err, TM_E_TIMEOUT, "the board kept printing and ignored %d "
+                               "interrupts (Ctrl-C): a main.py that catches "
+                               "KeyboardInterrupt? Remove it or power the board with "
+                               "it disabled", sent);
         if (send_bytes(a, "\r\x01", 2, deadline, err) != 0)
             return -1;
-        int r = read_until(a, RAW_BANNER, strlen(RAW_BANNER),
-                           min_deadline(deadline, tm_deadline_in(attempt ? ENTER_MS : ENTER_FIRST_MS)), err);
+        r = read_until(a, RAW_BANNER, strlen(RAW_BANNER),
+                       min_deadline(deadline, tm_deadline_in(attempt ? ENTER_MS : ENTER_FIRST_MS)), err);
         if (r <= 0)
             return r;
         agent_note(a, "! ", "no raw REPL banner, interrupting again", 38);
     }
     return tm_err_set(err, "no raw REPL banner (\"raw REPL; CTRL-B to exit\") after Ctrl-C, Ctrl-A");
+}
+
+/* Ctrl-D on the raw REPL's empty line: OK, "MPY: soft reboot", the raw REPL
+ * banner again (docs/device-model.md §4.2; mpremote does this before its first
+ * command, §4.3). A fresh heap and interpreter; the flash keeps its files. */
+static int soft_reset(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    tm_ms d = min_deadline(deadline, tm_deadline_in(SOFT_RESET_MS));
+    agent_note(a, "! ", "soft reset (Ctrl-D)", 19);
+    if (send_bytes(a, "\x04", 1, d, err) != 0)
+        return -1;
+    int r = read_until(a, "soft reboot\r\n", 13, d, err);
+    if (r == 0)
+        r = read_until(a, RAW_BANNER, strlen(RAW_BANNER), d, err);
+    return r == 0 ? 0 : r < 0 ? -1 : tm_err_setc(err, TM_E_TIMEOUT, "soft reset: no "
+                                                 "\"soft reboot\" and raw REPL banner after Ctrl-D");
 }
 
 /* Raw-paste: R\x01, window u16 LE, one \x01 per window consumed; \x04 ends it and
@@ -371,6 +426,8 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
     agent_note(a, "! ", "bootstrap", 9);
     a->lost = 1;   /* from here on, failures are the device's */
     if (enter_raw_repl(a, deadline, err) != 0)
+        goto out;
+    if (a->soft_reset && soft_reset(a, deadline, err) != 0)
         goto out;
     if (choose_program(a, code, len, &packed, &plen, deadline, err) != 0)
         goto out;

@@ -32,7 +32,7 @@ struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
     if (opts != NULL)
         a->opts = *opts;
     if (a->opts.max_bootstraps <= 0)
-        a->opts.max_bootstraps = 2;
+        a->opts.max_bootstraps = 3;   /* every rung of the recovery ladder */
     snprintf(a->spec, sizeof a->spec, "%s", link_spec);
     a->puts = json_object();
     a->next_id = 1;
@@ -65,6 +65,12 @@ const json_t *agent_hello(const struct agent *a)
 const char *agent_link_spec(const struct agent *a)
 {
     return a->spec;
+}
+
+size_t agent_link_moves(const struct agent *a, const struct link_move **moves)
+{
+    *moves = NULL;
+    return a->link != NULL ? link_moves(a->link, moves) : 0;
 }
 
 const char *agent_upload_mode(const struct agent *a)
@@ -447,36 +453,4 @@ int agent_put(struct agent *a, const char *device_path, const unsigned char *dat
     }
     json_decref(reply);
     return rc;
-}
-
-int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *err)
-{
-    for (int attempt = 0; attempt < a->opts.max_bootstraps && !tm_expired(deadline); attempt++) {
-        a->recoveries++;
-        agent_note(a, "! ", "recovering the device", 21);
-        tm_ms d = tm_now_ms() + 20000 < deadline ? tm_now_ms() + 20000 : deadline;
-        if (attempt == 0 && !silent && agent_bootstrap(a, d, err) == 0)
-            return 0;
-        /* Interrupt and raw REPL did not bring it back: reset the link (exec
-         * restarts the program, serial pulses DTR/RTS), or reopen it (tcp). */
-        /* Files on the device's flash survive a soft reboot, not a restarted
-         * program (a virtual camera's flash is a fresh temporary directory). */
-        json_object_clear(a->puts);
-        struct tm_err rerr;
-        if (a->link == NULL || link_reset(a->link, &rerr) != 0) {
-            link_close(a->link);
-            a->link = open_link(a, err);
-            if (a->link == NULL) {
-                a->lost = 1;
-                continue;
-            }
-        }
-        a->rxlen = 0;
-        a->fresh = 1;
-        d = tm_now_ms() + 20000 < deadline ? tm_now_ms() + 20000 : deadline;
-        if (agent_bootstrap(a, d, err) == 0)
-            return 0;
-    }
-    a->lost = 1;
-    return tm_err_prefix(err, "device lost for good (%d recovery attempts)", a->opts.max_bootstraps);
 }

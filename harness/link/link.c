@@ -15,8 +15,6 @@
 #include "tm_proc.h"
 
 #define VCAM_CHECK_MS 10000
-#define RESET_CMD_MS 60000     /* a relay or a USB hub port power cycle */
-#define REOPEN_MS 15000        /* a board re-enumerating on USB after a power cycle */
 #define KINDS "serial:PATH, PATH, serial:id=SERIAL, auto, tcp:HOST:PORT, exec:CMD, " \
               "exec-agent:CMD, virtual[:ARGS]"
 
@@ -217,50 +215,8 @@ int link_set_reset_command(struct link *l, const char *cmd, struct tm_err *err)
     return 0;
 }
 
-static int run_reset_command(struct link *l, struct tm_err *err)
-{
-    char *argv[] = { "/bin/sh", "-c", l->reset_cmd, NULL };
-    struct tm_proc p;
-    if (tm_proc_spawn(&p, argv, NULL, err) != 0)
-        return tm_err_prefix(err, "link '%s': reset command", l->spec);
-    int hung = tm_proc_wait(&p, tm_deadline_in(RESET_CMD_MS));
-    tm_proc_stop(&p, 500);
-    int code = tm_proc_exit_code(&p);
-    if (hung || code != 0)
-        return tm_err_set(err, "link '%s': reset command `%s` %s (exit %d)", l->spec,
-                          l->reset_cmd, hung ? "did not finish within 60 s" : "failed", code);
-    return 0;
-}
-
-/* After a power cycle the old port is gone: open the board again as the spec
- * names it, while it re-enumerates. */
-static int reopen_serial(struct link *l, struct tm_err *err)
-{
-    tm_ms until = tm_deadline_in(REOPEN_MS);
-    link_serial_close(l);
-    for (int tries = 0; tries < 1000; tries++) {
-        char spec[1024];
-        if (link_resolve(l->asked, spec, sizeof spec, err) == 0
-            && link_serial_open(l, spec + strlen("serial:"), err) == 0) {
-            snprintf(l->spec, sizeof l->spec, "%s", spec);
-            return 0;
-        }
-        link_serial_close(l);
-        if (tm_expired(until))
-            break;
-        tm_sleep_ms(250);
-    }
-    return tm_err_prefix(err, "link '%s': not back %d s after its reset command", l->asked,
-                         REOPEN_MS / 1000);
-}
-
 int link_reset(struct link *l, struct tm_err *err)
 {
-    if (l->reset_cmd != NULL) {
-        if (run_reset_command(l, err) != 0)
-            return -1;
-        return l->kind == LINK_SERIAL ? reopen_serial(l, err) : 0;
-    }
     switch (l->kind) {
     case LINK_SERIAL:
         return link_serial_reset(l, err);
@@ -270,6 +226,52 @@ int link_reset(struct link *l, struct tm_err *err)
     default:
         return tm_err_set(err, "link '%s': a TCP link cannot reset the device", l->spec);
     }
+}
+
+int link_reset_wired(const struct link *l)
+{
+    return l->kind == LINK_EXEC || (l->kind == LINK_SERIAL && link_serial_reset_wired(l));
+}
+
+int link_hard_reset(struct link *l, tm_ms deadline, struct tm_err *err)
+{
+    if (l->reset_cmd == NULL)
+        return 1;
+    char *argv[] = { "/bin/sh", "-c", l->reset_cmd, NULL };
+    int code = tm_proc_run(argv, NULL, deadline, err);
+    if (code < 0)
+        return tm_err_prefix(err, "link '%s': reset command `%s`", l->spec, l->reset_cmd);
+    if (code != 0)
+        return tm_err_set(err, "link '%s': reset command `%s` failed (exit %d)", l->spec,
+                          l->reset_cmd, code);
+    return l->kind == LINK_SERIAL ? link_serial_wait_gone(l, deadline, err) : 0;
+}
+
+int link_reopen(struct link *l, tm_ms deadline, struct tm_err *err)
+{
+    int rc;
+    switch (l->kind) {
+    case LINK_SERIAL:
+        rc = link_serial_reopen(l, deadline, err);
+        break;
+    case LINK_EXEC:
+        rc = link_exec_reset(l, err);
+        break;
+    case LINK_TCP:
+    default:
+        if (l->fd >= 0)
+            close(l->fd);
+        l->fd = -1;
+        rc = link_tcp_open(l, after(l->spec, "tcp:"), err);
+        break;
+    }
+    return rc == 0 ? 0 : tm_err_prefix(err, "link '%s'", l->spec);
+}
+
+size_t link_moves(const struct link *l, const struct link_move **moves)
+{
+    *moves = l->moves;
+    return l->nmoves;
 }
 
 void link_close(struct link *l)

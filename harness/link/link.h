@@ -1,7 +1,11 @@
 /* Links: the byte stream between the harness and a camera (docs/architecture.md, "Links").
  *
- *   serial:PATH[,baud=N]   a real port through libserialport, locked exclusively;
- *                          a bare PATH (starting with '/') means the same
+ *   serial:PATH[,baud=N][,by-id=DIR]
+ *                          a real port, locked exclusively; a bare PATH (starting
+ *                          with '/') means the same. The board is known by its udev
+ *                          by-id link (in DIR, default /dev/serial/by-id) or USB
+ *                          serial number, so it is found again after a reset moves
+ *                          it to another tty (link_reopen)
  *   serial:id=SERIAL[,…]   the USB serial port with that serial number (looked up
  *                          at every open: the board may come back as another tty)
  *   auto                   the only MicroPython/OpenMV board present (by VID:PID)
@@ -19,6 +23,7 @@
 #define TM_LINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -45,17 +50,37 @@ ssize_t link_read(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm
 /* Write all n bytes before the deadline. 0 on success, -1 closed, -2 error/deadline. */
 int link_write(struct link *l, const void *buf, size_t n, tm_ms deadline, struct tm_err *err);
 
-/* Reset the device where the link can: serial pulses DTR/RTS (boards that wire
- * them to reset), exec restarts the program, tcp cannot (returns -1, err says so).
- * With a reset command (link_set_reset_command) that command runs instead, and a
- * serial link is opened again once the board is back (it may come back as
- * another tty: a serial:id= or auto spec is looked up again). */
+/* The link's own reset: serial pulses DTR/RTS (boards that wire them to reset),
+ * exec restarts the program, tcp cannot (returns -1, err says so). */
 int link_reset(struct link *l, struct tm_err *err);
 /* A shell command that resets or power-cycles the board (a lab file's `reset`),
- * run by link_reset within 60 s; it must exit 0. NULL: the link's own reset. */
+ * run by link_hard_reset; it must exit 0. NULL: none. */
 int link_set_reset_command(struct link *l, const char *cmd, struct tm_err *err);
 
 void link_close(struct link *l);
+
+/* The recovery ladder's link rungs (agent_recover). */
+/* 1 when link_reset resets the board: an exec program (restarted), a serial
+ * board not known to leave DTR/RTS unwired (OpenMV boards do). */
+int link_reset_wired(const struct link *l);
+/* Run the reset command (link_set_reset_command) by /bin/sh within the deadline;
+ * on a serial link, then wait (up to 3 s) for the board to leave the bus. 0 it
+ * ran and exited 0, 1 there is none, -1 it failed (err says how). */
+int link_hard_reset(struct link *l, tm_ms deadline, struct tm_err *err);
+/* Close and open again. A serial board is waited for (until deadline) under its
+ * identity, wherever it re-enumerated; a move to another device node is kept
+ * (link_moves). -1 with TM_E_LOST when it did not come back. */
+int link_reopen(struct link *l, tm_ms deadline, struct tm_err *err);
+
+/* A serial board found under another device node after a reset. */
+#define LINK_MAX_MOVES 16
+struct link_move {
+    char from[512], to[512];
+    int64_t waited_ms;   /* from the reopen's start until the board was there */
+};
+/* The moves since the link opened: *moves gets the first LINK_MAX_MOVES; the
+ * count of all is returned. */
+size_t link_moves(const struct link *l, const struct link_move **moves);
 
 enum link_kind link_kind(const struct link *l);
 const char *link_spec(const struct link *l);

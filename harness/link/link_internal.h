@@ -6,20 +6,31 @@
 
 #include "link/link.h"
 
-struct sp_port;
+/* serial: the options of the spec and who the board is (link_serial.c). */
+struct link_serial_cfg {
+    char path[512];         /* as given */
+    int baud;
+    char by_id[256];        /* where udev's by-id links are (by-id=DIR) */
+    char real[512];         /* the device node open now */
+    char id_name[256];      /* the by-id link that named it at open, "" none */
+    char usb_serial[128];   /* USB serial number, "" unknown */
+    int vid, pid;
+};
 
 struct link {
     enum link_kind kind;
     char spec[1024];
     int fd;                 /* the stream: serial handle, socket or pty master */
-    struct sp_port *port;   /* serial */
+    struct link_serial_cfg serial;
+    struct link_move moves[LINK_MAX_MOVES];   /* serial: re-enumerations, the first ones */
+    size_t nmoves;                            /* all of them */
     pid_t pid;              /* exec: child on the pty (its own session) */
     char **argv;            /* exec: for restarts */
     int err_fd;             /* exec: where the program's stderr goes (-1 none) */
     int agent;              /* exec-agent: the program is the agent */
     char home[64];          /* exec-agent: its private working directory, "" none */
     char asked[1024];       /* the spec as given (auto, serial:id=: looked up per open) */
-    char *reset_cmd;        /* link_set_reset_command; NULL: the kind's own reset */
+    char *reset_cmd;        /* link_set_reset_command: link_hard_reset runs it; NULL none */
 };
 
 /* Per kind: 0 when the argument after "KIND:" is well formed (nothing opened). */
@@ -29,6 +40,12 @@ int link_exec_check(const char *cmd, struct tm_err *err);
 
 int link_serial_open(struct link *l, const char *arg, struct tm_err *err);
 int link_serial_reset(struct link *l, struct tm_err *err);
+int link_serial_reset_wired(const struct link *l);
+/* Close, wait until deadline for the board to show up again, reopen it. */
+int link_serial_reopen(struct link *l, tm_ms deadline, struct tm_err *err);
+/* After a reset command: until the board left the bus (0), or -1 when it is
+ * still there after 3 s (or at the deadline). */
+int link_serial_wait_gone(struct link *l, tm_ms deadline, struct tm_err *err);
 void link_serial_close(struct link *l);
 
 int link_tcp_open(struct link *l, const char *arg, struct tm_err *err);

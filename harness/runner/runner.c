@@ -216,7 +216,7 @@ static const char *reset_command(const struct runner_opts *o, const char *spec)
 
 static int bootstrap_device(struct worker *w, struct tm_err *err)
 {
-    struct agent_opts ao = { w->ctx->o->agent_script, 0, 2, w->stderr_path,
+    struct agent_opts ao = { w->ctx->o->agent_script, 0, 0, w->stderr_path,
                              w->ctx->o->keep_secrets, reset_command(w->ctx->o, w->spec) };
     /* A busy port is an infrastructure cause worth a few patient retries (another
      * tool may be finishing with it); any other open error is final. */
@@ -268,6 +268,18 @@ static int health(struct worker *w, int silent, struct tm_err *err)
     return tm_err_prefix(err, "health check failed twice");
 }
 
+/* The health check after a case lost its device, with the recovery's steps
+ * (which rung, where the board came back) in the case record's transcript. */
+static int recover_after(struct worker *w, json_t *rec, int silent, struct tm_err *err)
+{
+    json_t *steps = json_array();
+    agent_set_transcript(w->agent, steps);
+    int rc = health(w, silent, err);
+    agent_set_transcript(w->agent, NULL);
+    json_object_set_new(json_object_get(rec, "transcript"), "recovery", steps);
+    return rc;
+}
+
 /* After a case: its bundle written, and the report directory still there. */
 static void check_writes(struct worker *w)
 {
@@ -281,6 +293,24 @@ static void check_writes(struct worker *w)
     pthread_mutex_unlock(&w->ctx->mu);
 }
 
+/* The run header keeps each re-enumeration of the device's USB port (a reset
+ * that brought the board back under another device node). */
+static void record_moves(struct worker *w)
+{
+    const struct link_move *m;
+    size_t n = w->agent != NULL ? agent_link_moves(w->agent, &m) : 0;
+    if (n == 0)
+        return;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n && i < LINK_MAX_MOVES; i++)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:I}", "from", m[i].from, "to", m[i].to,
+                                              "waited_ms", (json_int_t)m[i].waited_ms));
+    pthread_mutex_lock(&w->ctx->mu);
+    json_object_set_new(w->device_entry, "reenumerations", list);
+    json_object_set_new(w->device_entry, "reenumeration_count", json_integer((json_int_t)n));
+    pthread_mutex_unlock(&w->ctx->mu);
+}
+
 /* The worker's end: its peers and its device program go with it (both are its
  * children, which die with the thread that started them: PR_SET_PDEATHSIG). */
 static void *worker_exit(struct worker *w, int lost)
@@ -288,6 +318,7 @@ static void *worker_exit(struct worker *w, int lost)
     struct run_ctx *c = w->ctx;
     peer_pool_free(w->peers);
     w->peers = NULL;
+    record_moves(w);
     agent_close(w->agent);
     w->agent = NULL;
     pthread_mutex_lock(&c->mu);
@@ -338,7 +369,7 @@ static void *worker_main(void *arg)
                                    : case_error_record(c, NULL, w->spec, "out of memory");
         json_decref(kase);
         check_writes(w);
-        int healthy = !infra || infra == 3 || health(w, infra == 2, &err) == 0;
+        int healthy = !infra || infra == 3 || recover_after(w, rec, infra == 2, &err) == 0;
         if (infra && it.attempt <= c->retries) {
             /* Retry on this device when it came back, else on another one. */
             struct item again = { it.idx, it.iter, it.attempt + 1, rec };

@@ -221,8 +221,9 @@ START_TEST(camera_boards_by_usb_id)
 END_TEST
 
 /* A lab file's reset command: a TCP link (which cannot reset by itself) resets
- * the board by running it; a failing command is an error naming it. */
-START_TEST(reset_command_replaces_the_link_reset)
+ * the board by running it (the recovery ladder's hard reset); without one there
+ * is nothing to run; a failing command is an error naming it. */
+START_TEST(reset_command_is_the_hard_reset)
 {
     int port, ls = listener(&port);
     char spec[64], cmd[256], mark[64] = "/tmp/tm-link-reset-XXXXXX";
@@ -233,17 +234,18 @@ START_TEST(reset_command_replaces_the_link_reset)
     snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
     struct link *l = link_open(spec, &err);
     ck_assert_msg(l != NULL, "%s", err.msg);
+    ck_assert_int_eq(link_hard_reset(l, tm_deadline_in(10000), &err), 1);
     snprintf(cmd, sizeof cmd, "echo cycled >> '%s'", mark);
     ck_assert_int_eq(link_set_reset_command(l, cmd, &err), 0);
-    ck_assert_int_eq(link_reset(l, &err), 0);
-    ck_assert_int_eq(link_reset(l, &err), 0);
+    ck_assert_int_eq(link_hard_reset(l, tm_deadline_in(10000), &err), 0);
+    ck_assert_int_eq(link_hard_reset(l, tm_deadline_in(10000), &err), 0);
     FILE *f = fopen(mark, "r");
     char text[64] = "";
     ck_assert_uint_eq(fread(text, 1, sizeof text - 1, f), 14);
     fclose(f);
     ck_assert_str_eq(text, "cycled\ncycled\n");
     ck_assert_int_eq(link_set_reset_command(l, "exit 3", &err), 0);
-    ck_assert_int_eq(link_reset(l, &err), -1);
+    ck_assert_int_eq(link_hard_reset(l, tm_deadline_in(10000), &err), -1);
     ck_assert_msg(strstr(err.msg, "reset command `exit 3` failed (exit 3)"), "%s", err.msg);
     link_close(l);
     close(ls);
@@ -308,7 +310,7 @@ int main(void)
     tcase_add_test(tc, tcp_roundtrip_and_close);
     tcase_add_test(tc, camera_boards_by_usb_id);
     tcase_add_test(tc, board_selection_among_ports);
-    tcase_add_test(tc, reset_command_replaces_the_link_reset);
+    tcase_add_test(tc, reset_command_is_the_hard_reset);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
