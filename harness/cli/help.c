@@ -83,7 +83,7 @@ static const char run_help[] =
 "    --devices FILE       a lab file: the lab's boards by name, each with its link,\n"
 "                         profile and reset command (README \"Lab file\").\n"
 "    --place NAME         a board of the lab file (repeatable); its link joins the\n"
-"                         devices, its reset command replaces the link's reset, its\n"
+"                         devices, its reset command is the hard reset of recovery, its\n"
 "                         profile is the run's unless --profile names one.\n"
 "    --scenarios PATH     a scenario file or directory (repeatable).\n"
 "                         Default: SOURCE/scenarios.\n"

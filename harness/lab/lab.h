@@ -18,7 +18,7 @@
 struct lab_board {
     char *name, *link;
     char *profile;   /* NULL: picked from the device's hello */
-    char *reset;     /* NULL: the link's own reset (DTR/RTS, program restart) */
+    char *reset;     /* the recovery ladder's hard reset (agent_recover); NULL none */
 };
 
 struct lab {
