@@ -11,9 +11,13 @@
 # read-only, shared by build/ and build-asan/) with lib/mbedtls linked to
 # MBEDTLS_TREE; objects go to OUT/obj; the program is OUT/micropython.
 # Build options, and why:
-#   FROZEN_MANIFEST=      no frozen modules: the +ds tarball drops micropython-lib,
-#                         whose `ssl` wrapper the port's manifest requires (so this
-#                         device has `tls` only, and its hello says modules.ssl=false)
+#   FROZEN_MANIFEST       the standard variant's manifest without micropython-lib, which
+#                         the +ds tarball drops: asyncio (extmod/asyncio) is frozen in
+#                         as on the camera, the `ssl` wrapper is not (so this device
+#                         has `tls` only, and its hello says modules.ssl=false)
+#   MICROPY_MPYCROSS      mpy-cross (which freezing needs) built first into its own
+#                         OUT/obj-mpy-cross: the port's automatic build of it would
+#                         inherit BUILD=OUT/obj and mix the two programs' objects
 #   MICROPY_PY_FFI=0      ffi needs libffi-dev and nothing here uses it
 #   MICROPY_PY_BTREE=0    the +ds tarball drops lib/berkeley-db-1.xx
 # Failure: one line on stderr naming the log (OUT/build.log), exit 2.
@@ -40,7 +44,10 @@ stage() {
   cp -rs "$mpy" "$out/src.tmp"
   rm -rf "$out/src.tmp/lib/mbedtls"
   ln -s "$mbed" "$out/src.tmp/lib/mbedtls"
-  rm -rf "$out/src" "$out/obj"
+  # make checks for micropython-lib's README before freezing; the +ds tarball drops it
+  echo "micropython-lib is not part of Debian's +ds source" >"$out/src.tmp/lib/micropython-lib/README.md"
+  printf '%s\n' 'include("$(MPY_DIR)/extmod/asyncio")' >"$out/src.tmp/manifest.py"
+  rm -rf "$out/src" "$out/obj" "$out/obj-mpy-cross"
   mv "$out/src.tmp" "$out/src"
 }
 
@@ -56,12 +63,16 @@ started=$(date +%s)
 : >"$log"
 stage >>"$log" 2>&1 || die "staging the sources in $out/src failed; see $log"
 # MAKEFLAGS from CMake's make would hand this make the outer job server.
+env -u MAKEFLAGS -u MFLAGS make -C "$out/src/mpy-cross" -j"${TM_MPY_JOBS:-2}" \
+    BUILD="$out/obj-mpy-cross" >>"$log" 2>&1 || die "make of mpy-cross failed; see $log"
 env -u MAKEFLAGS -u MFLAGS make -C "$out/src/ports/unix" -j"${TM_MPY_JOBS:-2}" \
-    BUILD="$out/obj" FROZEN_MANIFEST= MICROPY_PY_FFI=0 MICROPY_PY_BTREE=0 \
+    BUILD="$out/obj" MICROPY_MPYCROSS="$out/obj-mpy-cross/mpy-cross" \
+    FROZEN_MANIFEST="$out/src/manifest.py" MICROPY_PY_FFI=0 MICROPY_PY_BTREE=0 \
     >>"$log" 2>&1 || die "make of MicroPython's unix port failed; see $log"
 
-# The program must be the device it claims to be: MicroPython with tls on 3.6.6.
-got=$("$out/obj/micropython" -c 'import tls; print(tls.MBEDTLS_VERSION)' 2>>"$log") ||
+# The program must be the device it claims to be: MicroPython with tls on 3.6.6, and
+# asyncio frozen in.
+got=$("$out/obj/micropython" -c 'import asyncio, tls; print(tls.MBEDTLS_VERSION)' 2>>"$log") ||
   die "the built micropython does not run; see $log"
 [ "$got" = "Mbed TLS 3.6.6" ] || die "the built micropython reports '$got', not Mbed TLS 3.6.6; see $log"
 cp "$out/obj/micropython" "$out/micropython.tmp"
