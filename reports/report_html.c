@@ -341,6 +341,24 @@ static void put_transcripts(xmlNodePtr parent, const json_t *c)
     }
 }
 
+/* Free heap before and after the operation and, when the case left only so
+ * much free, the figure asked for and the one the device reached. */
+static void put_heap(xmlNodePtr t, const json_t *h)
+{
+    static const char *const rows[][2] = { { "before", "heap free before" },
+                                           { "after", "heap free after" },
+                                           { "free_asked", "heap_free asked" },
+                                           { "free_reached", "heap_free reached" } };
+    char buf[64];
+    for (size_t i = 0; json_is_object(h) && i < sizeof rows / sizeof rows[0]; i++) {
+        const json_t *v = json_object_get(h, rows[i][0]);
+        if (!json_is_integer(v))
+            continue;
+        snprintf(buf, sizeof buf, "%lld bytes", (long long)json_integer_value(v));
+        kv_row(t, rows[i][1], buf, 0);
+    }
+}
+
 /* base: rpt_verdicts_by_id(baseline) or NULL. */
 static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
 {
@@ -386,6 +404,7 @@ static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
     kv_json(t, "timings (ms)", json_object_get(c, "timings_ms"));
     snprintf(buf, sizeof buf, "%lld bytes", (long long)rpt_num(c, "heap_delta", 0));
     kv_row(t, "heap delta", json_is_number(json_object_get(c, "heap_delta")) ? buf : "unknown", 0);
+    put_heap(t, json_object_get(c, "heap"));
     xmlNodePtr tr = el(t, "tr", NULL);
     el(tr, "th", "replay");
     attr(el(el(tr, "td", NULL), "code", rpt_str(c, "replay", "")), "class", "replay");

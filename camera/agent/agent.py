@@ -1,10 +1,10 @@
 # tlsmatrix-agent proto=1
-# JSON lines (docs/contracts.md §3); DM: docs/device-model.md.
-# TM_NO_MAIN: define only. Tabs, few comments: upload time is the size.
+# docs/contracts.md §3; DM: docs/device-model.md. Size is upload time
 import sys, gc, time, json, binascii
+gc.collect()
+F0 = gc.mem_free()
 
 def _try(f, d=None):
-	# f(), or d when it raises
 	try:
 		return f()
 	except Exception:
@@ -18,6 +18,8 @@ os, socket, tls, select, hashlib, machine, network = [_imp(n) for n in (
 ssl = _imp('ssl') or _imp('ussl')
 _tk = getattr(time, 'ticks_ms', None)
 MAXLINE = 65536
+CH = 512  # readline(n) takes n bytes at once
+OVER = 'line over %d bytes (discarded)' % MAXLINE
 
 def now():
 	return _tk() if _tk else int(time.time() * 1000)
@@ -30,12 +32,11 @@ def heap():
 	return gc.mem_free()
 
 def exc_info(e):
-	# args as raised, bytes as repr
 	a = [x if x is None or type(x) in (int, str, bool, float) else repr(x) for x in e.args]
 	return {'type': type(e).__name__, 'args': a, 'text': str(e)}
 
 def b64d(s):
-	# strict: a2b_base64 takes no str, skips bad characters
+	# a2b_base64 skips bad characters
 	b = s.encode()
 	d = binascii.a2b_base64(b)
 	if len(b) % 4 or len(d) != len(b) // 4 * 3 - b[-2:].count(b'='):
@@ -49,17 +50,16 @@ def reply(rid, op, outcome, **kw):
 def bad(rid, op, msg):
 	return reply(rid, op, 'bad-request', error=msg)
 
-# Typed fields (a bool is no int); server_hostname, ciphers are not: the
-# device's own TypeError is the result.
+# Typed fields; server_hostname, ciphers are not (the device's TypeError)
 I, S, B, L = int, str, bool, list
 _T = {'layer': S, 'host': S, 'port': I, 'bind': S, 'verify_mode': I, 'ca': L,
 	  'chain': L, 'hello_verify_retry': B, 'send_b64': S, 'recv_bytes': I,
 	  'recv_mode': S, 'timeout_ms': I, 'deadline_ms': I, 'nodelay': B, 'do_handshake': B,
-	  'nonblocking': B}
+	  'nonblocking': B, 'heap_free': I, 'heap_retry': B}
+C, V = (_T, ('host', 'port')), (_T, ())
 SPEC = {'put': ({'path': S, 'b64': S, 'sha256': S}, ('path', 'b64', 'sha256')),
 		'clock': ({'set': I}, ()), 'fault': ({'kind': S}, ()),
-		'tls_client': (_T, ('host', 'port')), 'dtls_client': (_T, ('host', 'port')),
-		'tls_server': (_T, ()), 'dtls_server': (_T, ())}
+		'tls_client': C, 'dtls_client': C, 'tls_server': V, 'dtls_server': V}
 
 def _b64(v, name):
 	try:
@@ -68,7 +68,6 @@ def _b64(v, name):
 		return name + ': not valid base64'
 
 def _item(v, name):
-	# a ca/chain argument: null, {"file":s}, {"b64":s} or {"str":s}
 	if v is None:
 		return None
 	if type(v) is not dict:
@@ -81,7 +80,6 @@ def _item(v, name):
 	return name + ' item needs one of file, b64, str'
 
 def check(q):
-	# the field error of a request with a known op, or None
 	op = q['op']
 	types, need = SPEC.get(op, ({}, ()))
 	for k in need:
@@ -95,7 +93,7 @@ def check(q):
 		return _b64(q['b64'], 'b64')
 	if types is not _T:
 		return None
-	for k in ('port', 'recv_bytes', 'timeout_ms', 'deadline_ms'):
+	for k in ('port', 'recv_bytes', 'timeout_ms', 'deadline_ms', 'heap_free'):
 		v = q.get(k) or 0
 		if v < 0 or k == 'port' and v > 65535:
 			return 'out of range: ' + k
@@ -110,9 +108,8 @@ def check(q):
 		if e:
 			return e
 	for v in q.get('chain') or ():
-		if type(v) is not dict:
-			return 'wrong type: chain items must be objects'
-		e = _item(v.get('cert'), 'chain.cert') or _item(v.get('key'), 'chain.key')
+		e = 'wrong type: chain items must be objects' if type(v) is not dict else \
+			_item(v.get('cert'), 'chain.cert') or _item(v.get('key'), 'chain.key')
 		if e:
 			return e
 	c = q.get('client_id')
@@ -124,31 +121,26 @@ def check(q):
 		return _b64(q['send_b64'], 'send_b64')
 
 def parse(line):
-	# -> (request, None) or (None, bad-request reply)
-	if len(line) > MAXLINE:
-		return None, bad(None, None, 'line over %d bytes (discarded)' % MAXLINE)
+	e = OVER if len(line) > MAXLINE else None
 	try:
-		q = json.loads(line)
-	except Exception as e:
-		return None, bad(None, None, 'bad JSON: %s' % e)
-	if type(q) is not dict:
-		return None, bad(None, None, 'request is not a JSON object')
+		q = e or json.loads(line)
+	except Exception as x:
+		e = 'bad JSON: %s' % x
+	if not e and type(q) is not dict:
+		e = 'request is not a JSON object'
+	if e:
+		return None, bad(None, None, e)
 	rid, op = q.get('id'), q.get('op')
-	if rid is None:
-		return None, bad(None, None, 'missing field: id')
 	if type(rid) is not int:
-		return None, bad(None, None, 'wrong type: id must be an integer')
-	if op is None:
-		return None, bad(rid, None, 'missing field: op')
+		return None, bad(None, None, 'missing field: id' if rid is None else 'wrong type: id must be an integer')
 	if type(op) is not str:
-		return None, bad(rid, None, 'wrong type: op must be a string')
+		return None, bad(rid, None, 'missing field: op' if op is None else 'wrong type: op must be a string')
 	if op not in SPEC and op not in ('info', 'reset'):
 		return None, bad(rid, op, 'unknown op: ' + op[:100])
 	e = check(q)
 	return (None, bad(rid, op, e)) if e else (q, None)
 
 def epoch_offset():
-	# ports counting from 2000: gmtime(0) is 2000-01-01
 	return _try(lambda: 946684800 if time.gmtime(0)[0] == 2000 else 0, 0)
 
 def rtc():
@@ -162,26 +154,30 @@ def addrs():
 	return [x for x in a if x and x != '0.0.0.0']
 
 def _client_id(m):
-	# keywords parsed before the socket: TypeError = no client_id
 	try:
 		m.SSLContext(m.PROTOCOL_DTLS_SERVER).wrap_socket(0, server_side=True, client_id=b'x')
-	except TypeError:
-		return False
-	except Exception:
-		pass
+	except Exception as e:
+		return type(e) is not TypeError
 	return True
 
 def _pem(m):
-	# loads as DER (then the empty cert fails), as PEM only with PEM compiled in
+	# DER: the empty cert fails
 	k = b' EC PRIVATE KEY-----\n'
 	try:
 		m.SSLContext(0).load_cert_chain(b'', b'-----BEGIN' + k + b'MBICAQEEAQGgCgYIKoZIzj0DAQc=\n-----END' + k)
 	except Exception as e:
 		return str(e) == 'invalid cert'
 
+def _gch(m):
+	# mbedTLS on the GC heap (DM §9): the record buffers show
+	a = heap()
+	t = m.SSLContext(1).wrap_socket(socket.socket(), server_side=True, do_handshake_on_connect=False)
+	a -= heap()
+	t.close()
+	return a > 16384
+
 def fs_writable():
-	with open('.tm_w', 'wb') as f:
-		f.write(b'1')
+	open('.tm_w', 'wb').close()
 	os.remove('.tm_w')
 	return True
 
@@ -194,14 +190,14 @@ def hello():
 	dt = 'PROTOCOL_DTLS_CLIENT' in p
 	caps = {'dtls': dt, 'set_ciphers': hasattr(tls and tls.SSLContext, 'set_ciphers'),
 			'client_id': dt and tls is not None and _client_id(tls),
-			'pem': tls and _pem(tls),
+			'pem': tls and _pem(tls), 'tls_gc_heap': _try(lambda: _gch(m)),
 			'fs_writable': _try(fs_writable, False), 'protocols': p}
 	mods = {k: globals()[k] is not None for k in ('ssl', 'tls', 'socket', 'hashlib', 'machine', 'network')}
 	return {'event': 'hello', 'agent': 'tlsmatrix-agent', 'proto': 1,
 			'impl': {'name': im.name, 'version': '.'.join(str(i) for i in im.version[:3]),
 					 'machine': getattr(im, '_machine', u.get('machine'))},
 			'uname': u, 'modules': mods, 'mbedtls': getattr(m, 'MBEDTLS_VERSION', None),
-			'heap_free': heap(), 'addrs': addrs(), 'clock': clock_info(), 'caps': caps,
+			'heap_free': heap(), 'heap_start': F0, 'addrs': addrs(), 'clock': clock_info(), 'caps': caps,
 			'virtual': False}
 
 def op_put(q):
@@ -229,12 +225,12 @@ def op_clock(q):
 			r.update(outcome='unsupported', error='no machine.RTC')
 		else:
 			t = time.gmtime(e - epoch_offset())
-			c.datetime((t[0], t[1], t[2], t[6] + 1, t[3], t[4], t[5], 0))  # weekday 1-7
+			c.datetime((t[0], t[1], t[2], t[6] + 1, t[3], t[4], t[5], 0))
 	r.update(clock_info())
 	return r
 
 def item_arg(lay, it):
-	# the ssl wrapper reads a str as a path (DM §1.1)
+	# ssl reads a str as a path (DM §1.1)
 	if it is None:
 		return None
 	if 'b64' in it:
@@ -249,9 +245,10 @@ def item_arg(lay, it):
 class Op:
 	def __init__(self, q):
 		self.q = q
-		self.r = reply(q['id'], q['op'], 'ok', stage=None, exc=None, first_exc=None,
-					   attempts=1, verify_mode=None, cipher=None, ms={}, heap_before=None,
-					   heap_after=None, bytes_sent=0, bytes_received=0, received_b64='')
+		self.r = r = dict.fromkeys(('stage', 'exc', 'first_exc', 'verify_mode', 'cipher',
+			'heap_before', 'heap_after'))
+		r.update(reply(q['id'], q['op'], 'ok', attempts=1, ms={}, bytes_sent=0, bytes_received=0,
+			received_b64=''))
 		self.sv = q['op'][-6:] == 'server'
 		self.dg = q['op'][0] == 'd'
 		self.t0 = self.t = now()
@@ -267,10 +264,9 @@ class Op:
 		self.t = now()
 
 	def timeout(self):
-		# seconds left (timeout_ms at most), set on a blocking socket
 		left = diff(self.end, now())
 		if left <= 0:
-			raise OSError(110)  # what a socket timeout raises (ETIMEDOUT)
+			raise OSError(110)  # ETIMEDOUT
 		t = self.q.get('timeout_ms')
 		t = (min(t, left) if t else left) / 1000
 		self.s and self.s.settimeout(t)
@@ -286,7 +282,7 @@ def _sock(o, socks, host, port, dg):
 
 def _nodelay(o, s):
 	if o.q.get('nodelay'):
-		_try(lambda: s.setsockopt(6, 1, 1))  # TCP_NODELAY; names absent on unix (DM §7)
+		_try(lambda: s.setsockopt(6, 1, 1))  # TCP_NODELAY (DM §7)
 
 def _connect(o, socks, emit):
 	q, dg = o.q, o.dg
@@ -299,7 +295,7 @@ def _connect(o, socks, emit):
 		return s, a
 	bind = q.get('bind') or '0.0.0.0'
 	for n in range(20):
-		# port 0: no getsockname, so pick one and report it
+		# no getsockname: pick one
 		port = q.get('port') or 40000 + (now() + n * 7919) % 20000
 		ls, a = _sock(o, socks, bind, port, dg)
 		_try(lambda: ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1))
@@ -315,8 +311,7 @@ def _connect(o, socks, emit):
 	emit({'id': q['id'], 'event': 'listening', 'addr': bind, 'port': port})
 	ls.settimeout(o.timeout())
 	if dg:
-		# learn the client's address, connect (DM §1.8); without MSG_PEEK the
-		# client retransmits its used-up first datagram
+		# connect to the client (DM §1.8); no MSG_PEEK: it retransmits
 		try:
 			a = ls.recvfrom(1, socket.MSG_PEEK)[1]
 		except (AttributeError, TypeError, ValueError):
@@ -331,30 +326,28 @@ def _connect(o, socks, emit):
 	return s, a
 
 def _hvr(o, e):
-	# DM §1.8: a new client's first handshake fails (HelloVerifyRequest); else re-raise
+	# DM §1.8: HelloVerifyRequest, else re-raise
 	if not (o.sv and o.dg and e.args[:1] == (-27264,) and o.q.get('hello_verify_retry', True)):
 		raise e
 	o.r.update(first_exc=exc_info(e), attempts=2)
 
 def _wrap(o, ctx, s, addr):
 	q = o.q
-	kw = {}
-	if o.sv:
-		kw['server_side'] = True
+	kw = {'server_side': True} if o.sv else {}
 	dh = q.get('do_handshake', True) and not q.get('nonblocking')
 	if not dh:
 		kw['do_handshake_on_connect'] = False
 	if q.get('server_hostname') is not None:
 		kw['server_hostname'] = q['server_hostname']
 	c = q.get('client_id')
-	if c is not None:  # the ssl layer's TypeError is the result (DM §1.1)
+	if c is not None:  # ssl: TypeError (DM §1.1)
 		kw['client_id'] = repr(addr).encode() if c == 'auto' else b64d(c['b64'])
 	o.stage('handshake' if dh else 'wrap')
 	o.kw = kw
 	try:
 		return ctx.wrap_socket(s, **kw)
 	except OSError as e:
-		_hvr(o, e)  # wrap again on the same context
+		_hvr(o, e)
 		o.timeout()
 		return ctx.wrap_socket(s, **kw)
 
@@ -362,7 +355,7 @@ def _cipher(o, ss):
 	o.r['cipher'] = _try(lambda: list(ss.cipher()))
 
 def _io(o, ss):
-	# nonblocking: the first I/O drives the handshake (DM §1.7)
+	# nonblocking: I/O drives the handshake (DM §1.7)
 	q, r = o.q, o.r
 	p = None
 	if q.get('nonblocking'):
@@ -390,25 +383,25 @@ def _io(o, ss):
 				p.poll(50)
 				continue
 			if not x:
-				break  # close_notify and FIN both read as b'' (DM §1.7)
+				break  # close_notify, FIN (DM §1.7)
 			buf += x
 			r.update(bytes_received=len(buf), received_b64=binascii.b2a_base64(buf).decode().strip())
 			if rv:
-				break  # recv(n) is one record
+				break  # one record
 		o.mark('read')
 
 def _run(o, mod, socks, emit):
 	q = o.q
 	lay = q.get('layer') or 'tls'
 	o.stage('context')
-	# SSLContext(protocol): bit 0 server, bit 1 datagram (DM §1.1)
+	# bit 0 server, bit 1 datagram (DM §1.1)
 	ctx = mod.SSLContext(o.sv | o.dg << 1)
 	o.r['verify_mode'] = ctx.verify_mode
 	if q.get('ciphers') is not None:
 		ctx.set_ciphers(q['ciphers'])  # ssl wrapper: AttributeError (DM §1.1)
 	o.stage('load_ca')
 	for it in q.get('ca') or ():
-		v = item_arg(lay, it)  # one call per item: one DER each (DM §1.2)
+		v = item_arg(lay, it)  # one DER each (DM §1.2)
 		if lay == 'ssl' and v is not None and type(v) is not str:
 			ctx.load_verify_locations(cadata=v)
 		else:
@@ -423,14 +416,14 @@ def _run(o, mod, socks, emit):
 	s, addr = _connect(o, socks, emit)
 	nb = q.get('nonblocking')
 	if nb:
-		s.setblocking(False)  # DTLS retransmits only so (DM §1.8)
+		s.setblocking(False)  # DTLS retransmits (DM §1.8)
 	else:
 		o.s = s
 	o.mark('socket')
 	ss = _wrap(o, ctx, s, addr)
 	socks.append(ss)
 	if q.get('do_handshake', True) and not nb:
-		_cipher(o, ss)  # cipher() before the handshake is undefined (DM §1.7)
+		_cipher(o, ss)  # DM §1.7
 	o.mark('handshake')
 	try:
 		_io(o, ss)
@@ -444,10 +437,21 @@ def _run(o, mod, socks, emit):
 	if o.r['cipher'] is None and (q.get('send_b64') or q.get('recv_bytes')):
 		_cipher(o, ss)
 
+def _fill(n):
+	# hold the heap but n bytes (DM §9)
+	h, c = [], 1 << 30
+	for i in range(400):
+		f = heap() - n - 64
+		if f < 16 or c < 16:
+			break
+		try:
+			h.append(bytearray(min(f, c)))
+		except MemoryError:
+			c = min(f, c) // 2
+	return h
+
 def outcome_of(e):
-	if e is None:
-		return 'ok'
-	return 'timeout' if e['type'] == 'OSError' and e['args'] == [110] else 'error'
+	return 'ok' if e is None else 'timeout' if e['type'] == 'OSError' and e['args'] == [110] else 'error'
 
 def op_tls(q, emit):
 	lay = q.get('layer') or 'tls'
@@ -458,8 +462,26 @@ def op_tls(q, emit):
 		return reply(q['id'], q['op'], 'unsupported', error='no %s on this device' % miss)
 	o = Op(q)
 	r = o.r
+	n = q.get('heap_free')
+	r['heap_before'] = b = heap()
+	if n and b < n:
+		r.update(outcome='unsupported', stage='heap', error='heap_free %d: only %d bytes free' % (n, b))
+		return r
+	h = n and _fill(n)
+	if n:
+		r['heap_reached'] = heap()
+	_op(o, mod, emit)
+	h and h.clear()  # a stale reference (conservative GC) must not hold the blocks
+	if h is not None and r['exc'] and q.get('heap_retry'):
+		r.update(first_exc=r['exc'], exc=None, attempts=2)  # with the heap back (DM §9)
+		_op(o, mod, emit)
+	r['heap_after'] = heap()
+	r['outcome'] = outcome_of(r['exc'])
+	return r
+
+def _op(o, mod, emit):
+	r = o.r
 	socks = []
-	r['heap_before'] = heap()
 	o.t = now()
 	try:
 		_run(o, mod, socks, emit)
@@ -467,7 +489,7 @@ def op_tls(q, emit):
 	except Exception as e:
 		r['exc'] = exc_info(e)
 	finally:
-		# time the failed stage; close every socket on every path, Ctrl-C too
+		# close all, Ctrl-C too
 		o.mark(r['stage'] or 'close')
 		while socks:
 			try:
@@ -477,12 +499,8 @@ def op_tls(q, emit):
 					r.update(exc=exc_info(e), stage='close')
 	o.mark('close')
 	r['ms']['total'] = diff(now(), o.t0)
-	r['heap_after'] = heap()
-	r['outcome'] = outcome_of(r['exc'])
-	return r
 
 def handle(line, emit):
-	# never raises Exception
 	q, r = parse(line)
 	if r:
 		return r
@@ -508,15 +526,18 @@ def out(obj):
 	print(json.dumps(obj))
 
 def read_line(rd):
-	# None at EOF; a longer line is read to its end, as MAXLINE+1 bytes
-	line = rd.readline(MAXLINE + 2)
-	if not line:
-		return None
-	if len(line) > MAXLINE + 1:
-		while line and line[-1:] not in (b'\n', '\n'):
-			line = rd.readline(MAXLINE)
-		return b'x' * (MAXLINE + 1)
-	return line
+	# None at EOF, 0 over MAXLINE
+	p, n = [], 0
+	while 1:
+		x = rd.readline(CH)
+		if not x:
+			break
+		n += len(x)
+		if n <= MAXLINE + 1:
+			p.append(x)
+		if x[-1:] in (b'\n', '\n'):
+			break
+	return None if not n else 0 if n > MAXLINE + 1 else p[0][:0].join(p)
 
 def serve(rd, emit):
 	emit(hello())
@@ -524,9 +545,9 @@ def serve(rd, emit):
 		line = read_line(rd)
 		if line is None:
 			return 'eof'
-		line = line.strip()
-		if line:
-			r = handle(line, emit)
+		line = line and line.strip()
+		if line or line == 0:
+			r = handle(line, emit) if line else bad(None, None, OVER)
 			emit(r)
 			if r['op'] == 'reset' and r['outcome'] == 'ok':
 				return 'reset'
@@ -538,7 +559,7 @@ def main():
 		try:
 			machine.soft_reset()
 		except Exception:
-			sys.exit(0)  # no soft reset (unix port): end the program
+			sys.exit(0)  # unix port
 
 if not globals().get('TM_NO_MAIN'):
 	main()

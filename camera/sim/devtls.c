@@ -240,10 +240,14 @@ static int parse_request(struct devtls_op *o)
         return bad_field(o, "out of range: ", "recv_bytes");
     if (opt_int(o, "verify_mode", &v, &present))
         return -1;
+    if (opt_int(o, "heap_free", &v, &present))
+        return -1;
+    o->heap_free = present ? (long)v : 0;
     if (opt_bool(o, "nodelay", 0, &o->nodelay) ||
         opt_bool(o, "do_handshake", 1, &o->do_handshake) ||
         opt_bool(o, "nonblocking", 0, &o->nonblocking) ||
-        opt_bool(o, "hello_verify_retry", 1, &o->hello_verify_retry))
+        opt_bool(o, "hello_verify_retry", 1, &o->hello_verify_retry) ||
+        opt_bool(o, "heap_retry", 0, &o->heap_retry))
         return -1;
     if (send_b64) {
         long n = tm_b64_decode(send_b64, &o->send);
@@ -346,7 +350,7 @@ int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len
         return -1;
     }
     if (devtls_heap_charge(&o->heap, HEAP_SOCKET) != 0) {
-        devtls_exc_errno(&o->exc, 12);
+        devtls_exc_memory(&o->exc, HEAP_SOCKET);   /* the object: mp_obj_malloc fails */
         return -1;
     }
     mbedtls_ssl_init(&o->ssl);
@@ -549,6 +553,17 @@ int devtls_emit_listening(struct devtls_op *o, const struct devtls_sock *s)
 
 /* ---- the whole operation ---------------------------------------------------- */
 
+/* Everything an attempt left open, closed and freed; the heap account is back
+ * where the operation began unless something leaked. */
+static void close_all(struct devtls_op *o)
+{
+    devtls_op_close_ssl(o);
+    devtls_sock_close(&o->sock);
+    devtls_sock_close(&o->listen);
+    if (o->ctx_ready)
+        devtls_ctx_free(&o->ctx);
+}
+
 static int run_op(struct devtls_op *o)
 {
     if (build_context(o) != 0)
@@ -561,6 +576,43 @@ static int run_op(struct devtls_op *o)
     if (devtls_op_wrap(o, NULL, 0) != 0)
         return -1;
     return devtls_op_exchange(o);
+}
+
+/* heap_free (docs/device-model.md §9): the agent holds all but that much of the
+ * heap while the operation runs; here the account is capped at it. A device
+ * that has less than that free cannot run the case as meant. heap_retry: after
+ * a failure the held heap is given back and the operation runs once more (the
+ * next handshake after a MemoryError). */
+static void run_with_heap(struct devtls_op *o)
+{
+    if (o->heap_free > o->heap_start) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "heap_free %ld: only %ld bytes free", o->heap_free,
+                 o->heap_start);
+        devtls_exc_set(&o->exc, "unsupported", msg);
+        o->stage = "heap";
+        return;
+    }
+    if (o->heap_free > 0)
+        o->heap.total = o->heap_free;
+    o->attempts = 1;
+    run_op(o);
+    if (!o->exc.set || o->heap_free <= 0 || !o->heap_retry)
+        return;
+    if (o->stage != NULL)
+        devtls_op_time(o, o->stage);
+    close_all(o);
+    o->ctx_ready = 0;
+    o->first_exc = o->exc;
+    memset(&o->exc, 0, sizeof o->exc);
+    o->heap.total = o->heap_start;
+    o->attempts = 2;
+    o->handshake_done = o->hello_seen = 0;
+    o->bytes_sent = o->bytes_received = 0;
+    free(o->rbuf);
+    o->rbuf = NULL;
+    o->rlen = 0;
+    run_op(o);
 }
 
 static const char *outcome_of(const struct devtls_op *o)
@@ -584,6 +636,8 @@ static void finish_reply(struct devtls_op *o)
             json_object_set_new(r, "op", json_string(o->op));
         json_object_set_new(r, "outcome", json_string(o->exc.type));
         json_object_set_new(r, "error", json_string(o->exc.msg));
+        if (o->stage != NULL)
+            json_object_set_new(r, "stage", json_string(o->stage));
         return;
     }
     json_object_set_new(r, "outcome", json_string(outcome_of(o)));
@@ -597,8 +651,10 @@ static void finish_reply(struct devtls_op *o)
         json_object_set_new(r, "cipher", json_null());
     json_object_set_new(r, "ms", o->ms);
     o->ms = NULL;
-    json_object_set_new(r, "heap_before", json_integer(o->heap.total));
-    json_object_set_new(r, "heap_after", json_integer(o->heap.total - o->heap.in_use));
+    json_object_set_new(r, "heap_before", json_integer(o->heap_start));
+    json_object_set_new(r, "heap_after", json_integer(o->heap_start - o->heap.in_use));
+    if (o->heap_free > 0)
+        json_object_set_new(r, "heap_reached", json_integer(o->heap_free));
     json_object_set_new(r, "bytes_sent", json_integer(o->bytes_sent));
     json_object_set_new(r, "bytes_received", json_integer(o->bytes_received));
     char *b64 = tm_b64_encode(o->rbuf ? o->rbuf : (const unsigned char *)"", o->rlen);
@@ -635,7 +691,7 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
     o->reply = json_object();
     o->ms = json_object();
     o->sock.fd = o->listen.fd = -1;
-    o->heap.total = env->heap_total > 0 ? env->heap_total : 1L << 30;
+    o->heap.total = o->heap_start = env->heap_total > 0 ? env->heap_total : 1L << 30;
     devtls_heap_enter(&o->heap);
     o->t_start = o->t_mark = tm_now_ms();
     json_object_set(o->reply, "id", json_object_get(request, "id"));
@@ -645,20 +701,14 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
     else if (parse_request(o) == 0 && o->dgram && env->no_dtls)   /* as agent.py says it */
         devtls_exc_set(&o->exc, "unsupported", o->ssl_layer ? "no ssl DTLS on this device"
                                                             : "no tls DTLS on this device");
-    else if (!o->exc.set) {
-        o->attempts = 1;
-        run_op(o);
-    }
+    else if (!o->exc.set)
+        run_with_heap(o);
     /* the failed stage's time under its name, as the agent reports it; then close
      * every socket on every path (contracts §3, device close() §1.7) */
     if (o->exc.set && o->stage != NULL)
         devtls_op_time(o, o->stage);
     o->t_mark = tm_now_ms();
-    devtls_op_close_ssl(o);
-    devtls_sock_close(&o->sock);
-    devtls_sock_close(&o->listen);
-    if (o->ctx_ready)
-        devtls_ctx_free(&o->ctx);
+    close_all(o);
     devtls_op_time(o, "close");
     json_object_set_new(o->ms, "total", json_integer(tm_now_ms() - o->t_start));
     finish_reply(o);

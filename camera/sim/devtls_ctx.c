@@ -57,7 +57,7 @@ int devtls_ctx_init(struct devtls_ctx *c, const struct devtls_env *env,
     mbedtls_pk_init(&c->key);
     mbedtls_ssl_cookie_init(&c->cookie);
     if (devtls_heap_charge(heap, HEAP_CONTEXT) != 0) {
-        devtls_exc_errno(exc, 12);
+        devtls_exc_memory(exc, HEAP_CONTEXT);   /* the object: mp_obj_malloc fails */
         return -1;   /* nothing allocated or charged yet */
     }
     c->heap_charged = HEAP_CONTEXT;

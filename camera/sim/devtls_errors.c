@@ -62,6 +62,14 @@ void devtls_exc_type(struct devtls_exc *e, const char *msg)
 
 /* MicroPython's buffer for the message (ERR_STR_MAX): mbedtls_strerror truncates. */
 #define ERR_STR_MAX 80
+#define STR_OBJECT 16   /* mp_obj_str_t on a 32-bit port */
+
+void devtls_exc_memory(struct devtls_exc *e, long bytes)
+{
+    char msg[80];   /* py/runtime.c m_malloc_fail */
+    snprintf(msg, sizeof msg, "memory allocation failed, allocating %ld bytes", bytes);
+    devtls_exc_set(e, "MemoryError", msg);
+}
 
 /* §2.1: the mapping rules of mbedtls_raise_error. */
 static void raise_code(struct devtls_exc *e, long code)
@@ -80,6 +88,12 @@ static void raise_code(struct devtls_exc *e, long code)
     }
     if (code < 0 && code > -256) {    /* rule 3: socket errno passed through */
         devtls_exc_errno(e, (int)-code);
+        return;
+    }
+    /* The text is a str object and an ERR_STR_MAX buffer on the GC heap; when the
+     * heap cannot give them, the device raises the bare code (§2.1 rule 4). */
+    if (!devtls_heap_has(STR_OBJECT + ERR_STR_MAX)) {
+        devtls_exc_oserror(e, code, NULL);
         return;
     }
     char name[ERR_STR_MAX];

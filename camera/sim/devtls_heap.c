@@ -87,3 +87,8 @@ void devtls_heap_leave(void)
 {
     t_heap = NULL;
 }
+
+int devtls_heap_has(long n)
+{
+    return t_heap == NULL || t_heap->in_use + n <= t_heap->total;
+}

@@ -84,6 +84,8 @@ struct devtls_ctx {
 /* devtls_errors.c: MicroPython's mbedtls_raise_error (§2.1) and exception texts. */
 void devtls_exc_oserror(struct devtls_exc *e, long code, const char *msg);
 void devtls_exc_errno(struct devtls_exc *e, int err);
+/* A MicroPython object the heap cannot hold: MemoryError, as m_malloc_fail says it. */
+void devtls_exc_memory(struct devtls_exc *e, long bytes);
 void devtls_exc_value(struct devtls_exc *e, const char *msg);
 void devtls_exc_type(struct devtls_exc *e, const char *msg);
 void devtls_exc_set(struct devtls_exc *e, const char *type, const char *msg);
@@ -107,6 +109,9 @@ void devtls_heap_release(struct devtls_heap *h, long n);
 /* devtls_heap.c: mbedTLS allocations on this thread are charged to h until leave. */
 void devtls_heap_enter(struct devtls_heap *h);
 void devtls_heap_leave(void);
+/* 1 when the running operation's account could still give n bytes (or there is
+ * no account). */
+int devtls_heap_has(long n);
 
 /* devtls_load.c: CA/cert/key items (contracts §3 `ca`/`chain`) */
 int devtls_load_ca(struct devtls_ctx *c, const json_t *item, struct devtls_exc *exc);
@@ -148,6 +153,9 @@ struct devtls_op {
     int64_t timeout_ms;
     tm_ms deadline;
     int nodelay;
+    long heap_free;                   /* >0: the operation runs with only this free */
+    int heap_retry;                   /* after a failure under heap_free: once more */
+    long heap_start;                  /* free heap when the request came */
     struct devtls_heap heap;
     struct devtls_ctx ctx;
     int ctx_ready;

@@ -30,6 +30,7 @@ enum case_outcome {
     CASE_OC_OK, CASE_OC_HELLO_VERIFY_RETRY, CASE_OC_VERIFY_FAILED, CASE_OC_ERROR,
     CASE_OC_ERRNO, CASE_OC_TIMEOUT, CASE_OC_UNSUPPORTED, CASE_OC_ALERT_SENT,
     CASE_OC_ALERT_RECEIVED, CASE_OC_CLOSED, CASE_OC_NOT_STARTED,
+    CASE_OC_RECOVERED,  /* "recovered:CLASS": failed as CLASS, then ok on the retry */
     CASE_OC_ANY,        /* "*" or a glob: whatever came */
     CASE_OC_INFRA,      /* lost, crashed, bad-request: never expected */
     CASE_OC_COUNT
@@ -69,6 +70,11 @@ struct case_device {
     char **ciphers;             /* NULL: not set */
     size_t nciphers;
     char *send;                 /* NULL: nothing written after the handshake */
+    /* Bytes of GC heap the device keeps free for its operation: the agent holds
+     * the rest while it runs (docs/device-model.md §9). 0: not set. It is a field
+     * of the agent request, so it applies to the one operation that request
+     * makes; a session step that sends a request can carry its own. */
+    long heap_free;
     json_t *options;            /* other agent request fields, passed as is; NULL none */
 };
 
@@ -159,6 +165,12 @@ const char *case_enum_name(const struct case_names *t, int v);
  * NULL) gets its enum case_outcome. */
 int case_class_check(enum case_side side, const char *cls, enum case_outcome *kind,
                      struct tm_err *err);
+/* 0 when v is a heap_free figure a case may ask for; else -1 with err
+ * (TM_E_INPUT) "field 'heap_free': …". The scenario loader, case_build and
+ * `repro --heap-free` share it, so all three refuse with the same words. */
+#define CASE_HEAP_FREE_MAX (1L << 30)
+int case_heap_free_check(long long v, struct tm_err *err);
+
 /* 1 for lost, crashed, bad-request (and NULL): no verdict can come of them. */
 int case_class_is_infra(const char *cls);
 

@@ -207,6 +207,28 @@ static int device_chain(const json_t *d, struct case_device *dev, struct tm_err 
     return 0;
 }
 
+int case_heap_free_check(long long v, struct tm_err *err)
+{
+    if (v < 1 || v > CASE_HEAP_FREE_MAX)
+        return tm_err_setc(err, TM_E_INPUT, "field 'heap_free': expected the bytes of heap "
+                           "left free for the operation, a whole number from 1 to %ld",
+                           CASE_HEAP_FREE_MAX);
+    return 0;
+}
+
+static int device_heap_free(const json_t *d, struct case_device *dev, struct tm_err *err)
+{
+    const json_t *v = json_object_get(d, "heap_free");
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return case_heap_free_check(-1, err);
+    if (case_heap_free_check(json_integer_value(v), err) != 0)
+        return -1;
+    dev->heap_free = (long)json_integer_value(v);
+    return 0;
+}
+
 static int build_device(const json_t *d, struct case_device *dev, struct tm_err *err)
 {
     int role, layer, verify, clock;
@@ -223,7 +245,8 @@ static int build_device(const json_t *d, struct case_device *dev, struct tm_err 
     dev->clock = (enum case_clock)clock;
     if (device_ca(d, dev, err) != 0 || device_chain(d, dev, err) != 0
         || opt_str(d, "server_hostname", "device.", &dev->server_hostname, err) != 0
-        || opt_str(d, "send", "device.", &dev->send, err) != 0)
+        || opt_str(d, "send", "device.", &dev->send, err) != 0
+        || device_heap_free(d, dev, err) != 0)
         return -1;
     const json_t *ciphers = json_object_get(d, "ciphers");
     if (ciphers != NULL && !json_is_null(ciphers)

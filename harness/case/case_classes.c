@@ -25,6 +25,7 @@ static const struct {
     { CASE_OC_ERRNO, "errno:", 1, 0 },
     { CASE_OC_ALERT_SENT, "alert-sent:", 0, 1 },
     { CASE_OC_ALERT_RECEIVED, "alert-received:", 0, 1 },
+    { CASE_OC_RECOVERED, "recovered:", 1, 0 },
 };
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 

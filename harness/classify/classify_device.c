@@ -85,6 +85,11 @@ static const struct { long code; const char *name; } k_mbedtls[] = {
     { -0x2780, "MBEDTLS_ERR_X509_CERT_UNKNOWN_FORMAT" }, { -0x2180, "MBEDTLS_ERR_X509_INVALID_FORMAT" },
     { -0x3000, "MBEDTLS_ERR_X509_FATAL_ERROR" },         /* > 8 intermediates, §2.2 */
     { -0x3D00, "MBEDTLS_ERR_PK_KEY_INVALID_FORMAT" },    { -0x3C80, "MBEDTLS_ERR_PK_UNKNOWN_PK_ALG" },
+    /* out of heap (docs/device-model.md §9); the bare code when the text cannot be
+     * allocated either (§2.1 rule 4) */
+    { -0x2880, "MBEDTLS_ERR_X509_ALLOC_FAILED" },       { -0x3F80, "MBEDTLS_ERR_PK_ALLOC_FAILED" },
+    { -0x5180, "MBEDTLS_ERR_MD_ALLOC_FAILED" },         { -0x4D80, "MBEDTLS_ERR_ECP_ALLOC_FAILED" },
+    { -0x3B00, "MBEDTLS_ERR_PK_INVALID_PUBKEY" },
     { -0x2, "getaddrinfo" },   /* lwIP's OSError(-2) for a failed name lookup */
 };
 
@@ -293,7 +298,15 @@ char *classify_device(const json_t *reply)
             return strdup(k_outcomes[i].cls);
     if (strcmp(oc, "ok") == 0) {
         const json_t *first = json_object_get(reply, "first_exc");
-        return strdup(json_is_object(first) && is_hello_verify(first) ? "hello-verify-retry" : "ok");
+        if (!json_is_object(first))
+            return strdup("ok");
+        if (is_hello_verify(first))
+            return strdup("hello-verify-retry");
+        /* heap_retry: the first attempt failed under heap_free, the second did not
+         * (docs/device-model.md §9): "recovered:" and the first attempt's class. */
+        char *cls = from_exc(first), *r = cls ? cat2("recovered:", cls) : NULL;
+        free(cls);
+        return r;
     }
     if (strcmp(oc, "error") == 0)
         return from_exc(json_object_get(reply, "exc"),

@@ -274,6 +274,7 @@ static const char repro_help[] =
 "    --hostname NAME      server_hostname (default test.local); --no-hostname omits it.\n"
 "    --clock MODE         reference|unset|keep (default reference).\n"
 "    --send TEXT          data the device writes after the handshake.\n"
+"    --heap-free N        leave only N bytes of heap free for the operation.\n"
 "    --backend B          openssl|gnutls (default openssl).\n"
 "    --proto P            tls|dtls (default tls).\n"
 "    --peer-cert FILE     certificate the peer presents, in send order (repeatable).\n"

@@ -18,7 +18,7 @@ enum {
     /* repro */
     O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
     O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
-    O_XDEV, O_XPEER,
+    O_XDEV, O_XPEER, O_HEAP_FREE,
 };
 
 static const struct option run_opts[] = {
@@ -47,6 +47,7 @@ static const struct option run_opts[] = {
     { "peer-ca", required_argument, 0, O_PCA },       { "peer-verify", required_argument, 0, O_PVERIFY },
     { "peer-servername", required_argument, 0, O_PSNI }, { "peer-arg", required_argument, 0, O_PARG },
     { "expect-device", required_argument, 0, O_XDEV }, { "expect-peer", required_argument, 0, O_XPEER },
+    { "heap-free", required_argument, 0, O_HEAP_FREE },
     { 0, 0, 0, 0 },
 };
 
@@ -155,6 +156,15 @@ static int repro_opt(struct cli_state *s, int c, const char *arg)
     case O_SEND:
         json_object_set_new(dev, "send", json_string(arg));
         return 0;
+    case O_HEAP_FREE: {
+        /* Not a number: kept as text, so case_build refuses it with the scenario
+         * loader's words. */
+        char *end = NULL;
+        long long v = strtoll(arg, &end, 10);
+        json_object_set_new(dev, "heap_free", end != arg && *end == '\0'
+                            ? json_integer(v) : json_string(arg));
+        return 0;
+    }
     case O_PCERT:
         append(peer, "cert", json_string(arg));
         return 0;
@@ -254,7 +264,7 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
         s->cases_file = arg;
         return 0;
     default:
-        if (repro && c >= O_ROLE && c <= O_XPEER)
+        if (repro && c >= O_ROLE && c <= O_HEAP_FREE)
             return repro_opt(s, c, arg);
         break;
     }

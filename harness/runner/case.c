@@ -63,6 +63,7 @@ json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *d
         json_object_set_new(timings, runner_stage_names[i], json_integer(0));
     json_object_set_new(rec, "timings_ms", timings);
     json_object_set_new(rec, "heap_delta", json_null());
+    json_object_set_new(rec, "heap", json_null());
     json_object_set_new(rec, "device_reply", json_null());
     json_object_set_new(rec, "peer_result", json_null());
     json_object_set_new(rec, "replay", json_string(""));
@@ -374,6 +375,36 @@ static void classify(struct case_run *r)
     r->stage[ST_CLASSIFY] += tm_now_ms() - t0;
 }
 
+/* The device could not leave only heap_free bytes free (it had less to begin
+ * with): the agent says so with stage "heap" and outcome unsupported, and the
+ * case cannot test what it means to, so it is skipped with the agent's reason. */
+static void heap_unreachable(struct case_run *r)
+{
+    const char *oc = str(r->reply, "outcome"), *stage = str(r->reply, "stage");
+    if (r->c.device.heap_free <= 0 || oc == NULL || stage == NULL
+        || strcmp(oc, "unsupported") != 0 || strcmp(stage, "heap") != 0)
+        return;
+    r->skip = 1;
+    snprintf(r->error, sizeof r->error, "%s", str(r->reply, "error") ? str(r->reply, "error")
+             : "device cannot leave the heap_free figure free");
+}
+
+/* run.json's heap figures (docs/contracts.md §6): free heap before and after the
+ * operation, and the figure the case asked for and the one the device reached. */
+static json_t *heap_record(const struct case_run *r)
+{
+    static const char *const keys[][2] = { { "before", "heap_before" }, { "after", "heap_after" },
+                                           { "free_reached", "heap_reached" } };
+    json_t *h = json_object();
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const json_t *v = json_object_get(r->reply, keys[i][1]);
+        json_object_set_new(h, keys[i][0], json_is_integer(v) ? json_copy((json_t *)v) : json_null());
+    }
+    json_object_set_new(h, "free_asked", r->c.device.heap_free > 0
+                        ? json_integer(r->c.device.heap_free) : json_null());
+    return h;
+}
+
 static int run_steps(struct case_run *r, struct tm_err *err)
 {
     char op[32];
@@ -386,6 +417,8 @@ static int run_steps(struct case_run *r, struct tm_err *err)
     json_t *files = json_object();
     rc = server ? drive_server(r, op, files, err) : drive_client(r, op, files, err);
     json_decref(files);
+    if (rc == 0)
+        heap_unreachable(r);
     return rc;
 }
 
@@ -454,6 +487,7 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     json_t *hb = json_object_get(r.reply, "heap_before"), *ha = json_object_get(r.reply, "heap_after");
     json_object_set_new(r.rec, "heap_delta", json_is_integer(hb) && json_is_integer(ha)
                         ? json_integer(json_integer_value(ha) - json_integer_value(hb)) : json_null());
+    json_object_set_new(r.rec, "heap", heap_record(&r));
     json_object_set_new(r.rec, "device_reply", r.reply ? r.reply : json_null());
     json_object_set_new(r.rec, "peer_result", r.peer_result ? r.peer_result : json_null());
     json_object_set_new(r.rec, "transcript", json_pack("{s:o, s:o, s:o}", "agent", r.t_agent,

@@ -65,6 +65,8 @@ json_t *case_device_request(struct case_run *r, const char *host, int port, json
         json_object_set_new(f, "send_b64", json_string(b64 ? b64 : ""));
         free(b64);
     }
+    if (d->heap_free > 0)
+        json_object_set_new(f, "heap_free", json_integer(d->heap_free));
     if (host != NULL) {
         json_object_set_new(f, "host", json_string(host));
         json_object_set_new(f, "port", json_integer(port));

@@ -152,6 +152,31 @@ static const char *clock_skip(const json_t *kase, const json_t *hello, const jso
     return NULL;
 }
 
+/* A case that leaves only heap_free bytes free (docs/device-model.md §9) needs a
+ * device with at least that much free, whose mbedTLS allocates on the GC heap
+ * (bare-metal ports; MicroPython's unix port gives it the C library's malloc,
+ * where no figure of the GC heap can limit it: hello caps.tls_gc_heap=false). */
+static const char *heap_skip(const json_t *kase, const json_t *hello, char *buf, size_t len)
+{
+    const json_t *want = json_object_get(json_object_get(kase, "device"), "heap_free");
+    if (!json_is_integer(want))
+        return NULL;
+    if (json_is_false(json_object_get(json_object_get(hello, "caps"), "tls_gc_heap"))) {
+        snprintf(buf, len, "device's mbedTLS allocates outside the GC heap (hello "
+                 "caps.tls_gc_heap=false): heap_free %lld cannot limit it",
+                 (long long)json_integer_value(want));
+        return buf;
+    }
+    const json_t *have = json_object_get(hello, "heap_free");
+    if (json_is_integer(have) && json_integer_value(have) < json_integer_value(want)) {
+        snprintf(buf, len, "device has %lld bytes of heap free (hello heap_free), fewer than "
+                 "the case's heap_free %lld", (long long)json_integer_value(have),
+                 (long long)json_integer_value(want));
+        return buf;
+    }
+    return NULL;
+}
+
 /* Capability skips come from the hello (contracts §3): the clock rule above;
  * DTLS, its client_id or set_ciphers may be absent (compiled out, or older
  * firmware: docs/device-model.md §0), and so may either TLS module. */
@@ -170,7 +195,8 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, const js
         return strcmp(buf, "needs") == 0 ? NULL : buf;
     }
     const json_t *caps = json_object_get(hello, "caps");
-    if (clock_skip(kase, hello, manifest, buf, len) != NULL)
+    if (clock_skip(kase, hello, manifest, buf, len) != NULL
+        || heap_skip(kase, hello, buf, len) != NULL)
         return buf;
     if (dtls && !json_is_true(json_object_get(caps, "dtls"))) {
         snprintf(buf, len, "device has no DTLS (hello caps.dtls)");

@@ -105,7 +105,7 @@ json_t *sl_device(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
 {
     static const char *const keys[] = { "role", "layer", "verify", "ca", "chain",
                                         "server_hostname", "ciphers", "clock", "send",
-                                        "options", NULL };
+                                        "heap_free", "options", NULL };
     if (n == NULL) {
         tm_yaml_fail(y, tm_yaml_root(y), err, "missing field 'device'");
         return NULL;
@@ -138,6 +138,17 @@ json_t *sl_device(struct tm_yaml *y, yaml_node_t *n, struct tm_err *err)
         if (s == NULL)
             goto fail;
         json_object_set_new(d, "send", json_string(s));
+    }
+    if ((v = tm_yaml_get(y, n, "heap_free")) != NULL) {
+        long long b = 0;
+        struct tm_err why = { 0 };
+        if (tm_yaml_int(y, v, "heap_free", &b, err) != 0)
+            goto fail;
+        if (case_heap_free_check(b, &why) != 0) {
+            tm_yaml_fail(y, v, err, "%s", why.msg);
+            goto fail;
+        }
+        json_object_set_new(d, "heap_free", json_integer(b));
     }
     if ((v = tm_yaml_get(y, n, "options")) != NULL) {
         if (!tm_yaml_is_map(v)) {

@@ -198,6 +198,10 @@ def t_hello():
     eq(h['addrs'], [], 'no network addresses')
     if type(h['heap_free']) is not int or h['heap_free'] <= 0:
         raise AssertionError('heap_free %r' % h['heap_free'])
+    # heap_start: free when the agent's code began to run; its definitions come after
+    if type(h['heap_start']) is not int or h['heap_start'] <= h['heap_free']:
+        raise AssertionError('heap_start %r, heap_free %r' % (h['heap_start'], h['heap_free']))
+    eq(c['tls_gc_heap'], None, 'no TLS module: nothing to measure')
     r = A['handle'](b'{"id":14,"op":"info"}', None)
     eq((r['id'], r['op'], r['outcome'], r['agent']), (14, 'info', 'ok', 'tlsmatrix-agent'), 'info')
     if 'event' in r:
@@ -238,6 +242,26 @@ def t_serve():
     got = []
     eq(A['serve'](io.BytesIO(b'{"id":1,"op":"info"}'), got.append), 'eof', 'EOF ends serve')
     eq(len(got), 2, 'hello and one reply before EOF')
+    # a request longer than the agent's piece is read whole, in pieces of at most CH
+    # bytes: readline(n) reserves n bytes up front, so a 64 KB limit must not be asked for
+    class Rd:
+        def __init__(self, data):
+            self.b, self.most = io.BytesIO(data), 0
+        def readline(self, n=-1):
+            self.most = max(self.most, n)
+            return self.b.readline(n)
+    data = bytes(range(256)) * 12
+    line = rq(id=8, op='put', path='long.der', b64=binascii.b2a_base64(data).decode().strip(),
+              sha256=binascii.hexlify(hashlib.sha256(data).digest()).decode()).encode()
+    if len(line) <= 2 * A['CH']:
+        raise AssertionError('test line of %d bytes is not over the piece size' % len(line))
+    rd, got = Rd(line + b'\n' + b'{"id":9,"op":"' + b'y' * 70000 + b'"}\n{"id":10,"op":"info"}\n'), []
+    eq(A['serve'](rd, got.append), 'eof', 'serve to EOF')
+    eq([(m.get('id'), m.get('outcome')) for m in got[1:]],
+       [(8, 'ok'), (None, 'bad-request'), (10, 'ok')], 'long line, oversize line, next')
+    eq(got[1]['size'], len(data), 'the long line arrived whole')
+    if rd.most > A['CH']:
+        raise AssertionError('readline(%d): more than a piece' % rd.most)
 
 
 def t_never_dies():
@@ -284,6 +308,19 @@ def t_deadline():
         A['now'] = real
 
 
+def t_heap():
+    # heap_free (DM §9): the agent holds all but n bytes
+    before = A['heap']()
+    n = before - 300000   # this build's heap is large: hold 300 KB of it
+    h = A['_fill'](n)
+    got = A['heap']()
+    if not n - 256 <= got <= n + 256:
+        raise AssertionError('left %d free, asked %d (of %d)' % (got, n, before))
+    h.clear()   # as op_tls lets go; this WebAssembly build's collector keeps what a dead
+    # reference pointed to (bytearray(300000); b = None; gc.collect() frees nothing), so
+    # giving the heap back is checked on the virtual camera (test_devtls), not here
+
+
 def t_bad_tls():
     # the table test_vcam.c runs against the virtual camera: the same texts
     table = json.loads(open('/bad_tls_requests.json').read())
@@ -296,6 +333,6 @@ def t_bad_tls():
 CASES = {'compile': t_compile, 'parse': t_parse, 'exc': t_exc, 'put': t_put,
          'clock': t_clock, 'hello': t_hello, 'ops_unsupported': t_ops_unsupported,
          'serve': t_serve, 'never_dies': t_never_dies, 'bad_tls': t_bad_tls,
-         'deadline': t_deadline}
+         'deadline': t_deadline, 'heap': t_heap}
 CASES[TM_CASE]()
 print('case', TM_CASE, 'ok')

@@ -73,6 +73,13 @@ START_TEST(build_types_every_part)
     ck_assert_int_eq(k, CASE_OC_ALERT_RECEIVED);
     ck_assert_int_eq(case_class_check(CASE_SIDE_DEVICE, "verify-failed:*", &k, &err), 0);
     ck_assert_int_eq(k, CASE_OC_ANY);
+    ck_assert_int_eq(c.device.heap_free, 0);   /* not set */
+    ck_assert_int_eq(case_class_check(CASE_SIDE_DEVICE, "recovered:error:memory-error", &k, &err), 0);
+    ck_assert_int_eq(k, CASE_OC_RECOVERED);
+    case_free(&c);
+    json_object_set_new(json_object_get(j, "device"), "heap_free", json_integer(40000));
+    ck_assert_msg(case_build(j, &c, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(c.device.heap_free, 40000);
     case_free(&c);
     json_decref(j);
 }
@@ -92,6 +99,7 @@ START_TEST(build_refuses_with_input_code)
           "unknown verify reason 'expird'" },
         { "expected", "device", "lost", "expect.device: 'lost': 'lost' is an infrastructure outcome" },
         { "expected", "device", "alert-sent:x", "expect.device: 'alert-sent:x': not a device class" },
+        { "device", "heap_free", "40k", "field 'heap_free': expected the bytes of heap left free" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct tm_err err = { 0 };
@@ -104,10 +112,17 @@ START_TEST(build_refuses_with_input_code)
         ck_assert_ptr_null(c.id);   /* emptied on error */
         json_decref(j);
     }
-    /* A proxy on a TLS case can never apply. */
+    /* heap_free out of range: refused with the words the loader and repro use */
     struct tm_err err = { 0 };
     struct tm_case c;
     json_t *j = base_case();
+    json_object_set_new(json_object_get(j, "device"), "heap_free", json_integer(0));
+    ck_assert_int_eq(case_build(j, &c, &err), -1);
+    ck_assert_int_eq(tm_err_code(&err), TM_E_INPUT);
+    ck_assert_msg(strstr(err.msg, "heap_free") != NULL, "%s", err.msg);
+    json_decref(j);
+    /* A proxy on a TLS case can never apply. */
+    j = base_case();
     json_object_set_new(json_object_get(j, "axes"), "proto", json_string("tls"));
     json_object_set_new(j, "proxy", json_pack("{s:f}", "drop", 0.1));
     ck_assert_int_eq(case_build(j, &c, &err), -1);
@@ -144,14 +159,11 @@ static char *slurp(const char *path)
 }
 
 /* The typo refused in a scenario file (after FILE:LINE) and by repro's options
- * (exit 2, nothing run) in the same words. */
-START_TEST(repro_refuses_like_the_loader)
+ * (exit 2, nothing run) in the same words: an expected class, a heap_free figure. */
+static void refused_alike(const char *yaml, int line, const char *repro_args)
 {
     char file[400], out[400], cmd[1400];
     snprintf(file, sizeof file, "%s/typo.yaml", tmpdir);
-    const char *yaml = "name: typo\ndoc: a typo in the expected class\n"
-                       "device: {role: client, ca: [p256-root.der]}\n"
-                       "expect: {device: 'verify-failed:expird'}\n";
     ck_assert_int_eq(tm_write_file(file, yaml, strlen(yaml), 0644, NULL), 0);
     json_t *errors = json_array();
     const char *paths[] = { file };
@@ -159,11 +171,11 @@ START_TEST(repro_refuses_like_the_loader)
     const char *loader = json_string_value(json_array_get(errors, 0));
     ck_assert_ptr_nonnull(loader);
     char prefix[500];
-    snprintf(prefix, sizeof prefix, "%s:4: ", file);
+    snprintf(prefix, sizeof prefix, "%s:%d: ", file, line);
     ck_assert_msg(strncmp(loader, prefix, strlen(prefix)) == 0, "%s", loader);
     snprintf(out, sizeof out, "%s/repro.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "timeout 60 %s repro --ca p256-root.der --expect-device "
-             "verify-failed:expird --report %s/r >%s 2>&1", TLSMATRIX, tmpdir, out);
+    snprintf(cmd, sizeof cmd, "timeout 60 %s repro --ca p256-root.der %s --report %s/r >%s 2>&1",
+             TLSMATRIX, repro_args, tmpdir, out);
     int st = system(cmd);
     ck_assert_int_eq(WEXITSTATUS(st), 2);
     char *text = slurp(out), want[1200];
@@ -173,6 +185,21 @@ START_TEST(repro_refuses_like_the_loader)
     ck_assert_int_ne(access(cmd, F_OK), 0);   /* nothing written */
     free(text);
     json_decref(errors);
+}
+
+START_TEST(repro_refuses_like_the_loader)
+{
+    refused_alike("name: typo\ndoc: a typo in the expected class\n"
+                  "device: {role: client, ca: [p256-root.der]}\n"
+                  "expect: {device: 'verify-failed:expird'}\n", 4,
+                  "--expect-device verify-failed:expird");
+    refused_alike("name: typo\ndoc: no heap at all\n"
+                  "device: {role: client, ca: [p256-root.der],\n"
+                  "         heap_free: 0}\n"
+                  "expect: {device: ok}\n", 4, "--heap-free 0");
+    refused_alike("name: typo\ndoc: not a number\n"
+                  "device: {role: client, ca: [p256-root.der], heap_free: 2000000000}\n"
+                  "expect: {device: ok}\n", 3, "--heap-free 2000000000");
 }
 END_TEST
 

@@ -108,6 +108,30 @@ START_TEST(missing_ssl_wrapper_skips_ssl_layer)
 }
 END_TEST
 
+/* heap_free (docs/device-model.md §9): a device with less free than the figure, or
+ * whose mbedTLS is not on the GC heap (unix port), cannot run the case as meant. */
+START_TEST(heap_free_needs_the_heap_and_gc_tls)
+{
+    char buf[300];
+    json_t *h = hello(1, 1, 1), *k = kase("tls", NULL, 0), *plain = kase("tls", NULL, 0);
+    json_object_set_new(json_object_get(k, "device"), "heap_free", json_integer(40000));
+    json_object_set_new(h, "heap_free", json_integer(39000));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "device has 39000 bytes of heap free (hello heap_free), fewer than the "
+                     "case's heap_free 40000");
+    ck_assert_ptr_null(runner_skip_reason(plain, h, NULL, buf, sizeof buf));
+    json_object_set_new(h, "heap_free", json_integer(200000));
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_object_set_new(json_object_get(h, "caps"), "tls_gc_heap", json_false());
+    ck_assert_ptr_nonnull(strstr(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                                 "caps.tls_gc_heap=false"));
+    ck_assert_ptr_null(runner_skip_reason(plain, h, NULL, buf, sizeof buf));
+    json_decref(h);
+    json_decref(k);
+    json_decref(plain);
+}
+END_TEST
+
 START_TEST(missing_dtls_and_set_ciphers_skip)
 {
     char buf[300];
@@ -169,6 +193,7 @@ int main(void)
     tcase_add_test(tc, clock_not_settable_runs_where_certificates_hold);
     tcase_add_test(tc, missing_ssl_wrapper_skips_ssl_layer);
     tcase_add_test(tc, missing_dtls_and_set_ciphers_skip);
+    tcase_add_test(tc, heap_free_needs_the_heap_and_gc_tls);
     tcase_add_test(tc, missing_client_id_skips_native_layer_only);
     tcase_add_test(tc, sanitised_ids);
     suite_add_tcase(s, tc);

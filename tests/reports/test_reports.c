@@ -139,6 +139,15 @@ START_TEST(t_every_case_everywhere)
         ck_assert_str_eq(v, json_string_value(json_object_get(c, "verdict")));
         free(v);
     }
+    /* the heap figures of a case that left only heap_free bytes free */
+    char *hv = xpath_string(html, "string(//details[@id='case-client-chain-root-anchor.openssl.p256.tls']"
+                                  "//th[.='heap_free reached']/../td)");
+    ck_assert_str_eq(hv, "40012 bytes");
+    free(hv);
+    hv = xpath_string(html, "string(//details[@id='case-client-chain-root-anchor.openssl.p256.tls']"
+                            "//th[.='heap free before']/../td)");
+    ck_assert_str_eq(hv, "237568 bytes");
+    free(hv);
     /* markdown: one matrix cell per case (8 verdict marks in the matrix rows) */
     const char *mx = strstr(md, "## Matrix"), *mend = strstr(md, "## Cases that did not pass");
     ck_assert(mx != NULL && mend != NULL && mx < mend);
