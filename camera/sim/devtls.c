@@ -636,8 +636,10 @@ static void finish_reply(struct devtls_op *o)
             json_object_set_new(r, "op", json_string(o->op));
         json_object_set_new(r, "outcome", json_string(o->exc.type));
         json_object_set_new(r, "error", json_string(o->exc.msg));
-        if (o->stage != NULL)
+        if (o->stage != NULL) {   /* heap: too little free for heap_free */
             json_object_set_new(r, "stage", json_string(o->stage));
+            json_object_set_new(r, "heap_before", json_integer(o->heap_start));
+        }
         return;
     }
     json_object_set_new(r, "outcome", json_string(outcome_of(o)));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "devtls.h"
+#include "devtls_int.h"   /* the exception mapping, for the rule-4 test */
 #include "tm_fs.h"
 #include "tm_proc.h"
 
@@ -1244,6 +1245,25 @@ START_TEST(heap_free_cap_and_retry)
 }
 END_TEST
 
+/* §2.1 rule 4 under memory pressure: the name needs a 16-byte str object and an
+ * 80-byte buffer on the heap; with fewer than 96 bytes left the code comes bare. */
+START_TEST(error_text_needs_96_bytes)
+{
+    struct devtls_heap h = { .total = 1000, .in_use = 1000 - 95 };
+    struct devtls_exc e;
+    devtls_heap_enter(&h);
+    devtls_exc_from_mbedtls(&e, -0x5180, NULL, 1);   /* MBEDTLS_ERR_MD_ALLOC_FAILED */
+    ck_assert(e.has_code && e.code == -0x5180 && !e.has_msg);
+    h.in_use = 1000 - 96;
+    devtls_exc_from_mbedtls(&e, -0x5180, NULL, 1);
+    ck_assert(e.has_msg);
+    ck_assert_str_eq(e.msg, "MBEDTLS_ERR_MD_ALLOC_FAILED");
+    devtls_exc_from_mbedtls(&e, -0x10, NULL, 1);   /* MPI_ALLOC_FAILED: rule 3, errno 16 */
+    ck_assert(e.has_code && e.code == 16 && !e.has_msg);
+    devtls_heap_leave();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("devtls");
@@ -1297,6 +1317,7 @@ static Suite *suite(void)
     tcase_add_test(t, interrupt_and_heap);
     tcase_add_test(t, heap_is_mbedtls_allocations);
     tcase_add_test(t, heap_free_cap_and_retry);
+    tcase_add_test(t, error_text_needs_96_bytes);
     tcase_add_test(t, p18_client_certificate);
     tcase_add_test(t, p26_read_vs_recv);
     tcase_add_test(t, p26_read_timeout_bare);
