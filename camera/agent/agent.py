@@ -1,5 +1,5 @@
 # tlsmatrix-agent proto=1
-# docs/contracts.md §3; DM: docs/device-model.md. Size is upload time
+# DM: docs/device-model.md; docs/contracts.md §3. Size is upload time
 import sys, gc, time, json, binascii
 gc.collect()
 F0 = gc.mem_free()
@@ -18,7 +18,7 @@ os, socket, tls, select, hashlib, machine, network = [_imp(n) for n in (
 ssl = _imp('ssl') or _imp('ussl')
 _tk = getattr(time, 'ticks_ms', None)
 MAXLINE = 65536
-CH = 512  # readline(n) takes n bytes at once
+CH = 512  # readline(n) takes n at once
 OVER = 'line over %d bytes (discarded)' % MAXLINE
 
 def now():
@@ -50,7 +50,7 @@ def reply(rid, op, outcome, **kw):
 def bad(rid, op, msg):
 	return reply(rid, op, 'bad-request', error=msg)
 
-# Typed fields; server_hostname, ciphers are not (the device's TypeError)
+# typed fields (server_hostname, ciphers: the device's TypeError)
 I, S, B, L = int, str, bool, list
 _T = {'layer': S, 'host': S, 'port': I, 'bind': S, 'verify_mode': I, 'ca': L,
 	  'chain': L, 'hello_verify_retry': B, 'send_b64': S, 'recv_bytes': I,
@@ -69,7 +69,7 @@ def _b64(v, name):
 
 def _item(v, name):
 	if v is None:
-		return None
+		return
 	if type(v) is not dict:
 		return 'wrong type: %s items must be objects' % name
 	for k in ('file', 'b64', 'str'):
@@ -97,10 +97,9 @@ def check(q):
 		v = q.get(k) or 0
 		if v < 0 or k == 'port' and v > 65535:
 			return 'out of range: ' + k
-	if (q.get('layer') or 'tls') not in ('tls', 'ssl'):
-		return 'layer must be "tls" or "ssl"'
-	if (q.get('recv_mode') or 'read') not in ('read', 'recv'):
-		return 'recv_mode must be "read" or "recv"'
+	for k, d, a in (('layer', 'tls', 'ssl'), ('recv_mode', 'read', 'recv')):
+		if (q.get(k) or d) not in (d, a):
+			return '%s must be "%s" or "%s"' % (k, d, a)
 	if q.get('nonblocking') and q.get('do_handshake', True) and not (q.get('send_b64') or q.get('recv_bytes')):
 		return 'nonblocking needs send_b64 or recv_bytes'
 	for v in q.get('ca') or ():
@@ -169,7 +168,7 @@ def _pem(m):
 		return str(e) == 'invalid cert'
 
 def _gch(m):
-	# mbedTLS on the GC heap (DM §9): the record buffers show
+	# record buffers on the GC heap? (DM §9)
 	a = heap()
 	t = m.SSLContext(1).wrap_socket(socket.socket(), server_side=True, do_handshake_on_connect=False)
 	a -= heap()
@@ -184,7 +183,7 @@ def fs_writable():
 def hello():
 	im = sys.implementation
 	x = _try(lambda: os.uname())
-	u = {k: getattr(x, k) for k in ('sysname', 'nodename', 'release', 'version', 'machine')} if x else {}
+	u = dict(zip(('sysname', 'nodename', 'release', 'version', 'machine'), x or ()))
 	m = tls or ssl
 	p = sorted(k for k in dir(m) if k[:9] == 'PROTOCOL_') if m else []
 	dt = 'PROTOCOL_DTLS_CLIENT' in p
@@ -232,7 +231,7 @@ def op_clock(q):
 def item_arg(lay, it):
 	# ssl reads a str as a path (DM §1.1)
 	if it is None:
-		return None
+		return
 	if 'b64' in it:
 		return b64d(it['b64'])
 	if 'file' in it:
@@ -245,10 +244,9 @@ def item_arg(lay, it):
 class Op:
 	def __init__(self, q):
 		self.q = q
-		self.r = r = dict.fromkeys(('stage', 'exc', 'first_exc', 'verify_mode', 'cipher',
-			'heap_before', 'heap_after'))
-		r.update(reply(q['id'], q['op'], 'ok', attempts=1, ms={}, bytes_sent=0, bytes_received=0,
-			received_b64=''))
+		self.r = reply(q['id'], q['op'], 'ok', stage=None, exc=None, first_exc=None,
+					   attempts=1, verify_mode=None, cipher=None, ms={}, heap_before=None,
+					   heap_after=None, bytes_sent=0, bytes_received=0, received_b64='')
 		self.sv = q['op'][-6:] == 'server'
 		self.dg = q['op'][0] == 'd'
 		self.t0 = self.t = now()
@@ -438,10 +436,13 @@ def _run(o, mod, socks, emit):
 		_cipher(o, ss)
 
 def _fill(n):
-	# hold the heap but n bytes (DM §9)
+	# all but n bytes held, n in one piece (DM §9); no collect: nothing is garbage
+	gc.collect()
+	k = _try(lambda: bytearray(n))
+	m = 0 if k else n
 	h, c = [], 1 << 30
-	for i in range(400):
-		f = heap() - n - 64
+	for i in range(3000):
+		f = gc.mem_free() - m - 32
 		if f < 16 or c < 16:
 			break
 		try:
@@ -468,12 +469,11 @@ def op_tls(q, emit):
 		r.update(outcome='unsupported', stage='heap', error='heap_free %d: only %d bytes free' % (n, b))
 		return r
 	h = n and _fill(n)
-	if n:
-		r['heap_reached'] = heap()
+	r['heap_reached'] = n and heap() or None
 	_op(o, mod, emit)
-	h and h.clear()  # a stale reference (conservative GC) must not hold the blocks
+	h and h.clear()  # a stale reference must not hold them
 	if h is not None and r['exc'] and q.get('heap_retry'):
-		r.update(first_exc=r['exc'], exc=None, attempts=2)  # with the heap back (DM §9)
+		r.update(first_exc=r['exc'], exc=None, attempts=2)  # heap back (DM §9)
 		_op(o, mod, emit)
 	r['heap_after'] = heap()
 	r['outcome'] = outcome_of(r['exc'])
@@ -510,10 +510,8 @@ def handle(line, emit):
 			h = hello()
 			del h['event']
 			return reply(i, op, 'ok', **h)
-		if op == 'put':
-			return op_put(q)
-		if op == 'clock':
-			return op_clock(q)
+		if op in ('put', 'clock'):
+			return (op_put if op == 'put' else op_clock)(q)
 		if op == 'reset':
 			return reply(i, op, 'ok')
 		if op == 'fault':
@@ -556,10 +554,8 @@ def serve(rd, emit):
 
 def main():
 	if serve(getattr(sys.stdin, 'buffer', sys.stdin), out) == 'reset':
-		try:
-			machine.soft_reset()
-		except Exception:
-			sys.exit(0)  # unix port
+		_try(lambda: machine.soft_reset())
+		sys.exit(0)  # no soft reset (unix port)
 
 if not globals().get('TM_NO_MAIN'):
 	main()

@@ -304,7 +304,7 @@ char *classify_device(const json_t *reply)
             return strdup("hello-verify-retry");
         /* heap_retry: the first attempt failed under heap_free, the second did not
          * (docs/device-model.md §9): "recovered:" and the first attempt's class. */
-        char *cls = from_exc(first), *r = cls ? cat2("recovered:", cls) : NULL;
+        char *cls = from_exc(first, NULL), *r = cls ? cat2("recovered:", cls) : NULL;
         free(cls);
         return r;
     }
