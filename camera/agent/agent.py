@@ -55,8 +55,12 @@ I, S, B, L = int, str, bool, list
 _T = {'layer': S, 'host': S, 'port': I, 'bind': S, 'verify_mode': I, 'ca': L,
 	  'chain': L, 'hello_verify_retry': B, 'send_b64': S, 'recv_bytes': I,
 	  'recv_mode': S, 'timeout_ms': I, 'deadline_ms': I, 'nodelay': B, 'do_handshake': B,
-	  'nonblocking': B}
-SPEC = {'put': ({'path': S, 'b64': S, 'sha256': S}, ('path', 'b64', 'sha256')),
+	  'nonblocking': B, 'keep': B, 'asyncio': B}
+# session ops (contracts §3): a kept connection, the heap, a pause
+_C = {'conn': I, 'send_b64': S, 'recv_bytes': I, 'recv_mode': S, 'close': S,
+	  'timeout_ms': I, 'deadline_ms': I}
+SPEC = {'conn': (_C, ('conn',)), 'gc': ({'release': B}, ()), 'sleep': ({'ms': I}, ('ms',)),
+		'put': ({'path': S, 'b64': S, 'sha256': S}, ('path', 'b64', 'sha256')),
 		'clock': ({'set': I}, ()), 'fault': ({'kind': S}, ()),
 		'tls_client': (_T, ('host', 'port')), 'dtls_client': (_T, ('host', 'port')),
 		'tls_server': (_T, ()), 'dtls_server': (_T, ())}
@@ -93,6 +97,13 @@ def check(q):
 			return 'wrong type: %s must be %s' % (k, types[k].__name__)
 	if op == 'put':
 		return _b64(q['b64'], 'b64')
+	if types is _C:
+		if (q.get('close') or 'tls') not in ('tls', 'raw', 'leave', 'abort'):
+			return 'close must be "tls", "raw", "leave" or "abort"'
+		if q.get('send_b64') is not None:
+			return _b64(q['send_b64'], 'send_b64')
+	if op == 'sleep' and q['ms'] < 0:
+		return 'out of range: ms'
 	if types is not _T:
 		return None
 	for k in ('port', 'recv_bytes', 'timeout_ms', 'deadline_ms'):
@@ -103,8 +114,10 @@ def check(q):
 		return 'layer must be "tls" or "ssl"'
 	if (q.get('recv_mode') or 'read') not in ('read', 'recv'):
 		return 'recv_mode must be "read" or "recv"'
-	if q.get('nonblocking') and q.get('do_handshake', True) and not (q.get('send_b64') or q.get('recv_bytes')):
-		return 'nonblocking needs send_b64 or recv_bytes'
+	if (q.get('nonblocking') or q.get('asyncio')) and q.get('do_handshake', True) and not (q.get('send_b64') or q.get('recv_bytes')):
+		return '%s needs send_b64 or recv_bytes' % ('asyncio' if q.get('asyncio') else 'nonblocking')
+	if q.get('asyncio') and (q['op'] != 'tls_client' or q.get('keep')):
+		return 'asyncio is for tls_client without keep'
 	for v in q.get('ca') or ():
 		e = _item(v, 'ca')
 		if e:
@@ -195,7 +208,8 @@ def hello():
 	caps = {'dtls': dt, 'set_ciphers': hasattr(tls and tls.SSLContext, 'set_ciphers'),
 			'client_id': dt and tls is not None and _client_id(tls),
 			'pem': tls and _pem(tls),
-			'fs_writable': _try(fs_writable, False), 'protocols': p}
+			'fs_writable': _try(fs_writable, False), 'protocols': p, 'sessions': True,
+			'soft_reset': hasattr(machine, 'soft_reset'), 'asyncio': _imp('asyncio') is not None}
 	mods = {k: globals()[k] is not None for k in ('ssl', 'tls', 'socket', 'hashlib', 'machine', 'network')}
 	return {'event': 'hello', 'agent': 'tlsmatrix-agent', 'proto': 1,
 			'impl': {'name': im.name, 'version': '.'.join(str(i) for i in im.version[:3]),
@@ -429,6 +443,7 @@ def _run(o, mod, socks, emit):
 	o.mark('socket')
 	ss = _wrap(o, ctx, s, addr)
 	socks.append(ss)
+	o.raw, o.ss = s, ss
 	if q.get('do_handshake', True) and not nb:
 		_cipher(o, ss)  # cipher() before the handshake is undefined (DM §1.7)
 	o.mark('handshake')
@@ -440,6 +455,7 @@ def _run(o, mod, socks, emit):
 		_hvr(o, e)
 		ss = ctx.wrap_socket(s, **o.kw)
 		socks.append(ss)
+		o.ss = ss
 		_io(o, ss)
 	if o.r['cipher'] is None and (q.get('send_b64') or q.get('recv_bytes')):
 		_cipher(o, ss)
@@ -462,8 +478,13 @@ def op_tls(q, emit):
 	r['heap_before'] = heap()
 	o.t = now()
 	try:
-		_run(o, mod, socks, emit)
+		(_arun if q.get('asyncio') else _run)(o, mod, socks, emit)
 		o.stage(None)
+		if q.get('keep'):
+			# the connection outlives the request (session steps)
+			socks.remove(o.ss)
+			o.raw in socks and socks.remove(o.raw)
+			r['conn'] = _keep(o.ss, o.raw)
 	except Exception as e:
 		r['exc'] = exc_info(e)
 	finally:
@@ -478,8 +499,108 @@ def op_tls(q, emit):
 	o.mark('close')
 	r['ms']['total'] = diff(now(), o.t0)
 	r['heap_after'] = heap()
+	r['open'] = len(CONNS)
 	r['outcome'] = outcome_of(r['exc'])
 	return r
+
+# Kept connections: id -> [tls socket, raw socket]; a raw-closed or left one
+# stays here, referenced, as a script's variable would keep it.
+CONNS = {}
+_next = [0]
+
+def _keep(ss, raw):
+	_next[0] += 1
+	CONNS[_next[0]] = [ss, raw]
+	return _next[0]
+
+def _close(c, how):
+	if how == 'abort':
+		# RST: linger 0 (where the port has it), then close
+		_try(lambda: c[1].setsockopt(socket.SOL_SOCKET, getattr(socket, 'SO_LINGER', 13 if sys.platform == 'linux' else 128), b'\x01\0\0\0\0\0\0\0'))
+	if how == 'raw':
+		c[1].close()
+	elif how != 'leave':
+		c[0].close()
+
+def op_conn(q):
+	# a step on a kept connection: write, read, then close as asked
+	c = CONNS.get(q['conn'])
+	if c is None:
+		return bad(q['id'], 'conn', 'unknown conn: %d' % q['conn'])
+	o = Op(q)
+	r = o.r
+	o.s = c[1]
+	r['heap_before'] = heap()
+	o.t = now()
+	how = q.get('close')
+	try:
+		_io(o, c[0])
+		if how:
+			o.stage('close')
+			if how in ('tls', 'abort'):
+				del CONNS[q['conn']]
+			_close(c, how)
+			o.mark('close')
+		o.stage(None)
+	except Exception as e:
+		r['exc'] = exc_info(e)
+		o.mark(r['stage'] or 'close')
+	r['ms']['total'] = diff(now(), o.t0)
+	r['heap_after'] = heap()
+	r['open'] = len(CONNS)
+	r['outcome'] = outcome_of(r['exc'])
+	return r
+
+def op_gc(q):
+	# release: close every kept connection first (the end of a session)
+	while q.get('release') and CONNS:
+		_try(lambda: _close(CONNS.popitem()[1], 'tls'))
+	return reply(q['id'], 'gc', 'ok', heap_free=heap(), open=len(CONNS))
+
+def op_sleep(q):
+	time.sleep(q['ms'] / 1000)
+	return reply(q['id'], 'sleep', 'ok')
+
+def _arun(o, mod, socks, emit):
+	# the client through asyncio streams (DM §6): open_connection(ssl=ctx)
+	# wraps without a handshake; the first write or read drives it
+	import asyncio
+	q, r = o.q, o.r
+	o.stage('context')
+	ctx = mod.SSLContext(0)
+	for it in q.get('ca') or ():
+		ctx.load_verify_locations(item_arg('tls', it))
+	for it in q.get('chain') or ():
+		ctx.load_cert_chain(item_arg('tls', it.get('cert')), item_arg('tls', it.get('key')))
+	if q.get('verify_mode') is not None:
+		ctx.verify_mode = q['verify_mode']
+	r['verify_mode'] = ctx.verify_mode
+	o.mark('load')
+
+	async def go():
+		o.stage('socket')
+		rd, wr = await asyncio.open_connection(q['host'], q['port'], ssl=ctx,
+											   server_hostname=q.get('server_hostname'))
+		socks.append(wr)
+		o.mark('socket')
+		if q.get('send_b64'):
+			o.stage('write')
+			wr.write(b64d(q['send_b64']))
+			await wr.drain()
+			r['bytes_sent'] = len(b64d(q['send_b64']))
+			o.mark('write')
+		n = q.get('recv_bytes') or 0
+		buf = b''
+		o.stage('read')
+		while len(buf) < n:
+			x = await rd.read(n - len(buf))
+			if not x:
+				break
+			buf += x
+			r.update(bytes_received=len(buf), received_b64=binascii.b2a_base64(buf).decode().strip())
+		o.mark('read')
+		r['cipher'] = _try(lambda: list(wr.get_extra_info('ssl').cipher()))
+	asyncio.run(asyncio.wait_for(go(), diff(o.end, now()) / 1000))
 
 def handle(line, emit):
 	# never raises Exception
@@ -500,6 +621,12 @@ def handle(line, emit):
 			return reply(i, op, 'ok')
 		if op == 'fault':
 			return reply(i, op, 'unsupported', error='virtual camera only')
+		if op == 'conn':
+			return op_conn(q)
+		if op == 'gc':
+			return op_gc(q)
+		if op == 'sleep':
+			return op_sleep(q)
 		return op_tls(q, emit)
 	except Exception as e:
 		return reply(i, op, 'error', exc=exc_info(e), error='agent: %s' % e)

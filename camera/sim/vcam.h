@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devtls.h"
 #include "tm_err.h"
 #include "tm_fault.h"
 #include "tm_time.h"
@@ -59,6 +60,7 @@ struct vcam_fault {
     int64_t target;     /* counted places: the event count it fires at, once armed */
 };
 #define VCAM_MAX_FAULTS 8
+#define VCAM_MAX_CONNS 64     /* kept connections (session steps) the agent holds */
 #define VCAM_IN_CAP 4096
 #define VCAM_EXIT_DROPPED 3   /* exit status after a drop fault */
 
@@ -87,6 +89,10 @@ struct vcam {
     int pending;        /* VC_REBOOT / VC_EOF decided inside a devtls callback */
     int due;            /* VC_REBOOT / VC_EOF of a fault that fired inside vcam_out */
     int muted;          /* output after such a fault is lost with the device */
+
+    struct devtls_conn *conns[VCAM_MAX_CONNS];   /* kept connections, by id - 1 */
+    long conn_ids[VCAM_MAX_CONNS];
+    long next_conn;
 
     int64_t rtc_base;   /* RTC = rtc_base + (monotonic - rtc_mono)/1000 */
     tm_ms rtc_mono;

@@ -98,5 +98,9 @@ int agent_put(struct agent *a, const char *device_path, const unsigned char *dat
 
 /* 1 when a message is a lost-device error (as opposed to a usage/setup error). */
 int agent_is_lost(const struct agent *a);
+/* 1 when the device was lost because it reset itself (soft reboot banner, back at
+ * the raw REPL, the agent program ended or said hello again): a session may
+ * expect that (outcome class `reset`) and bootstrap it again. */
+int agent_lost_by_reset(const struct agent *a);
 
 #endif

@@ -20,6 +20,8 @@ struct agent {
     int bootstraps;           /* successful bootstraps */
     int recoveries;           /* agent_recover() attempts */
     int lost;                 /* last failure was a lost device */
+    int lost_reset;           /* ... that reset itself (reboot banner, raw REPL, the
+                               * program's end, a second hello): it may come back */
     int fresh;                /* exec-agent: the program (re)started, its hello not read yet */
     int soft_reset;           /* the next bootstrap soft-resets the board in the raw REPL */
     const char *mode;

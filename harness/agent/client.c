@@ -206,6 +206,7 @@ static int program_ended(struct agent *a, struct tm_err *err)
         }
     agent_rx_consume(a, a->rxlen);
     a->lost = 1;
+    a->lost_reset = 1;
     return tm_err_set(err, "device lost: the agent program ended%s%s",
                       last[0] ? ": " : "", last) ;
 }
@@ -234,8 +235,22 @@ static int take_line(struct agent *a, char **line, size_t *len)
 static int lost(struct agent *a, struct tm_err *err, const char *why, const char *line)
 {
     a->lost = 1;
+    a->lost_reset = 0;
     return tm_err_set(err, "device lost: %s%s%.120s%s", why, line ? " (\"" : "",
                       line ? line : "", line ? "\")" : "");
+}
+
+/* The device reset itself: lost, but a bootstrap may bring it back. */
+static int lost_reset(struct agent *a, struct tm_err *err, const char *why, const char *line)
+{
+    lost(a, err, why, line);
+    a->lost_reset = 1;
+    return -1;
+}
+
+int agent_lost_by_reset(const struct agent *a)
+{
+    return a->lost && a->lost_reset;
 }
 
 /* One line: 1 message for id, 0 not for us, -1 lost. */
@@ -255,9 +270,9 @@ static int handle_line(struct agent *a, long id, char *line, size_t len, json_t 
     if (!json_is_object(j)) {
         json_decref(j);
         if (strstr(line, "soft reboot") != NULL)
-            return lost(a, err, "soft reboot", line);
+            return lost_reset(a, err, "soft reboot", line);
         if (strstr(line, "raw REPL; CTRL-B to exit") != NULL)
-            return lost(a, err, "device is back at the raw REPL", line);
+            return lost_reset(a, err, "device is back at the raw REPL", line);
         if (++*noise > MAX_NOISE_LINES)
             return lost(a, err, "too many non-JSON lines", NULL);
         return 0;
@@ -273,7 +288,7 @@ static int handle_line(struct agent *a, long id, char *line, size_t len, json_t 
     }
     if (ev != NULL && strcmp(ev, "hello") == 0 && !json_is_integer(jid)) {
         json_decref(j);
-        return lost(a, err, "the agent restarted (a second hello)", NULL);
+        return lost_reset(a, err, "the agent restarted (a second hello)", NULL);
     }
     json_decref(j);   /* a late reply to an abandoned request: transcript only */
     return 0;

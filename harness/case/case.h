@@ -30,6 +30,7 @@ enum case_outcome {
     CASE_OC_OK, CASE_OC_HELLO_VERIFY_RETRY, CASE_OC_VERIFY_FAILED, CASE_OC_ERROR,
     CASE_OC_ERRNO, CASE_OC_TIMEOUT, CASE_OC_UNSUPPORTED, CASE_OC_ALERT_SENT,
     CASE_OC_ALERT_RECEIVED, CASE_OC_CLOSED, CASE_OC_NOT_STARTED,
+    CASE_OC_RESET,      /* the device reset (or crashed and came back) at a step */
     CASE_OC_ANY,        /* "*" or a glob: whatever came */
     CASE_OC_INFRA,      /* lost, crashed, bad-request: never expected */
     CASE_OC_COUNT
@@ -115,12 +116,47 @@ struct case_expect {
     struct case_classes device, peer;
 };
 
-/* Room for multi-step device sessions: today every case is one step, the TLS
- * operation its device part describes (nsteps 0 means exactly that). */
-enum case_step_kind { CASE_STEP_OPEN };
+/* Multi-step device sessions (docs/contracts.md §5 `steps`): instead of one TLS
+ * operation, the device runs a sequence. An `open` step is the operation the
+ * device part describes (its expectation defaults to the case's), kept open
+ * for the steps after it unless `keep: false`; the others act on the last
+ * connection opened, or on the device. nsteps 0: the case is one operation. */
+enum case_step_kind { CASE_STEP_OPEN, CASE_STEP_WRITE, CASE_STEP_READ, CASE_STEP_CLOSE,
+                      CASE_STEP_GC, CASE_STEP_SLEEP, CASE_STEP_RESET, CASE_STEP_FAULT,
+                      CASE_STEP_REPEAT, CASE_STEP_KIND_COUNT };
+/* close: tls = close() on the TLS socket; raw = only the raw socket's close(), the
+ * TLS object is kept; leave = kept open and referenced; abort = RST (SO_LINGER 0). */
+enum case_close { CASE_CLOSE_TLS, CASE_CLOSE_RAW, CASE_CLOSE_LEAVE, CASE_CLOSE_ABORT };
+extern const struct case_names case_step_names, case_close_names;
+
+#define CASE_STEP_REPEAT_MAX 1000     /* times of one repeat block */
+#define CASE_STEPS_RUN_MAX 20000      /* steps a session runs, repeats unrolled */
+#define CASE_STEP_DEPTH_MAX 4         /* repeat blocks inside repeat blocks */
+#define CASE_STEP_DATA_MAX (1L << 20) /* bytes one write or read moves */
+
 struct case_step {
     enum case_step_kind kind;
+    int keep;                   /* open: the connection stays for later steps */
+    int asyncio;                /* open: through asyncio.open_connection (client only) */
+    char **peer_args;           /* open: tlspeer arguments added for this connection */
+    size_t npeer_args;
+    unsigned char *data;        /* write: the bytes; read: the bytes expected (NULL: any) */
+    long n;                     /* write/read: bytes; sleep: ms; repeat: times */
+    int echo;                   /* read: the bytes must be what this connection wrote */
+    enum case_close close;
+    char *fault;                /* fault: a vcam fault spec (common/tm_fault.h) */
+    json_t *options;            /* agent request fields for this step; NULL none */
+    int has_expect;             /* 0: open steps take the case's, others device ok */
     struct case_expect expect;
+    struct case_step *steps;    /* repeat: the block */
+    size_t nsteps;
+};
+
+/* Bounds on what a session's repetitions show (expect.trend): -1 = no bound. */
+struct case_trend {
+    long heap_growth_max;       /* bytes per iteration, gc.mem_free() after gc.collect() */
+    long open_max;              /* connections the device holds at an iteration's end */
+    long handshake_ms_max;      /* any open step's handshake */
 };
 
 struct tm_case {
@@ -138,6 +174,7 @@ struct tm_case {
     struct case_expect expect;
     struct case_step *steps;
     size_t nsteps;
+    struct case_trend trend;
 };
 
 /* The validator: a case's JSON (as scenario_expand makes it, or from a cases
@@ -147,6 +184,10 @@ struct tm_case {
  * words the scenario loader puts after FILE:LINE. c is then empty. */
 int case_build(const json_t *j, struct tm_case *c, struct tm_err *err);
 void case_free(struct tm_case *c);
+/* {"device": class|list, "peer": class|list (absent: "*")} → e, checked as
+ * case_build checks the case's; -1 with err (TM_E_INPUT), e then empty. */
+int case_expect_build(const json_t *j, struct case_expect *e, struct tm_err *err);
+void case_expect_free(struct case_expect *e);
 
 /* The value named s in t, or -1 with err (TM_E_INPUT) "field 'F': 's' is not
  * one of a, b, c". */
@@ -159,6 +200,15 @@ const char *case_enum_name(const struct case_names *t, int v);
  * NULL) gets its enum case_outcome. */
 int case_class_check(enum case_side side, const char *cls, enum case_outcome *kind,
                      struct tm_err *err);
+/* A `steps` item's JSON → st (docs/contracts.md §5); depth is its repeat nesting.
+ * -1 with err (TM_E_INPUT) "steps[i]…: why" (prefix names the item). *runs adds
+ * the steps it makes a session run, repeats unrolled. */
+int case_step_build(const json_t *j, const char *prefix, int depth, struct case_step *st,
+                    long *runs, struct tm_err *err);
+void case_step_free(struct case_step *st);
+/* expect.trend's JSON (NULL: none) → t. -1 with err (TM_E_INPUT). */
+int case_trend_build(const json_t *j, struct case_trend *t, struct tm_err *err);
+
 /* 1 for lost, crashed, bad-request (and NULL): no verdict can come of them. */
 int case_class_is_infra(const char *cls);
 

@@ -350,6 +350,45 @@ static int build_header(const json_t *j, struct tm_case *c, struct tm_err *err)
     return tags == NULL ? 0 : str_list(tags, "tags", &c->tags, &c->ntags, err);
 }
 
+int case_expect_build(const json_t *j, struct case_expect *e, struct tm_err *err)
+{
+    memset(e, 0, sizeof *e);
+    if (build_classes(json_object_get(j, "device"), CASE_SIDE_DEVICE, &e->device, err) == 0
+        && build_classes(json_object_get(j, "peer"), CASE_SIDE_PEER, &e->peer, err) == 0)
+        return 0;
+    case_expect_free(e);
+    return -1;
+}
+
+/* The session (contracts §5 `steps`); absent or null: one operation. */
+static int build_steps(const json_t *steps, struct tm_case *c, struct tm_err *err)
+{
+    long runs = 0;
+    if (steps == NULL || json_is_null(steps))
+        return 0;
+    if (!json_is_array(steps) || json_array_size(steps) == 0)
+        return tm_err_setc(err, TM_E_INPUT, "field 'steps': expected a non-empty list");
+    c->steps = calloc(json_array_size(steps), sizeof *c->steps);
+    if (c->steps == NULL)
+        return tm_err_setc(err, TM_E_NOMEM, "steps: out of memory");
+    size_t i;
+    const json_t *it;
+    json_array_foreach(steps, i, it) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "steps[%zu]", i);
+        c->nsteps++;
+        if (case_step_build(it, prefix, 0, &c->steps[i], &runs, err) != 0)
+            return -1;
+    }
+    for (i = 0; i < c->nsteps && c->steps[i].kind != CASE_STEP_OPEN
+                && c->steps[i].kind != CASE_STEP_REPEAT; i++)
+        ;
+    if (i == c->nsteps)
+        return tm_err_setc(err, TM_E_INPUT, "field 'steps': no open step (a session opens "
+                           "at least one connection)");
+    return 0;
+}
+
 const struct case_proxy_key case_proxy_keys[] = {
     { "drop", "dtls" },        { "dup", "dtls" },          { "delay", "dtls" },
     { "delay_rate", "dtls" },  { "reorder", "dtls" },      { "drop_type", "dtls" },
@@ -399,8 +438,9 @@ int case_build(const json_t *j, struct tm_case *c, struct tm_err *err)
         tm_err_setc(err, TM_E_INPUT, "missing field 'expect'");
         goto fail;
     }
-    if (build_classes(json_object_get(exp, "device"), CASE_SIDE_DEVICE, &c->expect.device, err) != 0
-        || build_classes(json_object_get(exp, "peer"), CASE_SIDE_PEER, &c->expect.peer, err) != 0)
+    if (case_expect_build(exp, &c->expect, err) != 0
+        || build_steps(json_object_get(j, "steps"), c, err) != 0
+        || case_trend_build(json_object_get(exp, "trend"), &c->trend, err) != 0)
         goto fail;
     if (proxy != NULL && !json_is_null(proxy)) {
         if (!json_is_object(proxy)) {
@@ -426,6 +466,13 @@ fail:
 static void free_classes(struct case_classes *k)
 {
     free_list(k->v, k->n);
+}
+
+void case_expect_free(struct case_expect *e)
+{
+    free_classes(&e->device);
+    free_classes(&e->peer);
+    memset(e, 0, sizeof *e);
 }
 
 void case_free(struct tm_case *c)
@@ -462,12 +509,9 @@ void case_free(struct tm_case *c)
     free(p->flags);
     free_list(p->args, p->nargs);
     json_decref(c->proxy);
-    free_classes(&c->expect.device);
-    free_classes(&c->expect.peer);
-    for (size_t i = 0; i < c->nsteps; i++) {
-        free_classes(&c->steps[i].expect.device);
-        free_classes(&c->steps[i].expect.peer);
-    }
+    case_expect_free(&c->expect);
+    for (size_t i = 0; i < c->nsteps; i++)
+        case_step_free(&c->steps[i]);
     free(c->steps);
     memset(c, 0, sizeof *c);
 }

@@ -20,6 +20,7 @@ static const struct {
     { CASE_OC_UNSUPPORTED, "unsupported", 1, 0 },
     { CASE_OC_CLOSED, "closed", 0, 1 },
     { CASE_OC_NOT_STARTED, "not-started", 0, 1 },
+    { CASE_OC_RESET, "reset", 1, 0 },
     { CASE_OC_VERIFY_FAILED, "verify-failed:", 1, 0 },
     { CASE_OC_ERROR, "error:", 1, 1 },
     { CASE_OC_ERRNO, "errno:", 1, 0 },

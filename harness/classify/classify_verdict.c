@@ -22,7 +22,7 @@ static const char *str(const json_t *o, const char *k)
 
 /* Class against one expected entry: equal, or a glob ("alert-sent:*"). Exact
  * reasons are exact: verify-failed:expired does not match verify-failed:hostname. */
-static int matches(const json_t *list, const char *cls)
+int classify_matches(const json_t *list, const char *cls)
 {
     size_t i;
     json_t *v;
@@ -105,7 +105,7 @@ const char *classify_verdict(const json_t *expected, const char *device_class,
     if (case_class_is_infra(device_class) || peer_class == NULL || !strcmp(peer_class, "crashed"))
         return infra_verdict(device_class, peer_class, reply, reason, reason_len);
     const json_t *xd = json_object_get(expected, "device"), *xp = json_object_get(expected, "peer");
-    int dm = matches(xd, device_class), pm = matches(xp, peer_class);
+    int dm = classify_matches(xd, device_class), pm = classify_matches(xp, peer_class);
     int ok = dm && pm;
     join(xd, ed, sizeof ed);
     join(xp, ep, sizeof ep);

@@ -166,9 +166,27 @@ static int wait_device(struct case_run *r, long id, tm_ms deadline, json_t **lis
     return tm_err_set(err, "too many events from the device");
 }
 
+/* The peer's argv: the case's, with a session step's own arguments last. */
+static json_t *step_peer_argv(struct case_run *r, const struct peer_target *t, struct tm_err *err)
+{
+    if (r->nstep_peer_args == 0)
+        return peer_build_argv(&r->c, r->ctx->fixtures, t, err);
+    struct tm_case c = r->c;   /* shallow: only the args list is new */
+    char **args = calloc(c.peer.nargs + r->nstep_peer_args, sizeof *args);
+    if (args == NULL)
+        return tm_err_setc(err, TM_E_NOMEM, "out of memory"), NULL;
+    memcpy(args, c.peer.args, c.peer.nargs * sizeof *args);
+    memcpy(args + c.peer.nargs, r->step_peer_args, r->nstep_peer_args * sizeof *args);
+    c.peer.args = args;
+    c.peer.nargs += r->nstep_peer_args;
+    json_t *argv = peer_build_argv(&c, r->ctx->fixtures, t, err);
+    free(args);
+    return argv;
+}
+
 static int start_peer(struct case_run *r, const struct peer_target *t, struct tm_err *err)
 {
-    json_t *argv = peer_build_argv(&r->c, r->ctx->fixtures, t, err);
+    json_t *argv = step_peer_argv(r, t, err);
     if (argv == NULL)
         return -1;
     char *cmd = peer_argv_string(argv);
@@ -178,8 +196,8 @@ static int start_peer(struct case_run *r, const struct peer_target *t, struct tm
     char errpath[1300];
     snprintf(errpath, sizeof errpath, "%s/peer.stderr", r->dir);
     tm_ms t0 = tm_now_ms();
-    r->peer = peer_start_pooled(r->w->peers, argv, errpath, case_deadline_in(r, PEER_READY_MS),
-                                r->t_peer, err);
+    r->peer = peer_start_pooled(r->peer_oneshot ? NULL : r->w->peers, argv, errpath,
+                                case_deadline_in(r, PEER_READY_MS), r->t_peer, err);
     r->stage[ST_PEER_START] += tm_now_ms() - t0;
     json_decref(argv);
     /* A peer that is not ready in time is the harness's problem, not the device's. */
@@ -221,7 +239,7 @@ static int device_never_connected(const json_t *reply)
     return 0;
 }
 
-static void finish_peer(struct case_run *r)
+void case_finish_peer(struct case_run *r)
 {
     if (r->peer == NULL)
         return;
@@ -277,7 +295,8 @@ static int drive_client(struct case_run *r, const char *op, json_t *files, struc
     if (rc == 0)
         rc = wait_device(r, id, r->deadline, NULL, err);
     r->stage[ST_DEVICE_REQUEST] += tm_now_ms() - t0;
-    finish_peer(r);
+    if (!r->keep_peer || rc != 0 || r->reply == NULL || json_object_get(r->reply, "conn") == NULL)
+        case_finish_peer(r);
     return rc;
 }
 
@@ -328,7 +347,8 @@ static int drive_server(struct case_run *r, const char *op, json_t *files, struc
                                    "not-started", "harness_note", r->peer_evidence);
     }
     r->stage[ST_DEVICE_REQUEST] += tm_now_ms() - t0;
-    finish_peer(r);
+    if (!r->keep_peer || rc != 0 || r->reply == NULL || json_object_get(r->reply, "conn") == NULL)
+        case_finish_peer(r);
     return rc;
 }
 
@@ -336,6 +356,25 @@ static int drive_server(struct case_run *r, const char *op, json_t *files, struc
 static int64_t reply_ms(const json_t *reply, const char *k)
 {
     return json_integer_value(json_object_get(json_object_get(reply, "ms"), k));
+}
+
+/* A session's actual classes: its first step not as expected, else its last
+ * open step. */
+static void session_actual(struct case_run *r, json_t *actual)
+{
+    const json_t *pick = NULL, *st;
+    size_t i;
+    json_array_foreach(r->steps, i, st) {
+        if (json_is_false(json_object_get(st, "ok"))) {
+            pick = st;
+            break;
+        }
+        if (strcmp(str(st, "step"), "open") == 0)
+            pick = st;
+    }
+    const json_t *a = json_object_get(pick, "actual");
+    json_object_set(actual, "device", json_object_get(a, "device") ?: json_null());
+    json_object_set(actual, "peer", json_object_get(a, "peer") ?: json_null());
 }
 
 static void classify(struct case_run *r)
@@ -356,6 +395,9 @@ static void classify(struct case_run *r)
             json_object_set_new(actual, "device", class_json(classify_device(r->reply)));
         if (r->peer_result != NULL)
             json_object_set_new(actual, "peer", class_json(classify_peer(r->peer_result)));
+    } else if (r->steps != NULL) {
+        session_actual(r, actual);
+        verdict = case_session_verdict(r, reason, sizeof reason);
     } else {
         char *dc = classify_device(r->reply), *pc = classify_peer(r->peer_result);
         json_object_set_new(actual, "device", json_string(dc ? dc : "lost"));
@@ -374,6 +416,12 @@ static void classify(struct case_run *r)
     r->stage[ST_CLASSIFY] += tm_now_ms() - t0;
 }
 
+int case_drive(struct case_run *r, const char *op, json_t *files, struct tm_err *err)
+{
+    return r->c.device.role == CASE_SERVER ? drive_server(r, op, files, err)
+                                           : drive_client(r, op, files, err);
+}
+
 static int run_steps(struct case_run *r, struct tm_err *err)
 {
     char op[32];
@@ -383,8 +431,10 @@ static int run_steps(struct case_run *r, struct tm_err *err)
     int rc = set_clock(r, err);
     if (rc != 0)
         return rc;
+    if (r->c.nsteps > 0)
+        return case_session_run(r, op, err);
     json_t *files = json_object();
-    rc = server ? drive_server(r, op, files, err) : drive_client(r, op, files, err);
+    rc = case_drive(r, op, files, err);
     json_decref(files);
     return rc;
 }
@@ -456,6 +506,10 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
                         ? json_integer(json_integer_value(ha) - json_integer_value(hb)) : json_null());
     json_object_set_new(r.rec, "device_reply", r.reply ? r.reply : json_null());
     json_object_set_new(r.rec, "peer_result", r.peer_result ? r.peer_result : json_null());
+    if (r.steps != NULL) {   /* a session: every step, and its trend (contracts §6) */
+        json_object_set_new(r.rec, "steps", r.steps);
+        json_object_set_new(r.rec, "trend", r.trend ? r.trend : json_null());
+    }
     json_object_set_new(r.rec, "transcript", json_pack("{s:o, s:o, s:o}", "agent", r.t_agent,
                                                       "peer", r.t_peer, "proxy", r.t_proxy));
     /* Relative to the report directory: a report moved as a CI artifact still

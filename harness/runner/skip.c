@@ -152,6 +152,45 @@ static const char *clock_skip(const json_t *kase, const json_t *hello, const jso
     return NULL;
 }
 
+/* 1 when a session's steps (JSON, repeat blocks included) use action, or an
+ * open step sets key (asyncio). Bounded by the validator's depth. */
+static int steps_use(const json_t *steps, const char *action, const char *key, int depth)
+{
+    size_t i;
+    const json_t *it;
+    json_array_foreach(steps, i, it) {
+        if (json_is_string(it) && strcmp(json_string_value(it), action) == 0)
+            return 1;
+        if (json_object_get(it, action) != NULL && key == NULL)
+            return 1;
+        if (key != NULL && json_is_true(json_object_get(json_object_get(it, action), key)))
+            return 1;
+        if (depth < 8 && steps_use(json_object_get(it, "steps"), action, key, depth + 1))
+            return 1;
+    }
+    return 0;
+}
+
+/* What a session needs of the device (contracts §3 hello caps): the session ops,
+ * and for some steps soft reset, asyncio, or the virtual camera's faults. */
+static const char *session_skip(const json_t *kase, const json_t *hello, char *buf, size_t len)
+{
+    const json_t *steps = json_object_get(kase, "steps"), *caps = json_object_get(hello, "caps");
+    if (steps == NULL)
+        return NULL;
+    if (!json_is_true(json_object_get(caps, "sessions")))
+        snprintf(buf, len, "device agent has no session steps (hello caps.sessions)");
+    else if (steps_use(steps, "reset", NULL, 0) && !json_is_true(json_object_get(caps, "soft_reset")))
+        snprintf(buf, len, "device cannot soft reset (hello caps.soft_reset=false)");
+    else if (steps_use(steps, "open", "asyncio", 0) && !json_is_true(json_object_get(caps, "asyncio")))
+        snprintf(buf, len, "device has no asyncio (hello caps.asyncio=false)");
+    else if (steps_use(steps, "fault", NULL, 0) && !json_is_true(json_object_get(hello, "virtual")))
+        snprintf(buf, len, "fault steps need the virtual camera (hello virtual=false)");
+    else
+        return NULL;
+    return buf;
+}
+
 /* Capability skips come from the hello (contracts §3): the clock rule above;
  * DTLS, its client_id or set_ciphers may be absent (compiled out, or older
  * firmware: docs/device-model.md §0), and so may either TLS module. */
@@ -170,7 +209,8 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, const js
         return strcmp(buf, "needs") == 0 ? NULL : buf;
     }
     const json_t *caps = json_object_get(hello, "caps");
-    if (clock_skip(kase, hello, manifest, buf, len) != NULL)
+    if (clock_skip(kase, hello, manifest, buf, len) != NULL
+        || session_skip(kase, hello, buf, len) != NULL)
         return buf;
     if (dtls && !json_is_true(json_object_get(caps, "dtls"))) {
         snprintf(buf, len, "device has no DTLS (hello caps.dtls)");
