@@ -411,7 +411,7 @@ def _io(o, ss):
 				break  # recv(n) is one record
 		o.mark('read')
 
-def _run(o, mod, socks, emit):
+def _ctx(o, mod):
 	q = o.q
 	lay = q.get('layer') or 'tls'
 	o.stage('context')
@@ -434,6 +434,11 @@ def _run(o, mod, socks, emit):
 		ctx.verify_mode = q['verify_mode']
 	o.r['verify_mode'] = ctx.verify_mode
 	o.mark('load')
+	return ctx
+
+def _run(o, mod, socks, emit):
+	q = o.q
+	ctx = _ctx(o, mod)
 	s, addr = _connect(o, socks, emit)
 	nb = q.get('nonblocking')
 	if nb:
@@ -480,8 +485,7 @@ def op_tls(q, emit):
 	try:
 		(_arun if q.get('asyncio') else _run)(o, mod, socks, emit)
 		o.stage(None)
-		if q.get('keep'):
-			# the connection outlives the request (session steps)
+		if q.get('keep'):  # outlives the request
 			socks.remove(o.ss)
 			o.raw in socks and socks.remove(o.raw)
 			r['conn'] = _keep(o.ss, o.raw)
@@ -503,103 +507,68 @@ def op_tls(q, emit):
 	r['outcome'] = outcome_of(r['exc'])
 	return r
 
-# Kept connections: id -> [tls socket, raw socket]; a raw-closed or left one
-# stays here, referenced, as a script's variable would keep it.
+# kept connections: id -> [tls, raw]; raw-closed or left ones stay referenced
 CONNS = {}
-_next = [0]
+_n = [0]
 
 def _keep(ss, raw):
-	_next[0] += 1
-	CONNS[_next[0]] = [ss, raw]
-	return _next[0]
+	_n[0] += 1
+	CONNS[_n[0]] = [ss, raw]
+	return _n[0]
 
 def _close(c, how):
-	if how == 'abort':
-		# RST: linger 0 (where the port has it), then close
-		_try(lambda: c[1].setsockopt(socket.SOL_SOCKET, getattr(socket, 'SO_LINGER', 13 if sys.platform == 'linux' else 128), b'\x01\0\0\0\0\0\0\0'))
+	if how == 'abort':  # RST: linger 0
+		_try(lambda: c[1].setsockopt(socket.SOL_SOCKET, getattr(socket, 'SO_LINGER', 13 if sys.platform == 'linux' else 128), b'\1\0\0\0\0\0\0\0'))
 	if how == 'raw':
 		c[1].close()
 	elif how != 'leave':
 		c[0].close()
 
 def op_conn(q):
-	# a step on a kept connection: write, read, then close as asked
 	c = CONNS.get(q['conn'])
-	if c is None:
+	if not c:
 		return bad(q['id'], 'conn', 'unknown conn: %d' % q['conn'])
 	o = Op(q)
 	r = o.r
 	o.s = c[1]
 	r['heap_before'] = heap()
 	o.t = now()
-	how = q.get('close')
+	h = q.get('close')
 	try:
 		_io(o, c[0])
-		if how:
+		if h:
 			o.stage('close')
-			if how in ('tls', 'abort'):
-				del CONNS[q['conn']]
-			_close(c, how)
+			h in ('tls', 'abort') and CONNS.pop(q['conn'])
+			_close(c, h)
 			o.mark('close')
 		o.stage(None)
 	except Exception as e:
 		r['exc'] = exc_info(e)
-		o.mark(r['stage'] or 'close')
+		o.mark(r['stage'])
 	r['ms']['total'] = diff(now(), o.t0)
-	r['heap_after'] = heap()
-	r['open'] = len(CONNS)
-	r['outcome'] = outcome_of(r['exc'])
+	r.update(heap_after=heap(), open=len(CONNS), outcome=outcome_of(r['exc']))
 	return r
 
-def op_gc(q):
-	# release: close every kept connection first (the end of a session)
-	while q.get('release') and CONNS:
-		_try(lambda: _close(CONNS.popitem()[1], 'tls'))
-	return reply(q['id'], 'gc', 'ok', heap_free=heap(), open=len(CONNS))
-
-def op_sleep(q):
-	time.sleep(q['ms'] / 1000)
-	return reply(q['id'], 'sleep', 'ok')
-
 def _arun(o, mod, socks, emit):
-	# the client through asyncio streams (DM §6): open_connection(ssl=ctx)
-	# wraps without a handshake; the first write or read drives it
+	# asyncio.open_connection(ssl=ctx) (DM §6.41): the first I/O handshakes
 	import asyncio
 	q, r = o.q, o.r
-	o.stage('context')
-	ctx = mod.SSLContext(0)
-	for it in q.get('ca') or ():
-		ctx.load_verify_locations(item_arg('tls', it))
-	for it in q.get('chain') or ():
-		ctx.load_cert_chain(item_arg('tls', it.get('cert')), item_arg('tls', it.get('key')))
-	if q.get('verify_mode') is not None:
-		ctx.verify_mode = q['verify_mode']
-	r['verify_mode'] = ctx.verify_mode
-	o.mark('load')
+	ctx = _ctx(o, mod)
 
 	async def go():
 		o.stage('socket')
-		rd, wr = await asyncio.open_connection(q['host'], q['port'], ssl=ctx,
-											   server_hostname=q.get('server_hostname'))
+		rd, wr = await asyncio.open_connection(q['host'], q['port'], ssl=ctx, server_hostname=q.get('server_hostname'))
 		socks.append(wr)
 		o.mark('socket')
-		if q.get('send_b64'):
-			o.stage('write')
-			wr.write(b64d(q['send_b64']))
-			await wr.drain()
-			r['bytes_sent'] = len(b64d(q['send_b64']))
-			o.mark('write')
-		n = q.get('recv_bytes') or 0
-		buf = b''
+		d = b64d(q.get('send_b64') or '')
+		o.stage('write')
+		wr.write(d)
+		await wr.drain()
+		r['bytes_sent'] = len(d)
 		o.stage('read')
-		while len(buf) < n:
-			x = await rd.read(n - len(buf))
-			if not x:
-				break
-			buf += x
-			r.update(bytes_received=len(buf), received_b64=binascii.b2a_base64(buf).decode().strip())
+		b = await rd.read(q.get('recv_bytes') or 0) if q.get('recv_bytes') else b''
+		r.update(bytes_received=len(b), received_b64=binascii.b2a_base64(b).decode().strip())
 		o.mark('read')
-		r['cipher'] = _try(lambda: list(wr.get_extra_info('ssl').cipher()))
 	asyncio.run(asyncio.wait_for(go(), diff(o.end, now()) / 1000))
 
 def handle(line, emit):
@@ -623,10 +592,12 @@ def handle(line, emit):
 			return reply(i, op, 'unsupported', error='virtual camera only')
 		if op == 'conn':
 			return op_conn(q)
-		if op == 'gc':
-			return op_gc(q)
 		if op == 'sleep':
-			return op_sleep(q)
+			time.sleep(q['ms'] / 1000)
+		while op == 'gc' and q.get('release') and CONNS:  # the end of a session
+			_try(lambda: _close(CONNS.popitem()[1], 'tls'))
+		if op in ('gc', 'sleep'):
+			return reply(i, op, 'ok', heap_free=heap(), open=len(CONNS))
 		return op_tls(q, emit)
 	except Exception as e:
 		return reply(i, op, 'error', exc=exc_info(e), error='agent: %s' % e)

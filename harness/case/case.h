@@ -153,10 +153,13 @@ struct case_step {
 };
 
 /* Bounds on what a session's repetitions show (expect.trend): -1 = no bound. */
+struct case_bound {
+    long min, max;
+};
 struct case_trend {
-    long heap_growth_max;       /* bytes per iteration, gc.mem_free() after gc.collect() */
-    long open_max;              /* connections the device holds at an iteration's end */
-    long handshake_ms_max;      /* any open step's handshake */
+    struct case_bound heap_growth;  /* bytes per iteration, gc.mem_free() after gc.collect() */
+    struct case_bound open;         /* most connections the device held at an iteration's end */
+    struct case_bound handshake_ms; /* the slowest open step's handshake */
 };
 
 struct tm_case {

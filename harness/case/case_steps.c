@@ -328,11 +328,11 @@ int case_trend_build(const json_t *j, struct case_trend *t, struct tm_err *err)
         const char *key;
         size_t off;
     } bounds[] = {
-        { "heap_growth_per_iteration", offsetof(struct case_trend, heap_growth_max) },
-        { "open_connections", offsetof(struct case_trend, open_max) },
-        { "handshake_ms", offsetof(struct case_trend, handshake_ms_max) },
+        { "heap_growth_per_iteration", offsetof(struct case_trend, heap_growth) },
+        { "open_connections", offsetof(struct case_trend, open) },
+        { "handshake_ms", offsetof(struct case_trend, handshake_ms) },
     };
-    t->heap_growth_max = t->open_max = t->handshake_ms_max = -1;
+    t->heap_growth = t->open = t->handshake_ms = (struct case_bound){ -1, -1 };
     if (j == NULL || json_is_null(j))
         return 0;
     if (!json_is_object(j))
@@ -346,11 +346,15 @@ int case_trend_build(const json_t *j, struct case_trend *t, struct tm_err *err)
         if (i == sizeof bounds / sizeof bounds[0])
             return tm_err_setc(err, TM_E_INPUT, "expect.trend.%s: unknown trend "
                                "(heap_growth_per_iteration, open_connections, handshake_ms)", k);
-        long max;
-        if (!json_is_object(v) || json_object_size(v) != 1 ||
-            count(json_object_get(v, "max"), 0, 1L << 40, &max) != 0)
-            return tm_err_setc(err, TM_E_INPUT, "expect.trend.%s: expected {max: N}, N >= 0", k);
-        *(long *)((char *)t + bounds[i].off) = max;
+        struct case_bound *b = (struct case_bound *)((char *)t + bounds[i].off);
+        const json_t *mn = json_object_get(v, "min"), *mx = json_object_get(v, "max");
+        size_t given = (mn != NULL) + (mx != NULL);
+        if (!json_is_object(v) || given == 0 || json_object_size(v) != given
+            || (mn && count(mn, 0, 1L << 40, &b->min) != 0)
+            || (mx && count(mx, 0, 1L << 40, &b->max) != 0)
+            || (mn && mx && b->min > b->max))
+            return tm_err_setc(err, TM_E_INPUT, "expect.trend.%s: expected {min: N, max: N} "
+                               "(either or both, 0 <= min <= max)", k);
     }
     return 0;
 }

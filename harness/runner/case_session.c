@@ -380,9 +380,14 @@ static int step_reset(struct session *s, json_t *rec, struct tm_err *err)
     finish_all_peers(s);
     int rc = call(s, "reset", NULL, STEP_MS, rec, &reply, err);
     const char *oc = str(reply, "outcome");
-    int ok = rc == 0 && oc != NULL && strcmp(oc, "ok") == 0;
+    /* The reply and the device's reset can arrive together: the agent's end (the
+     * raw REPL's end marker, the reboot banner) may be read before the reply. */
+    int ok = (rc == 0 && oc != NULL && strcmp(oc, "ok") == 0) ||
+             (rc < 0 && agent_lost_by_reset(r->w->agent));
+    char cls[64];
+    snprintf(cls, sizeof cls, "%s", ok ? "ok" : oc ? oc : "lost");
     json_decref(reply);
-    if (rc != 0)
+    if (rc != 0 && !ok)
         return rc;
     s->cur = NULL;
     for (size_t i = 0; i < s->nconns; i++)
@@ -392,7 +397,7 @@ static int step_reset(struct session *s, json_t *rec, struct tm_err *err)
         return -1;
     json_object_set_new(rec, "ms", json_integer(json_integer_value(json_object_get(rec, "ms"))
                                                 + tm_now_ms() - t0));
-    judge_device(s, rec, ok ? "ok" : oc ? oc : "lost");
+    judge_device(s, rec, cls);
     return 0;
 }
 
@@ -474,30 +479,39 @@ static long heap_growth(const json_t *heap)
     return (long)((a - b) / (json_int_t)(n - 1 - first));
 }
 
+/* why gets the first bound value breaks, "" when none. */
+static void bound_check(const char *what, long value, const struct case_bound *b, char *why,
+                        size_t len)
+{
+    if (why[0] != '\0')
+        return;
+    if (b->max >= 0 && value > b->max)
+        snprintf(why, len, "%s %ld, expected at most %ld", what, value, b->max);
+    else if (b->min >= 0 && value < b->min)
+        snprintf(why, len, "%s %ld, expected at least %ld", what, value, b->min);
+}
+
 static void judge_trend(struct session *s)
 {
     struct case_run *r = s->r;
     const struct case_trend *t = &r->c.trend;
     long growth = heap_growth(s->heap), open_max = 0;
-    size_t i;
+    size_t i, n = json_array_size(s->heap);
     json_t *v;
     json_array_foreach(s->open, i, v) if (json_integer_value(v) > open_max)
         open_max = (long)json_integer_value(v);
-    r->trend = json_pack("{s:I, s:O, s:I, s:O, s:I, s:I}", "iterations",
-                         (json_int_t)json_array_size(s->heap), "heap", s->heap,
-                         "heap_growth_per_iteration", (json_int_t)growth, "open", s->open,
-                         "open_max", (json_int_t)open_max, "handshake_ms_max",
-                         (json_int_t)s->hs_max);
-    char why[300] = "";
-    if (t->heap_growth_max >= 0 && json_array_size(s->heap) >= 2 && growth > t->heap_growth_max)
-        snprintf(why, sizeof why, "heap grows %ld bytes per iteration over %zu iterations "
-                 "(expected at most %ld)", growth, json_array_size(s->heap), t->heap_growth_max);
-    else if (t->open_max >= 0 && open_max > t->open_max)
-        snprintf(why, sizeof why, "the device held %ld connections at an iteration's end "
-                 "(expected at most %ld)", open_max, t->open_max);
-    else if (t->handshake_ms_max >= 0 && s->hs_max > t->handshake_ms_max)
-        snprintf(why, sizeof why, "a handshake took %ld ms (expected at most %ld)", s->hs_max,
-                 t->handshake_ms_max);
+    r->trend = json_pack("{s:I, s:O, s:I, s:O, s:I, s:I}", "iterations", (json_int_t)n,
+                         "heap", s->heap, "heap_growth_per_iteration", (json_int_t)growth,
+                         "open", s->open, "open_max", (json_int_t)open_max,
+                         "handshake_ms_max", (json_int_t)s->hs_max);
+    char why[300] = "", what[80];
+    snprintf(what, sizeof what, "heap growth per iteration over %zu iterations (bytes):", n);
+    if (n >= 2)
+        bound_check(what, growth, &t->heap_growth, why, sizeof why);
+    else if (t->heap_growth.min >= 0 || t->heap_growth.max >= 0)
+        snprintf(why, sizeof why, "heap growth needs a repeat block of 2 or more iterations");
+    bound_check("connections held at an iteration's end:", open_max, &t->open, why, sizeof why);
+    bound_check("slowest handshake (ms):", s->hs_max, &t->handshake_ms, why, sizeof why);
     json_object_set_new(r->trend, "ok", json_boolean(why[0] == '\0'));
     json_object_set_new(r->trend, "reason", json_string(why));
     if (why[0] && !r->session_failed) {
@@ -517,8 +531,8 @@ int case_session_run(struct case_run *r, const char *op, struct tm_err *err)
     s.open = json_array();
     r->steps = json_array();
     int rc = run_list(&s, r->c.steps, r->c.nsteps, "", 0, -1, err);
-    finish_all_peers(&s);
-    if (rc == 0) {   /* close what the session left open: the next case starts clean */
+    if (rc == 0) {   /* close what the session left open (its peers then end too):
+                      * the next case starts clean */
         struct case_step gc = { .kind = CASE_STEP_GC };
         json_t *rec = new_record(&s, &gc, "end", -1), *reply = NULL;
         json_object_set_new(rec, "implicit", json_true());
@@ -526,8 +540,10 @@ int case_session_run(struct case_run *r, const char *op, struct tm_err *err)
         json_decref(reply);
         if (rc == 0)
             json_object_set_new(rec, "ok", json_true());
-        judge_trend(&s);
     }
+    finish_all_peers(&s);
+    if (rc == 0)
+        judge_trend(&s);
     for (size_t i = 0; i < s.nconns; i++) {
         struct sess_conn *c = &s.conns[i];
         if (i + 1 == s.nconns) {   /* the last open's reply is the case's device_reply */
