@@ -44,6 +44,8 @@ static const char page_css[] =
     "details.case{border:1px solid #ccc;margin:.3em 0;padding:.3em .6em}"
     "details.case[open]{border-color:#0057b7;box-shadow:0 0 0 2px #cfe0f6}"
     "details.case summary{cursor:pointer;font-weight:600}"
+    "table.steps td,table.steps th{font-size:.9em;padding:.1em .4em}"
+    "svg.sparkline{vertical-align:middle;margin-left:.5em}"
     "pre{background:#f7f7f7;padding:.4em;overflow:auto;max-height:24em;white-space:pre-wrap}"
     "table.kv th{text-align:left;vertical-align:top;background:#f7f7f7}";
 
@@ -341,6 +343,120 @@ static void put_transcripts(xmlNodePtr parent, const json_t *c)
     }
 }
 
+#define STEP_ROWS_MAX 200   /* a long session's table shows its first steps */
+
+/* A line of the heap figures (one per iteration) as an inline SVG polyline,
+ * lowest free heap at the bottom. */
+static void put_sparkline(xmlNodePtr parent, const json_t *heap)
+{
+    size_t n = json_array_size(heap), i;
+    const json_t *v;
+    json_int_t lo = 0, hi = 0;
+    if (n < 2)
+        return;
+    json_array_foreach(heap, i, v) {
+        json_int_t x = json_integer_value(v);
+        lo = i == 0 || x < lo ? x : lo;
+        hi = i == 0 || x > hi ? x : hi;
+    }
+    size_t cap = n * 24 + 16, used = 0;
+    char *pts = malloc(cap);
+    if (pts == NULL)
+        return;
+    pts[0] = '\0';
+    json_array_foreach(heap, i, v) {
+        double y = hi > lo ? 28.0 - 26.0 * (double)(json_integer_value(v) - lo) / (double)(hi - lo)
+                           : 15.0;
+        used += (size_t)snprintf(pts + used, cap - used, "%s%.1f,%.1f", i ? " " : "",
+                                 2.0 + 196.0 * (double)i / (double)(n - 1), y);
+    }
+    xmlNodePtr svg = el(parent, "svg", NULL);
+    attr(svg, "class", "sparkline");
+    attr(svg, "width", "200");
+    attr(svg, "height", "30");
+    attr(svg, "viewBox", "0 0 200 30");
+    attr(svg, "role", "img");
+    char label[160];
+    snprintf(label, sizeof label, "free heap per iteration, %lld to %lld bytes", (long long)lo,
+             (long long)hi);
+    attr(svg, "aria-label", label);
+    xmlNodePtr pl = el(svg, "polyline", NULL);
+    attr(pl, "points", pts);
+    attr(pl, "fill", "none");
+    attr(pl, "stroke", "#0057b7");
+    free(pts);
+}
+
+static void put_step_row(xmlNodePtr table, const json_t *st)
+{
+    char buf[64];
+    xmlNodePtr tr = el(table, "tr", NULL);
+    attr(tr, "class", json_is_false(json_object_get(st, "ok")) ? "v-fail" : "");
+    snprintf(buf, sizeof buf, "%lld", (long long)rpt_num(st, "n", 0));
+    el(tr, "td", buf);
+    el(tr, "td", rpt_str(st, "step", "?"));
+    el(tr, "td", rpt_str(st, "at", ""));
+    const json_t *it = json_object_get(st, "iteration");
+    snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(it));
+    el(tr, "td", json_is_integer(it) ? buf : "");
+    char *exp = rpt_expected_text(json_object_get(json_object_get(st, "expected"), "device"));
+    el(tr, "td", exp ? exp : "");
+    free(exp);
+    const json_t *a = json_object_get(st, "actual");
+    snprintf(buf, sizeof buf, "%s%s%s", rpt_str(a, "device", "-"),
+             json_is_string(json_object_get(a, "peer")) ? " / " : "", rpt_str(a, "peer", ""));
+    el(tr, "td", buf);
+    for (const char *const *k = (const char *const[]){ "ms", "heap", "open", NULL }; *k; k++) {
+        const json_t *x = json_object_get(st, *k);
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(x));
+        el(tr, "td", json_is_integer(x) ? buf : "");
+    }
+    el(tr, "td", rpt_str(st, "reason", ""));
+}
+
+/* A session's steps as a small table, and its trend with a heap sparkline. */
+static void put_steps(xmlNodePtr parent, const json_t *c)
+{
+    const json_t *steps = json_object_get(c, "steps"), *trend = json_object_get(c, "trend");
+    static const char *const head[] = { "#", "step", "at", "iteration", "expected device",
+                                        "actual device / peer", "ms", "heap free", "open",
+                                        "reason", NULL };
+    if (!json_is_array(steps))
+        return;
+    el(parent, "h4", "Steps");
+    xmlNodePtr t = el(parent, "table", NULL);
+    attr(t, "class", "steps");
+    xmlNodePtr tr = el(t, "tr", NULL);
+    for (size_t i = 0; head[i]; i++)
+        el(tr, "th", head[i]);
+    size_t i;
+    const json_t *st;
+    json_array_foreach(steps, i, st) {
+        if (i == STEP_ROWS_MAX) {
+            char more[96];
+            snprintf(more, sizeof more, "… %zu more steps (run.json has every one)",
+                     json_array_size(steps) - i);
+            el(parent, "p", more);
+            break;
+        }
+        put_step_row(t, st);
+    }
+    if (!json_is_object(trend))
+        return;
+    char buf[200];
+    snprintf(buf, sizeof buf, "Trend over %lld iterations: heap use %+lld bytes per iteration, at "
+             "most %lld connections held, slowest handshake %lld ms%s%s",
+             (long long)rpt_num(trend, "iterations", 0),
+             (long long)rpt_num(trend, "heap_growth_per_iteration", 0),
+             (long long)rpt_num(trend, "open_max", 0),
+             (long long)rpt_num(trend, "handshake_ms_max", 0),
+             json_is_false(json_object_get(trend, "ok")) ? ": " : "",
+             rpt_str(trend, "reason", ""));
+    xmlNodePtr p = el(parent, "p", buf);
+    attr(p, "class", "trend");
+    put_sparkline(p, json_object_get(trend, "heap"));
+}
+
 /* base: rpt_verdicts_by_id(baseline) or NULL. */
 static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
 {
@@ -391,6 +507,7 @@ static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
     attr(el(el(tr, "td", NULL), "code", rpt_str(c, "replay", "")), "class", "replay");
     kv_json(t, "device reply", json_object_get(c, "device_reply"));
     kv_json(t, "peer result", json_object_get(c, "peer_result"));
+    put_steps(d, c);
     put_transcripts(d, c);
 }
 

@@ -358,8 +358,9 @@ static int step_simple(struct session *s, const struct case_step *st, json_t *re
         json_object_set_new(f, "kind", json_stringn(st->fault, klen));
         if (at != NULL)
             json_object_set_new(f, "at", json_string(at + 1));
-        if (colon != NULL && (at == NULL || colon < at))
-            json_object_set_new(f, strncmp(st->fault, "baud", 4) == 0 ? "baud" : "ms",
+        if (colon != NULL && (at == NULL || colon < at))   /* the fault op's field for ARG */
+            json_object_set_new(f, klen == 4 && !strncmp(st->fault, "baud", 4) ? "baud"
+                                   : klen == 4 && !strncmp(st->fault, "leak", 4) ? "bytes" : "ms",
                                 json_integer(atol(colon + 1)));
     }
     int rc = call(s, op, f, ms, rec, &reply, err);

@@ -159,9 +159,8 @@ static int steps_use(const json_t *steps, const char *action, const char *key, i
     size_t i;
     const json_t *it;
     json_array_foreach(steps, i, it) {
-        if (json_is_string(it) && strcmp(json_string_value(it), action) == 0)
-            return 1;
-        if (json_object_get(it, action) != NULL && key == NULL)
+        if (key == NULL && ((json_is_string(it) && strcmp(json_string_value(it), action) == 0)
+                            || json_object_get(it, action) != NULL))
             return 1;
         if (key != NULL && json_is_true(json_object_get(json_object_get(it, action), key)))
             return 1;

@@ -1312,6 +1312,53 @@ START_TEST(tls_client_against_openssl)
     free(got);
     free(dec);
     json_decref(r);
+    /* A kept connection (contracts §3 keep, conn, gc): its TLS state stays
+     * charged to the heap until close(); a raw close keeps it, unknown ids are
+     * bad requests. */
+    line = tls_client_line(40, port);
+    req = json_loads(line, 0, NULL);
+    free(line);
+    json_object_set_new(req, "keep", json_true());
+    line = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    r = vc_request(v, line);
+    free(line);
+    ck_assert_msg(strcmp(jstr(r, "outcome"), "ok") == 0, "reply: %s", json_dumps(r, JSON_COMPACT));
+    json_int_t cid = json_integer_value(json_object_get(r, "conn"));
+    json_int_t free0 = json_integer_value(json_object_get(r, "heap_before"));
+    ck_assert_int_gt(cid, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "open")), 1);
+    ck_assert_int_lt(json_integer_value(json_object_get(r, "heap_after")), free0 - 10000);
+    json_decref(r);
+    char q[200];
+    snprintf(q, sizeof q, "{\"id\":41,\"op\":\"conn\",\"conn\":%lld,\"recv_bytes\":4}",
+             (long long)cid);
+    r = vc_request(v, q);
+    ck_assert_str_eq(jstr(r, "outcome"), "ok");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "bytes_received")), 4);
+    json_decref(r);
+    snprintf(q, sizeof q, "{\"id\":42,\"op\":\"conn\",\"conn\":%lld,\"close\":\"raw\"}",
+             (long long)cid);
+    r = vc_request(v, q);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "open")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "heap_after")),
+                     json_integer_value(json_object_get(r, "heap_before")));
+    json_decref(r);
+    snprintf(q, sizeof q, "{\"id\":43,\"op\":\"conn\",\"conn\":%lld,\"close\":\"tls\"}",
+             (long long)cid);
+    r = vc_request(v, q);
+    ck_assert_str_eq(jstr(r, "outcome"), "ok");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "open")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "heap_after")), free0);
+    json_decref(r);
+    r = vc_request(v, q);
+    ck_assert_str_eq(jstr(r, "outcome"), "bad-request");
+    snprintf(q, sizeof q, "unknown conn: %lld", (long long)cid);
+    ck_assert_str_eq(jstr(r, "error"), q);
+    json_decref(r);
+    r = vc_request(v, "{\"id\":44,\"op\":\"gc\",\"release\":true}");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "heap_free")), free0);
+    json_decref(r);
     /* Faults placed at stages of the operation (requested by the fault op):
      * garbage once the handshake is done (the operation goes on and succeeds),
      * then a reboot as the read begins (no reply; the friendly banner). */

@@ -149,6 +149,42 @@ START_TEST(missing_client_id_skips_native_layer_only)
 }
 END_TEST
 
+/* A session runs where the hello has what its steps need: the session ops, a
+ * soft reset (MicroPython's unix port has none), asyncio, the virtual camera's
+ * faults (nested in repeat blocks too). */
+START_TEST(session_steps_need_their_caps)
+{
+    char buf[300];
+    json_t *h = hello(1, 1, 1), *caps = json_object_get(h, "caps");
+    json_t *k = kase("tls", NULL, 0);
+    json_object_set_new(k, "steps", json_pack("[s, {s:i, s:[s]}]", "open", "repeat", 2, "steps",
+                                              "reset"));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "device agent has no session steps (hello caps.sessions)");
+    json_object_set_new(caps, "sessions", json_true());
+    json_object_set_new(caps, "soft_reset", json_false());
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "device cannot soft reset (hello caps.soft_reset=false)");
+    json_object_set_new(caps, "soft_reset", json_true());
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_object_set_new(k, "steps", json_pack("[s, {s:{s:b}}]", "open", "open", "keep", 0));
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));   /* no asyncio step */
+    json_object_set_new(k, "steps", json_pack("[s, {s:i, s:[{s:{s:b, s:b}}]}]", "open", "repeat", 2,
+                                              "steps", "open", "keep", 0, "asyncio", 1));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "device has no asyncio (hello caps.asyncio=false)");
+    json_object_set_new(caps, "asyncio", json_true());
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_object_set_new(k, "steps", json_pack("[{s:s}, s]", "fault", "reboot@request=1", "open"));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "fault steps need the virtual camera (hello virtual=false)");
+    json_object_set_new(h, "virtual", json_true());
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_decref(k);
+    json_decref(h);
+}
+END_TEST
+
 START_TEST(sanitised_ids)
 {
     char out[64];
@@ -170,6 +206,7 @@ int main(void)
     tcase_add_test(tc, missing_ssl_wrapper_skips_ssl_layer);
     tcase_add_test(tc, missing_dtls_and_set_ciphers_skip);
     tcase_add_test(tc, missing_client_id_skips_native_layer_only);
+    tcase_add_test(tc, session_steps_need_their_caps);
     tcase_add_test(tc, sanitised_ids);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
