@@ -652,6 +652,7 @@ static json_t *keep_op(struct devtls_op *o, struct devtls_conn **kept)
     o->req = NULL;
     *kept = devtls_conn_of(o);
     t_rtc_env = NULL;
+    devtls_heap_leave();
     return *kept ? r : (json_decref(r), json_pack("{s:s,s:s}", "outcome", "bad-request",
                                                   "error", "out of memory"));
 }

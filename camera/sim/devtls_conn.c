@@ -41,7 +41,7 @@ void devtls_conn_free(struct devtls_conn *c)
     if (c == NULL)
         return;
     struct devtls_op *o = c->o;
-    devtls_op_close_ssl(o);
+    devtls_op_close_ssl(o);   /* every block goes back to the account it came from */
     devtls_sock_close(&o->sock);
     if (o->ctx_ready)
         devtls_ctx_free(&o->ctx);
@@ -146,6 +146,9 @@ json_t *devtls_conn_run(struct devtls_conn *c, const struct devtls_env *env,
     o->t_start = o->t_mark = tm_now_ms();
     json_object_set(o->reply, "id", json_object_get(request, "id"));
     json_object_set_new(o->reply, "op", json_string("conn"));
+    /* what mbedTLS allocates meanwhile is this connection's */
+    o->heap.total = o->heap.in_use + (env->heap_total > 0 ? env->heap_total : 1L << 30);
+    devtls_heap_enter(&o->heap);
     int mode = conn_parse(o);
     if (mode >= -1 && o->send_len > 0)
         devtls_op_write(o);
@@ -167,5 +170,6 @@ json_t *devtls_conn_run(struct devtls_conn *c, const struct devtls_env *env,
     free(o->rbuf);
     o->send = o->rbuf = NULL;
     o->req = NULL;
+    devtls_heap_leave();
     return r;
 }
