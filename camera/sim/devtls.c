@@ -634,11 +634,8 @@ static mbedtls_time_t rtc_time(mbedtls_time_t *out)
     return now;
 }
 
-/* A kept connection (request `keep`): the operation stays allocated, its TLS
- * state and socket open, for devtls_conn_run. What belonged to the request goes. */
-static json_t *keep_op(struct devtls_op *o, struct devtls_conn **kept)
+json_t *devtls_op_take_reply(struct devtls_op *o)
 {
-    devtls_sock_close(&o->listen);
     json_object_set_new(o->ms, "total", json_integer(tm_now_ms() - o->t_start));
     devtls_op_finish_reply(o);
     json_t *r = o->reply;
@@ -650,6 +647,15 @@ static json_t *keep_op(struct devtls_op *o, struct devtls_conn **kept)
     o->send = o->rbuf = NULL;
     o->send_len = o->rlen = 0;
     o->req = NULL;
+    return r;
+}
+
+/* A kept connection (request `keep`): the operation stays allocated, its TLS
+ * state and socket open, for devtls_conn_run. What belonged to the request goes. */
+static json_t *keep_op(struct devtls_op *o, struct devtls_conn **kept)
+{
+    devtls_sock_close(&o->listen);
+    json_t *r = devtls_op_take_reply(o);
     *kept = devtls_conn_of(o);
     t_rtc_env = NULL;
     devtls_heap_leave();

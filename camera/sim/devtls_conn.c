@@ -158,18 +158,9 @@ json_t *devtls_conn_run(struct devtls_conn *c, const struct devtls_env *env,
         conn_close(o, mode, gone);
     if (o->exc.set && o->stage != NULL && strcmp(o->exc.type, "bad-request") != 0)
         devtls_op_time(o, o->stage);
-    json_object_set_new(o->ms, "total", json_integer(tm_now_ms() - o->t_start));
-    devtls_op_finish_reply(o);
-    json_object_del(o->reply, "heap_before");
-    json_object_del(o->reply, "heap_after");
-    json_t *r = o->reply;
-    o->reply = NULL;
-    json_decref(o->ms);
-    o->ms = NULL;
-    free(o->send);
-    free(o->rbuf);
-    o->send = o->rbuf = NULL;
-    o->req = NULL;
+    json_t *r = devtls_op_take_reply(o);
+    json_object_del(r, "heap_before");   /* the caller's account says */
+    json_object_del(r, "heap_after");
     devtls_heap_leave();
     return r;
 }

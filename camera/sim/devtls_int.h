@@ -183,6 +183,9 @@ int devtls_op_write(struct devtls_op *o);
 int devtls_op_read(struct devtls_op *o);
 /* o's outcome, stage, exception, timings, heap and data into o->reply. */
 void devtls_op_finish_reply(struct devtls_op *o);
+/* The finished reply (total time set), handed over; what belonged to the request
+ * (its data, the request itself) is dropped, the connection stays. */
+json_t *devtls_op_take_reply(struct devtls_op *o);
 /* devtls_conn.c: a kept operation as a connection (NULL out of memory, o freed). */
 struct devtls_conn *devtls_conn_of(struct devtls_op *o);
 /* After a failed attempt: a DTLS server's HelloVerify failure that hello_verify_retry
