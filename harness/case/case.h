@@ -209,6 +209,8 @@ int case_class_check(enum case_side side, const char *cls, enum case_outcome *ki
 int case_step_build(const json_t *j, const char *prefix, int depth, struct case_step *st,
                     long *runs, struct tm_err *err);
 void case_step_free(struct case_step *st);
+/* How many steps of kind the n steps v run, repeat blocks unrolled. */
+long case_steps_count(const struct case_step *v, size_t n, enum case_step_kind kind);
 /* expect.trend's JSON (NULL: none) → t. -1 with err (TM_E_INPUT). */
 int case_trend_build(const json_t *j, struct case_trend *t, struct tm_err *err);
 

@@ -322,6 +322,16 @@ void case_step_free(struct case_step *st)
     memset(st, 0, sizeof *st);
 }
 
+long case_steps_count(const struct case_step *v, size_t n, enum case_step_kind kind)
+{
+    long total = 0;
+    for (size_t i = 0; i < n; i++)   /* bounded: the validator caps depth and runs */
+        total += v[i].kind == CASE_STEP_REPEAT ? v[i].n * case_steps_count(v[i].steps,
+                                                                           v[i].nsteps, kind)
+                                               : v[i].kind == kind;
+    return total;
+}
+
 int case_trend_build(const json_t *j, struct case_trend *t, struct tm_err *err)
 {
     static const struct {

@@ -531,6 +531,10 @@ int case_session_run(struct case_run *r, const char *op, struct tm_err *err)
     s.heap = json_array();
     s.open = json_array();
     r->steps = json_array();
+    /* --case-timeout bounds each connection and each reset of a session */
+    long spans = case_steps_count(r->c.steps, r->c.nsteps, CASE_STEP_OPEN)
+                 + case_steps_count(r->c.steps, r->c.nsteps, CASE_STEP_RESET);
+    r->deadline = tm_deadline_in((int64_t)r->ctx->case_timeout_ms * (spans > 1 ? spans : 1));
     int rc = run_list(&s, r->c.steps, r->c.nsteps, "", 0, -1, err);
     if (rc == 0) {   /* close what the session left open (its peers then end too):
                       * the next case starts clean */
