@@ -404,8 +404,8 @@ static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
      * connection is kept: its TLS state stays charged), less what a leak fault
      * placed inside the operation took. */
     json_t *after = json_object_get(r, "heap_after");
-    if (json_is_integer(after) && json_integer_value(after) > 0 &&
-        json_integer_value(after) <= vc->prof.heap) {
+    int figures = json_is_integer(after);   /* not a bad request: `after` is replaced below */
+    if (figures && json_integer_value(after) > 0 && json_integer_value(after) <= vc->prof.heap) {
         long left = (long)json_integer_value(after) - (vc->leaked - leaked0);
         vc->heap_free = left > 0 ? left : 0;
         json_object_set_new(r, "heap_after", json_integer(vc->heap_free));
@@ -416,7 +416,7 @@ static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
         if (cid == 0)
             json_object_set_new(r, "heap_after", json_integer(vc->heap_free));
     }
-    if (json_is_integer(after))
+    if (figures)
         json_object_set_new(r, "open", json_integer(conns_open(vc)));
     if (json_object_get(r, "id") == NULL)
         json_object_set(r, "id", id);
