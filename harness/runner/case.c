@@ -175,7 +175,8 @@ static json_t *step_peer_argv(struct case_run *r, const struct peer_target *t, s
     char **args = calloc(c.peer.nargs + r->nstep_peer_args, sizeof *args);
     if (args == NULL)
         return tm_err_setc(err, TM_E_NOMEM, "out of memory"), NULL;
-    memcpy(args, c.peer.args, c.peer.nargs * sizeof *args);
+    if (c.peer.nargs > 0)   /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(args, c.peer.args, c.peer.nargs * sizeof *args);
     memcpy(args + c.peer.nargs, r->step_peer_args, r->nstep_peer_args * sizeof *args);
     c.peer.args = args;
     c.peer.nargs += r->nstep_peer_args;
