@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tm_err.h"
 
@@ -18,8 +19,11 @@ enum case_layer { CASE_LAYER_TLS, CASE_LAYER_SSL };            /* MicroPython mo
 enum case_verify { CASE_VERIFY_DEFAULT, CASE_VERIFY_NONE, CASE_VERIFY_OPTIONAL,
                    CASE_VERIFY_REQUIRED };
 /* reference: the fixtures' reference time; unset: the RTC's power-on value;
- * keep: the device's own clock, as it was when the run met the device. */
-enum case_clock { CASE_CLOCK_REFERENCE, CASE_CLOCK_UNSET, CASE_CLOCK_KEEP };
+ * keep: the device's own clock, as it was when the run met the device; now: this
+ * host's time when the case runs (the user's own certificates); at: a given
+ * time (an ISO-8601 value in the case, device.clock_at). */
+enum case_clock { CASE_CLOCK_REFERENCE, CASE_CLOCK_UNSET, CASE_CLOCK_KEEP, CASE_CLOCK_NOW,
+                  CASE_CLOCK_AT };
 enum case_backend { CASE_OPENSSL, CASE_GNUTLS };
 enum case_proto { CASE_TLS, CASE_DTLS };
 enum case_side { CASE_SIDE_DEVICE, CASE_SIDE_PEER };
@@ -60,6 +64,7 @@ struct case_device {
     enum case_layer layer;
     enum case_verify verify;
     enum case_clock clock;
+    int64_t clock_at;           /* CASE_CLOCK_AT: UTC epoch seconds */
     int has_ca;                 /* 0: no load_verify_locations at all */
     struct case_source *ca;
     size_t nca;
@@ -135,6 +140,8 @@ struct tm_case {
     struct case_device device;
     struct case_peer peer;
     json_t *proxy;              /* udpproxy (DTLS) or tcpproxy (TLS) settings, NULL for none */
+    char *target;               /* "HOST:PORT": a real server instead of the peer (repro
+                                   --target; device client only); NULL: the local peer */
     struct case_expect expect;
     struct case_step *steps;
     size_t nsteps;

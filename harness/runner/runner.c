@@ -250,6 +250,20 @@ static void set_device_hello(struct worker *w, const char *error)
     pthread_mutex_unlock(&w->ctx->mu);
 }
 
+/* repro: a case whose peer or proxy could not start is the command's setup
+ * error (exit 2), not a verdict: keep the first and run nothing more. */
+static void note_start_failure(struct run_ctx *c, const json_t *rec)
+{
+    const char *why = json_string_value(json_object_get(rec, "setup_error"));
+    if (!c->o->start_failure_is_setup || why == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (c->start_error[0] == '\0')
+        snprintf(c->start_error, sizeof c->start_error, "%s", why);
+    c->stop = 1;
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* After an infrastructure error: recover the device (the health check). */
 static int health(struct worker *w, int silent, struct tm_err *err)
 {
@@ -376,6 +390,7 @@ static void *worker_main(void *arg)
             json_decref(it.prior);
             push_item(c, again);
         } else {
+            note_start_failure(c, rec);
             record(c, &it, rec);
             json_decref(rec);
             json_decref(it.prior);
@@ -562,6 +577,8 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
     if (c->rdir == NULL || move_previous_cases(c->report_dir, err) != 0)
         return tm_err_prefix(err, "--report");
     c->claimed = 1;
+    if (o->prepare != NULL && o->prepare(c->report_dir, o->prepare_arg, err) != 0)
+        return -1;
     c->spool = report_spool_open(c->report_dir, err);
     return c->spool != NULL ? 0 : tm_err_prefix(err, "--report");
 }
@@ -871,6 +888,10 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
             tm_err_set(err, "%s", c.write_err.msg);
     } else {
         rc = summarise(&c, totals, executed);
+    }
+    if (c.start_error[0] != '\0' && rc != RUNNER_INTERRUPTED) {
+        tm_err_set(err, "%s", c.start_error);
+        rc = RUNNER_SETUP;
     }
     json_decref(hdr);
     for (size_t i = 0; i < c.ncases; i++)

@@ -68,6 +68,12 @@ struct runner_opts {
     const json_t *cases;            /* repro: ready-made cases (skip scenario loading) */
     const char *cases_file;         /* repro: where those came from, for replay lines */
     int keep_secrets;               /* reports keep private keys; every file written 0600 */
+    int start_failure_is_setup;     /* repro: a peer or proxy that cannot start (or a user file
+                                       that does not convert) ends the run with RUNNER_SETUP */
+    /* repro: called once the report directory is claimed, before any case runs,
+     * to write the user's converted files and look-alikes into it. */
+    int (*prepare)(const char *report_dir, void *arg, struct tm_err *err);
+    void *prepare_arg;
 };
 
 /* Run and write the reports. Returns an enum runner_exit; for RUNNER_SETUP err

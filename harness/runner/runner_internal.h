@@ -100,6 +100,8 @@ struct run_ctx {
     struct progress prog;
     int64_t stage_sums[ST_COUNT];
     char setup_error[2100];          /* a device no profile fits (RUNNER_SETUP), "" none */
+    char start_error[1200];          /* repro: the first case whose peer or proxy could not
+                                        start (runner_opts.start_failure_is_setup), "" none */
 };
 
 #define CLOCK_OWN (INT64_MIN + 1)

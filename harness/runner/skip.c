@@ -124,8 +124,10 @@ static const char *clock_skip(const json_t *kase, const json_t *hello, const jso
                               char *buf, size_t len)
 {
     const char *mode = clock_mode(kase);
-    if (strcmp(mode, "keep") == 0 || !json_is_false(json_object_get(json_object_get(hello, "clock"),
-                                                                     "settable")))
+    /* keep, and now (the user's certificates at the current time): a clock that
+     * is the host's is what they ask for. */
+    if (strcmp(mode, "keep") == 0 || strcmp(mode, "now") == 0
+        || !json_is_false(json_object_get(json_object_get(hello, "clock"), "settable")))
         return NULL;
     if (strcmp(mode, "reference") != 0) {
         snprintf(buf, len, "device clock cannot be set (hello clock.settable=false) and the case "
