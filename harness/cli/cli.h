@@ -2,9 +2,11 @@
 #ifndef TM_CLI_H
 #define TM_CLI_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "runner/runner.h"
+#include "tm_err.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -35,5 +37,16 @@ struct cli_sel {
  * sel at it; 0, or the usage error (2). */
 int cli_sel_add(const char *cmd, struct cli_sel *cs, struct runner_sel *sel, const char *flag,
                 const char *arg);
+/* repro with the user's own files (field.c): the case's file references read and
+ * checked (FILE a path relative to the cwd, `fixture:NAME` a fixture), look-alikes
+ * made when the peer's certificates come without a key, and the case rewritten to
+ * the files REPORT/field/ will hold. NULL with err (exit 2) for a bad file. */
+struct field;
+struct field *field_plan(json_t *kase, const char *report_dir, struct tm_err *err);
+int field_used(const struct field *f);   /* 1 when the case names a file of the user's */
+/* runner_opts.prepare: writes REPORT/field/ (originals, the files used, notes.txt,
+ * lookalike.txt). */
+int field_prepare(const char *report_dir, void *arg, struct tm_err *err);
+void field_free(struct field *f);
 
 #endif
