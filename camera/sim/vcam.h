@@ -22,6 +22,8 @@ struct vcam_profile {
     char impl_version[32];  /* sys.implementation.version as text, "1.27.0" */
     char sysname[64];       /* os.uname().sysname */
     int64_t clock_unset;    /* RTC value after power-on (UTC epoch) */
+    int rtc;                /* machine.RTC present (default); false: the clock is the host's
+                               and cannot be set (the unix port, docs/device-model.md §7) */
     int pem;                /* PEM parsing compiled in: picks vcam or vcam-pem */
     int tls13;              /* TLS 1.3 compiled in; only false (the device's build) */
     /* Version-dependent features (docs/device-model.md §0), all present by default: */

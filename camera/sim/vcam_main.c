@@ -212,7 +212,8 @@ static int setup(struct vcam *vc, const struct opts *o, char **argv)
     if (o->unset_clock && tm_parse_utc(o->unset_clock, &unset) != 0)
         return die_usage("--unset-clock", "expected an epoch or YYYY-MM-DDTHH:MM:SSZ, got",
                          o->unset_clock);
-    vcam_rtc_set(vc, unset);
+    /* Without machine.RTC the clock is the host's, right and not settable. */
+    vcam_rtc_set(vc, vc->prof.rtc ? unset : tm_wall_s());
     vc->baud = o->baud;
     if (o->check)
         return 0;   /* everything that could stop the camera starting is checked */

@@ -48,5 +48,9 @@ int field_used(const struct field *f);   /* 1 when the case names a file of the 
  * lookalike.txt). */
 int field_prepare(const char *report_dir, void *arg, struct tm_err *err);
 void field_free(struct field *f);
+/* repro --save-scenario NAME: the case (as repro built it) as NAME.yaml and, when it
+ * names the user's certificates, NAME.pki.yaml; neither is overwritten. */
+int field_save(const char *name_path, const json_t *kase, const struct field *f,
+               struct tm_err *err);
 
 #endif

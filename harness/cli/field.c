@@ -14,44 +14,8 @@
 
 #include <openssl/x509v3.h>
 
-#include "cli.h"
-#include "lookalike.h"
+#include "field_internal.h"
 #include "tm_fs.h"
-
-#define FIXTURE_PREFIX "fixture:"
-#define LK_SET_MAX 64
-
-/* One file of the user's, as given. */
-struct ufile {
-    const char *opt;            /* "--ca", "--peer-cert", … */
-    char *path;                 /* as given (relative to the cwd) */
-    struct lk_certs certs;      /* a certificate file */
-    EVP_PKEY *key;              /* a key file */
-    size_t first;               /* its first certificate in the clone set */
-};
-
-/* A file REPORT/field/REL to write: certificates or a key. */
-struct out {
-    char rel[96];
-    X509 **certs;               /* references into ufiles or the look-alike set */
-    size_t n;
-    int own;                    /* certs is this out's own one-slot array */
-    EVP_PKEY *key;
-};
-
-struct field {
-    char base[PATH_MAX];        /* REPORT (absolute)/field */
-    struct ufile *u;
-    size_t nu;
-    struct out *o;
-    size_t no;
-    int lookalike;
-    struct lk_set set;
-    char *labels[LK_SET_MAX];   /* the set's "from" labels */
-    size_t nlabels;
-    char **notes;
-    size_t nnotes;
-};
 
 __attribute__((format(printf, 2, 3)))
 static void note(struct field *f, const char *fmt, ...)

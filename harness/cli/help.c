@@ -301,6 +301,8 @@ static const char repro_help[] =
 "                         the device side is classified, the peer class is `remote`.\n"
 "    --expect-device C    expected device class (default ok).\n"
 "    --expect-peer C      expected peer class (default ok; * with --target).\n"
+"    --save-scenario NAME write the case as NAME.yaml (and, with the user's files, the\n"
+"                         chain as NAME.pki.yaml for pkigen); never overwrites.\n"
 "\n"
 "COMMON OPTIONS\n"
 "    --device LINK        default virtual.\n"

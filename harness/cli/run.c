@@ -18,7 +18,7 @@ enum {
     /* repro */
     O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
     O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
-    O_XDEV, O_XPEER, O_TARGET, O_CIPHER, O_DEVOPT, O_PROXY, O_PEERKEY,
+    O_XDEV, O_XPEER, O_TARGET, O_CIPHER, O_DEVOPT, O_PROXY, O_PEERKEY, O_SAVE,
 };
 
 static const struct option run_opts[] = {
@@ -49,7 +49,7 @@ static const struct option run_opts[] = {
     { "expect-device", required_argument, 0, O_XDEV }, { "expect-peer", required_argument, 0, O_XPEER },
     { "target", required_argument, 0, O_TARGET },     { "cipher", required_argument, 0, O_CIPHER },
     { "device-option", required_argument, 0, O_DEVOPT }, { "proxy", required_argument, 0, O_PROXY },
-    { "peer-set", required_argument, 0, O_PEERKEY },
+    { "peer-set", required_argument, 0, O_PEERKEY }, { "save-scenario", required_argument, 0, O_SAVE },
     { 0, 0, 0, 0 },
 };
 
@@ -65,6 +65,7 @@ struct cli_state {
     json_t *custom;          /* repro: the case being built from options */
     int custom_used;
     struct field *field;     /* repro: the user's own files, when the case names any */
+    const char *save;        /* repro --save-scenario NAME */
 };
 
 static int one_of(const char *cmd, const char *flag, const char *v, const char *const *allowed)
@@ -285,8 +286,12 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
         if (!repro) break;
         s->cases_file = arg;
         return 0;
+    case O_SAVE:
+        if (!repro) break;
+        s->save = arg;
+        return 0;
     default:
-        if (repro && c >= O_ROLE && c <= O_PEERKEY)
+        if (repro && c >= O_ROLE && c < O_SAVE)
             return repro_opt(s, c, arg);
         break;
     }
@@ -486,6 +491,19 @@ int cli_repro(int argc, char **argv, int full_argc, char **full_argv)
     if (rc == 0 && cases == NULL) {
         tm_say("tlsmatrix repro: %s", err.msg);
         rc = 2;
+    }
+    if (rc == 0 && s.save != NULL) {
+        if (s.case_id != NULL)
+            rc = cli_usage_error("repro", "--save-scenario writes a case built from options; "
+                                 "--case is already a scenario's");
+        else if (field_save(s.save, json_array_get(cases, 0), s.field, &err) != 0) {
+            tm_say("tlsmatrix repro: %s", err.msg);
+            rc = 2;
+        } else {
+            tm_say("tlsmatrix repro: scenario written to %s.yaml%s%s%s", s.save,
+                   field_used(s.field) ? " and its certificates' description to " : "",
+                   field_used(s.field) ? s.save : "", field_used(s.field) ? ".pki.yaml" : "");
+        }
     }
     if (rc == 0) {
         if (field_used(s.field)) {

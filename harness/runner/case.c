@@ -163,7 +163,7 @@ static int push_files(struct case_run *r, json_t *files, struct tm_err *err)
         char path[1024];
         unsigned char *data = NULL;
         size_t len = 0;
-        peer_fixture_path(r->ctx->fixtures, json_string_value(v), path, sizeof path);
+        peer_fixture_path(worker_fixtures(r->w), json_string_value(v), path, sizeof path);
         if (tm_read_file(path, &data, &len, err) != 0)
             return tm_err_prefix(err, "fixture for the device") - 1;   /* -2: setup, not lost */
         if (device_format(r, json_string_value(v), dpath, &data, &len, err) != 0) {
@@ -207,7 +207,7 @@ static int wait_device(struct case_run *r, long id, tm_ms deadline, json_t **lis
 
 static int start_peer(struct case_run *r, const struct peer_target *t, struct tm_err *err)
 {
-    json_t *argv = peer_build_argv(&r->c, r->ctx->fixtures, t, err);
+    json_t *argv = peer_build_argv(&r->c, worker_fixtures(r->w), t, err);
     if (argv == NULL)
         return -1;
     char *cmd = peer_argv_string(argv);
@@ -484,7 +484,7 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
         case_bundle_failed(&r, &err);
     err.msg[0] = '\0';
     char buf[300];
-    const char *why = runner_skip_reason(kase, agent_hello(w->agent), ctx->manifest, buf,
+    const char *why = runner_skip_reason(kase, agent_hello(w->agent), worker_manifest(w), buf,
                                          sizeof buf);
     if (case_build(kase, &r.c, &err) != 0) {   /* checked at selection: not expected */
         snprintf(r.error, sizeof r.error, "invalid case: %s", err.msg);

@@ -333,6 +333,8 @@ static void *worker_exit(struct worker *w, int lost)
     peer_pool_free(w->peers);
     w->peers = NULL;
     record_moves(w);
+    json_decref(w->fx_manifest);
+    w->fx_manifest = NULL;
     agent_close(w->agent);
     w->agent = NULL;
     pthread_mutex_lock(&c->mu);
@@ -372,6 +374,9 @@ static void *worker_main(void *arg)
     }
     set_device_hello(w, NULL);
     own_clock(w);
+    /* Not fatal: without them the clock rule skips the cases that would not hold. */
+    if (worker_day_fixtures(w, &err) != 0)
+        tm_say("tlsmatrix: device %s: %s", w->spec, err.msg);
     while (take_item(c, &it)) {
         /* Materialised for this run of the case only (issue 7). */
         json_t *kase = case_set_get(&c->cases, it.idx);

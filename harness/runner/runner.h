@@ -100,6 +100,9 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, const js
 /* Make sure the PKI fixtures exist in dir (running pkigen when manifest.json is
  * missing) and return the manifest. */
 json_t *runner_fixtures(const char *dir, struct tm_err *err);
+/* The same for a reference time (pkigen --ref-time; NULL: now) and key cache. */
+json_t *runner_fixtures_at(const char *dir, const char *ref_time, const char *cache,
+                           struct tm_err *err);
 
 /* The exit code for a run's totals (indexed by enum tm_verdict): 1 for an
  * unexpected verdict, for every case skipped (unless allow_skips) and for fewer

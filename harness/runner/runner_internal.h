@@ -125,7 +125,23 @@ struct worker {
     struct peer_pool *peers; /* this worker's long-lived `tlspeer --serve`; NULL: one-shot peers */
     char stderr_path[1100]; /* the device program's stderr (exec/virtual), in the report dir */
     struct tm_err write_err; /* set by case_execute when a bundle file cannot be written */
+    /* Fixtures generated around this device's clock (it cannot be set, and the
+     * run's fixtures do not hold at its time): fixtures_day.c. NULL: the run's. */
+    json_t *fx_manifest;
+    char fx_dir[1200];
 };
+
+/* The fixtures a worker's cases use: its own set, else the run's. */
+const char *worker_fixtures(const struct worker *w);
+const json_t *worker_manifest(const struct worker *w);
+/* After the hello: a device that cannot set its clock, at a time where some
+ * fixture certificate is not in the state it has at the fixtures' reference
+ * time, gets fixtures generated for its UTC day (cached per day beside the
+ * run's, FIXTURES.days/YYYY-MM-DD). 0, or -1 with err when they cannot be made. */
+int worker_day_fixtures(struct worker *w, struct tm_err *err);
+/* 1 when some certificate of the manifest is, at t or an hour on, in another
+ * state (not yet valid, valid, expired) than at its reference time; why in buf. */
+int runner_fixtures_drift(const json_t *manifest, int64_t t, char *buf, size_t len);
 
 /* Run one case on a worker's device, within --case-timeout (plus at most 1 s to
  * stop its peer and proxy). Returns the record (§6); *infra is set when the

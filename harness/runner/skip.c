@@ -79,6 +79,19 @@ static int drifts(const json_t *cert, int64_t ref, int64_t t, char *buf, size_t 
     return 1;
 }
 
+int runner_fixtures_drift(const json_t *manifest, int64_t t, char *buf, size_t len)
+{
+    const json_t *ref = json_object_get(manifest, "reference_epoch");
+    size_t i;
+    const json_t *c;
+    if (!json_is_integer(ref))
+        return 0;
+    json_array_foreach(json_object_get(manifest, "certs"), i, c)
+        if (drifts(c, json_integer_value(ref), t, buf, len))
+            return 1;
+    return 0;
+}
+
 /* One fixture file a case names, with the chain behind it (a fullchain file
  * holds the leaf's intermediates). */
 static int file_drifts(const json_t *manifest, const char *file, int64_t ref, int64_t t,

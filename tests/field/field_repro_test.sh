@@ -60,6 +60,21 @@ has "listing: public key differs" la-ok/field/lookalike.txt "differs  public key
 if cmp -s la-ok/field/peer/cert-1-1.pem server.pem; then
     echo "FAIL: the look-alike leaf is the original" >&2; fails=$((fails + 1)); fi
 
+# --save-scenario: the case as a scenario and the chain as a PKI description;
+# pkigen builds the description, and the scenario runs from it.
+rc=$(run --peer-cert server.pem --peer-cert int.pem --ca root.pem --save-scenario shop-chain --report saved)
+check "--save-scenario: the repro itself" 0 "$rc"
+has "the scenario names the description's fixtures" shop-chain.yaml '"cert":\["shop-chain-2.der","shop-chain-3.der"\]'
+has "the description keeps the policy as a comment" shop-chain.pki.yaml "Certificate Policies"
+"${TM_BUILD_DIR}/bin/pkigen" --desc shop-chain.pki.yaml --out fx >/dev/null 2>&1
+check "pkigen builds the saved description" 0 "$?"
+"$bin" run --quiet --scenarios shop-chain.yaml --fixtures fx --report saved-run >out.txt 2>err.txt
+check "the saved scenario runs: ok" 0 "$?"
+has "one case ran" err.txt "1 cases: 1 pass"
+rc=$(run --peer-cert server.pem --ca root.pem --save-scenario shop-chain --report saved2)
+check "--save-scenario never overwrites" 2 "$rc"
+has "the existing file is named" err.txt "shop-chain.yaml: exists"
+
 # 3. The clock: the user's certificates at a time before they were issued.
 rc=$(run --peer-cert server.pem --peer-cert int.pem --ca root.pem --clock 2020-01-01 \
          --expect-device verify-failed:future --expect-peer 'alert-received:*' --report clock)
@@ -84,6 +99,9 @@ kill "$spid" 2>/dev/null
 exec 3>&-
 rc=$(run --target "127.0.0.1:$port" --role server --ca root.pem --report bad0)
 check "--target with the device as server is a usage error" 2 "$rc"
+rc=$(run --target 127.0.0.1:99999 --ca root.pem --report bad0b)
+check "--target with a port out of range is a usage error" 2 "$rc"
+has "the field is named" err.txt "field 'target': '127.0.0.1:99999' is not HOST:PORT"
 
 # 5. Setup errors: exit 2 naming the cause, nothing run.
 rc=$(run --peer-cert server.pem --ca nosuch.pem --report bad1)

@@ -85,7 +85,8 @@ START_TEST(build_refuses_with_input_code)
         const char *path, *key, *bad, *want;
     } bad[] = {
         { "device", "role", "boss", "field 'role': 'boss' is not one of client, server" },
-        { "device", "clock", "now", "field 'clock': 'now' is not one of reference, unset, keep" },
+        { "device", "clock", "noon", "field 'clock': 'noon' is not one of reference, unset, keep, now" },
+        { "device", "clock", "2026-13-45", "field 'clock': '2026-13-45' is not a time" },
         { "axes", "proto", "quic", "field 'proto': 'quic' is not one of tls, dtls" },
         { "peer", "bogus_flag", "1", "peer: unknown key 'bogus_flag'" },
         { "expected", "device", "verify-failed:expird", "expect.device: 'verify-failed:expird': "
@@ -162,7 +163,7 @@ START_TEST(repro_refuses_like_the_loader)
     snprintf(prefix, sizeof prefix, "%s:4: ", file);
     ck_assert_msg(strncmp(loader, prefix, strlen(prefix)) == 0, "%s", loader);
     snprintf(out, sizeof out, "%s/repro.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "timeout 60 %s repro --ca p256-root.der --expect-device "
+    snprintf(cmd, sizeof cmd, "timeout 60 %s repro --ca fixture:p256-root.der --expect-device "
              "verify-failed:expird --report %s/r >%s 2>&1", TLSMATRIX, tmpdir, out);
     int st = system(cmd);
     ck_assert_int_eq(WEXITSTATUS(st), 2);
