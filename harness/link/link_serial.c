@@ -123,8 +123,10 @@ static int configure(int fd, int baud, struct tm_err *err)
     struct termios t;
     speed_t sp = B115200;
     baud_speed(baud, &sp);
-    if (tcgetattr(fd, &t) != 0)
-        return tm_err_set(err, "not a terminal: %s", strerror(errno));
+    if (tcgetattr(fd, &t) != 0)   /* /dev/null, a console: a device, not a port */
+        return tm_err_setc(err, errno == ENOTTY ? TM_E_INPUT : TM_E_IO,
+                           "not a serial port (a character device that is not a terminal; "
+                           "see `tlsmatrix ports`): %s", strerror(errno));
     cfmakeraw(&t);
     t.c_cflag |= CLOCAL | CREAD;
     t.c_cflag &= ~(CSTOPB | PARENB | CRTSCTS);

@@ -151,6 +151,10 @@ START_TEST(bad_specs_name_the_problem)
     ck_assert_msg(strstr(err.msg, "command substitution") != NULL, "%s", err.msg);
     ck_assert_ptr_null(link_open("serial:/dev/tm-no-such-port", &err));
     ck_assert_msg(strstr(err.msg, "/dev/tm-no-such-port") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(link_open("serial:/etc/hostname", &err));   /* a regular file */
+    ck_assert_msg(strstr(err.msg, "/etc/hostname: not a serial port"), "%s", err.msg);
+    ck_assert_ptr_null(link_open("serial:/dev/null", &err));   /* a device, not a port */
+    ck_assert_msg(strstr(err.msg, "/dev/null: not a serial port"), "%s", err.msg);
     ck_assert_ptr_null(link_open("serial:/dev/ttyS0,baud=921600", &err));
     ck_assert_msg(strstr(err.msg, "IDE protocol") != NULL, "%s", err.msg);
     ck_assert_ptr_null(link_open("serial:/dev/ttyS0,parity=odd", &err));
