@@ -176,6 +176,15 @@ static int use_profile(struct run_ctx *c, json_t *p, struct tm_err *err)
     return 0;
 }
 
+/* The first setup error of the run (caller holds c->mu): the run stops with it and
+ * exit 2, as a bad spec found before any device started does. */
+static void note_setup_error(struct run_ctx *c, const struct worker *w,
+                             const struct tm_err *err)
+{
+    if (c->setup_error[0] == '\0')
+        snprintf(c->setup_error, sizeof c->setup_error, "device %s: %s", w->spec, err->msg);
+}
+
 /* Without --profile, the profile whose `match` fits the device's hello
  * (profile_for_hello): a MicroPython for Linux is not judged by an OpenMV
  * profile. One run has one profile: a device whose hello picks another one is a
@@ -198,8 +207,8 @@ static int adopt_profile(struct worker *w, struct tm_err *err)
                              "earlier device); run them apart or give --profile",
                         json_string_value(json_object_get(p, "name")), c->profile_name);
     }
-    if (rc != 0 && c->setup_error[0] == '\0')
-        snprintf(c->setup_error, sizeof c->setup_error, "device %s: %s", w->spec, err->msg);
+    if (rc != 0)
+        note_setup_error(c, w, err);
     pthread_mutex_unlock(&c->mu);
     json_decref(p);
     return rc;
@@ -368,6 +377,11 @@ static void *worker_main(void *arg)
      * of a case (issue 7). Without it, cases fall back to one-shot peers. */
     w->peers = peer_pool_new();
     if (bootstrap_device(w, &err) != 0 || adopt_profile(w, &err) != 0) {
+        if (err.code == TM_E_INPUT) {   /* not a port, … : the user's spec, not the device */
+            pthread_mutex_lock(&c->mu);
+            note_setup_error(c, w, &err);
+            pthread_mutex_unlock(&c->mu);
+        }
         tm_say("tlsmatrix: device %s: %s", w->spec, err.msg);
         set_device_hello(w, err.msg);
         return worker_exit(w, 1);
