@@ -22,6 +22,7 @@
 #ifndef TM_LINK_H
 #define TM_LINK_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,6 +93,10 @@ int link_spec_check(const char *spec, struct tm_err *err);
  * profile (`vcam --check`): run before any device starts, so a spec that could
  * never work is a setup error, not a device lost. */
 int link_preflight(const char *spec, struct tm_err *err);
+/* Where the link leads, for the run's record of the device: {"port", "vid",
+ * "pid", "serial"} (hex VID:PID; serial when the device has one) for a USB serial
+ * port, NULL for other kinds. New reference. */
+json_t *link_identity(const struct link *l);
 /* 1 when the spec names a program the harness starts (virtual, exec:,
  * exec-agent:): several instances of it can run side by side. */
 int link_spec_spawns(const char *spec);
