@@ -5,6 +5,12 @@
 #include <jansson.h>
 #include <poll.h>
 #include <pty.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +395,70 @@ START_TEST(compare_exits_1_on_a_regression)
 }
 END_TEST
 
+/* ---- a remote board through RFC 2217 ---- */
+
+/* A run through ser2net's RFC 2217 port, in front of the virtual camera on a pty
+ * (the master is the camera's port): the cases complete as on a local link. */
+START_TEST(run_through_ser2net_rfc2217)
+{
+    int master, slave, port, ls;
+    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    pid_t cam = fork();
+    ck_assert_int_ge(cam, 0);
+    if (cam == 0) {
+        setsid();
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(master, 0);
+        dup2(master, 1);
+        execl(TM_BIN_DIR "/vcam", "vcam", (char *)NULL);
+        _exit(127);
+    }
+    /* a free port for ser2net */
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t alen = sizeof a;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ls = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+    port = ntohs(a.sin_port);
+    close(ls);
+    char cfg[400], text[600], spec[64], log[400];
+    snprintf(cfg, sizeof cfg, "%s/ser2net.yaml", tmpdir);
+    snprintf(log, sizeof log, "%s/ser2net.log", tmpdir);
+    snprintf(text, sizeof text,
+             "%%YAML 1.1\n---\nconnection: &board\n"
+             "  accepter: telnet(rfc2217),tcp,127.0.0.1,%d\n"
+             "  connector: serialdev,%s,115200n81,local\n", port, ptsname(master));
+    ck_assert_int_eq(tm_write_file(cfg, text, strlen(text), 0644, NULL), 0);
+    char pidf[400];
+    snprintf(pidf, sizeof pidf, "%s/ser2net.pid", tmpdir);
+    char *argv[] = { "ser2net", "-n", "-d", "-c", cfg, "-P", pidf, NULL };
+    struct tm_proc s2n;
+    struct tm_err err;
+    ck_assert_msg(tm_proc_spawn(&s2n, argv, log, &err) == 0, "%s", err.msg);
+    tm_sleep_ms(500);   /* ser2net listening (a run's connect retries are its own) */
+    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d", port);
+    char *out, *errtext;
+    int rc = tlsmatrix(90, &out, &errtext, "run", "--quiet", "--scenarios", scen, "--report",
+                       report, "--filter", "lab-a", "--filter", "lab-b", "--device", spec, NULL);
+    tm_proc_stop(&s2n, 500);
+    kill(cam, SIGKILL);
+    waitpid(cam, NULL, 0);
+    close(master);
+    close(slave);
+    ck_assert_msg(rc == 0, "run exit %d: %s", rc, errtext);
+    free(out);
+    free(errtext);
+    char path[400];
+    snprintf(path, sizeof path, "%s/run.json", report);
+    json_t *run = json_load_file(path, 0, NULL);
+    json_t *dev = json_array_get(json_object_get(json_object_get(run, "header"), "devices"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(dev, "link")), spec);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(run, "totals"), "pass")), 2);
+    json_decref(run);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lab");
@@ -402,6 +472,7 @@ int main(void)
     tcase_add_test(tc, bad_lab_files_name_the_line);
     tcase_add_test(tc, progress_fits_the_terminal);
     tcase_add_test(tc, compare_exits_1_on_a_regression);
+    tcase_add_test(tc, run_through_ser2net_rfc2217);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
