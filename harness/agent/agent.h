@@ -63,6 +63,8 @@ const json_t *agent_hello(const struct agent *a);
 const char *agent_link_spec(const struct agent *a);
 /* The link's re-enumerations so far (link_moves). */
 size_t agent_link_moves(const struct agent *a, const struct link_move **moves);
+/* link_identity of the agent's link (USB VID:PID and serial of a serial port), or NULL. */
+json_t *agent_link_identity(const struct agent *a);
 /* Upload mode of the last bootstrap: "raw-paste" or "raw", with "+deflate" when
  * the compressed loader was sent ("raw-paste+deflate", "raw+deflate"); "direct"
  * on an exec-agent: link (the program is the agent, nothing sent). */

@@ -62,6 +62,11 @@ const json_t *agent_hello(const struct agent *a)
     return a->hello;
 }
 
+json_t *agent_link_identity(const struct agent *a)
+{
+    return a->link != NULL ? link_identity(a->link) : NULL;
+}
+
 const char *agent_link_spec(const struct agent *a)
 {
     return a->spec;

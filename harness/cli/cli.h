@@ -17,6 +17,7 @@ int cli_ports(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_diff(int argc, char **argv);
 int cli_merge(int argc, char **argv);
+int cli_compare(int argc, char **argv);
 
 /* The help text of a subcommand (NULL: the overview). 0 when it exists. */
 int cli_help(const char *cmd, FILE *out);

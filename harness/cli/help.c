@@ -18,6 +18,7 @@ static const char overview[] =
 "    tlsmatrix info   --device LINK\n"
 "    tlsmatrix diff   OLD NEW | --fidelity A B\n"
 "    tlsmatrix merge  A B... [--report DIR]\n"
+"    tlsmatrix compare A B... [--report DIR]\n"
 "    tlsmatrix repro  [--device LINK] (--case ID | chain/key/CA/peer options) [--count N]\n"
 "                     [--until-fail]\n"
 "\n"
@@ -37,6 +38,10 @@ static const char overview[] =
 "    auto                  the only MicroPython/OpenMV board attached (by USB VID:PID);\n"
 "                          none, or several (listed), is a setup error.\n"
 "    tcp:HOST:PORT         a serial port exported raw over TCP (ser2net, labgrid).\n"
+"    rfc2217:HOST:PORT[,baud=N]  a remote serial port behind an RFC 2217 telnet server\n"
+"                          (ser2net telnet(rfc2217), labgrid): baud and 8N1 set on the\n"
+"                          remote port (each acknowledged), DTR/RTS and break sent,\n"
+"                          so a reset works as on a local port.\n"
 "    exec:CMD ARGS...      a program on a pseudo-terminal in raw mode, e.g.\n"
 "                          'exec:micropython' (shell-style quoting).\n"
 "    exec-agent:CMD ARGS...  a program that is the agent already and speaks its protocol\n"
@@ -130,7 +135,11 @@ static const char run_help[] =
 "    --agent FILE         the agent script. Default: SOURCE/camera/agent/agent.py.\n"
 "    --profile-stages     print per-stage time sums (peer_start, device_request,\n"
 "                         handshake, classify, report) at the end.\n"
-"    --quiet              no progress output.\n"
+"    --quiet              no progress output. Otherwise, on a terminal: one line\n"
+"                         sized to it (counts with xfail apart from pass, the case\n"
+"                         running, an ETA), each unexpected result printed when it\n"
+"                         happens; not a terminal: a line per case. The unexpected\n"
+"                         results are listed again at the end.\n"
 "    --keep-secrets       keep private keys sent to the device in transcripts and\n"
 "                         reports (redacted by default); every file the run writes\n"
 "                         is then mode 0600.\n"
@@ -244,6 +253,27 @@ static const char merge_help[] =
 "    every case skipped (unless --allow-skips); 2 a file is missing or not a run, a\n"
 "    shard is missing or given twice, profiles or selections differ, ids collide.\n";
 
+static const char compare_help[] =
+"NAME\n"
+"    tlsmatrix compare - runs side by side for a sign-off\n"
+"\n"
+"SYNOPSIS\n"
+"    tlsmatrix compare A B... [--report DIR]   (run.json files or report directories)\n"
+"\n"
+"DESCRIPTION\n"
+"    Puts runs side by side case by case (firmware A against B, a week of\n"
+"    nightlies): DIR/compare.html, one self-contained page with a column group per\n"
+"    run, the cells that differ from the first run highlighted and totals per run;\n"
+"    DIR/compare.md, the changed cases in one table (every case folded below) for a\n"
+"    merge request. Runs are named A, B, … in the order given; A is the reference.\n"
+"    Prints each later run's regressions against A. DIR follows the rules of run\n"
+"    --report. Default DIR: results/compare.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 no later run regresses against A; 1 one does (a case that was pass, xfail or\n"
+"    skip is fail or error, or is gone); 2 usage error, a file that is not a run, or\n"
+"    DIR refused.\n";
+
 static const char repro_help[] =
 "NAME\n"
 "    tlsmatrix repro - reproduce one case, repeatedly, keeping all evidence\n"
@@ -328,7 +358,7 @@ int cli_help(const char *cmd, FILE *out)
         const char *name, *text;
     } texts[] = { { "run", run_help },   { "list", list_help },   { "ports", ports_help },
                   { "info", info_help }, { "diff", diff_help },   { "merge", merge_help },
-                  { "repro", repro_help } };
+                  { "repro", repro_help }, { "compare", compare_help } };
     if (cmd == NULL) {
         fputs(overview, out);
         return 0;

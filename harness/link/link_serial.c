@@ -366,6 +366,18 @@ int link_serial_wait_gone(struct link *l, tm_ms deadline, struct tm_err *err)
                        "stayed on the bus (%s) for %d ms", l->spec, l->serial.real, GONE_MS);
 }
 
+json_t *link_identity(const struct link *l)
+{
+    const struct link_serial_cfg *c = &l->serial;
+    if (l->kind != LINK_SERIAL || (c->vid == 0 && c->pid == 0))
+        return NULL;   /* not a USB port (or not known as one) */
+    char v[8], p[8];
+    snprintf(v, sizeof v, "%04x", c->vid);
+    snprintf(p, sizeof p, "%04x", c->pid);
+    return json_pack("{s:s, s:s, s:s, s:s?}", "port", c->real, "vid", v, "pid", p, "serial",
+                     c->usb_serial[0] ? c->usb_serial : NULL);
+}
+
 void link_serial_close(struct link *l)
 {
     if (l->fd >= 0) {

@@ -250,6 +250,9 @@ static void set_device_hello(struct worker *w, const char *error)
     const json_t *h = w->agent ? agent_hello(w->agent) : NULL;
     json_object_set_new(w->device_entry, "hello", h ? json_deep_copy(h) : json_null());
     if (w->agent != NULL) {
+        json_t *usb = agent_link_identity(w->agent);   /* which board this was */
+        if (usb != NULL)
+            json_object_set_new(w->device_entry, "usb", usb);
         json_object_set_new(w->device_entry, "upload", json_string(agent_upload_mode(w->agent)));
         json_object_set_new(w->device_entry, "upload_bytes",
                             json_integer((json_int_t)agent_upload_bytes(w->agent)));
@@ -741,6 +744,7 @@ static int write_reports(struct run_ctx *c, const json_t *hdr, const struct fina
 
 static void cleanup(struct run_ctx *c)
 {
+    progress_end(&c->prog);   /* a run that stopped early ends its line too */
     for (size_t i = 0; c->runs && i < c->ncases; i++) {
         for (size_t k = 0; k < c->runs[i].n; k++)
             json_decref(c->runs[i].v[k].kept);

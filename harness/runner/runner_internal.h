@@ -70,6 +70,8 @@ struct progress {
     int counts[TM_VERDICT_COUNT];
     tm_ms started;
     char current[256];
+    int nunexpected;        /* fail, xpass and error results so far */
+    json_t *unexpected;     /* their lines, for the list at the end (capped) */
 };
 
 struct run_ctx {
