@@ -169,8 +169,9 @@ const char *case_enum_name(const struct case_names *t, int v);
 
 /* 0 when cls is an outcome class (or a glob of them) a scenario may expect on
  * side, or one prefixed with '!' (the class is excluded: "error:*" with
- * "!error:ecp-verify-failed" is any error but that one); else -1 with err (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be
- * NULL) gets its enum case_outcome. */
+ * "!error:ecp-verify-failed" is any error but that one); else -1 with err
+ * (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be NULL) gets its enum
+ * case_outcome. */
 int case_class_check(enum case_side side, const char *cls, enum case_outcome *kind,
                      struct tm_err *err);
 /* 1 for lost, crashed, bad-request (and NULL): no verdict can come of them. */
