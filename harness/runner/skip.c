@@ -185,7 +185,7 @@ static const char *clock_skip(const json_t *kase, const json_t *hello, const jso
                  ? "the fixtures have no reference_epoch" : "the hello has no clock.epoch");
         return buf;
     }
-    const json_t *dev = json_object_get(kase, "device"), *peer = json_object_get(kase, "peer");
+    const json_t *peer = json_object_get(kase, "peer");
     int64_t t = json_integer_value(epoch), r = json_integer_value(ref);
     if (list_drifts(manifest, json_object_get(dev, "ca"), r, t, buf, len)
         || list_drifts(manifest, json_object_get(dev, "chain"), r, t, buf, len)
