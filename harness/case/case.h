@@ -65,6 +65,11 @@ struct case_device {
     enum case_verify verify;
     enum case_clock clock;
     int64_t clock_at;           /* CASE_CLOCK_AT: UTC epoch seconds */
+    /* CASE_CLOCK_AT from a case source with device.clock_span (x509-limbo): the
+     * device times that test the same as clock_at (no certificate of the case
+     * changes validity between them); a device that cannot set its clock runs the
+     * case when its own time is inside. Else both are clock_at. */
+    int64_t clock_span[2];
     int has_ca;                 /* 0: no load_verify_locations at all */
     struct case_source *ca;
     size_t nca;
@@ -145,6 +150,7 @@ struct tm_case {
     struct case_expect expect;
     struct case_step *steps;
     size_t nsteps;
+    char *skip;                 /* the source already knows the case cannot run: why */
 };
 
 /* The validator: a case's JSON (as scenario_expand makes it, or from a cases
@@ -162,8 +168,10 @@ int case_enum_parse(const struct case_names *t, const char *s, struct tm_err *er
 const char *case_enum_name(const struct case_names *t, int v);
 
 /* 0 when cls is an outcome class (or a glob of them) a scenario may expect on
- * side; else -1 with err (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be
- * NULL) gets its enum case_outcome. */
+ * side, or one prefixed with '!' (the class is excluded: "error:*" with
+ * "!error:ecp-verify-failed" is any error but that one); else -1 with err
+ * (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be NULL) gets its enum
+ * case_outcome. */
 int case_class_check(enum case_side side, const char *cls, enum case_outcome *kind,
                      struct tm_err *err);
 /* 1 for lost, crashed, bad-request (and NULL): no verdict can come of them. */

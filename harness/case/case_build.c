@@ -229,6 +229,28 @@ static int device_clock(const json_t *d, struct case_device *dev, struct tm_err 
     return 0;
 }
 
+/* device.clock_span ([from, to] epochs around an ISO clock's time): the device
+ * times at which the case tests what it does at clock_at. */
+static int device_clock_span(const json_t *d, struct case_device *dev, struct tm_err *err)
+{
+    const json_t *span = json_object_get(d, "clock_span");
+    dev->clock_span[0] = dev->clock_span[1] = dev->clock_at;
+    if (span == NULL || json_is_null(span))
+        return 0;
+    if (dev->clock != CASE_CLOCK_AT)
+        return tm_err_setc(err, TM_E_INPUT, "device.clock_span: only with a clock that is a "
+                           "time");
+    if (json_array_size(span) != 2 || !json_is_integer(json_array_get(span, 0))
+        || !json_is_integer(json_array_get(span, 1))
+        || json_integer_value(json_array_get(span, 0)) > dev->clock_at
+        || json_integer_value(json_array_get(span, 1)) < dev->clock_at)
+        return tm_err_setc(err, TM_E_INPUT, "device.clock_span: expected [from, to] epochs "
+                           "around the clock's time");
+    dev->clock_span[0] = json_integer_value(json_array_get(span, 0));
+    dev->clock_span[1] = json_integer_value(json_array_get(span, 1));
+    return 0;
+}
+
 static int build_device(const json_t *d, struct case_device *dev, struct tm_err *err)
 {
     int role, layer, verify;
@@ -242,7 +264,8 @@ static int build_device(const json_t *d, struct case_device *dev, struct tm_err 
     dev->role = (enum case_role)role;
     dev->layer = (enum case_layer)layer;
     dev->verify = (enum case_verify)verify;
-    if (device_ca(d, dev, err) != 0 || device_chain(d, dev, err) != 0
+    if (device_clock_span(d, dev, err) != 0 || device_ca(d, dev, err) != 0
+        || device_chain(d, dev, err) != 0
         || opt_str(d, "server_hostname", "device.", &dev->server_hostname, err) != 0
         || opt_str(d, "send", "device.", &dev->send, err) != 0)
         return -1;
@@ -367,6 +390,8 @@ static int build_header(const json_t *j, struct tm_case *c, struct tm_err *err)
     if (in != NULL && !json_is_boolean(in))
         return tm_err_setc(err, TM_E_INPUT, "field 'insecure': expected true or false");
     c->insecure = json_is_true(in);
+    if (opt_str(j, "skip", "", &c->skip, err) != 0)
+        return -1;
     const json_t *tags = json_object_get(j, "tags");
     return tags == NULL ? 0 : str_list(tags, "tags", &c->tags, &c->ntags, err);
 }
@@ -482,6 +507,7 @@ void case_free(struct tm_case *c)
     free(c->scenario);
     free(c->file);
     free(c->doc);
+    free(c->skip);
     free_list(c->tags, c->ntags);
     free(c->keytype);
     struct case_device *d = &c->device;

@@ -12,6 +12,7 @@ enum { EXIT_USAGE = 2 };
 
 int cli_run(int argc, char **argv, int full_argc, char **full_argv);
 int cli_repro(int argc, char **argv, int full_argc, char **full_argv);
+int cli_limbo(int argc, char **argv, int full_argc, char **full_argv);
 int cli_list(int argc, char **argv);
 int cli_ports(int argc, char **argv);
 int cli_info(int argc, char **argv);

@@ -21,6 +21,8 @@ static const char overview[] =
 "    tlsmatrix compare A B... [--report DIR]\n"
 "    tlsmatrix repro  [--device LINK] (--case ID | chain/key/CA/peer options) [--count N]\n"
 "                     [--until-fail]\n"
+"    tlsmatrix limbo  [--device LINK]... [--report DIR] [--results FILE|-] [--filter GLOB]\n"
+"                     [--backend B] [--baseline OLD.json] FILE|-\n"
 "\n"
 "    `tlsmatrix COMMAND --help` describes each command's options.\n"
 "\n"
@@ -273,6 +275,40 @@ static const char compare_help[] =
 "    0 no later run regresses against A; 1 one does (a case that was pass, xfail or\n"
 "    skip is fail or error, or is gone); 2 usage error, a file that is not a run, or\n"
 "    DIR refused.\n";
+static const char limbo_help[] =
+"NAME\n"
+"    tlsmatrix limbo - the device's certificate validation against x509-limbo test cases\n"
+"\n"
+"SYNOPSIS\n"
+"    tlsmatrix limbo [OPTIONS] FILE|-\n"
+"\n"
+"DESCRIPTION\n"
+"    Reads a limbo file (C2SP x509-limbo, format version 1; - reads stdin), checks it\n"
+"    against the schema's rules and runs every SERVER test case as a real handshake:\n"
+"    the device is the TLS client with the test case's trusted_certs as its anchors\n"
+"    (DER, one load call each) and expected_peer_name as server_hostname; tlspeer\n"
+"    presents peer_certificate and untrusted_intermediates with a key of its own of\n"
+"    the leaf's algorithm (--skip-key-match), so a rejected chain is a verify failure\n"
+"    and an accepted one fails later on the signature (or completes). validation_time\n"
+"    sets the device clock (none: the time of the run). What the device's API cannot\n"
+"    be told (CLIENT cases, key_usage, extended_key_usage, signature_algorithms,\n"
+"    max_chain_depth) runs where its own checks decide it, else is SKIPPED with the\n"
+"    reason. Reports go to --report as for run; a case whose result differs from\n"
+"    expected_result is a fail, unless the device profile lists it as xfail.\n"
+"\n"
+"OPTIONS\n"
+"    --device LINK        as for run (repeat for parallel devices; default virtual)\n"
+"    --results FILE|-     limbo result JSON ({\"version\":1,\"harness\",\"results\"}) to FILE\n"
+"                         or stdout; never the limbo file or the baseline\n"
+"    --report DIR         run.json, junit.xml, summary.md, matrix.html (default\n"
+"                         results/limbo)\n"
+"    --filter GLOB        test case ids to run (e.g. 'pathlen::*')\n"
+"    --backend B          the peer's stack: gnutls (default) or openssl\n"
+"    --baseline OLD.json  an earlier --results file: the summary names what changed\n"
+"    --jobs N, --profile FILE, --case-timeout MS, --peer-host ADDR, --quiet  as for run\n"
+"\n"
+"    Exit status as for run; the summary line on stderr says how many ran, how many\n"
+"    agree with expected_result and, with --baseline, which changed.\n";
 
 static const char repro_help[] =
 "NAME\n"
@@ -358,7 +394,8 @@ int cli_help(const char *cmd, FILE *out)
         const char *name, *text;
     } texts[] = { { "run", run_help },   { "list", list_help },   { "ports", ports_help },
                   { "info", info_help }, { "diff", diff_help },   { "merge", merge_help },
-                  { "repro", repro_help }, { "compare", compare_help } };
+                  { "repro", repro_help }, { "compare", compare_help },
+                  { "limbo", limbo_help } };
     if (cmd == NULL) {
         fputs(overview, out);
         return 0;
