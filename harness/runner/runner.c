@@ -172,11 +172,14 @@ static void print_link(struct run_ctx *c)
         median = s->n % 2 ? s->per_case[s->n / 2]
                           : (s->per_case[s->n / 2 - 1] + s->per_case[s->n / 2]) / 2;
     }
+    /* Each device waits on its own link: the share is of the wall time of all. */
+    size_t ndev = json_array_size(c->devices) > 0 ? json_array_size(c->devices) : 1;
     int64_t wall = tm_now_ms() - c->run_started;
+    double all = (double)wall * (double)ndev;
     fprintf(stderr, "tlsmatrix: link: %llu B sent, %llu B received, median %llu B per case; "
-            "%lld ms waiting on the link (%.1f %% of %.1f s)\n", s->sent, s->received, median,
-            s->wait_us / 1000, wall > 0 ? (double)s->wait_us / 10.0 / (double)wall : 0.0,
-            (double)wall / 1000.0);
+            "%lld ms waiting on the link (%.1f %% of %.1f s x %zu devices)\n", s->sent,
+            s->received, median, s->wait_us / 1000,
+            all > 0 ? (double)s->wait_us / 10.0 / all : 0.0, (double)wall / 1000.0, ndev);
 }
 
 static void record(struct run_ctx *c, const struct item *it, json_t *rec)
