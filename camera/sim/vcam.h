@@ -77,8 +77,9 @@ struct vcam {
     int kbd_pending;    /* a 0x03 was taken out of the stream while armed */
     size_t read_limit;  /* raw-paste: never read more than the granted window */
 
-    long baud;          /* output throttle, 0 = none */
-    tm_ms tx_next;      /* throttle: when the next byte may leave */
+    long baud;          /* line rate both ways (8N1), 0 = unthrottled */
+    int64_t tx_next;    /* throttle: when the next byte may leave (µs) */
+    int64_t rx_next;    /* throttle: when the next byte may come in (µs) */
 
     int raw_mode;       /* REPL kind: 0 friendly, 1 raw */
     long busy_ms;       /* --busy-main: a main.py printing a line every busy_ms ms (0: none) */

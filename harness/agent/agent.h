@@ -98,6 +98,20 @@ int agent_call(struct agent *a, const char *op, const json_t *fields, tm_ms dead
 int agent_put(struct agent *a, const char *device_path, const unsigned char *data,
               size_t len, tm_ms deadline, struct tm_err *err);
 
+/* Traffic on the device link since agent_open, over every link it reopened:
+ * every byte each way (bootstrap, requests, replies, noise) and the time the
+ * harness waited on the link with a message part-way across it (a write the
+ * link had not taken in yet, a line partly received). Time the device spends
+ * before it starts answering is not counted. */
+struct agent_traffic {
+    unsigned long long sent, received;
+    long long wait_us;
+};
+void agent_traffic(const struct agent *a, struct agent_traffic *t);
+/* t - since, field by field (the traffic of one case). */
+void agent_traffic_since(const struct agent_traffic *t, const struct agent_traffic *since,
+                         struct agent_traffic *out);
+
 /* 1 when a message is a lost-device error (as opposed to a usage/setup error). */
 int agent_is_lost(const struct agent *a);
 

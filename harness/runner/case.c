@@ -19,7 +19,7 @@
 #define PEER_TAIL_MS 5000
 
 const char *const runner_stage_names[ST_COUNT] = { "peer_start", "device_request", "handshake",
-                                                   "classify", "report", "total" };
+                                                   "classify", "report", "link_wait", "total" };
 
 
 /* A class string from classify_*() (malloc'd) as a JSON string, freeing it. */
@@ -68,6 +68,8 @@ json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *d
     json_object_set_new(rec, "device_reply", json_null());
     json_object_set_new(rec, "peer_result", json_null());
     json_object_set_new(rec, "replay", json_string(""));
+    json_object_set_new(rec, "link", json_pack("{s:i, s:i, s:i}", "sent", 0, "received", 0,
+                                               "wait_ms", 0));
     return rec;
 }
 
@@ -469,6 +471,8 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     r.t_proxy = json_array();
     *infra = 0;
     tm_ms t0 = tm_now_ms();
+    struct agent_traffic before, after, used;
+    agent_traffic(w->agent, &before);
     r.deadline = tm_deadline_in(ctx->case_timeout_ms);
     runner_sanitise_id(str(kase, "id"), sid, sizeof sid);
     /* Repeated runs keep every run's evidence: cases/<id>/run-N. */
@@ -512,6 +516,12 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     peer_stop(r.peer);
     proxy_stop(r.proxy, r.t_proxy);
     r.stage[ST_HANDSHAKE] = reply_ms(r.reply, "handshake");
+    agent_traffic(w->agent, &after);
+    agent_traffic_since(&after, &before, &used);
+    r.stage[ST_LINK_WAIT] = used.wait_us / 1000;
+    json_object_set_new(r.rec, "link", json_pack("{s:I, s:I, s:I}", "sent", (json_int_t)used.sent,
+                                                "received", (json_int_t)used.received,
+                                                "wait_ms", (json_int_t)r.stage[ST_LINK_WAIT]));
     classify(&r);
     *infra = r.silent ? 2 : r.peer_stuck ? 3 : (r.lost || r.error_code == TM_E_BUSY);
     json_object_set_new(r.rec, "attempts", json_integer(attempt));

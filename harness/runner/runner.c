@@ -133,6 +133,55 @@ static int unexpected(const char *v)
     return tm_verdict_unexpected(tm_verdict_parse(v));
 }
 
+/* Add a case's "link" record to the run's sums. A run that exchanged nothing
+ * (skipped, or never reached its device) stays out of the median. */
+static void link_sum(struct link_sums *s, const json_t *link)
+{
+    unsigned long long sent = (unsigned long long)json_integer_value(json_object_get(link, "sent"));
+    unsigned long long got = (unsigned long long)json_integer_value(json_object_get(link, "received"));
+    s->sent += sent;
+    s->received += got;
+    s->wait_us += json_integer_value(json_object_get(link, "wait_ms")) * 1000;
+    if (sent + got == 0)
+        return;
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 256;
+        unsigned long long *nv = realloc(s->per_case, ncap * sizeof *nv);
+        if (nv == NULL)
+            return;            /* the median leaves this case out; the sums have it */
+        s->per_case = nv;
+        s->cap = ncap;
+    }
+    s->per_case[s->n++] = sent + got;
+}
+
+static int cmp_ull(const void *a, const void *b)
+{
+    unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* "link: …" of the footer: bytes each way, the median per case, and the time
+ * waiting on the link against the run's wall time. */
+static void print_link(struct run_ctx *c)
+{
+    struct link_sums *s = &c->link;
+    unsigned long long median = 0;
+    if (s->n > 0) {
+        qsort(s->per_case, s->n, sizeof *s->per_case, cmp_ull);
+        median = s->n % 2 ? s->per_case[s->n / 2]
+                          : (s->per_case[s->n / 2 - 1] + s->per_case[s->n / 2]) / 2;
+    }
+    /* Each device waits on its own link: the share is of the wall time of all. */
+    size_t ndev = json_array_size(c->devices) > 0 ? json_array_size(c->devices) : 1;
+    int64_t wall = tm_now_ms() - c->run_started;
+    double all = (double)wall * (double)ndev;
+    fprintf(stderr, "tlsmatrix: link: %llu B sent, %llu B received, median %llu B per case; "
+            "%lld ms waiting on the link (%.1f %% of %.1f s x %zu devices)\n", s->sent,
+            s->received, median, s->wait_us / 1000,
+            all > 0 ? (double)s->wait_us / 10.0 / all : 0.0, (double)wall / 1000.0, ndev);
+}
+
 static void record(struct run_ctx *c, const struct item *it, json_t *rec)
 {
     if (it->prior != NULL) {   /* a retry after an infrastructure error */
@@ -152,6 +201,7 @@ static void record(struct run_ctx *c, const struct item *it, json_t *rec)
     const json_t *t = json_object_get(rec, "timings_ms");
     for (int i = 0; i < ST_COUNT; i++)
         c->stage_sums[i] += json_integer_value(json_object_get(t, runner_stage_names[i]));
+    link_sum(&c->link, json_object_get(rec, "link"));
     progress_case(&c->prog, rec);
     pthread_mutex_unlock(&c->mu);
 }
@@ -755,6 +805,7 @@ static void cleanup(struct run_ctx *c)
         json_decref(c->items[i].prior);
     free(c->runs);
     free(c->items);
+    free(c->link.per_case);
     case_set_free(&c->cases);
     json_decref(c->manifest);
     json_decref(c->profile);
@@ -844,6 +895,7 @@ static int summarise(struct run_ctx *c, const long long t[6], int executed)
     fprintf(stderr, "tlsmatrix: %zu cases: %lld pass, %lld fail, %lld xfail, %lld xpass, %lld error, "
             "%lld skip; reports in %s\n", c->ncases, t[0], t[1], t[2], t[3], t[4], t[5],
             c->report_dir);
+    print_link(c);
     if (o->profile_stages)
         print_stages(c);
     int rc = runner_exit_for(t, o->allow_skips, o->min_executed);
@@ -870,6 +922,7 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.idle, NULL);
     c.devices = json_array();
+    c.run_started = tm_now_ms();
     tm_format_utc(tm_wall_s(), started, sizeof started);
     /* Kept secrets: reports, bundles and the peers' files are the owner's only. */
     if (o->keep_secrets)

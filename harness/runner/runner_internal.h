@@ -13,8 +13,10 @@
 #include "scenario/scenario.h"
 #include "tm_verdict.h"
 
+/* ST_LINK_WAIT overlaps the others (mostly device_request): the part of the case
+ * spent waiting on the device link with a message part-way across. */
 enum stage { ST_PEER_START, ST_DEVICE_REQUEST, ST_HANDSHAKE, ST_CLASSIFY, ST_REPORT,
-             ST_TOTAL, ST_COUNT };
+             ST_LINK_WAIT, ST_TOTAL, ST_COUNT };
 extern const char *const runner_stage_names[ST_COUNT];
 
 struct item {
@@ -101,6 +103,13 @@ struct run_ctx {
     pthread_cond_t idle;            /* signalled when in_flight drops */
     struct progress prog;
     int64_t stage_sums[ST_COUNT];
+    struct link_sums {              /* the cases' "link" records, for the footer */
+        unsigned long long sent, received;
+        long long wait_us;
+        unsigned long long *per_case;   /* bytes both ways, one per recorded run */
+        size_t n, cap;
+    } link;
+    tm_ms run_started;
     char setup_error[2100];          /* a device no profile fits (RUNNER_SETUP), "" none */
     char start_error[1200];          /* repro: the first case whose peer or proxy could not
                                         start (runner_opts.start_failure_is_setup), "" none */
