@@ -23,6 +23,8 @@ struct vcam_profile {
     char impl_version[32];  /* sys.implementation.version as text, "1.27.0" */
     char sysname[64];       /* os.uname().sysname */
     int64_t clock_unset;    /* RTC value after power-on (UTC epoch) */
+    int rtc;                /* machine.RTC present (default); false: the clock is the host's
+                               and cannot be set (the unix port, docs/device-model.md §7) */
     int pem;                /* PEM parsing compiled in: picks vcam or vcam-pem */
     int tls13;              /* TLS 1.3 compiled in; only false (the device's build) */
     /* Version-dependent features (docs/device-model.md §0), all present by default: */
@@ -77,8 +79,9 @@ struct vcam {
     int kbd_pending;    /* a 0x03 was taken out of the stream while armed */
     size_t read_limit;  /* raw-paste: never read more than the granted window */
 
-    long baud;          /* output throttle, 0 = none */
-    tm_ms tx_next;      /* throttle: when the next byte may leave */
+    long baud;          /* line rate both ways (8N1), 0 = unthrottled */
+    int64_t tx_next;    /* throttle: when the next byte may leave (µs) */
+    int64_t rx_next;    /* throttle: when the next byte may come in (µs) */
 
     int raw_mode;       /* REPL kind: 0 friendly, 1 raw */
     long busy_ms;       /* --busy-main: a main.py printing a line every busy_ms ms (0: none) */

@@ -133,7 +133,7 @@ static json_t *vcam_agent_hello(struct vcam *vc)
         "mbedtls", devtls_mbedtls_version(),
         "heap_free", (json_int_t)vc->heap_free,
         "addrs", "127.0.0.1",
-        "clock", "epoch", (json_int_t)vcam_rtc_now(vc), "settable", 1,
+        "clock", "epoch", (json_int_t)vcam_rtc_now(vc), "settable", vc->prof.rtc,
         "caps", "dtls", vc->prof.dtls, "set_ciphers", 1, "client_id", vc->prof.client_id,
         "pem", devtls_pem(), "fs_writable", 1, "protocols", protocols,
         "sessions", 1, "soft_reset", 1, "asyncio", 1,
@@ -227,14 +227,14 @@ static json_t *op_put(struct vcam *vc, json_t *id, json_t *req)
 static json_t *op_clock(struct vcam *vc, json_t *id, json_t *req)
 {
     json_t *set = json_object_get(req, "set");
-    if (set != NULL && !json_is_null(set)) {
-        if (!json_is_integer(set))
-            return bad_request(id, "clock", "wrong type: set must be an integer (UTC epoch)");
+    int setting = set != NULL && !json_is_null(set);
+    if (setting && !json_is_integer(set))
+        return bad_request(id, "clock", "wrong type: set must be an integer (UTC epoch)");
+    if (setting && vc->prof.rtc)
         vcam_rtc_set(vc, json_integer_value(set));
-    }
-    json_t *r = reply_new(id, "clock", "ok");
+    json_t *r = reply_new(id, "clock", setting && !vc->prof.rtc ? "unsupported" : "ok");
     json_object_set_new(r, "epoch", json_integer(vcam_rtc_now(vc)));
-    json_object_set_new(r, "settable", json_true());
+    json_object_set_new(r, "settable", json_boolean(vc->prof.rtc));
     return r;
 }
 

@@ -31,7 +31,7 @@
 static int send_bytes(struct agent *a, const void *p, size_t n, tm_ms deadline,
                       struct tm_err *err)
 {
-    return link_write(a->link, p, n, deadline, err);
+    return agent_link_write(a, p, n, deadline, err);
 }
 
 static tm_ms min_deadline(tm_ms a, tm_ms b)

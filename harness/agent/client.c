@@ -62,6 +62,11 @@ const json_t *agent_hello(const struct agent *a)
     return a->hello;
 }
 
+json_t *agent_link_identity(const struct agent *a)
+{
+    return a->link != NULL ? link_identity(a->link) : NULL;
+}
+
 const char *agent_link_spec(const struct agent *a)
 {
     return a->spec;
@@ -146,10 +151,40 @@ int agent_rx_fill(struct agent *a, tm_ms deadline, struct tm_err *err)
         a->rx = nb;
         a->rxcap = ncap;
     }
+    /* Bytes already here without their line end: the rest is in transit. */
+    int64_t t0 = a->rxlen > 0 ? tm_now_us() : 0;
     ssize_t r = link_read(a->link, a->rx + a->rxlen, a->rxcap - a->rxlen, deadline, err);
-    if (r > 0)
+    if (t0 != 0)
+        a->traffic.wait_us += tm_now_us() - t0;
+    if (r > 0) {
         a->rxlen += (size_t)r;
+        a->traffic.received += (unsigned long long)r;
+    }
     return (int)(r > 0 ? 1 : r);
+}
+
+int agent_link_write(struct agent *a, const void *p, size_t n, tm_ms deadline,
+                     struct tm_err *err)
+{
+    int64_t t0 = tm_now_us();
+    int rc = link_write(a->link, p, n, deadline, err);
+    a->traffic.wait_us += tm_now_us() - t0;
+    if (rc == 0)
+        a->traffic.sent += n;
+    return rc;
+}
+
+void agent_traffic(const struct agent *a, struct agent_traffic *t)
+{
+    *t = a->traffic;
+}
+
+void agent_traffic_since(const struct agent_traffic *t, const struct agent_traffic *since,
+                         struct agent_traffic *out)
+{
+    out->sent = t->sent - since->sent;
+    out->received = t->received - since->received;
+    out->wait_us = t->wait_us - since->wait_us;
 }
 
 void agent_rx_consume(struct agent *a, size_t n)
@@ -396,7 +431,7 @@ int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms dead
     if (line != NULL) {
         memcpy(line, text, len);
         line[len] = '\n';
-        rc = link_write(a->link, line, len + 1, deadline, err);
+        rc = agent_link_write(a, line, len + 1, deadline, err);
         free(line);
     }
     free(text);

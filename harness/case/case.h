@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tm_err.h"
 
@@ -18,8 +19,11 @@ enum case_layer { CASE_LAYER_TLS, CASE_LAYER_SSL };            /* MicroPython mo
 enum case_verify { CASE_VERIFY_DEFAULT, CASE_VERIFY_NONE, CASE_VERIFY_OPTIONAL,
                    CASE_VERIFY_REQUIRED };
 /* reference: the fixtures' reference time; unset: the RTC's power-on value;
- * keep: the device's own clock, as it was when the run met the device. */
-enum case_clock { CASE_CLOCK_REFERENCE, CASE_CLOCK_UNSET, CASE_CLOCK_KEEP };
+ * keep: the device's own clock, as it was when the run met the device; now: this
+ * host's time when the case runs (the user's own certificates); at: a given
+ * time (an ISO-8601 value in the case, device.clock_at). */
+enum case_clock { CASE_CLOCK_REFERENCE, CASE_CLOCK_UNSET, CASE_CLOCK_KEEP, CASE_CLOCK_NOW,
+                  CASE_CLOCK_AT };
 enum case_backend { CASE_OPENSSL, CASE_GNUTLS };
 enum case_proto { CASE_TLS, CASE_DTLS };
 enum case_side { CASE_SIDE_DEVICE, CASE_SIDE_PEER };
@@ -61,6 +65,12 @@ struct case_device {
     enum case_layer layer;
     enum case_verify verify;
     enum case_clock clock;
+    int64_t clock_at;           /* CASE_CLOCK_AT: UTC epoch seconds */
+    /* CASE_CLOCK_AT from a case source with device.clock_span (x509-limbo): the
+     * device times that test the same as clock_at (no certificate of the case
+     * changes validity between them); a device that cannot set its clock runs the
+     * case when its own time is inside. Else both are clock_at. */
+    int64_t clock_span[2];
     int has_ca;                 /* 0: no load_verify_locations at all */
     struct case_source *ca;
     size_t nca;
@@ -174,10 +184,13 @@ struct tm_case {
     struct case_device device;
     struct case_peer peer;
     json_t *proxy;              /* udpproxy (DTLS) or tcpproxy (TLS) settings, NULL for none */
+    char *target;               /* "HOST:PORT": a real server instead of the peer (repro
+                                   --target; device client only); NULL: the local peer */
     struct case_expect expect;
     struct case_step *steps;
     size_t nsteps;
     struct case_trend trend;
+    char *skip;                 /* the source already knows the case cannot run: why */
 };
 
 /* The validator: a case's JSON (as scenario_expand makes it, or from a cases
@@ -199,8 +212,10 @@ int case_enum_parse(const struct case_names *t, const char *s, struct tm_err *er
 const char *case_enum_name(const struct case_names *t, int v);
 
 /* 0 when cls is an outcome class (or a glob of them) a scenario may expect on
- * side; else -1 with err (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be
- * NULL) gets its enum case_outcome. */
+ * side, or one prefixed with '!' (the class is excluded: "error:*" with
+ * "!error:ecp-verify-failed" is any error but that one); else -1 with err
+ * (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be NULL) gets its enum
+ * case_outcome. */
 int case_class_check(enum case_side side, const char *cls, enum case_outcome *kind,
                      struct tm_err *err);
 /* A `steps` item's JSON → st (docs/contracts.md §5); depth is its repeat nesting.

@@ -22,16 +22,24 @@ static const char *str(const json_t *o, const char *k)
 
 /* Class against one expected entry: equal, or a glob ("alert-sent:*"). Exact
  * reasons are exact: verify-failed:expired does not match verify-failed:hostname. */
+static int match_one(const char *e, const char *cls)
+{
+    return strcmp(e, cls) == 0 || (strpbrk(e, "*?[") && fnmatch(e, cls, 0) == 0);
+}
+
+/* An entry "!C" excludes C whatever the others say (case_class_check). */
 int classify_matches(const json_t *list, const char *cls)
 {
     size_t i;
     json_t *v;
+    int hit = 0;
     json_array_foreach(list, i, v) {
         const char *e = json_string_value(v);
-        if (e != NULL && (strcmp(e, cls) == 0 || (strpbrk(e, "*?[") && fnmatch(e, cls, 0) == 0)))
-            return 1;
+        if (e != NULL && e[0] == '!' && match_one(e + 1, cls))
+            return 0;
+        hit |= e != NULL && e[0] != '!' && match_one(e, cls);
     }
-    return 0;
+    return hit;
 }
 
 static int lists(const json_t *list, const char *s)

@@ -22,6 +22,8 @@ struct case_run {
     enum tm_errc error_code;   /* its code (TM_E_BUSY: worth a retry) */
     int lost, skip, silent;
     int peer_stuck;            /* the peer was stopped when its ready line or result was due */
+    int setup_failed;          /* the peer or proxy refused to start, or a user file the
+                                  device needs does not convert: the command's fault */
     struct peer *peer;
     struct proxy *proxy;
     /* A session step's open (case_session.c): */

@@ -376,7 +376,7 @@ static void scan_tree(struct ref_scan *sc, const char *root, int use_git)
 
 static char *problems_text(const struct ref_scan *sc)
 {
-    static const char *const names[] = { "no such section in " MODEL, "points to ../shared",
+    static const char *const names[] = { ("no such section in " MODEL), "points to ../shared",
                                          "DESIGN.md/STYLE.md outside docs/",
                                          "absolute path of one machine",
                                          "no device model",

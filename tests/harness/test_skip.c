@@ -2,6 +2,8 @@
 #include <check.h>
 #include <string.h>
 
+#include "tm_time.h"
+
 #include "runner/runner.h"
 
 static json_t *kase(const char *proto, const char *clock, int ciphers)
@@ -87,6 +89,33 @@ START_TEST(clock_not_settable_runs_where_certificates_hold)
     json_decref(c);
     json_decref(h);
     json_decref(m);
+}
+END_TEST
+
+/* A case at a given time (x509-limbo's validation_time) on a device that
+ * cannot set its clock runs at its own time only inside the case's clock_span,
+ * with an hour to spare; a skip its source already knows wins. */
+START_TEST(clock_at_runs_inside_its_span)
+{
+    char buf[400];
+    json_t *k = kase("tls", NULL, 0), *h = clock_hello(0, REF);
+    char at[40];
+    tm_format_utc(REF - 10 * DAY, at, sizeof at);
+    json_object_set_new(json_object_get(k, "device"), "clock", json_string(at));
+    json_object_set_new(json_object_get(k, "device"), "clock_span",
+                        json_pack("[I, I]", (json_int_t)(REF - 20 * DAY), (json_int_t)(REF + DAY)));
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_decref(h);
+    h = clock_hello(0, REF + DAY - 60);   /* the run's hour would cross the edge */
+    const char *why = runner_skip_reason(k, h, NULL, buf, sizeof buf);
+    ck_assert_msg(why && strstr(why, "clock.settable=false") && strstr(why, "validates at"), "%s", why);
+    json_decref(h);
+    h = clock_hello(1, REF + 400 * DAY);  /* settable: the clock is set to clock_at */
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_object_set_new(k, "skip", json_string("validation_kind CLIENT: why"));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf), "validation_kind CLIENT: why");
+    json_decref(h);
+    json_decref(k);
 }
 END_TEST
 
@@ -208,6 +237,7 @@ int main(void)
     tcase_add_test(tc, missing_client_id_skips_native_layer_only);
     tcase_add_test(tc, session_steps_need_their_caps);
     tcase_add_test(tc, sanitised_ids);
+    tcase_add_test(tc, clock_at_runs_inside_its_span);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
