@@ -35,6 +35,38 @@ static long read_hwm_kb(pid_t pid)
     return kb;
 }
 
+/* The process's own CPU time (user + system, all its threads; not its children)
+ * from /proc/PID/stat, in ms; -1 when it is gone. */
+static double read_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command name (which may hold spaces): state is field 3,
+     * utime and stime are 14 and 15. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                            &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void sample(pid_t pid, struct bench_child *out)
+{
+    long kb = read_hwm_kb(pid);
+    double cpu = read_cpu_ms(pid);
+    if (kb > out->peak_rss_kb)
+        out->peak_rss_kb = kb;
+    if (cpu > out->cpu_ms)
+        out->cpu_ms = cpu;
+}
+
 static double now_ms_f(void)
 {
     struct timespec ts;
@@ -76,9 +108,7 @@ static void drain(struct tm_proc *p, tm_ms deadline, struct bench_child *out)
     struct tm_lines lr;
     tm_lines_init(&lr, p->out_fd, MAX_LINE);
     for (;;) {
-        long kb = read_hwm_kb(p->pid);
-        if (kb > out->peak_rss_kb)
-            out->peak_rss_kb = kb;
+        sample(p->pid, out);
         if (tm_expired(deadline))
             break;
         char *line = NULL;
@@ -111,9 +141,7 @@ static void reap(struct tm_proc *p, tm_ms deadline, struct bench_child *out)
         }
         if (r < 0 && errno != EINTR)
             break;
-        long kb = read_hwm_kb(p->pid);
-        if (kb > out->peak_rss_kb)
-            out->peak_rss_kb = kb;
+        sample(p->pid, out);
         if (tm_expired(deadline))
             break;
         tm_sleep_ms(2);
@@ -129,6 +157,7 @@ int bench_child_run(char *const argv[], const char *stderr_path, int timeout_ms,
     out->lines = json_array();
     out->peak_rss_kb = -1;
     out->ru_maxrss_kb = -1;
+    out->cpu_ms = -1;
     struct tm_proc p;
     struct tm_err err;
     double t0 = now_ms_f();

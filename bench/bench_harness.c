@@ -143,6 +143,37 @@ static json_t *means(const json_t *sums, const json_t *counts, double n)
     return m;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Bytes on the device link per case (run.json "link", both directions): the
+ * median over the cases that exchanged any, and the sums. */
+static void summarize_link(const json_t *cases, json_t *sum)
+{
+    size_t n = json_array_size(cases), k = 0;
+    double *bytes = calloc(n ? n : 1, sizeof *bytes), sent = 0, got = 0, wait = 0;
+    for (size_t i = 0; bytes != NULL && i < n; i++) {
+        const json_t *l = json_object_get(json_array_get(cases, i), "link");
+        double s = json_number_value(json_object_get(l, "sent"));
+        double r = json_number_value(json_object_get(l, "received"));
+        sent += s;
+        got += r;
+        wait += json_number_value(json_object_get(l, "wait_ms"));
+        if (s + r > 0)
+            bytes[k++] = s + r;
+    }
+    if (bytes != NULL && k > 0)
+        qsort(bytes, k, sizeof *bytes, cmp_double);
+    double median = k == 0 ? 0 : k % 2 ? bytes[k / 2] : (bytes[k / 2 - 1] + bytes[k / 2]) / 2;
+    json_object_set_new(sum, "link", json_pack("{s:f,s:f,s:f,s:f,s:I}", "median_bytes_per_case",
+                                               median, "sent", sent, "received", got, "wait_ms",
+                                               wait, "cases_with_traffic", (json_int_t)k));
+    free(bytes);
+}
+
 /* Per-stage sums and means, per base-case means, and the first and last tenth of
  * the run (in run.json order) to show whether per-case time drifts. */
 static void summarize_cases(const json_t *cases, json_t *sum)
@@ -196,11 +227,12 @@ static void summarize_run(const char *report_dir, json_t *sum)
                     json_object_get(json_object_get(run, "header"), "tcp_nodelay"));
     json_object_set(sum, "verdicts", json_object_get(run, "totals"));
     summarize_cases(cases, sum);
+    summarize_link(cases, sum);
     json_decref(run);
 }
 
 json_t *bench_tlsmatrix(const struct bench_opt *o, const char *label, const char *scenarios,
-                        int devices, const char *report_dir)
+                        int devices, const char *spec, const char *report_dir)
 {
     char exe[1024], errlog[2048];
     snprintf(exe, sizeof exe, "%s/tlsmatrix", o->bin_dir);
@@ -212,7 +244,7 @@ json_t *bench_tlsmatrix(const struct bench_opt *o, const char *label, const char
     argv[a++] = "run";
     for (int d = 0; d < devices && d < 8; d++) {
         argv[a++] = "--device";
-        argv[a++] = "virtual";
+        argv[a++] = (char *)(spec ? spec : "virtual");
     }
     char *rest[] = { "--scenarios", (char *)scenarios, "--report", (char *)report_dir,
                      "--fixtures", (char *)o->fixtures, "--quiet", "--profile-stages", NULL };
@@ -229,9 +261,12 @@ json_t *bench_tlsmatrix(const struct bench_opt *o, const char *label, const char
     json_object_set_new(sum, "wall_ms", json_real(c.wall_ms));
     json_object_set_new(sum, "peak_rss_kb", json_integer(c.peak_rss_kb));
     json_object_set_new(sum, "ru_maxrss_kb", json_integer(c.ru_maxrss_kb));
+    json_object_set_new(sum, "cpu_ms", json_real(c.cpu_ms));
     bench_child_free(&c);
     summarize_run(report_dir, sum);
     json_int_t n = json_integer_value(json_object_get(sum, "cases"));
     json_object_set_new(sum, "ms_per_case_wall", json_real(n > 0 ? c.wall_ms / (double)n : 0));
+    json_object_set_new(sum, "cpu_ms_per_case", json_real(n > 0 && c.cpu_ms >= 0
+                                                          ? c.cpu_ms / (double)n : -1));
     return sum;
 }

@@ -158,6 +158,37 @@ static json_t *target(const char *name, const char *want, double value, int met)
                      value < 0 ? "not measured" : met ? "met" : "not met");
 }
 
+/* Boards behind 115200-baud UARTs: eight against one, the harness's own CPU per
+ * case, and the catalog's share of wall time on the link. The wire time is the
+ * UART's occupancy (bytes x 10 bit times); the measured wait is only the part
+ * the harness saw (a request the OS buffered shows as device time). */
+static void uart_targets(const json_t *results, json_t *t)
+{
+    const json_t *one = run_named(results, "uart-1dev"), *eight = run_named(results, "uart-8dev");
+    const json_t *cat = run_named(results, "catalog-uart");
+    double r8 = num(one, "ms_per_case_wall") > 0 && num(eight, "ms_per_case_wall") > 0
+                    ? num(one, "ms_per_case_wall") / num(eight, "ms_per_case_wall") : -1;
+    double c1 = num(one, "cpu_ms_per_case"), c8 = num(eight, "cpu_ms_per_case");
+    double cpu = c1 > 0 && c8 > 0 ? c8 / c1 : -1;
+    printf("  %d baud: 8-device/1-device throughput %.2f; harness CPU per case %.2f -> %.2f ms"
+           " (x%.2f)\n", UART_BAUD, r8, c1, c8, cpu);
+    json_array_append_new(t, target("8 UART cameras: throughput 8/1", ">= 7", r8, r8 >= 7));
+    json_array_append_new(t, target("harness CPU per case 1 -> 8 UART cameras (x)",
+                                    "0.9..1.1", cpu, cpu >= 0.9 && cpu <= 1.1));
+    if (cat == NULL)
+        return;
+    const json_t *link = json_object_get(cat, "link");
+    double wall = num(cat, "wall_ms") * num(cat, "devices");
+    double bytes = num(link, "sent") + num(link, "received");
+    double wire = wall > 0 && bytes >= 0 ? bytes * 10 * 1000 / UART_BAUD / wall * 100 : -1;
+    double wait = wall > 0 ? num(link, "wait_ms") / wall * 100 : -1;
+    printf("  catalog at %d baud, %d cameras: wire time %.1f %% of device wall time (measured"
+           " wait %.1f %%), median %.0f B per case\n", UART_BAUD, (int)num(cat, "devices"), wire,
+           wait, num(link, "median_bytes_per_case"));
+    json_array_append_new(t, target("catalog at 115200 baud: link % of wall", "<= 25", wire,
+                                    wire >= 0 && wire <= 25));
+}
+
 static json_t *ratios_and_targets(const json_t *results, const double mean[5])
 {
     const json_t *small = run_named(results, "small-1dev"), *large = run_named(results, "large-1dev");
@@ -197,7 +228,12 @@ static json_t *ratios_and_targets(const json_t *results, const double mean[5])
         double s = num(cat, "wall_ms") / 1000;
         json_array_append_new(t, target("default catalog run, 2 virtual cameras (s)", "< 60", s,
                                         s > 0 && s < 60));
+        const json_t *link = json_object_get(cat, "link");
+        double b = link != NULL ? num(link, "median_bytes_per_case") : -1;
+        json_array_append_new(t, target("catalog: median link bytes per case", "<= 256", b,
+                                        b >= 0 && b <= 256));
     }
+    uart_targets(results, t);
     return json_pack("{s:{s:f,s:f,s:f,s:f,s:f,s:f},s:o}", "ratios", "tlsmatrix_over_bare", r_bare,
                      "shell_over_tlsmatrix", r_shell, "two_over_one_device", r_two,
                      "time_growth_small_to_large", growth, "time_drift_last_over_first_tenth",

@@ -6,6 +6,10 @@
 
 #include <jansson.h>
 
+/* The rack and UART catalog runs: virtual cameras behind a USB-UART bridge. */
+#define UART_BAUD 115200
+#define UART_BAUD_TEXT "115200"
+
 struct bench_opt {
     const char *bin_dir;      /* BUILD/bin: bench_bare, bench_client, tlsmatrix */
     const char *fixtures;     /* BUILD/fixtures/certs */
@@ -28,6 +32,8 @@ struct bench_child {
     double wall_ms;
     long peak_rss_kb;         /* the child's own VmHWM, last sampled value */
     long ru_maxrss_kb;        /* wait4: max over the child and its reaped children */
+    double cpu_ms;            /* the child's own CPU time (not its children's), last
+                                 sampled value; -1 unknown */
 };
 
 /* Run argv with stdout captured (JSON lines kept, other lines dropped), stderr
@@ -44,14 +50,17 @@ int bench_count_cases(const struct bench_opt *o, const char *scenarios);
  * first), each copy renamed cNNNN-NAME; returns the files written or -1. */
 int bench_gen_scenarios(const char *scen_dir, const char *dir, int copies);
 
-/* Run tlsmatrix on `scenarios` with `devices` virtual devices, reports in
- * report_dir; returns a summary object (never NULL; "error" set on failure):
+/* Run tlsmatrix on `scenarios` with `devices` devices, each on link spec (NULL:
+ * "virtual"), reports in report_dir; returns a summary object (never NULL; "error"
+ * set on failure):
  * {"label","devices","cases","exit","wall_ms","ms_per_case_wall","ms_per_case_mean",
  *  "stage_ms_mean":{…},"stage_ms_sum":{…},"per_case":{"bench-happy/openssl/p256/tls":ms},
  *  "first_tenth_ms","last_tenth_ms","peak_rss_kb","ru_maxrss_kb","tcp_nodelay",
+ *  "cpu_ms","cpu_ms_per_case" (the harness process alone, not its cameras and peers),
+ *  "link":{"median_bytes_per_case","sent","received","wait_ms","cases_with_traffic"},
  *  "verdicts":{…}} */
 json_t *bench_tlsmatrix(const struct bench_opt *o, const char *label, const char *scenarios,
-                        int devices, const char *report_dir);
+                        int devices, const char *spec, const char *report_dir);
 
 /* Print the table and write bench.json from the collected results. */
 int bench_report(const struct bench_opt *o, json_t *results);

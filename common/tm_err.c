@@ -10,6 +10,7 @@ static const char *const code_names[TM_E_COUNT] = {
     [TM_E_TIMEOUT] = "timeout", [TM_E_LOST] = "lost",
 };
 
+__attribute__((format(printf, 3, 0)))
 static void vset(struct tm_err *err, enum tm_errc code, const char *fmt, va_list ap)
 {
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);

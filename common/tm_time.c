@@ -13,6 +13,13 @@ tm_ms tm_now_ms(void)
     return (tm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t tm_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 tm_ms tm_deadline_in(int64_t ms)
 {
     return tm_now_ms() + ms;

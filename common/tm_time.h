@@ -9,6 +9,7 @@
 typedef int64_t tm_ms;   /* milliseconds on CLOCK_MONOTONIC */
 
 tm_ms tm_now_ms(void);
+int64_t tm_now_us(void);                   /* CLOCK_MONOTONIC in microseconds */
 tm_ms tm_deadline_in(int64_t ms);          /* now + ms */
 int64_t tm_remaining_ms(tm_ms deadline);   /* >= 0; 0 when passed */
 int tm_expired(tm_ms deadline);

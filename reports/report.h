@@ -90,6 +90,18 @@ int report_print_fidelity(const json_t *fidelity, const char *name_a, const char
  * counts). Errors name the runs; duplicate case ids name the id and both runs. */
 json_t *report_merge(const json_t *const *runs, size_t n, struct tm_err *err);
 
+/* Runs side by side (`tlsmatrix compare`), the first the reference: {"runs":[{name,
+ * label (firmware, build, started), totals, regressions}], "cases":[{id, changed,
+ * cells:[{verdict, reason, change}] one per run]}}. A later run's regressions are
+ * report_diff(first, it)'s regressions and removed cases; a cell's change is
+ * against the first run (regression, fix, changed, new, removed). */
+json_t *report_compare(const json_t *const *runs, const char *const *names, size_t n);
+/* The regressions of every later run against the first. */
+size_t report_compare_regressions(const json_t *cmp);
+/* compare.html (one self-contained page: a column group per run, changed cells
+ * highlighted, totals per run) and compare.md into dir. */
+int report_write_compare(const json_t *cmp, const char *dir, struct tm_err *err);
+
 /* Recompute "totals" from the cases' verdicts. */
 void report_update_totals(json_t *run);
 

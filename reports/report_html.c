@@ -5,10 +5,22 @@
  * time, each a small tree serialised and freed) so memory stays flat with the
  * number of cases.
  *
+ * Order (a sign-off reads top down): the verdict banner, totals, devices
+ * (firmware and identity), versions, the unexpected results with their reasons,
+ * the matrix (a "failures only" toggle and a scenario filter box), then one
+ * <details> per case with links to its bundle files; transcripts and raw replies
+ * only for unexpected cases (the others' are in their bundle), which keeps the
+ * page light.
+ *
  * Page hooks (tests and people rely on them):
+ *  - banner: <div id="verdict" class="banner ok|bad">;
+ *  - matrix row: <tr data-scenario="NAME" [data-bad]> (data-bad: an unexpected cell);
+ *  - controls: <input id="failures-only" type=checkbox>, <input id="filter">;
+ *  - bundle links: <a class="bundle" data-file="serial.log|peer.log|replay.sh|case.json">;
  *  - matrix cell: <td class="cell v-<verdict>" id="cell-<anchor>" data-case="<anchor>">
  *  - case details: <details id="case-<anchor>">, opened by a click on its cell;
- *  - URL hash "#open=<anchor>" clicks that cell on load (same handler);
+ *  - URL hash "#open=<anchor>" clicks that cell on load (same handler) and on a
+ *    hash change (the links of the unexpected results);
  *  anchor = rpt_anchor(case id). */
 #include "report.h"
 #include "report_int.h"
@@ -30,6 +42,11 @@ static const char page_css[] =
     "dl.meta{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0}"
     "dl.meta dt{font-weight:600}dl.meta dd{margin:0}"
     "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.25em .5em}"
+    ".banner{font-size:1.3em;font-weight:700;padding:.6em .8em;margin:.4em 0 1em;color:#fff}"
+    ".banner.ok{background:#15803d}.banner.bad{background:#b91c1c}"
+    ".controls{margin:.4em 0}.controls input[type=search]{margin-left:1em;min-width:16em}"
+    "table.dev{margin-bottom:.8em}table.dev td,table.unexpected td{vertical-align:top}"
+    "a.bundle{margin-right:.8em}"
     "table.matrix th{background:#f3f3f3;font-weight:600}"
     "table.matrix th.scen{text-align:left}"
     "td.cell{cursor:pointer;text-align:center;white-space:nowrap}"
@@ -44,6 +61,8 @@ static const char page_css[] =
     "details.case{border:1px solid #ccc;margin:.3em 0;padding:.3em .6em}"
     "details.case[open]{border-color:#0057b7;box-shadow:0 0 0 2px #cfe0f6}"
     "details.case summary{cursor:pointer;font-weight:600}"
+    "table.steps td,table.steps th{font-size:.9em;padding:.1em .4em}"
+    "svg.sparkline{vertical-align:middle;margin-left:.5em}"
     "pre{background:#f7f7f7;padding:.4em;overflow:auto;max-height:24em;white-space:pre-wrap}"
     "table.kv th{text-align:left;vertical-align:top;background:#f7f7f7}";
 
@@ -61,39 +80,16 @@ static const char page_js[] =
     "  history.replaceState(null,'','#open='+td.dataset.case);});\n"
     "m.addEventListener('keydown',function(e){if(e.key!=='Enter'&&e.key!==' ')return;\n"
     " var td=e.target.closest('td[data-case]');if(td){e.preventDefault();td.click();}});\n"
-    "var h=/^#open=(.+)$/.exec(location.hash);\n"
-    "if(h){var c=document.getElementById('cell-'+decodeURIComponent(h[1]));\n"
+    "function fromHash(){var h=/^#open=(.+)$/.exec(location.hash);if(!h)return;\n"
+    " var c=document.getElementById('cell-'+decodeURIComponent(h[1]));\n"
     " if(c)c.click();else openCase(decodeURIComponent(h[1]));}\n"
+    "fromHash();window.addEventListener('hashchange',fromHash);\n"
+    "var fo=document.getElementById('failures-only'),fb=document.getElementById('filter');\n"
+    "function apply(){var q=fb.value.toLowerCase(),r=m.tBodies[0].rows;\n"
+    " for(var i=0;i<r.length;i++)r[i].hidden=(fo.checked&&!r[i].hasAttribute('data-bad'))||\n"
+    "  (q!==''&&r[i].dataset.scenario.toLowerCase().indexOf(q)<0);}\n"
+    "fo.addEventListener('change',apply);fb.addEventListener('input',apply);apply();\n"
     "})();\n";
-
-/* A child element whose text (if any) is sanitised and escaped by libxml2. */
-static xmlNodePtr el(xmlNodePtr parent, const char *name, const char *text)
-{
-    xmlNodePtr n = xmlNewChild(parent, NULL, BAD_CAST name, NULL);
-    if (n != NULL && text != NULL) {
-        char *t = rpt_xml_text(text);
-        if (t != NULL)
-            xmlNodeAddContent(n, BAD_CAST t);  /* raw text, escaped at serialisation */
-        free(t);
-    }
-    return n;
-}
-
-static void attr(xmlNodePtr n, const char *name, const char *value)
-{
-    char *t = rpt_xml_text(value);
-    if (n != NULL && t != NULL)
-        xmlSetProp(n, BAD_CAST name, BAD_CAST t);
-    free(t);
-}
-
-static void text(xmlNodePtr n, const char *s)
-{
-    char *t = rpt_xml_text(s);
-    if (n != NULL && t != NULL)
-        xmlNodeAddContent(n, BAD_CAST t);
-    free(t);
-}
 
 static const char *verdict_mark(const char *v)
 {
@@ -105,32 +101,73 @@ static const char *verdict_mark(const char *v)
 
 static void kv(xmlNodePtr dl, const char *k, const char *v)
 {
-    el(dl, "dt", k);
-    el(dl, "dd", v);
+    rpt_el(dl, "dt", k);
+    rpt_el(dl, "dd", v);
 }
 
-static void put_header(xmlNodePtr body, const json_t *run, const json_t *baseline)
+/* Green when every case met its expectation and at least one ran, else red. */
+static void put_banner(xmlNodePtr body, const struct rpt_counts *n)
 {
-    const json_t *h = json_object_get(run, "header");
+    char line[256];
+    xmlNodePtr div = rpt_el(body, "div", rpt_verdict_line(n, line, sizeof line));
+    rpt_attr(div, "id", "verdict");
+    rpt_attr(div, "class", rpt_counts_ok(n) ? "banner ok" : "banner bad");
+}
+
+static void put_totals(xmlNodePtr body, const struct rpt_counts *n)
+{
+    char buf[32];
+    xmlNodePtr t = rpt_el(body, "table", NULL), hr = rpt_el(t, "tr", NULL), dr = rpt_el(t, "tr", NULL);
+    rpt_attr(t, "id", "totals");
+    rpt_el(hr, "th", "cases");
+    snprintf(buf, sizeof buf, "%lld", n->total);
+    rpt_el(dr, "td", buf);
+    for (int v = 0; v < RPT_NVERDICTS; v++) {
+        rpt_el(hr, "th", tm_verdict_name(v));
+        snprintf(buf, sizeof buf, "%lld", n->n[v]);
+        xmlNodePtr td = rpt_el(dr, "td", buf);
+        snprintf(buf, sizeof buf, "v-%s", tm_verdict_name(v));
+        rpt_attr(td, "class", buf);
+        rpt_attr(td, "data-verdict", tm_verdict_name(v));
+    }
+}
+
+/* One row per device: what ran the cases, labelled, and how to find that board again. */
+static void put_devices(xmlNodePtr body, const json_t *h)
+{
+    static const char *const cols[] = { "device", "link", "firmware", "build", "mbedTLS",
+                                        "identity" };
+    size_t i;
+    const json_t *d;
+    rpt_el(body, "h2", "Devices");
+    xmlNodePtr t = rpt_el(body, "table", NULL), tr = rpt_el(t, "tr", NULL);
+    rpt_attr(t, "id", "devices");
+    rpt_attr(t, "class", "dev");
+    for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+        rpt_el(tr, "th", cols[k]);
+    json_array_foreach(json_object_get(h, "devices"), i, d) {
+        char label[32], *fw = rpt_device_firmware(d), *id = rpt_device_identity(d);
+        const json_t *hello = json_object_get(d, "hello");
+        snprintf(label, sizeof label, "device %zu", i + 1);
+        tr = rpt_el(t, "tr", NULL);
+        rpt_el(tr, "td", label);
+        rpt_el(tr, "td", rpt_str(d, "link", "?"));
+        rpt_el(tr, "td", fw ? fw : "?");
+        rpt_el(tr, "td", rpt_str(json_object_get(hello, "uname"), "version", "?"));
+        rpt_el(tr, "td", rpt_str(hello, "mbedtls", "?"));
+        rpt_el(tr, "td", id ? id : "?");
+        free(fw);
+        free(id);
+    }
+}
+
+static void put_meta(xmlNodePtr body, const json_t *h, const json_t *baseline)
+{
     const char *key;
     const json_t *v;
-    size_t i;
     char buf[256];
-    el(body, "h1", "tlsmatrix run");
-    xmlNodePtr dl = el(body, "dl", NULL);
-    attr(dl, "class", "meta");
-    json_array_foreach(json_object_get(h, "devices"), i, v) {
-        const json_t *hello = json_object_get(v, "hello");
-        const json_t *impl = json_object_get(hello, "impl");
-        char *fw = NULL;
-        if (asprintf(&fw, "%s %s (%s), %s, link %s%s", rpt_str(impl, "name", "?"),
-                     rpt_str(impl, "version", "?"), rpt_str(impl, "machine", "?"),
-                     rpt_str(hello, "mbedtls", "mbedTLS ?"), rpt_str(v, "link", "?"),
-                     json_is_true(json_object_get(hello, "virtual")) ? " (virtual camera)" : "") >= 0) {
-            kv(dl, "Firmware", fw);
-            free(fw);
-        }
-    }
+    xmlNodePtr dl = rpt_el(body, "dl", NULL);
+    rpt_attr(dl, "class", "meta");
     kv(dl, "Harness", rpt_str(h, "harness", "?"));
     json_object_foreach((json_t *)json_object_get(h, "versions"), key, v) {
         snprintf(buf, sizeof buf, "Version: %.200s", key);
@@ -147,30 +184,46 @@ static void put_header(xmlNodePtr body, const json_t *run, const json_t *baselin
         kv(dl, "Baseline run started", rpt_str(json_object_get(baseline, "header"), "started", "?"));
 }
 
-static void put_totals(xmlNodePtr body, const json_t *run)
+/* The unexpected results and their reasons, each linked to its case. Full
+ * records are read one at a time, only for these cases. */
+static int put_unexpected(xmlNodePtr body, const struct rpt_src *s, const struct rpt_counts *n,
+                          const char *path, struct tm_err *err)
 {
-    long long n[RPT_NVERDICTS] = {0}, total = 0;
+    char title[64];
     size_t i;
     const json_t *c;
-    char buf[32];
-    json_array_foreach(json_object_get(run, "cases"), i, c) {
-        n[rpt_verdict_index(rpt_case_verdict(c))]++;
-        total++;
+    snprintf(title, sizeof title, "Unexpected results: %lld", n->unexpected);
+    rpt_el(body, "h2", title);
+    if (n->unexpected == 0) {
+        rpt_el(body, "p", "None: every case met its expectation.");
+        return 0;
     }
-    el(body, "h2", "Totals");
-    xmlNodePtr t = el(body, "table", NULL), hr = el(t, "tr", NULL), dr = el(t, "tr", NULL);
-    attr(t, "id", "totals");
-    el(hr, "th", "cases");
-    snprintf(buf, sizeof buf, "%lld", total);
-    el(dr, "td", buf);
-    for (int v = 0; v < RPT_NVERDICTS; v++) {
-        el(hr, "th", tm_verdict_name(v));
-        snprintf(buf, sizeof buf, "%lld", n[v]);
-        xmlNodePtr td = el(dr, "td", buf);
-        snprintf(buf, sizeof buf, "v-%s", tm_verdict_name(v));
-        attr(td, "class", buf);
-        attr(td, "data-verdict", tm_verdict_name(v));
+    xmlNodePtr t = rpt_el(body, "table", NULL), tr = rpt_el(t, "tr", NULL);
+    rpt_attr(t, "id", "unexpected");
+    rpt_attr(t, "class", "unexpected");
+    rpt_el(tr, "th", "case");
+    rpt_el(tr, "th", "verdict");
+    rpt_el(tr, "th", "reason");
+    json_array_foreach(json_object_get(s->run, "cases"), i, c) {
+        const char *v = rpt_case_verdict(c);
+        if (!tm_verdict_unexpected(rpt_verdict_index(v)))
+            continue;
+        json_t *full = rpt_src_case(s, i, path, err);
+        if (full == NULL)
+            return -1;
+        char *anchor = rpt_anchor(rpt_str(full, "id", "")), *href = NULL, cls[32];
+        tr = rpt_el(t, "tr", NULL);
+        xmlNodePtr a = rpt_el(rpt_el(tr, "td", NULL), "a", rpt_str(full, "id", "?"));
+        if (anchor != NULL && asprintf(&href, "#open=%s", anchor) >= 0)
+            rpt_attr(a, "href", href);
+        snprintf(cls, sizeof cls, "v-%s", v);
+        rpt_attr(rpt_el(tr, "td", verdict_mark(v)), "class", cls);
+        rpt_el(tr, "td", rpt_str(full, "reason", ""));
+        free(href);
+        free(anchor);
+        json_decref(full);
     }
+    return 0;
 }
 
 /* One header row per axis level, merging runs of equal prefixes (backend, then
@@ -178,9 +231,9 @@ static void put_totals(xmlNodePtr body, const json_t *run)
 static void put_axis_row(xmlNodePtr thead, const json_t *cols, int level, int with_change)
 {
     static const char *const axis_name[3] = {"backend", "key type", "protocol"};
-    xmlNodePtr tr = el(thead, "tr", NULL);
-    xmlNodePtr th = el(tr, "th", axis_name[level]);
-    attr(th, "class", "scen");
+    xmlNodePtr tr = rpt_el(thead, "tr", NULL);
+    xmlNodePtr th = rpt_el(tr, "th", axis_name[level]);
+    rpt_attr(th, "class", "scen");
     size_t n = json_array_size(cols);
     for (size_t i = 0; i < n;) {
         const char *label = json_string_value(json_array_get(cols, i));
@@ -201,16 +254,16 @@ static void put_axis_row(xmlNodePtr thead, const json_t *cols, int level, int wi
             start = s ? s + 1 : start + strlen(start);
         }
         char *part = strndup(start, plen - (size_t)(start - label));
-        xmlNodePtr cell = el(tr, "th", part ? part : "?");
+        xmlNodePtr cell = rpt_el(tr, "th", part ? part : "?");
         free(part);
         char buf[32];
         snprintf(buf, sizeof buf, "%zu", span);
         if (span > 1)
-            attr(cell, "colspan", buf);
+            rpt_attr(cell, "colspan", buf);
         i += span;
     }
     if (with_change)
-        el(tr, "th", level == 0 ? "vs baseline" : "");
+        rpt_el(tr, "th", level == 0 ? "vs baseline" : "");
 }
 
 static void put_row(xmlNodePtr tbody, const struct rpt_matrix *m, const char *scen)
@@ -220,60 +273,63 @@ static void put_row(xmlNodePtr tbody, const struct rpt_matrix *m, const char *sc
     int regressions = 0, fixes = 0;
     size_t j;
     const json_t *col;
-    xmlNodePtr tr = el(tbody, "tr", NULL);
+    xmlNodePtr tr = rpt_el(tbody, "tr", NULL);
+    rpt_attr(tr, "data-scenario", scen);
     if (insecure)
-        attr(tr, "class", "insecure-row");
-    xmlNodePtr th = el(tr, "th", scen);
-    attr(th, "class", "scen");
+        rpt_attr(tr, "class", "insecure-row");
+    xmlNodePtr th = rpt_el(tr, "th", scen);
+    rpt_attr(th, "class", "scen");
     if (insecure) {
-        text(th, " ");
-        attr(el(th, "span", "insecure-by-design"), "class", "insecure");
+        rpt_text(th, " ");
+        rpt_attr(rpt_el(th, "span", "insecure-by-design"), "class", "insecure");
     }
     json_array_foreach(m->cols, j, col) {
         const json_t *cell = json_object_get(cells, json_string_value(col));
         const json_t *c = json_array_get(cell, 0);
         if (c == NULL) {
-            attr(el(tr, "td", "·"), "class", "empty");
+            rpt_attr(rpt_el(tr, "td", "·"), "class", "empty");
             continue;
         }
         /* Case ids are unique per scenario + axes (contracts §6): one case per cell. */
         const char *v = rpt_case_verdict(c);
         char *anchor = rpt_anchor(rpt_str(c, "id", ""));
         char cls[64];
-        xmlNodePtr td = el(tr, "td", verdict_mark(v));
+        if (tm_verdict_unexpected(rpt_verdict_index(v)))
+            rpt_attr(tr, "data-bad", "");
+        xmlNodePtr td = rpt_el(tr, "td", verdict_mark(v));
         snprintf(cls, sizeof cls, "cell v-%s", v);
-        attr(td, "class", cls);
+        rpt_attr(td, "class", cls);
         if (anchor != NULL) {
             char *cid = NULL;
             if (asprintf(&cid, "cell-%s", anchor) >= 0)
-                attr(td, "id", cid);
+                rpt_attr(td, "id", cid);
             free(cid);
-            attr(td, "data-case", anchor);
+            rpt_attr(td, "data-case", anchor);
         }
         free(anchor);
-        attr(td, "data-verdict", v);
-        attr(td, "tabindex", "0");
-        attr(td, "title", rpt_str(c, "id", ""));
+        rpt_attr(td, "data-verdict", v);
+        rpt_attr(td, "tabindex", "0");
+        rpt_attr(td, "title", rpt_str(c, "id", ""));
         if (m->base != NULL) {
             const char *kind =
                 rpt_change_kind(rpt_baseline_verdict(m->base, rpt_str(c, "id", NULL)), v);
             if (kind != NULL && strcmp(kind, "regression") == 0)
-                regressions++, attr(el(td, "sup", " ▼"), "class", "regression");
+                regressions++, rpt_attr(rpt_el(td, "sup", " ▼"), "class", "regression");
             else if (kind != NULL && strcmp(kind, "fix") == 0)
-                fixes++, attr(el(td, "sup", " ▲"), "class", "fix");
+                fixes++, rpt_attr(rpt_el(td, "sup", " ▲"), "class", "fix");
         }
     }
     if (m->base != NULL) {
         char buf[64];
-        xmlNodePtr td = el(tr, "td", NULL);
-        attr(td, "class", "change");
+        xmlNodePtr td = rpt_el(tr, "td", NULL);
+        rpt_attr(td, "class", "change");
         if (regressions) {
             snprintf(buf, sizeof buf, "▼ %d regression%s ", regressions, regressions > 1 ? "s" : "");
-            attr(el(td, "span", buf), "class", "regression");
+            rpt_attr(rpt_el(td, "span", buf), "class", "regression");
         }
         if (fixes) {
             snprintf(buf, sizeof buf, "▲ %d fix%s", fixes, fixes > 1 ? "es" : "");
-            attr(el(td, "span", buf), "class", "fix");
+            rpt_attr(rpt_el(td, "span", buf), "class", "fix");
         }
     }
 }
@@ -281,13 +337,24 @@ static void put_row(xmlNodePtr tbody, const struct rpt_matrix *m, const char *sc
 /* The table with a placeholder where the rows go (streamed by write_page). */
 static void put_matrix(xmlNodePtr body, const struct rpt_matrix *m)
 {
-    el(body, "h2", "Matrix");
-    el(body, "p", "Rows are scenarios, columns backend / key type / protocol. Click a cell "
-                  "for the case's details.");
-    xmlNodePtr t = el(body, "table", NULL);
-    attr(t, "id", "matrix");
-    attr(t, "class", "matrix");
-    xmlNodePtr thead = el(t, "thead", NULL), tbody = el(t, "tbody", NULL);
+    rpt_el(body, "h2", "Matrix");
+    rpt_el(body, "p", "Rows are scenarios, columns backend / key type / protocol. Click a cell "
+                  "for the case's details and its bundle files.");
+    xmlNodePtr ctl = rpt_el(body, "div", NULL), label = rpt_el(ctl, "label", NULL);
+    rpt_attr(ctl, "class", "controls");
+    xmlNodePtr box = rpt_el(label, "input", NULL);
+    rpt_attr(box, "type", "checkbox");
+    rpt_attr(box, "id", "failures-only");
+    rpt_text(label, " failures only");
+    xmlNodePtr filter = rpt_el(ctl, "input", NULL);
+    rpt_attr(filter, "type", "search");
+    rpt_attr(filter, "id", "filter");
+    rpt_attr(filter, "placeholder", "filter scenarios");
+    rpt_attr(filter, "aria-label", "filter scenarios");
+    xmlNodePtr t = rpt_el(body, "table", NULL);
+    rpt_attr(t, "id", "matrix");
+    rpt_attr(t, "class", "matrix");
+    xmlNodePtr thead = rpt_el(t, "thead", NULL), tbody = rpt_el(t, "tbody", NULL);
     for (int level = 0; level < 3; level++)
         put_axis_row(thead, m->cols, level, m->base != NULL);
     xmlAddChild(tbody, xmlNewDocComment(tbody->doc, BAD_CAST ROWS_MARK));
@@ -295,10 +362,10 @@ static void put_matrix(xmlNodePtr body, const struct rpt_matrix *m)
 
 static void kv_row(xmlNodePtr table, const char *k, const char *v, int pre)
 {
-    xmlNodePtr tr = el(table, "tr", NULL);
-    el(tr, "th", k);
-    xmlNodePtr td = el(tr, "td", NULL);
-    el(td, pre ? "pre" : "span", v);
+    xmlNodePtr tr = rpt_el(table, "tr", NULL);
+    rpt_el(tr, "th", k);
+    xmlNodePtr td = rpt_el(tr, "td", NULL);
+    rpt_el(td, pre ? "pre" : "span", v);
 }
 
 static void kv_json(xmlNodePtr table, const char *k, const json_t *v)
@@ -330,13 +397,13 @@ static void put_transcripts(xmlNodePtr parent, const json_t *c)
         size_t i;
         const json_t *l;
         snprintf(title, sizeof title, "Transcript: %.100s", key);
-        el(parent, "h4", title);
-        xmlNodePtr pre = el(parent, "pre", NULL);
-        attr(pre, "class", "transcript");
-        attr(pre, "data-source", key);
+        rpt_el(parent, "h4", title);
+        xmlNodePtr pre = rpt_el(parent, "pre", NULL);
+        rpt_attr(pre, "class", "transcript");
+        rpt_attr(pre, "data-source", key);
         json_array_foreach(lines, i, l) {
-            text(pre, json_is_string(l) ? json_string_value(l) : "(non-text line)");
-            text(pre, "\n");
+            rpt_text(pre, json_is_string(l) ? json_string_value(l) : "(non-text line)");
+            rpt_text(pre, "\n");
         }
     }
 }
@@ -359,6 +426,146 @@ static void put_heap(xmlNodePtr t, const json_t *h)
     }
 }
 
+#define STEP_ROWS_MAX 200   /* a long session's table shows its first steps */
+
+/* A line of the heap figures (one per iteration) as an inline SVG polyline,
+ * lowest free heap at the bottom. */
+static void put_sparkline(xmlNodePtr parent, const json_t *heap)
+{
+    size_t n = json_array_size(heap), i;
+    const json_t *v;
+    json_int_t lo = 0, hi = 0;
+    if (n < 2)
+        return;
+    json_array_foreach(heap, i, v) {
+        json_int_t x = json_integer_value(v);
+        lo = i == 0 || x < lo ? x : lo;
+        hi = i == 0 || x > hi ? x : hi;
+    }
+    size_t cap = n * 24 + 16, used = 0;
+    char *pts = malloc(cap);
+    if (pts == NULL)
+        return;
+    pts[0] = '\0';
+    json_array_foreach(heap, i, v) {
+        double y = hi > lo ? 28.0 - 26.0 * (double)(json_integer_value(v) - lo) / (double)(hi - lo)
+                           : 15.0;
+        used += (size_t)snprintf(pts + used, cap - used, "%s%.1f,%.1f", i ? " " : "",
+                                 2.0 + 196.0 * (double)i / (double)(n - 1), y);
+    }
+    xmlNodePtr svg = rpt_el(parent, "svg", NULL);
+    rpt_attr(svg, "class", "sparkline");
+    rpt_attr(svg, "width", "200");
+    rpt_attr(svg, "height", "30");
+    rpt_attr(svg, "viewBox", "0 0 200 30");
+    rpt_attr(svg, "role", "img");
+    char label[160];
+    snprintf(label, sizeof label, "free heap per iteration, %lld to %lld bytes", (long long)lo,
+             (long long)hi);
+    rpt_attr(svg, "aria-label", label);
+    xmlNodePtr pl = rpt_el(svg, "polyline", NULL);
+    rpt_attr(pl, "points", pts);
+    rpt_attr(pl, "fill", "none");
+    rpt_attr(pl, "stroke", "#0057b7");
+    free(pts);
+}
+
+static void put_step_row(xmlNodePtr table, const json_t *st)
+{
+    char buf[64];
+    xmlNodePtr tr = rpt_el(table, "tr", NULL);
+    rpt_attr(tr, "class", json_is_false(json_object_get(st, "ok")) ? "v-fail" : "");
+    snprintf(buf, sizeof buf, "%lld", (long long)rpt_num(st, "n", 0));
+    rpt_el(tr, "td", buf);
+    rpt_el(tr, "td", rpt_str(st, "step", "?"));
+    rpt_el(tr, "td", rpt_str(st, "at", ""));
+    const json_t *it = json_object_get(st, "iteration");
+    snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(it));
+    rpt_el(tr, "td", json_is_integer(it) ? buf : "");
+    char *exp = rpt_expected_text(json_object_get(json_object_get(st, "expected"), "device"));
+    rpt_el(tr, "td", exp ? exp : "");
+    free(exp);
+    const json_t *a = json_object_get(st, "actual");
+    snprintf(buf, sizeof buf, "%s%s%s", rpt_str(a, "device", "-"),
+             json_is_string(json_object_get(a, "peer")) ? " / " : "", rpt_str(a, "peer", ""));
+    rpt_el(tr, "td", buf);
+    for (const char *const *k = (const char *const[]){ "ms", "heap", "open", NULL }; *k; k++) {
+        const json_t *x = json_object_get(st, *k);
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(x));
+        rpt_el(tr, "td", json_is_integer(x) ? buf : "");
+    }
+    rpt_el(tr, "td", rpt_str(st, "reason", ""));
+}
+
+/* A session's steps as a small table, and its trend with a heap sparkline. */
+static void put_steps(xmlNodePtr parent, const json_t *c)
+{
+    const json_t *steps = json_object_get(c, "steps"), *trend = json_object_get(c, "trend");
+    static const char *const head[] = { "#", "step", "at", "iteration", "expected device",
+                                        "actual device / peer", "ms", "heap free", "open",
+                                        "reason", NULL };
+    if (!json_is_array(steps))
+        return;
+    rpt_el(parent, "h4", "Steps");
+    xmlNodePtr t = rpt_el(parent, "table", NULL);
+    rpt_attr(t, "class", "steps");
+    xmlNodePtr tr = rpt_el(t, "tr", NULL);
+    for (size_t i = 0; head[i]; i++)
+        rpt_el(tr, "th", head[i]);
+    size_t i;
+    const json_t *st;
+    json_array_foreach(steps, i, st) {
+        if (i == STEP_ROWS_MAX) {
+            char more[96];
+            snprintf(more, sizeof more, "… %zu more steps (run.json has every one)",
+                     json_array_size(steps) - i);
+            rpt_el(parent, "p", more);
+            break;
+        }
+        put_step_row(t, st);
+    }
+    if (!json_is_object(trend))
+        return;
+    char buf[200];
+    snprintf(buf, sizeof buf, "Trend over %lld iterations: heap use %+lld bytes per iteration, at "
+             "most %lld connections held, slowest handshake %lld ms%s%s",
+             (long long)rpt_num(trend, "iterations", 0),
+             (long long)rpt_num(trend, "heap_growth_per_iteration", 0),
+             (long long)rpt_num(trend, "open_max", 0),
+             (long long)rpt_num(trend, "handshake_ms_max", 0),
+             json_is_false(json_object_get(trend, "ok")) ? ": " : "",
+             rpt_str(trend, "reason", ""));
+    xmlNodePtr p = rpt_el(parent, "p", buf);
+    rpt_attr(p, "class", "trend");
+    put_sparkline(p, json_object_get(trend, "heap"));
+}
+
+/* Links to the case's bundle files (relative to the report directory, as run.json
+ * names the bundle). */
+static void put_bundle(xmlNodePtr table, const json_t *c)
+{
+    static const char *const files[][2] = { { "serial.log", "serial log" },
+                                            { "peer.log", "peer log" },
+                                            { "replay.sh", "replay" },
+                                            { "case.json", "case.json" } };
+    const char *bundle = rpt_str(c, "bundle", NULL);
+    if (bundle == NULL)
+        return;
+    xmlNodePtr tr = rpt_el(table, "tr", NULL);
+    rpt_el(tr, "th", "bundle");
+    xmlNodePtr td = rpt_el(tr, "td", NULL);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *href = NULL;
+        if (asprintf(&href, "%s/%s", bundle, files[i][0]) < 0)
+            continue;
+        xmlNodePtr a = rpt_el(td, "a", files[i][1]);
+        rpt_attr(a, "class", "bundle");
+        rpt_attr(a, "href", href);
+        rpt_attr(a, "data-file", files[i][0]);
+        free(href);
+    }
+}
+
 /* base: rpt_verdicts_by_id(baseline) or NULL. */
 static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
 {
@@ -366,22 +573,22 @@ static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
     char *anchor = rpt_anchor(rpt_str(c, "id", ""));
     char *did = NULL;
     char buf[128];
-    xmlNodePtr d = el(parent, "details", NULL);
+    xmlNodePtr d = rpt_el(parent, "details", NULL);
     if (anchor != NULL && asprintf(&did, "case-%s", anchor) >= 0)
-        attr(d, "id", did);
+        rpt_attr(d, "id", did);
     free(did);
     free(anchor);
     snprintf(buf, sizeof buf, "case v-%s", v);
-    attr(d, "class", buf);
-    xmlNodePtr sum = el(d, "summary", rpt_str(c, "id", "?"));
-    text(sum, " — ");
-    attr(el(sum, "span", verdict_mark(v)), "class", buf + 5);
+    rpt_attr(d, "class", buf);
+    xmlNodePtr sum = rpt_el(d, "summary", rpt_str(c, "id", "?"));
+    rpt_text(sum, " — ");
+    rpt_attr(rpt_el(sum, "span", verdict_mark(v)), "class", buf + 5);
     if (json_is_true(json_object_get(c, "insecure"))) {
-        text(sum, " ");
-        attr(el(sum, "span", "insecure-by-design"), "class", "insecure");
+        rpt_text(sum, " ");
+        rpt_attr(rpt_el(sum, "span", "insecure-by-design"), "class", "insecure");
     }
-    xmlNodePtr t = el(d, "table", NULL);
-    attr(t, "class", "kv");
+    xmlNodePtr t = rpt_el(d, "table", NULL);
+    rpt_attr(t, "class", "kv");
     kv_row(t, "scenario", rpt_str(c, "scenario", "?"), 0);
     kv_row(t, "description", rpt_str(c, "doc", ""), 0);
     kv_row(t, "device", rpt_str(c, "device", "?"), 0);
@@ -405,9 +612,13 @@ static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
     snprintf(buf, sizeof buf, "%lld bytes", (long long)rpt_num(c, "heap_delta", 0));
     kv_row(t, "heap delta", json_is_number(json_object_get(c, "heap_delta")) ? buf : "unknown", 0);
     put_heap(t, json_object_get(c, "heap"));
-    xmlNodePtr tr = el(t, "tr", NULL);
-    el(tr, "th", "replay");
-    attr(el(el(tr, "td", NULL), "code", rpt_str(c, "replay", "")), "class", "replay");
+    xmlNodePtr tr = rpt_el(t, "tr", NULL);
+    rpt_el(tr, "th", "replay");
+    rpt_attr(rpt_el(rpt_el(tr, "td", NULL), "code", rpt_str(c, "replay", "")), "class", "replay");
+    put_bundle(t, c);
+    put_steps(d, c);   /* a session's steps and heap trend, whatever its verdict */
+    if (!tm_verdict_unexpected(rpt_verdict_index(v)))
+        return;   /* as expected: the evidence is in the bundle */
     kv_json(t, "device reply", json_object_get(c, "device_reply"));
     kv_json(t, "peer result", json_object_get(c, "peer_result"));
     put_transcripts(d, c);
@@ -415,30 +626,32 @@ static void put_case(xmlNodePtr parent, const json_t *c, const json_t *base)
 
 /* The page without its rows and cases: placeholders mark where write_page streams
  * them, so the tree never holds more than one row or one case. */
-static xmlDocPtr build_skeleton(const json_t *run, const json_t *baseline,
-                                const struct rpt_matrix *m)
+static xmlDocPtr build_skeleton(const struct rpt_src *s, const json_t *baseline,
+                                const struct rpt_matrix *m, const char *path, struct tm_err *err)
 {
-    xmlDocPtr doc = htmlNewDocNoDtD(NULL, NULL);
-    if (doc == NULL)
+    const json_t *h = json_object_get(s->run, "header");
+    struct rpt_counts n;
+    rpt_count(s->run, &n);
+    xmlDocPtr doc = NULL;
+    xmlNodePtr body = rpt_html_page(&doc, "tlsmatrix run", page_css);
+    if (body == NULL) {
+        xmlFreeDoc(doc);
         return NULL;
-    xmlCreateIntSubset(doc, BAD_CAST "html", NULL, NULL);  /* <!DOCTYPE html> */
-    xmlNodePtr html = xmlNewDocNode(doc, NULL, BAD_CAST "html", NULL);
-    xmlDocSetRootElement(doc, html);
-    attr(html, "lang", "en");
-    xmlNodePtr head = el(html, "head", NULL);
-    attr(el(head, "meta", NULL), "charset", "utf-8");
-    el(head, "title", "tlsmatrix run");
-    /* Our own constant CSS/JS: HTML serialises <style>/<script> text verbatim. */
-    el(head, "style", page_css);
-    xmlNodePtr body = el(html, "body", NULL);
-    put_header(body, run, baseline);
-    put_totals(body, run);
+    }
+    put_banner(body, &n);
+    put_totals(body, &n);
+    put_devices(body, h);
+    put_meta(body, h, baseline);
+    if (put_unexpected(body, s, &n, path, err) != 0) {
+        xmlFreeDoc(doc);
+        return NULL;
+    }
     put_matrix(body, m);
-    el(body, "h2", "Cases");
-    xmlNodePtr cases = el(body, "div", NULL);
-    attr(cases, "id", "cases");
+    rpt_el(body, "h2", "Cases");
+    xmlNodePtr cases = rpt_el(body, "div", NULL);
+    rpt_attr(cases, "id", "cases");
     xmlAddChild(cases, xmlNewDocComment(doc, BAD_CAST CASES_MARK));
-    el(body, "script", page_js);
+    rpt_el(body, "script", page_js);
     return doc;
 }
 
@@ -496,7 +709,9 @@ static int write_page(FILE *f, const struct rpt_src *s, const json_t *baseline,
 {
     xmlChar *mem = NULL;
     int size = 0, rc = -1;
-    xmlDocPtr doc = build_skeleton(s->run, baseline, m);
+    xmlDocPtr doc = build_skeleton(s, baseline, m, path, err);
+    if (doc == NULL && tm_err_code(err) != TM_E_NONE)
+        return -1;   /* a case could not be read: err says which */
     if (doc != NULL)
         htmlDocDumpMemoryFormat(doc, &mem, &size, 1);
     const char *page = (const char *)mem;

@@ -3,6 +3,7 @@
 #define TM_REPORT_INT_H
 
 #include <jansson.h>
+#include <libxml/tree.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -22,6 +23,37 @@ const char *rpt_str(const json_t *obj, const char *key, const char *dflt);
 double rpt_num(const json_t *obj, const char *key, double dflt);
 /* The case's verdict ("error" when missing or unknown, so nothing vanishes). */
 const char *rpt_case_verdict(const json_t *c);
+
+/* Verdict counts of a run's cases. */
+struct rpt_counts {
+    long long n[RPT_NVERDICTS], total, unexpected;
+};
+void rpt_count(const json_t *run, struct rpt_counts *n);
+/* 1 when the run is green: no unexpected verdict and at least one case ran. */
+int rpt_counts_ok(const struct rpt_counts *n);
+/* The one-line verdict of a sign-off: "PASS: all 316 cases as expected (304 pass,
+ * 12 xfail)", "FAIL: 3 unexpected results of 316 cases (2 fail, 1 error)", "FAIL:
+ * no case ran (316 skip)". Returns buf. */
+const char *rpt_verdict_line(const struct rpt_counts *n, char *buf, size_t len);
+
+/* A run header's device (contracts §6): its firmware ("micropython 1.27.0 on
+ * BOARD with MCU") and its identity ("USB 37c5:1204 serial S; unique_id U", or
+ * "virtual camera"), as text. Caller frees; NULL out of memory. */
+char *rpt_device_firmware(const json_t *device);
+char *rpt_device_identity(const json_t *device);
+
+/* HTML trees (libxml2): a child element whose text (if any) is made XML-safe
+ * (rpt_xml_text) and escaped by the serializer; an attribute; more text. */
+xmlNodePtr rpt_el(xmlNodePtr parent, const char *name, const char *text);
+void rpt_attr(xmlNodePtr n, const char *name, const char *value);
+void rpt_text(xmlNodePtr n, const char *s);
+/* A new HTML document (*doc) with a head holding title and css (constant text)
+ * and a body opening with title as <h1>: the body, or NULL out of memory. */
+xmlNodePtr rpt_html_page(xmlDocPtr *doc, const char *title, const char *css);
+/* One Markdown table cell's worth of text: | and Markdown specials
+ * backslash-escaped, < > & as entities (renderers pass inline HTML through),
+ * newlines as <br>, bytes that are not printable text as \xNN. */
+void rpt_md_text(FILE *out, const char *s);
 
 /* "<backend>/<keytype>/<proto>" of a case into buf. */
 void rpt_axes_label(const json_t *c, char *buf, size_t size);

@@ -1,6 +1,9 @@
 /* Small helpers shared by the writers: safe field access, labels, text sanitising. */
 #include "report_int.h"
 
+#include <libxml/HTMLtree.h>
+#include <libxml/tree.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,3 +173,152 @@ int rpt_write_matrix_report(const struct rpt_src *s, const json_t *baseline, con
     rpt_matrix_free(&m);
     return rc;
 }
+
+void rpt_count(const json_t *run, struct rpt_counts *n)
+{
+    size_t i;
+    const json_t *c;
+    memset(n, 0, sizeof *n);
+    json_array_foreach(json_object_get(run, "cases"), i, c) {
+        int v = rpt_verdict_index(rpt_case_verdict(c));
+        n->n[v]++;
+        n->total++;
+        n->unexpected += tm_verdict_unexpected(v);
+    }
+}
+
+int rpt_counts_ok(const struct rpt_counts *n)
+{
+    return n->unexpected == 0 && n->total > n->n[TM_SKIP];
+}
+
+/* "2 fail, 1 error" over the verdicts picked (unexpected ones, or the others). */
+static size_t verdict_list(const struct rpt_counts *n, int unexpected, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int v = 0; v < RPT_NVERDICTS && used < len; v++) {
+        if (n->n[v] == 0 || tm_verdict_unexpected(v) != unexpected)
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%lld %s", used ? ", " : "", n->n[v],
+                         tm_verdict_name(v));
+        used += w > 0 ? (size_t)w : 0;
+    }
+    return used;
+}
+
+const char *rpt_verdict_line(const struct rpt_counts *n, char *buf, size_t len)
+{
+    char bad[160], good[160];
+    verdict_list(n, 1, bad, sizeof bad);
+    verdict_list(n, 0, good, sizeof good);
+    if (n->unexpected > 0)
+        snprintf(buf, len, "FAIL: %lld unexpected result%s of %lld cases (%s)", n->unexpected,
+                 n->unexpected > 1 ? "s" : "", n->total, bad);
+    else if (!rpt_counts_ok(n))
+        snprintf(buf, len, "FAIL: no case ran (%s)", n->total ? good : "no cases");
+    else
+        snprintf(buf, len, "PASS: all %lld cases as expected (%s)", n->total, good);
+    return buf;
+}
+
+char *rpt_device_firmware(const json_t *device)
+{
+    const json_t *impl = json_object_get(json_object_get(device, "hello"), "impl");
+    char *s = NULL;
+    if (asprintf(&s, "%s %s on %s", rpt_str(impl, "name", "?"), rpt_str(impl, "version", "?"),
+                 rpt_str(impl, "machine", "?")) < 0)
+        return NULL;
+    return s;
+}
+
+char *rpt_device_identity(const json_t *device)
+{
+    const json_t *hello = json_object_get(device, "hello"), *usb = json_object_get(device, "usb");
+    const char *uid = rpt_str(hello, "unique_id", NULL);
+    char usbtext[200] = "", *s = NULL;
+    if (json_is_object(usb))
+        snprintf(usbtext, sizeof usbtext, "USB %s:%s serial %s", rpt_str(usb, "vid", "?"),
+                 rpt_str(usb, "pid", "?"), rpt_str(usb, "serial", "-"));
+    if (asprintf(&s, "%s%s%s%s%s", usbtext, usbtext[0] && uid ? "; " : "", uid ? "unique_id " : "",
+                 uid ? uid : "",
+                 json_is_true(json_object_get(hello, "virtual")) ? (usbtext[0] || uid ? "; virtual camera" : "virtual camera")
+                 : (usbtext[0] || uid ? "" : "-")) < 0)
+        return NULL;
+    return s;
+}
+
+/* A child element whose text (if any) is sanitised and escaped by libxml2. */
+xmlNodePtr rpt_html_page(xmlDocPtr *doc, const char *title, const char *css)
+{
+    *doc = htmlNewDocNoDtD(NULL, NULL);
+    if (*doc == NULL)
+        return NULL;
+    xmlCreateIntSubset(*doc, BAD_CAST "html", NULL, NULL);  /* <!DOCTYPE html> */
+    xmlNodePtr html = xmlNewDocNode(*doc, NULL, BAD_CAST "html", NULL);
+    xmlDocSetRootElement(*doc, html);
+    rpt_attr(html, "lang", "en");
+    xmlNodePtr head = rpt_el(html, "head", NULL);
+    rpt_attr(rpt_el(head, "meta", NULL), "charset", "utf-8");
+    rpt_el(head, "title", title);
+    /* Our own constant CSS: HTML serialises <style> text verbatim. */
+    rpt_el(head, "style", css);
+    xmlNodePtr body = rpt_el(html, "body", NULL);
+    rpt_el(body, "h1", title);
+    return body;
+}
+
+xmlNodePtr rpt_el(xmlNodePtr parent, const char *name, const char *text)
+{
+    xmlNodePtr n = xmlNewChild(parent, NULL, BAD_CAST name, NULL);
+    if (n != NULL && text != NULL) {
+        char *t = rpt_xml_text(text);
+        if (t != NULL)
+            xmlNodeAddContent(n, BAD_CAST t);  /* raw text, escaped at serialisation */
+        free(t);
+    }
+    return n;
+}
+
+void rpt_attr(xmlNodePtr n, const char *name, const char *value)
+{
+    char *t = rpt_xml_text(value);
+    if (n != NULL && t != NULL)
+        xmlSetProp(n, BAD_CAST name, BAD_CAST t);
+    free(t);
+}
+
+void rpt_text(xmlNodePtr n, const char *s)
+{
+    char *t = rpt_xml_text(s);
+    if (n != NULL && t != NULL)
+        xmlNodeAddContent(n, BAD_CAST t);
+    free(t);
+}
+
+
+/* One table cell's worth of text: | and Markdown specials backslash-escaped, < > &
+ * as entities (renderers pass inline HTML through), newlines as <br>, bytes that are
+ * not printable text as \xNN (via rpt_xml_text). */
+void rpt_md_text(FILE *out, const char *s)
+{
+    char *t = rpt_xml_text(s);
+    for (const char *p = t ? t : ""; *p != '\0'; p++) {
+        switch (*p) {
+        case '|': case '\\': case '`': case '*': case '_': case '[': case ']': case '#':
+        case '~':
+            fputc('\\', out);
+            fputc(*p, out);
+            break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '&': fputs("&amp;", out); break;
+        case '\n': fputs("<br>", out); break;
+        case '\r': break;
+        case '\t': fputc(' ', out); break;
+        default: fputc(*p, out);
+        }
+    }
+    free(t);
+}
+

@@ -55,9 +55,13 @@ I, S, B, L = int, str, bool, list
 _T = {'layer': S, 'host': S, 'port': I, 'bind': S, 'verify_mode': I, 'ca': L,
 	  'chain': L, 'hello_verify_retry': B, 'send_b64': S, 'recv_bytes': I,
 	  'recv_mode': S, 'timeout_ms': I, 'deadline_ms': I, 'nodelay': B, 'do_handshake': B,
-	  'nonblocking': B, 'heap_free': I, 'heap_retry': B}
+	  'nonblocking': B, 'heap_free': I, 'heap_retry': B, 'keep': B, 'asyncio': B}
+# session ops (contracts §3): a kept connection, the heap, a pause
+_C = {'conn': I, 'send_b64': S, 'recv_bytes': I, 'recv_mode': S, 'close': S,
+	  'timeout_ms': I, 'deadline_ms': I}
 C, V = (_T, ('host', 'port')), (_T, ())
-SPEC = {'put': ({'path': S, 'b64': S, 'sha256': S}, ('path', 'b64', 'sha256')),
+SPEC = {'conn': (_C, ('conn',)), 'gc': ({'release': B}, ()), 'sleep': ({'ms': I}, ('ms',)),
+		'put': ({'path': S, 'b64': S, 'sha256': S}, ('path', 'b64', 'sha256')),
 		'clock': ({'set': I}, ()), 'fault': ({'kind': S}, ()),
 		'tls_client': C, 'dtls_client': C, 'tls_server': V, 'dtls_server': V}
 
@@ -91,6 +95,13 @@ def check(q):
 			return 'wrong type: %s must be %s' % (k, types[k].__name__)
 	if op == 'put':
 		return _b64(q['b64'], 'b64')
+	if types is _C:
+		if (q.get('close') or 'tls') not in ('tls', 'raw', 'leave', 'abort'):
+			return 'close must be "tls", "raw", "leave" or "abort"'
+		if q.get('send_b64') is not None:
+			return _b64(q['send_b64'], 'send_b64')
+	if op == 'sleep' and q['ms'] < 0:
+		return 'out of range: ms'
 	if types is not _T:
 		return None
 	for k in ('port', 'recv_bytes', 'timeout_ms', 'deadline_ms', 'heap_free'):
@@ -100,8 +111,11 @@ def check(q):
 	for k, d, a in (('layer', 'tls', 'ssl'), ('recv_mode', 'read', 'recv')):
 		if (q.get(k) or d) not in (d, a):
 			return '%s must be "%s" or "%s"' % (k, d, a)
-	if q.get('nonblocking') and q.get('do_handshake', True) and not (q.get('send_b64') or q.get('recv_bytes')):
-		return 'nonblocking needs send_b64 or recv_bytes'
+	a = q.get('asyncio')
+	if (q.get('nonblocking') or a) and q.get('do_handshake', True) and not (q.get('send_b64') or q.get('recv_bytes')):
+		return '%s needs send_b64 or recv_bytes' % ('asyncio' if a else 'nonblocking')
+	if a and (q['op'] != 'tls_client' or q.get('keep')):
+		return 'asyncio is for tls_client without keep'
 	for v in q.get('ca') or ():
 		e = _item(v, 'ca')
 		if e:
@@ -190,7 +204,8 @@ def hello():
 	caps = {'dtls': dt, 'set_ciphers': hasattr(tls and tls.SSLContext, 'set_ciphers'),
 			'client_id': dt and tls is not None and _client_id(tls),
 			'pem': tls and _pem(tls), 'tls_gc_heap': _try(lambda: _gch(m)),
-			'fs_writable': _try(fs_writable, False), 'protocols': p}
+			'fs_writable': _try(fs_writable, False), 'protocols': p, 'sessions': True,
+			'soft_reset': hasattr(machine, 'soft_reset'), 'asyncio': _imp('asyncio') is not None}
 	mods = {k: globals()[k] is not None for k in ('ssl', 'tls', 'socket', 'hashlib', 'machine', 'network')}
 	return {'event': 'hello', 'agent': 'tlsmatrix-agent', 'proto': 1,
 			'impl': {'name': im.name, 'version': '.'.join(str(i) for i in im.version[:3]),
@@ -388,7 +403,7 @@ def _io(o, ss):
 				break  # one record
 		o.mark('read')
 
-def _run(o, mod, socks, emit):
+def _ctx(o, mod):
 	q = o.q
 	lay = q.get('layer') or 'tls'
 	o.stage('context')
@@ -411,6 +426,11 @@ def _run(o, mod, socks, emit):
 		ctx.verify_mode = q['verify_mode']
 	o.r['verify_mode'] = ctx.verify_mode
 	o.mark('load')
+	return ctx
+
+def _run(o, mod, socks, emit):
+	q = o.q
+	ctx = _ctx(o, mod)
 	s, addr = _connect(o, socks, emit)
 	nb = q.get('nonblocking')
 	if nb:
@@ -420,6 +440,7 @@ def _run(o, mod, socks, emit):
 	o.mark('socket')
 	ss = _wrap(o, ctx, s, addr)
 	socks.append(ss)
+	o.raw, o.ss = s, ss
 	if q.get('do_handshake', True) and not nb:
 		_cipher(o, ss)  # DM §1.7
 	o.mark('handshake')
@@ -431,6 +452,7 @@ def _run(o, mod, socks, emit):
 		_hvr(o, e)
 		ss = ctx.wrap_socket(s, **o.kw)
 		socks.append(ss)
+		o.ss = ss
 		_io(o, ss)
 	if o.r['cipher'] is None and (q.get('send_b64') or q.get('recv_bytes')):
 		_cipher(o, ss)
@@ -475,17 +497,20 @@ def op_tls(q, emit):
 	if h is not None and r['exc'] and q.get('heap_retry'):
 		r.update(first_exc=r['exc'], exc=None, attempts=2)  # heap back (DM §9)
 		_op(o, mod, emit)
-	r['heap_after'] = heap()
-	r['outcome'] = outcome_of(r['exc'])
+	r.update(heap_after=heap(), open=len(CONNS), outcome=outcome_of(r['exc']))
 	return r
 
 def _op(o, mod, emit):
-	r = o.r
+	q, r = o.q, o.r
 	socks = []
 	o.t = now()
 	try:
-		_run(o, mod, socks, emit)
+		(_arun if q.get('asyncio') else _run)(o, mod, socks, emit)
 		o.stage(None)
+		if q.get('keep'):  # outlives the request
+			socks.remove(o.ss)
+			o.raw in socks and socks.remove(o.raw)
+			r['conn'] = _keep(o.ss, o.raw)
 	except Exception as e:
 		r['exc'] = exc_info(e)
 	finally:
@@ -499,6 +524,70 @@ def _op(o, mod, emit):
 					r.update(exc=exc_info(e), stage='close')
 	o.mark('close')
 	r['ms']['total'] = diff(now(), o.t0)
+
+# kept connections: id -> [tls, raw]; raw-closed or left ones stay referenced
+CONNS = {}
+_n = [0]
+
+def _keep(ss, raw):
+	_n[0] += 1
+	CONNS[_n[0]] = [ss, raw]
+	return _n[0]
+
+def _close(c, how):
+	if how == 'abort':  # RST: linger 0
+		_try(lambda: c[1].setsockopt(socket.SOL_SOCKET, getattr(socket, 'SO_LINGER', 13 if sys.platform == 'linux' else 128), b'\1\0\0\0\0\0\0\0'))
+	if how == 'raw':
+		c[1].close()
+	elif how != 'leave':
+		c[0].close()
+
+def op_conn(q):
+	c = CONNS.get(q['conn'])
+	if not c:
+		return bad(q['id'], 'conn', 'unknown conn: %d' % q['conn'])
+	o = Op(q)
+	r = o.r
+	o.s = c[1]
+	r['heap_before'] = heap()
+	o.t = now()
+	h = q.get('close')
+	try:
+		_io(o, c[0])
+		if h:
+			o.stage('close')
+			h in ('tls', 'abort') and CONNS.pop(q['conn'])
+			_close(c, h)
+			o.mark('close')
+		o.stage(None)
+	except Exception as e:
+		r['exc'] = exc_info(e)
+		o.mark(r['stage'])
+	r['ms']['total'] = diff(now(), o.t0)
+	r.update(heap_after=heap(), open=len(CONNS), outcome=outcome_of(r['exc']))
+	return r
+
+def _arun(o, mod, socks, emit):
+	# asyncio.open_connection(ssl=ctx) (DM §6.41): the first I/O handshakes
+	import asyncio
+	q, r = o.q, o.r
+	ctx = _ctx(o, mod)
+
+	async def go():
+		o.stage('socket')
+		rd, wr = await asyncio.open_connection(q['host'], q['port'], ssl=ctx, server_hostname=q.get('server_hostname'))
+		socks.append(wr)
+		o.mark('socket')
+		d = b64d(q.get('send_b64') or '')
+		o.stage('write')
+		wr.write(d)
+		await wr.drain()
+		r['bytes_sent'] = len(d)
+		o.stage('read')
+		b = await rd.read(q.get('recv_bytes') or 0) if q.get('recv_bytes') else b''
+		r.update(bytes_received=len(b), received_b64=binascii.b2a_base64(b).decode().strip())
+		o.mark('read')
+	asyncio.run(asyncio.wait_for(go(), diff(o.end, now()) / 1000))
 
 def handle(line, emit):
 	q, r = parse(line)
@@ -516,6 +605,14 @@ def handle(line, emit):
 			return reply(i, op, 'ok')
 		if op == 'fault':
 			return reply(i, op, 'unsupported', error='virtual camera only')
+		if op == 'conn':
+			return op_conn(q)
+		if op == 'sleep':
+			time.sleep(q['ms'] / 1000)
+		while op == 'gc' and q.get('release') and CONNS:  # the end of a session
+			_try(lambda: _close(CONNS.popitem()[1], 'tls'))
+		if op in ('gc', 'sleep'):
+			return reply(i, op, 'ok', heap_free=heap(), open=len(CONNS))
 		return op_tls(q, emit)
 	except Exception as e:
 		return reply(i, op, 'error', exc=exc_info(e), error='agent: %s' % e)

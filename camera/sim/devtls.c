@@ -247,7 +247,8 @@ static int parse_request(struct devtls_op *o)
         opt_bool(o, "do_handshake", 1, &o->do_handshake) ||
         opt_bool(o, "nonblocking", 0, &o->nonblocking) ||
         opt_bool(o, "hello_verify_retry", 1, &o->hello_verify_retry) ||
-        opt_bool(o, "heap_retry", 0, &o->heap_retry))
+        opt_bool(o, "heap_retry", 0, &o->heap_retry) ||
+        opt_bool(o, "keep", 0, &o->keep) || opt_bool(o, "asyncio", 0, &o->asyncio))
         return -1;
     if (send_b64) {
         long n = tm_b64_decode(send_b64, &o->send);
@@ -259,8 +260,19 @@ static int parse_request(struct devtls_op *o)
     }
     /* a non-blocking handshake is driven by the first read/write (§1.7): without
      * one nothing would drive it (write(b'') never reaches the TLS layer) */
-    if (o->nonblocking && o->do_handshake && o->send_len == 0 && o->recv_bytes <= 0)
-        return bad_request(o, "nonblocking needs send_b64 or recv_bytes");
+    if ((o->nonblocking || o->asyncio) && o->do_handshake && o->send_len == 0 && o->recv_bytes <= 0)
+        return bad_request(o, o->asyncio ? "asyncio needs send_b64 or recv_bytes"
+                                         : "nonblocking needs send_b64 or recv_bytes");
+    if (o->asyncio && (o->server || o->dgram || o->keep))
+        return bad_request(o, "asyncio is for tls_client without keep");
+    if (o->asyncio) {
+        /* asyncio.open_connection(ssl=ctx) (docs/device-model.md §6): a non-blocking
+         * socket wrapped without a handshake, which the first write or read drives,
+         * and server_hostname defaults to the host it connects to */
+        o->nonblocking = 1;
+        if (o->server_hostname_v == NULL)
+            o->server_hostname = o->host;
+    }
     return check_items(o) != 0 ? -1 : check_client_id(o);
 }
 
@@ -442,7 +454,7 @@ static void io_error(struct devtls_op *o, int ret)
     devtls_exc_from_mbedtls(&o->exc, ret, &o->ssl, 0);
 }
 
-static int do_write(struct devtls_op *o)
+int devtls_op_write(struct devtls_op *o)
 {
     devtls_op_stage(o, "write");
     if (ensure_handshake(o) != 0)
@@ -467,7 +479,7 @@ static int do_write(struct devtls_op *o)
     return devtls_op_reached(o, TM_STAGE_WRITE);
 }
 
-static int do_read(struct devtls_op *o)
+int devtls_op_read(struct devtls_op *o)
 {
     devtls_op_stage(o, "read");
     if (ensure_handshake(o) != 0 || devtls_op_reached(o, TM_STAGE_READ) != 0)
@@ -510,9 +522,9 @@ int devtls_op_exchange(struct devtls_op *o)
             return -1;
     }
     devtls_op_time(o, "handshake");
-    if (o->send_len > 0 && do_write(o) != 0)
+    if (o->send_len > 0 && devtls_op_write(o) != 0)
         return -1;
-    if (o->recv_bytes > 0 && do_read(o) != 0)
+    if (o->recv_bytes > 0 && devtls_op_read(o) != 0)
         return -1;
     return 0;
 }
@@ -625,7 +637,7 @@ static const char *outcome_of(const struct devtls_op *o)
     return "error";
 }
 
-static void finish_reply(struct devtls_op *o)
+void devtls_op_finish_reply(struct devtls_op *o)
 {
     json_t *r = o->reply;
     if (o->exc.set && (strcmp(o->exc.type, "bad-request") == 0 ||
@@ -680,8 +692,45 @@ static mbedtls_time_t rtc_time(mbedtls_time_t *out)
     return now;
 }
 
+json_t *devtls_op_take_reply(struct devtls_op *o)
+{
+    json_object_set_new(o->ms, "total", json_integer(tm_now_ms() - o->t_start));
+    devtls_op_finish_reply(o);
+    json_t *r = o->reply;
+    o->reply = NULL;
+    json_decref(o->ms);
+    o->ms = NULL;
+    free(o->send);
+    free(o->rbuf);
+    o->send = o->rbuf = NULL;
+    o->send_len = o->rlen = 0;
+    o->req = NULL;
+    return r;
+}
+
+/* A kept connection (request `keep`): the operation stays allocated, its TLS
+ * state and socket open, for devtls_conn_run. What belonged to the request goes. */
+static json_t *keep_op(struct devtls_op *o, struct devtls_conn **kept)
+{
+    devtls_sock_close(&o->listen);
+    json_t *r = devtls_op_take_reply(o);
+    *kept = devtls_conn_of(o);
+    t_rtc_env = NULL;
+    devtls_heap_leave();
+    return *kept ? r : (json_decref(r), json_pack("{s:s,s:s}", "outcome", "bad-request",
+                                                  "error", "out of memory"));
+}
+
 json_t *devtls_run(const struct devtls_env *env, const json_t *request)
 {
+    return devtls_run_keep(env, request, NULL);
+}
+
+json_t *devtls_run_keep(const struct devtls_env *env, const json_t *request,
+                        struct devtls_conn **kept)
+{
+    if (kept != NULL)
+        *kept = NULL;
     struct devtls_op *o = calloc(1, sizeof *o);
     if (o == NULL)
         return json_pack("{s:O?,s:s,s:s}", "id", json_object_get(request, "id"),
@@ -705,6 +754,8 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
                                                             : "no tls DTLS on this device");
     else if (!o->exc.set)
         run_with_heap(o);
+    if (!o->exc.set && o->keep && kept != NULL && o->ssl_ready)
+        return keep_op(o, kept);
     /* the failed stage's time under its name, as the agent reports it; then close
      * every socket on every path (contracts §3, device close() §1.7) */
     if (o->exc.set && o->stage != NULL)
@@ -713,7 +764,7 @@ json_t *devtls_run(const struct devtls_env *env, const json_t *request)
     close_all(o);
     devtls_op_time(o, "close");
     json_object_set_new(o->ms, "total", json_integer(tm_now_ms() - o->t_start));
-    finish_reply(o);
+    devtls_op_finish_reply(o);
     json_t *r = o->reply;
     json_decref(o->ms);
     free(o->send);

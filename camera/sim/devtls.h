@@ -41,6 +41,25 @@ struct devtls_env {
  * every path before returning. */
 json_t *devtls_run(const struct devtls_env *env, const json_t *request);
 
+/* A connection kept open after its operation (request `keep`, contracts §3). */
+struct devtls_conn;
+
+/* devtls_run; when the request has `keep` and the operation succeeds, the
+ * connection stays open and *kept gets it (the caller owns it), else NULL. */
+json_t *devtls_run_keep(const struct devtls_env *env, const json_t *request,
+                        struct devtls_conn **kept);
+
+/* A `conn` request on c (contracts §3): write send_b64, read recv_bytes, then
+ * close as `close` says: "tls" (close(): TLS state freed, socket closed), "raw"
+ * (only the socket; the TLS state stays), "leave", "abort" (RST, then close()).
+ * The reply is a TLS operation's, without heap figures (the caller's); *gone is
+ * set when c is finished with (the caller frees it). Never NULL. */
+json_t *devtls_conn_run(struct devtls_conn *c, const struct devtls_env *env,
+                        const json_t *request, int *gone);
+/* Heap c holds (its TLS state), for the caller's account. */
+long devtls_conn_heap(const struct devtls_conn *c);
+void devtls_conn_free(struct devtls_conn *c);
+
 /* The compiled cipher-suite list in mbedTLS names (docs/device-model.md §3), as
  * get_ciphers() returns it: a new JSON array. */
 json_t *devtls_ciphers(void);

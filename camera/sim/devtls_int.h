@@ -156,6 +156,8 @@ struct devtls_op {
     long heap_free;                   /* >0: the operation runs with only this free */
     int heap_retry;                   /* after a failure under heap_free: once more */
     long heap_start;                  /* free heap when the request came */
+    int keep;                         /* the connection outlives the request */
+    int asyncio;                      /* asyncio.open_connection (a non-blocking client) */
     struct devtls_heap heap;
     struct devtls_ctx ctx;
     int ctx_ready;
@@ -185,6 +187,15 @@ void devtls_op_time(struct devtls_op *o, const char *key);
 int devtls_op_wrap(struct devtls_op *o, const unsigned char *cid, size_t cid_len);
 int devtls_op_handshake(struct devtls_op *o);
 int devtls_op_exchange(struct devtls_op *o);
+int devtls_op_write(struct devtls_op *o);
+int devtls_op_read(struct devtls_op *o);
+/* o's outcome, stage, exception, timings, heap and data into o->reply. */
+void devtls_op_finish_reply(struct devtls_op *o);
+/* The finished reply (total time set), handed over; what belonged to the request
+ * (its data, the request itself) is dropped, the connection stays. */
+json_t *devtls_op_take_reply(struct devtls_op *o);
+/* devtls_conn.c: a kept operation as a connection (NULL out of memory, o freed). */
+struct devtls_conn *devtls_conn_of(struct devtls_op *o);
 /* After a failed attempt: a DTLS server's HelloVerify failure that hello_verify_retry
  * answers with a second wrap_socket on the same context (§1.8). */
 int devtls_op_hello_verify_retryable(const struct devtls_op *o);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devtls.h"
 #include "tm_err.h"
 #include "tm_fault.h"
 #include "tm_time.h"
@@ -22,6 +23,8 @@ struct vcam_profile {
     char impl_version[32];  /* sys.implementation.version as text, "1.27.0" */
     char sysname[64];       /* os.uname().sysname */
     int64_t clock_unset;    /* RTC value after power-on (UTC epoch) */
+    int rtc;                /* machine.RTC present (default); false: the clock is the host's
+                               and cannot be set (the unix port, docs/device-model.md §7) */
     int pem;                /* PEM parsing compiled in: picks vcam or vcam-pem */
     int tls13;              /* TLS 1.3 compiled in; only false (the device's build) */
     /* Version-dependent features (docs/device-model.md §0), all present by default: */
@@ -59,6 +62,7 @@ struct vcam_fault {
     int64_t target;     /* counted places: the event count it fires at, once armed */
 };
 #define VCAM_MAX_FAULTS 8
+#define VCAM_MAX_CONNS 64     /* kept connections (session steps) the agent holds */
 #define VCAM_IN_CAP 4096
 #define VCAM_EXIT_DROPPED 3   /* exit status after a drop fault */
 
@@ -75,8 +79,9 @@ struct vcam {
     int kbd_pending;    /* a 0x03 was taken out of the stream while armed */
     size_t read_limit;  /* raw-paste: never read more than the granted window */
 
-    long baud;          /* output throttle, 0 = none */
-    tm_ms tx_next;      /* throttle: when the next byte may leave */
+    long baud;          /* line rate both ways (8N1), 0 = unthrottled */
+    int64_t tx_next;    /* throttle: when the next byte may leave (µs) */
+    int64_t rx_next;    /* throttle: when the next byte may come in (µs) */
 
     int raw_mode;       /* REPL kind: 0 friendly, 1 raw */
     long busy_ms;       /* --busy-main: a main.py printing a line every busy_ms ms (0: none) */
@@ -87,6 +92,10 @@ struct vcam {
     int pending;        /* VC_REBOOT / VC_EOF decided inside a devtls callback */
     int due;            /* VC_REBOOT / VC_EOF of a fault that fired inside vcam_out */
     int muted;          /* output after such a fault is lost with the device */
+
+    struct devtls_conn *conns[VCAM_MAX_CONNS];   /* kept connections, by id - 1 */
+    long conn_ids[VCAM_MAX_CONNS];
+    long next_conn;
 
     int64_t rtc_base;   /* RTC = rtc_base + (monotonic - rtc_mono)/1000 */
     tm_ms rtc_mono;

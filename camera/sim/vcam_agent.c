@@ -124,7 +124,7 @@ static json_t *vcam_agent_hello(struct vcam *vc)
     return json_pack(
         "{s:s, s:s, s:i, s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s},"
         " s:{s:b, s:b}, s:s, s:I, s:[s], s:{s:I, s:b},"
-        " s:{s:b, s:b, s:b, s:b, s:b, s:o}, s:s, s:b}",
+        " s:{s:b, s:b, s:b, s:b, s:b, s:o, s:b, s:b, s:b}, s:s, s:b}",
         "event", "hello", "agent", "tlsmatrix-agent", "proto", 1,
         "impl", "name", "micropython", "version", vc->prof.impl_version, "machine", machine,
         "uname", "sysname", vc->prof.sysname, "nodename", vc->prof.sysname,
@@ -133,9 +133,10 @@ static json_t *vcam_agent_hello(struct vcam *vc)
         "mbedtls", devtls_mbedtls_version(),
         "heap_free", (json_int_t)vc->heap_free,
         "addrs", "127.0.0.1",
-        "clock", "epoch", (json_int_t)vcam_rtc_now(vc), "settable", 1,
+        "clock", "epoch", (json_int_t)vcam_rtc_now(vc), "settable", vc->prof.rtc,
         "caps", "dtls", vc->prof.dtls, "set_ciphers", 1, "client_id", vc->prof.client_id,
         "pem", devtls_pem(), "fs_writable", 1, "protocols", protocols,
+        "sessions", 1, "soft_reset", 1, "asyncio", 1,
         "profile", vc->prof.name, "virtual", 1);
 }
 
@@ -226,14 +227,14 @@ static json_t *op_put(struct vcam *vc, json_t *id, json_t *req)
 static json_t *op_clock(struct vcam *vc, json_t *id, json_t *req)
 {
     json_t *set = json_object_get(req, "set");
-    if (set != NULL && !json_is_null(set)) {
-        if (!json_is_integer(set))
-            return bad_request(id, "clock", "wrong type: set must be an integer (UTC epoch)");
+    int setting = set != NULL && !json_is_null(set);
+    if (setting && !json_is_integer(set))
+        return bad_request(id, "clock", "wrong type: set must be an integer (UTC epoch)");
+    if (setting && vc->prof.rtc)
         vcam_rtc_set(vc, json_integer_value(set));
-    }
-    json_t *r = reply_new(id, "clock", "ok");
+    json_t *r = reply_new(id, "clock", setting && !vc->prof.rtc ? "unsupported" : "ok");
     json_object_set_new(r, "epoch", json_integer(vcam_rtc_now(vc)));
-    json_object_set_new(r, "settable", json_true());
+    json_object_set_new(r, "settable", json_boolean(vc->prof.rtc));
     return r;
 }
 
@@ -342,9 +343,9 @@ static int cb_reached(void *ctx, enum tm_fault_stage stage)
     return r != VC_OK;
 }
 
-static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
+static struct devtls_env tls_env(struct vcam *vc)
 {
-    struct devtls_env env = {
+    return (struct devtls_env){
         .flash_dir = vc->flash_dir,
         .no_dtls = !vc->prof.dtls, .no_client_id = !vc->prof.client_id,
         .bare_io_errors = !vc->prof.io_error_text,
@@ -354,23 +355,133 @@ static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
         .reached = cb_reached,
         .heap_total = vc->heap_free,
     };
+}
+
+static int conns_open(const struct vcam *vc)
+{
+    int n = 0;
+    for (int i = 0; i < VCAM_MAX_CONNS; i++)
+        n += vc->conns[i] != NULL;
+    return n;
+}
+
+/* A kept connection into the table: its id, or 0 when the table is full (the
+ * connection is then closed, and the reply says so). */
+static long conn_store(struct vcam *vc, struct devtls_conn *c)
+{
+    for (int i = 0; i < VCAM_MAX_CONNS; i++) {
+        if (vc->conns[i] == NULL) {
+            vc->conns[i] = c;
+            vc->conn_ids[i] = ++vc->next_conn;
+            return vc->next_conn;
+        }
+    }
+    vc->heap_free += devtls_conn_heap(c);
+    devtls_conn_free(c);
+    return 0;
+}
+
+/* Close every kept connection (gc release, the agent's end), giving its heap back. */
+static void conns_release(struct vcam *vc)
+{
+    for (int i = 0; i < VCAM_MAX_CONNS; i++) {
+        if (vc->conns[i] == NULL)
+            continue;
+        vc->heap_free += devtls_conn_heap(vc->conns[i]);
+        devtls_conn_free(vc->conns[i]);
+        vc->conns[i] = NULL;
+    }
+}
+
+static json_t *op_tls(struct vcam *vc, json_t *id, const char *op, json_t *req)
+{
+    struct devtls_env env = tls_env(vc);
+    struct devtls_conn *kept = NULL;
     long leaked0 = vc->leaked;
-    json_t *r = devtls_run(&env, req);
+    json_t *r = devtls_run_keep(&env, req, &kept);
     /* The GC heap figure follows what devtls says is left after the operation
-     * (everything mbedTLS allocated is freed by then unless devtls leaks), less
-     * what a leak fault placed inside the operation took. */
+     * (everything mbedTLS allocated is freed by then unless devtls leaks, or the
+     * connection is kept: its TLS state stays charged), less what a leak fault
+     * placed inside the operation took. */
     json_t *after = json_object_get(r, "heap_after");
-    if (json_is_integer(after) && json_integer_value(after) > 0 &&
-        json_integer_value(after) <= vc->prof.heap) {
+    int figures = json_is_integer(after);   /* not a bad request: `after` is replaced below */
+    if (figures && json_integer_value(after) > 0 && json_integer_value(after) <= vc->prof.heap) {
         long left = (long)json_integer_value(after) - (vc->leaked - leaked0);
         vc->heap_free = left > 0 ? left : 0;
         json_object_set_new(r, "heap_after", json_integer(vc->heap_free));
     }
+    if (kept != NULL) {
+        long cid = conn_store(vc, kept);
+        json_object_set_new(r, "conn", cid ? json_integer(cid) : json_null());
+        if (cid == 0)
+            json_object_set_new(r, "heap_after", json_integer(vc->heap_free));
+    }
+    if (figures)
+        json_object_set_new(r, "open", json_integer(conns_open(vc)));
     if (json_object_get(r, "id") == NULL)
         json_object_set(r, "id", id);
     if (json_object_get(r, "op") == NULL)
         json_object_set_new(r, "op", json_string(op));
     return r;
+}
+
+/* A step on a kept connection (contracts §3 `conn`). */
+static json_t *op_conn(struct vcam *vc, json_t *id, json_t *req)
+{
+    json_int_t cid = 0;
+    enum why why = WHY_NONE;
+    int slot = -1;
+    if (field_int(req, "conn", &cid, &why) <= 0)
+        return bad_field(id, "conn", why == WHY_NONE ? WHY_MISSING : why, "conn");
+    for (int i = 0; i < VCAM_MAX_CONNS; i++)
+        if (vc->conns[i] != NULL && vc->conn_ids[i] == cid)
+            slot = i;
+    if (slot < 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown conn: %lld", (long long)cid);
+        return bad_request(id, "conn", msg);
+    }
+    struct devtls_env env = tls_env(vc);
+    long before = vc->heap_free, held = devtls_conn_heap(vc->conns[slot]);
+    int gone = 0;
+    json_t *r = devtls_conn_run(vc->conns[slot], &env, req, &gone);
+    vc->heap_free += held - (gone ? 0 : devtls_conn_heap(vc->conns[slot]));
+    if (gone) {
+        devtls_conn_free(vc->conns[slot]);
+        vc->conns[slot] = NULL;
+    }
+    if (json_object_get(r, "ms") != NULL) {   /* not a bad request */
+        json_object_set_new(r, "heap_before", json_integer(before));
+        json_object_set_new(r, "heap_after", json_integer(vc->heap_free));
+        json_object_set_new(r, "open", json_integer(conns_open(vc)));
+    }
+    return r;
+}
+
+static json_t *op_gc(struct vcam *vc, json_t *id, json_t *req)
+{
+    json_t *rel = json_object_get(req, "release");
+    if (rel != NULL && !json_is_null(rel) && !json_is_boolean(rel))
+        return bad_request(id, "gc", "wrong type: release must be bool");
+    if (json_is_true(rel))
+        conns_release(vc);
+    json_t *r = reply_new(id, "gc", "ok");
+    json_object_set_new(r, "heap_free", json_integer(vc->heap_free));
+    json_object_set_new(r, "open", json_integer(conns_open(vc)));
+    return r;
+}
+
+/* time.sleep(): Ctrl-C and faults still reach the device meanwhile. */
+static json_t *op_sleep(struct vcam *vc, json_t *id, json_t *req)
+{
+    json_int_t ms = 0;
+    enum why why = WHY_NONE;
+    if (field_int(req, "ms", &ms, &why) <= 0)
+        return bad_field(id, "sleep", why == WHY_NONE ? WHY_MISSING : why, "ms");
+    tm_ms until = tm_deadline_in(ms);
+    while (!tm_expired(until) && !cb_interrupted(vc))
+        tm_sleep_ms(tm_remaining_ms(until) < 20 ? tm_remaining_ms(until) : 20);
+    return reply_new(id, "sleep", "ok");
 }
 
 /* One line -> one reply. *after is set to VC_SOFT_RESET by the reset op. */
@@ -405,6 +516,12 @@ static json_t *handle(struct vcam *vc, const struct line *ln, int *after)
         r = op_clock(vc, id, req);
     else if (strcmp(op, "fault") == 0)
         r = op_fault(vc, id, req);
+    else if (strcmp(op, "conn") == 0)
+        r = op_conn(vc, id, req);
+    else if (strcmp(op, "gc") == 0)
+        r = op_gc(vc, id, req);
+    else if (strcmp(op, "sleep") == 0)
+        r = op_sleep(vc, id, req);
     else if (strcmp(op, "reset") == 0) {
         r = reply_new(id, "reset", "ok");
         *after = VC_SOFT_RESET;   /* machine.soft_reset() after the reply */
@@ -470,5 +587,6 @@ int vcam_agent_run(struct vcam *vc)
         }
     }
     free(ln.p);
+    conns_release(vc);   /* the agent's objects end with it (soft reset, reboot, EOF) */
     return r;
 }

@@ -1,5 +1,5 @@
 /* vcam's byte stream: buffered stdin in any chunking, the armed interrupt char,
- * output throttled to a baud rate (faults fire from here: vcam_fault.c), and the
+ * both directions throttled to a baud rate (faults fire from here: vcam_fault.c), and the
  * virtual RTC. */
 #include <errno.h>
 #include <poll.h>
@@ -36,13 +36,6 @@ int vcam_signalled(void)
     return g_signalled != 0;
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void write_all(struct vcam *vc, const unsigned char *p, size_t len)
 {
     while (len > 0 && vc->out_fd >= 0) {
@@ -62,14 +55,20 @@ static void write_all(struct vcam *vc, const unsigned char *p, size_t len)
     }
 }
 
-/* 8N1: ten bit times per byte. Chunks of ~10 ms keep the rate smooth. */
+/* 8N1: ten bit times per byte. */
+static int64_t line_bytes_per_s(const struct vcam *vc)
+{
+    return vc->baud / 10 > 0 ? vc->baud / 10 : 1;
+}
+
+/* Chunks of ~10 ms keep the rate smooth. */
 static void write_throttled(struct vcam *vc, const unsigned char *p, size_t len)
 {
-    int64_t bytes_per_s = vc->baud / 10 > 0 ? vc->baud / 10 : 1;
+    int64_t bytes_per_s = line_bytes_per_s(vc);
     size_t chunk = (size_t)(bytes_per_s / 100 > 0 ? bytes_per_s / 100 : 1);
     while (len > 0 && vc->out_fd >= 0 && !vcam_signalled()) {
         size_t n = len < chunk ? len : chunk;
-        int64_t now = now_us();
+        int64_t now = tm_now_us();
         if (vc->tx_next > now) {
             int64_t wait = vc->tx_next - now;
             struct timespec ts = { wait / 1000000, (wait % 1000000) * 1000 };
@@ -167,6 +166,31 @@ static void filter_intr(struct vcam *vc, size_t from)
     vc->in_len = w;
 }
 
+/* The throttled line's input side: a byte arrives 10 bit times after the one
+ * before it, so a request takes as long to come in as it would on a UART. How
+ * many bytes may be read now (at most ~10 ms worth); when none yet, wait up to
+ * *timeout_ms for the next and leave the poll nothing more to wait for. */
+static size_t rx_allowance(struct vcam *vc, size_t room, int *timeout_ms)
+{
+    int64_t bps = line_bytes_per_s(vc), now = tm_now_us();
+    size_t chunk = (size_t)(bps / 100 > 0 ? bps / 100 : 1);
+    if (vc->rx_next <= now) {
+        vc->rx_next = now;       /* an idle line: the next byte starts now */
+        return room < chunk ? room : chunk;
+    }
+    int64_t wait_us = vc->rx_next - now;
+    if (*timeout_ms > 0) {
+        int64_t cap = (int64_t)*timeout_ms * 1000;
+        struct timespec ts = { 0, 0 };
+        wait_us = wait_us < cap ? wait_us : cap;
+        ts.tv_sec = wait_us / 1000000;
+        ts.tv_nsec = (wait_us % 1000000) * 1000;
+        nanosleep(&ts, NULL);
+    }
+    *timeout_ms = 0;
+    return tm_now_us() >= vc->rx_next ? (room < chunk ? room : chunk) : 0;
+}
+
 /* Wait up to timeout_ms for input and append it to the buffer. */
 static void fill(struct vcam *vc, int timeout_ms)
 {
@@ -184,6 +208,8 @@ static void fill(struct vcam *vc, int timeout_ms)
         size_t queued = vc->in_len - vc->in_pos;
         room = queued >= vc->read_limit ? 0 : vc->read_limit - queued;
     }
+    if (vc->baud > 0 && room > 0)
+        room = rx_allowance(vc, room, &timeout_ms);
     struct pollfd pfd = { .fd = vc->in_fd, .events = POLLIN };
     int r = poll(&pfd, 1, room == 0 ? 0 : timeout_ms);
     if (r <= 0 || room == 0)
@@ -201,6 +227,8 @@ static void fill(struct vcam *vc, int timeout_ms)
     }
     size_t from = vc->in_len;
     vc->in_len += (size_t)n;
+    if (vc->baud > 0)
+        vc->rx_next += (int64_t)n * 1000000 / line_bytes_per_s(vc);
     if (vc->intr_active)
         filter_intr(vc, from);
 }

@@ -36,7 +36,8 @@ static const char usage[] =
     "                       baud:RATE; PLACE ms=N (after the first agent start) |\n"
     "                       request=N | byte=N | boot=N | stage=NAME[#N] with NAME\n"
     "                       listening|connected|client-hello|handshake|write|read\n"
-    "  --baud N             throttle output to N baud (8N1)\n"
+    "  --baud N             a UART at N baud (8N1): input and output both\n"
+    "                       throttled to N/10 bytes per second\n"
     "  --busy-main MS[:N]   a main.py runs after power-on (not after a soft reset):\n"
     "                       it prints a line every MS ms (a camera loop), reads no\n"
     "                       input and catches its first N Ctrl-C (default 0), as a\n"
@@ -212,7 +213,8 @@ static int setup(struct vcam *vc, const struct opts *o, char **argv)
     if (o->unset_clock && tm_parse_utc(o->unset_clock, &unset) != 0)
         return die_usage("--unset-clock", "expected an epoch or YYYY-MM-DDTHH:MM:SSZ, got",
                          o->unset_clock);
-    vcam_rtc_set(vc, unset);
+    /* Without machine.RTC the clock is the host's, right and not settable. */
+    vcam_rtc_set(vc, vc->prof.rtc ? unset : tm_wall_s());
     vc->baud = o->baud;
     if (o->check)
         return 0;   /* everything that could stop the camera starting is checked */

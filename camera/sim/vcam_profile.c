@@ -46,7 +46,7 @@ static int parse(struct tm_yaml *y, struct vcam_profile *p, struct tm_err *err)
     static const char *const keys[] = { "name", "doc", "openmv", "micropython", "board",
                                         "mcu", "impl_version", "sysname", "clock_unset",
                                         "pem", "tls13", "dtls", "client_id",
-                                        "io_error_text", "heap", "agent_heap", NULL };
+                                        "io_error_text", "heap", "agent_heap", "rtc", NULL };
     yaml_node_t *root = tm_yaml_root(y);
     if (!tm_yaml_is_map(root))
         return tm_yaml_fail(y, root, err, "a profile is a mapping");
@@ -82,9 +82,9 @@ static int parse(struct tm_yaml *y, struct vcam_profile *p, struct tm_err *err)
         return tm_yaml_fail(y, tls13, err, "field 'tls13': true is not supported by the "
                             "virtual camera (its mbedTLS build has no TLS 1.3)");
     /* Optional, default true: what current firmware has (docs/device-model.md §0). */
-    static const char *const features[] = { "dtls", "client_id", "io_error_text" };
-    int *const flags[] = { &p->dtls, &p->client_id, &p->io_error_text };
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const features[] = { "dtls", "client_id", "io_error_text", "rtc" };
+    int *const flags[] = { &p->dtls, &p->client_id, &p->io_error_text, &p->rtc };
+    for (size_t i = 0; i < 4; i++) {
         yaml_node_t *n = tm_yaml_get(y, root, features[i]);
         *flags[i] = 1;
         if (n != NULL && tm_yaml_bool(y, n, features[i], flags[i], err) != 0)

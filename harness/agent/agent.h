@@ -63,6 +63,8 @@ const json_t *agent_hello(const struct agent *a);
 const char *agent_link_spec(const struct agent *a);
 /* The link's re-enumerations so far (link_moves). */
 size_t agent_link_moves(const struct agent *a, const struct link_move **moves);
+/* link_identity of the agent's link (USB VID:PID and serial of a serial port), or NULL. */
+json_t *agent_link_identity(const struct agent *a);
 /* Upload mode of the last bootstrap: "raw-paste" or "raw", with "+deflate" when
  * the compressed loader was sent ("raw-paste+deflate", "raw+deflate"); "direct"
  * on an exec-agent: link (the program is the agent, nothing sent). */
@@ -96,7 +98,25 @@ int agent_call(struct agent *a, const char *op, const json_t *fields, tm_ms dead
 int agent_put(struct agent *a, const char *device_path, const unsigned char *data,
               size_t len, tm_ms deadline, struct tm_err *err);
 
+/* Traffic on the device link since agent_open, over every link it reopened:
+ * every byte each way (bootstrap, requests, replies, noise) and the time the
+ * harness waited on the link with a message part-way across it (a write the
+ * link had not taken in yet, a line partly received). Time the device spends
+ * before it starts answering is not counted. */
+struct agent_traffic {
+    unsigned long long sent, received;
+    long long wait_us;
+};
+void agent_traffic(const struct agent *a, struct agent_traffic *t);
+/* t - since, field by field (the traffic of one case). */
+void agent_traffic_since(const struct agent_traffic *t, const struct agent_traffic *since,
+                         struct agent_traffic *out);
+
 /* 1 when a message is a lost-device error (as opposed to a usage/setup error). */
 int agent_is_lost(const struct agent *a);
+/* 1 when the device was lost because it reset itself (soft reboot banner, back at
+ * the raw REPL, the agent program ended or said hello again): a session may
+ * expect that (outcome class `reset`) and bootstrap it again. */
+int agent_lost_by_reset(const struct agent *a);
 
 #endif

@@ -20,11 +20,18 @@ struct agent {
     int bootstraps;           /* successful bootstraps */
     int recoveries;           /* agent_recover() attempts */
     int lost;                 /* last failure was a lost device */
+    int lost_reset;           /* ... that reset itself (reboot banner, raw REPL, the
+                               * program's end, a second hello): it may come back */
     int fresh;                /* exec-agent: the program (re)started, its hello not read yet */
     int soft_reset;           /* the next bootstrap soft-resets the board in the raw REPL */
     const char *mode;
     size_t upload_bytes;      /* bytes of the program sent by the last bootstrap */
+    struct agent_traffic traffic;
 };
+
+/* link_write of the agent's link, counted in its traffic. */
+int agent_link_write(struct agent *a, const void *p, size_t n, tm_ms deadline,
+                     struct tm_err *err);
 
 /* Read more bytes into rx. >0 bytes, 0 deadline, -1 link closed, -2 error. */
 int agent_rx_fill(struct agent *a, tm_ms deadline, struct tm_err *err);

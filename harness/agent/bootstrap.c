@@ -31,7 +31,7 @@
 static int send_bytes(struct agent *a, const void *p, size_t n, tm_ms deadline,
                       struct tm_err *err)
 {
-    return link_write(a->link, p, n, deadline, err);
+    return agent_link_write(a, p, n, deadline, err);
 }
 
 static tm_ms min_deadline(tm_ms a, tm_ms b)
@@ -408,6 +408,7 @@ static int bootstrap_direct(struct agent *a, tm_ms deadline, struct tm_err *err)
         return tm_err_prefix(err, "bootstrap on '%s'", a->spec);
     a->bootstraps++;
     a->lost = 0;
+    a->lost_reset = 0;
     return 0;
 }
 
@@ -417,6 +418,7 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
     size_t len = 0, plen = 0;
     int rc = -1;
     a->lost = 0;
+    a->lost_reset = 0;
     if (a->link == NULL)
         return tm_err_set(err, "bootstrap on '%s': link is closed", a->spec);
     if (link_is_agent(a->link))
@@ -439,6 +441,7 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
         goto out;
     a->bootstraps++;
     a->lost = 0;
+    a->lost_reset = 0;
     rc = 0;
 out:
     free(packed);

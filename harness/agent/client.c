@@ -62,6 +62,11 @@ const json_t *agent_hello(const struct agent *a)
     return a->hello;
 }
 
+json_t *agent_link_identity(const struct agent *a)
+{
+    return a->link != NULL ? link_identity(a->link) : NULL;
+}
+
 const char *agent_link_spec(const struct agent *a)
 {
     return a->spec;
@@ -146,10 +151,40 @@ int agent_rx_fill(struct agent *a, tm_ms deadline, struct tm_err *err)
         a->rx = nb;
         a->rxcap = ncap;
     }
+    /* Bytes already here without their line end: the rest is in transit. */
+    int64_t t0 = a->rxlen > 0 ? tm_now_us() : 0;
     ssize_t r = link_read(a->link, a->rx + a->rxlen, a->rxcap - a->rxlen, deadline, err);
-    if (r > 0)
+    if (t0 != 0)
+        a->traffic.wait_us += tm_now_us() - t0;
+    if (r > 0) {
         a->rxlen += (size_t)r;
+        a->traffic.received += (unsigned long long)r;
+    }
     return (int)(r > 0 ? 1 : r);
+}
+
+int agent_link_write(struct agent *a, const void *p, size_t n, tm_ms deadline,
+                     struct tm_err *err)
+{
+    int64_t t0 = tm_now_us();
+    int rc = link_write(a->link, p, n, deadline, err);
+    a->traffic.wait_us += tm_now_us() - t0;
+    if (rc == 0)
+        a->traffic.sent += n;
+    return rc;
+}
+
+void agent_traffic(const struct agent *a, struct agent_traffic *t)
+{
+    *t = a->traffic;
+}
+
+void agent_traffic_since(const struct agent_traffic *t, const struct agent_traffic *since,
+                         struct agent_traffic *out)
+{
+    out->sent = t->sent - since->sent;
+    out->received = t->received - since->received;
+    out->wait_us = t->wait_us - since->wait_us;
 }
 
 void agent_rx_consume(struct agent *a, size_t n)
@@ -206,6 +241,7 @@ static int program_ended(struct agent *a, struct tm_err *err)
         }
     agent_rx_consume(a, a->rxlen);
     a->lost = 1;
+    a->lost_reset = 1;
     return tm_err_set(err, "device lost: the agent program ended%s%s",
                       last[0] ? ": " : "", last) ;
 }
@@ -234,8 +270,22 @@ static int take_line(struct agent *a, char **line, size_t *len)
 static int lost(struct agent *a, struct tm_err *err, const char *why, const char *line)
 {
     a->lost = 1;
+    a->lost_reset = 0;
     return tm_err_set(err, "device lost: %s%s%.120s%s", why, line ? " (\"" : "",
                       line ? line : "", line ? "\")" : "");
+}
+
+/* The device reset itself: lost, but a bootstrap may bring it back. */
+static int lost_reset(struct agent *a, struct tm_err *err, const char *why, const char *line)
+{
+    lost(a, err, why, line);
+    a->lost_reset = 1;
+    return -1;
+}
+
+int agent_lost_by_reset(const struct agent *a)
+{
+    return a->lost && a->lost_reset;
 }
 
 /* One line: 1 message for id, 0 not for us, -1 lost. */
@@ -255,9 +305,9 @@ static int handle_line(struct agent *a, long id, char *line, size_t len, json_t 
     if (!json_is_object(j)) {
         json_decref(j);
         if (strstr(line, "soft reboot") != NULL)
-            return lost(a, err, "soft reboot", line);
+            return lost_reset(a, err, "soft reboot", line);
         if (strstr(line, "raw REPL; CTRL-B to exit") != NULL)
-            return lost(a, err, "device is back at the raw REPL", line);
+            return lost_reset(a, err, "device is back at the raw REPL", line);
         if (++*noise > MAX_NOISE_LINES)
             return lost(a, err, "too many non-JSON lines", NULL);
         return 0;
@@ -273,7 +323,7 @@ static int handle_line(struct agent *a, long id, char *line, size_t len, json_t 
     }
     if (ev != NULL && strcmp(ev, "hello") == 0 && !json_is_integer(jid)) {
         json_decref(j);
-        return lost(a, err, "the agent restarted (a second hello)", NULL);
+        return lost_reset(a, err, "the agent restarted (a second hello)", NULL);
     }
     json_decref(j);   /* a late reply to an abandoned request: transcript only */
     return 0;
@@ -381,7 +431,7 @@ int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms dead
     if (line != NULL) {
         memcpy(line, text, len);
         line[len] = '\n';
-        rc = link_write(a->link, line, len + 1, deadline, err);
+        rc = agent_link_write(a, line, len + 1, deadline, err);
         free(line);
     }
     free(text);

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tm_err.h"
 
@@ -18,8 +19,11 @@ enum case_layer { CASE_LAYER_TLS, CASE_LAYER_SSL };            /* MicroPython mo
 enum case_verify { CASE_VERIFY_DEFAULT, CASE_VERIFY_NONE, CASE_VERIFY_OPTIONAL,
                    CASE_VERIFY_REQUIRED };
 /* reference: the fixtures' reference time; unset: the RTC's power-on value;
- * keep: the device's own clock, as it was when the run met the device. */
-enum case_clock { CASE_CLOCK_REFERENCE, CASE_CLOCK_UNSET, CASE_CLOCK_KEEP };
+ * keep: the device's own clock, as it was when the run met the device; now: this
+ * host's time when the case runs (the user's own certificates); at: a given
+ * time (an ISO-8601 value in the case, device.clock_at). */
+enum case_clock { CASE_CLOCK_REFERENCE, CASE_CLOCK_UNSET, CASE_CLOCK_KEEP, CASE_CLOCK_NOW,
+                  CASE_CLOCK_AT };
 enum case_backend { CASE_OPENSSL, CASE_GNUTLS };
 enum case_proto { CASE_TLS, CASE_DTLS };
 enum case_side { CASE_SIDE_DEVICE, CASE_SIDE_PEER };
@@ -31,6 +35,7 @@ enum case_outcome {
     CASE_OC_ERRNO, CASE_OC_TIMEOUT, CASE_OC_UNSUPPORTED, CASE_OC_ALERT_SENT,
     CASE_OC_ALERT_RECEIVED, CASE_OC_CLOSED, CASE_OC_NOT_STARTED,
     CASE_OC_RECOVERED,  /* "recovered:CLASS": failed as CLASS, then ok on the retry */
+    CASE_OC_RESET,      /* the device reset (or crashed and came back) at a step */
     CASE_OC_ANY,        /* "*" or a glob: whatever came */
     CASE_OC_INFRA,      /* lost, crashed, bad-request: never expected */
     CASE_OC_COUNT
@@ -61,6 +66,12 @@ struct case_device {
     enum case_layer layer;
     enum case_verify verify;
     enum case_clock clock;
+    int64_t clock_at;           /* CASE_CLOCK_AT: UTC epoch seconds */
+    /* CASE_CLOCK_AT from a case source with device.clock_span (x509-limbo): the
+     * device times that test the same as clock_at (no certificate of the case
+     * changes validity between them); a device that cannot set its clock runs the
+     * case when its own time is inside. Else both are clock_at. */
+    int64_t clock_span[2];
     int has_ca;                 /* 0: no load_verify_locations at all */
     struct case_source *ca;
     size_t nca;
@@ -121,12 +132,50 @@ struct case_expect {
     struct case_classes device, peer;
 };
 
-/* Room for multi-step device sessions: today every case is one step, the TLS
- * operation its device part describes (nsteps 0 means exactly that). */
-enum case_step_kind { CASE_STEP_OPEN };
+/* Multi-step device sessions (docs/contracts.md §5 `steps`): instead of one TLS
+ * operation, the device runs a sequence. An `open` step is the operation the
+ * device part describes (its expectation defaults to the case's), kept open
+ * for the steps after it unless `keep: false`; the others act on the last
+ * connection opened, or on the device. nsteps 0: the case is one operation. */
+enum case_step_kind { CASE_STEP_OPEN, CASE_STEP_WRITE, CASE_STEP_READ, CASE_STEP_CLOSE,
+                      CASE_STEP_GC, CASE_STEP_SLEEP, CASE_STEP_RESET, CASE_STEP_FAULT,
+                      CASE_STEP_REPEAT, CASE_STEP_KIND_COUNT };
+/* close: tls = close() on the TLS socket; raw = only the raw socket's close(), the
+ * TLS object is kept; leave = kept open and referenced; abort = RST (SO_LINGER 0). */
+enum case_close { CASE_CLOSE_TLS, CASE_CLOSE_RAW, CASE_CLOSE_LEAVE, CASE_CLOSE_ABORT };
+extern const struct case_names case_step_names, case_close_names;
+
+#define CASE_STEP_REPEAT_MAX 1000     /* times of one repeat block */
+#define CASE_STEPS_RUN_MAX 20000      /* steps a session runs, repeats unrolled */
+#define CASE_STEP_DEPTH_MAX 4         /* repeat blocks inside repeat blocks */
+#define CASE_STEP_DATA_MAX (1L << 20) /* bytes one write or read moves */
+
 struct case_step {
     enum case_step_kind kind;
+    int keep;                   /* open: the connection stays for later steps */
+    int asyncio;                /* open: through asyncio.open_connection (client only) */
+    char **peer_args;           /* open: tlspeer arguments added for this connection */
+    size_t npeer_args;
+    unsigned char *data;        /* write: the bytes; read: the bytes expected (NULL: any) */
+    long n;                     /* write/read: bytes; sleep: ms; repeat: times */
+    int echo;                   /* read: the bytes must be what this connection wrote */
+    enum case_close close;
+    char *fault;                /* fault: a vcam fault spec (common/tm_fault.h) */
+    json_t *options;            /* agent request fields for this step; NULL none */
+    int has_expect;             /* 0: open steps take the case's, others device ok */
     struct case_expect expect;
+    struct case_step *steps;    /* repeat: the block */
+    size_t nsteps;
+};
+
+/* Bounds on what a session's repetitions show (expect.trend): -1 = no bound. */
+struct case_bound {
+    long min, max;
+};
+struct case_trend {
+    struct case_bound heap_growth;  /* bytes per iteration, gc.mem_free() after gc.collect() */
+    struct case_bound open;         /* most connections the device held at an iteration's end */
+    struct case_bound handshake_ms; /* the slowest open step's handshake */
 };
 
 struct tm_case {
@@ -141,9 +190,13 @@ struct tm_case {
     struct case_device device;
     struct case_peer peer;
     json_t *proxy;              /* udpproxy (DTLS) or tcpproxy (TLS) settings, NULL for none */
+    char *target;               /* "HOST:PORT": a real server instead of the peer (repro
+                                   --target; device client only); NULL: the local peer */
     struct case_expect expect;
     struct case_step *steps;
     size_t nsteps;
+    struct case_trend trend;
+    char *skip;                 /* the source already knows the case cannot run: why */
 };
 
 /* The validator: a case's JSON (as scenario_expand makes it, or from a cases
@@ -153,6 +206,10 @@ struct tm_case {
  * words the scenario loader puts after FILE:LINE. c is then empty. */
 int case_build(const json_t *j, struct tm_case *c, struct tm_err *err);
 void case_free(struct tm_case *c);
+/* {"device": class|list, "peer": class|list (absent: "*")} → e, checked as
+ * case_build checks the case's; -1 with err (TM_E_INPUT), e then empty. */
+int case_expect_build(const json_t *j, struct case_expect *e, struct tm_err *err);
+void case_expect_free(struct case_expect *e);
 
 /* The value named s in t, or -1 with err (TM_E_INPUT) "field 'F': 's' is not
  * one of a, b, c". */
@@ -161,8 +218,10 @@ int case_enum_parse(const struct case_names *t, const char *s, struct tm_err *er
 const char *case_enum_name(const struct case_names *t, int v);
 
 /* 0 when cls is an outcome class (or a glob of them) a scenario may expect on
- * side; else -1 with err (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be
- * NULL) gets its enum case_outcome. */
+ * side, or one prefixed with '!' (the class is excluded: "error:*" with
+ * "!error:ecp-verify-failed" is any error but that one); else -1 with err
+ * (TM_E_INPUT): "expect.SIDE: 'cls': why". kind (may be NULL) gets its enum
+ * case_outcome. */
 int case_class_check(enum case_side side, const char *cls, enum case_outcome *kind,
                      struct tm_err *err);
 /* 0 when v is a heap_free figure a case may ask for; else -1 with err
@@ -170,6 +229,16 @@ int case_class_check(enum case_side side, const char *cls, enum case_outcome *ki
  * `repro --heap-free` share it, so all three refuse with the same words. */
 #define CASE_HEAP_FREE_MAX (1L << 30)
 int case_heap_free_check(long long v, struct tm_err *err);
+/* A `steps` item's JSON → st (docs/contracts.md §5); depth is its repeat nesting.
+ * -1 with err (TM_E_INPUT) "steps[i]…: why" (prefix names the item). *runs adds
+ * the steps it makes a session run, repeats unrolled. */
+int case_step_build(const json_t *j, const char *prefix, int depth, struct case_step *st,
+                    long *runs, struct tm_err *err);
+void case_step_free(struct case_step *st);
+/* How many steps of kind the n steps v run, repeat blocks unrolled. */
+long case_steps_count(const struct case_step *v, size_t n, enum case_step_kind kind);
+/* expect.trend's JSON (NULL: none) → t. -1 with err (TM_E_INPUT). */
+int case_trend_build(const json_t *j, struct case_trend *t, struct tm_err *err);
 
 /* 1 for lost, crashed, bad-request (and NULL): no verdict can come of them. */
 int case_class_is_infra(const char *cls);

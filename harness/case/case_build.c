@@ -8,16 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tm_time.h"
+
 static const char *const roles[] = { "client", "server" };
 static const char *const layers[] = { "tls", "ssl" };
 static const char *const verifies[] = { "default", "none", "optional", "required" };
-static const char *const clocks[] = { "reference", "unset", "keep" };
+static const char *const clocks[] = { "reference", "unset", "keep", "now" };
 static const char *const backends[] = { "openssl", "gnutls" };
 static const char *const protos[] = { "tls", "dtls" };
 const struct case_names case_role_names = { "role", roles, 2 };
 const struct case_names case_layer_names = { "layer", layers, 2 };
 const struct case_names case_verify_names = { "verify", verifies, 4 };
-const struct case_names case_clock_names = { "clock", clocks, 3 };
+const struct case_names case_clock_names = { "clock", clocks, 4 };
 const struct case_names case_backend_names = { "backend", backends, 2 };
 const struct case_names case_proto_names = { "proto", protos, 2 };
 
@@ -229,21 +231,63 @@ static int device_heap_free(const json_t *d, struct case_device *dev, struct tm_
     return 0;
 }
 
+/* clock: one of the names, or an ISO-8601 UTC time (CASE_CLOCK_AT). */
+static int device_clock(const json_t *d, struct case_device *dev, struct tm_err *err)
+{
+    const char *s = json_string_value(json_object_get(d, "clock"));
+    int clock = CASE_CLOCK_REFERENCE;
+    if (json_object_get(d, "clock") == NULL)
+        return dev->clock = CASE_CLOCK_REFERENCE, 0;
+    if (s != NULL && s[0] >= '0' && s[0] <= '9') {
+        if (tm_parse_utc(s, &dev->clock_at) != 0)
+            return tm_err_setc(err, TM_E_INPUT, "field 'clock': '%s' is not a time "
+                               "(YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DD)", s);
+        dev->clock = CASE_CLOCK_AT;
+        return 0;
+    }
+    if (opt_enum(d, "clock", &case_clock_names, CASE_CLOCK_REFERENCE, &clock, err) != 0)
+        return -1;   /* the loader's words for a scenario file's typo */
+    dev->clock = (enum case_clock)clock;
+    return 0;
+}
+
+/* device.clock_span ([from, to] epochs around an ISO clock's time): the device
+ * times at which the case tests what it does at clock_at. */
+static int device_clock_span(const json_t *d, struct case_device *dev, struct tm_err *err)
+{
+    const json_t *span = json_object_get(d, "clock_span");
+    dev->clock_span[0] = dev->clock_span[1] = dev->clock_at;
+    if (span == NULL || json_is_null(span))
+        return 0;
+    if (dev->clock != CASE_CLOCK_AT)
+        return tm_err_setc(err, TM_E_INPUT, "device.clock_span: only with a clock that is a "
+                           "time");
+    if (json_array_size(span) != 2 || !json_is_integer(json_array_get(span, 0))
+        || !json_is_integer(json_array_get(span, 1))
+        || json_integer_value(json_array_get(span, 0)) > dev->clock_at
+        || json_integer_value(json_array_get(span, 1)) < dev->clock_at)
+        return tm_err_setc(err, TM_E_INPUT, "device.clock_span: expected [from, to] epochs "
+                           "around the clock's time");
+    dev->clock_span[0] = json_integer_value(json_array_get(span, 0));
+    dev->clock_span[1] = json_integer_value(json_array_get(span, 1));
+    return 0;
+}
+
 static int build_device(const json_t *d, struct case_device *dev, struct tm_err *err)
 {
-    int role, layer, verify, clock;
+    int role, layer, verify;
     if (!json_is_object(d))
         return tm_err_setc(err, TM_E_INPUT, "missing field 'device'");
     if (opt_enum(d, "role", &case_role_names, CASE_CLIENT, &role, err) != 0
         || opt_enum(d, "layer", &case_layer_names, CASE_LAYER_TLS, &layer, err) != 0
         || opt_enum(d, "verify", &case_verify_names, CASE_VERIFY_DEFAULT, &verify, err) != 0
-        || opt_enum(d, "clock", &case_clock_names, CASE_CLOCK_REFERENCE, &clock, err) != 0)
+        || device_clock(d, dev, err) != 0)
         return -1;
     dev->role = (enum case_role)role;
     dev->layer = (enum case_layer)layer;
     dev->verify = (enum case_verify)verify;
-    dev->clock = (enum case_clock)clock;
-    if (device_ca(d, dev, err) != 0 || device_chain(d, dev, err) != 0
+    if (device_clock_span(d, dev, err) != 0 || device_ca(d, dev, err) != 0
+        || device_chain(d, dev, err) != 0
         || opt_str(d, "server_hostname", "device.", &dev->server_hostname, err) != 0
         || opt_str(d, "send", "device.", &dev->send, err) != 0
         || device_heap_free(d, dev, err) != 0)
@@ -369,8 +413,49 @@ static int build_header(const json_t *j, struct tm_case *c, struct tm_err *err)
     if (in != NULL && !json_is_boolean(in))
         return tm_err_setc(err, TM_E_INPUT, "field 'insecure': expected true or false");
     c->insecure = json_is_true(in);
+    if (opt_str(j, "skip", "", &c->skip, err) != 0)
+        return -1;
     const json_t *tags = json_object_get(j, "tags");
     return tags == NULL ? 0 : str_list(tags, "tags", &c->tags, &c->ntags, err);
+}
+
+int case_expect_build(const json_t *j, struct case_expect *e, struct tm_err *err)
+{
+    memset(e, 0, sizeof *e);
+    if (build_classes(json_object_get(j, "device"), CASE_SIDE_DEVICE, &e->device, err) == 0
+        && build_classes(json_object_get(j, "peer"), CASE_SIDE_PEER, &e->peer, err) == 0)
+        return 0;
+    case_expect_free(e);
+    return -1;
+}
+
+/* The session (contracts §5 `steps`); absent or null: one operation. */
+static int build_steps(const json_t *steps, struct tm_case *c, struct tm_err *err)
+{
+    long runs = 0;
+    if (steps == NULL || json_is_null(steps))
+        return 0;
+    if (!json_is_array(steps) || json_array_size(steps) == 0)
+        return tm_err_setc(err, TM_E_INPUT, "field 'steps': expected a non-empty list");
+    c->steps = calloc(json_array_size(steps), sizeof *c->steps);
+    if (c->steps == NULL)
+        return tm_err_setc(err, TM_E_NOMEM, "steps: out of memory");
+    size_t i;
+    const json_t *it;
+    json_array_foreach(steps, i, it) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "steps[%zu]", i);
+        c->nsteps++;
+        if (case_step_build(it, prefix, 0, &c->steps[i], &runs, err) != 0)
+            return -1;
+    }
+    for (i = 0; i < c->nsteps && c->steps[i].kind != CASE_STEP_OPEN
+                && c->steps[i].kind != CASE_STEP_REPEAT; i++)
+        ;
+    if (i == c->nsteps)
+        return tm_err_setc(err, TM_E_INPUT, "field 'steps': no open step (a session opens "
+                           "at least one connection)");
+    return 0;
 }
 
 const struct case_proxy_key case_proxy_keys[] = {
@@ -408,6 +493,29 @@ const char *case_proxy_proto(const json_t *spec, struct tm_err *err)
     return proto ? proto : "dtls";
 }
 
+/* "HOST:PORT" of a real server (repro --target): a client case's peer. */
+static int build_target(const json_t *j, struct tm_case *c, struct tm_err *err)
+{
+    if (opt_str(j, "target", "", &c->target, err) != 0)
+        return -1;
+    if (c->target == NULL)
+        return 0;
+    const char *colon = strrchr(c->target, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (colon == NULL || colon == c->target || end == colon + 1 || *end != '\0' || port < 1
+        || port > 65535)
+        return tm_err_setc(err, TM_E_INPUT, "field 'target': '%s' is not HOST:PORT (port "
+                           "1..65535)", c->target);
+    if (c->device.role != CASE_CLIENT)
+        return tm_err_setc(err, TM_E_INPUT, "field 'target': a real server is reached by a "
+                           "device in the client role (device.role is server)");
+    if (c->proxy != NULL)
+        return tm_err_setc(err, TM_E_INPUT, "field 'target': no proxy between the device and "
+                           "a real server");
+    return 0;
+}
+
 int case_build(const json_t *j, struct tm_case *c, struct tm_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -422,8 +530,9 @@ int case_build(const json_t *j, struct tm_case *c, struct tm_err *err)
         tm_err_setc(err, TM_E_INPUT, "missing field 'expect'");
         goto fail;
     }
-    if (build_classes(json_object_get(exp, "device"), CASE_SIDE_DEVICE, &c->expect.device, err) != 0
-        || build_classes(json_object_get(exp, "peer"), CASE_SIDE_PEER, &c->expect.peer, err) != 0)
+    if (case_expect_build(exp, &c->expect, err) != 0
+        || build_steps(json_object_get(j, "steps"), c, err) != 0
+        || case_trend_build(json_object_get(exp, "trend"), &c->trend, err) != 0)
         goto fail;
     if (proxy != NULL && !json_is_null(proxy)) {
         if (!json_is_object(proxy)) {
@@ -440,6 +549,8 @@ int case_build(const json_t *j, struct tm_case *c, struct tm_err *err)
         }
         c->proxy = json_deep_copy(proxy);
     }
+    if (build_target(j, c, err) != 0)
+        goto fail;
     return 0;
 fail:
     case_free(c);
@@ -451,6 +562,13 @@ static void free_classes(struct case_classes *k)
     free_list(k->v, k->n);
 }
 
+void case_expect_free(struct case_expect *e)
+{
+    free_classes(&e->device);
+    free_classes(&e->peer);
+    memset(e, 0, sizeof *e);
+}
+
 void case_free(struct tm_case *c)
 {
     if (c == NULL)
@@ -459,6 +577,7 @@ void case_free(struct tm_case *c)
     free(c->scenario);
     free(c->file);
     free(c->doc);
+    free(c->skip);
     free_list(c->tags, c->ntags);
     free(c->keytype);
     struct case_device *d = &c->device;
@@ -485,12 +604,10 @@ void case_free(struct tm_case *c)
     free(p->flags);
     free_list(p->args, p->nargs);
     json_decref(c->proxy);
-    free_classes(&c->expect.device);
-    free_classes(&c->expect.peer);
-    for (size_t i = 0; i < c->nsteps; i++) {
-        free_classes(&c->steps[i].expect.device);
-        free_classes(&c->steps[i].expect.peer);
-    }
+    free(c->target);
+    case_expect_free(&c->expect);
+    for (size_t i = 0; i < c->nsteps; i++)
+        case_step_free(&c->steps[i]);
     free(c->steps);
     memset(c, 0, sizeof *c);
 }

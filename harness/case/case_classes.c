@@ -20,6 +20,7 @@ static const struct {
     { CASE_OC_UNSUPPORTED, "unsupported", 1, 0 },
     { CASE_OC_CLOSED, "closed", 0, 1 },
     { CASE_OC_NOT_STARTED, "not-started", 0, 1 },
+    { CASE_OC_RESET, "reset", 1, 0 },
     { CASE_OC_VERIFY_FAILED, "verify-failed:", 1, 0 },
     { CASE_OC_ERROR, "error:", 1, 1 },
     { CASE_OC_ERRNO, "errno:", 1, 0 },
@@ -104,6 +105,12 @@ int case_class_check(enum case_side side, const char *cls, enum case_outcome *ki
         *kind = CASE_OC_INFRA;
     if (cls == NULL || *cls == '\0')
         return tm_err_setc(err, TM_E_INPUT, "expect.%s: '': empty class", sn);
+    if (cls[0] == '!') {    /* an exclusion: the class after it must be one */
+        if (cls[1] == '!' || strcmp(cls + 1, "*") == 0)
+            return tm_err_setc(err, TM_E_INPUT, "expect.%s: '%s': '!' excludes one class "
+                               "or family", sn, cls);
+        return case_class_check(side, cls + 1, kind, err);
+    }
     if (case_class_is_infra(cls))
         return tm_err_setc(err, TM_E_INPUT, "expect.%s: '%s': '%s' is an infrastructure "
                            "outcome, never expected", sn, cls, cls);

@@ -13,6 +13,9 @@ char *classify_device(const json_t *reply);
 /* Peer outcome class from a tlspeer result line (NULL → "crashed"). Caller frees. */
 char *classify_peer(const json_t *result);
 
+/* 1 when cls is one of list's classes or matches one of its globs. */
+int classify_matches(const json_t *list, const char *cls);
+
 /* Verdict for one case: "pass", "fail", "xfail", "xpass" or "error".
  * expected: the case's {"device":[…],"peer":[…]}; xfail: the profile entry that
  * covers this case, or NULL. A negative expectation passes only with evidence

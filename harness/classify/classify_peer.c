@@ -95,6 +95,8 @@ char *classify_peer(const json_t *result)
         return with("alert-received:", str(result, "alert_received"));
     if (strcmp(hs, "not-started") == 0)
         return strdup("not-started");   /* the device never reached the peer */
+    if (strcmp(hs, "remote") == 0)
+        return strdup("remote");        /* repro --target: a real server, not ours to see */
     if (strcmp(hs, "timeout") == 0)
         return strdup("timeout");
     if (strcmp(hs, "ok") == 0) {

@@ -22,16 +22,24 @@ static const char *str(const json_t *o, const char *k)
 
 /* Class against one expected entry: equal, or a glob ("alert-sent:*"). Exact
  * reasons are exact: verify-failed:expired does not match verify-failed:hostname. */
-static int matches(const json_t *list, const char *cls)
+static int match_one(const char *e, const char *cls)
+{
+    return strcmp(e, cls) == 0 || (strpbrk(e, "*?[") && fnmatch(e, cls, 0) == 0);
+}
+
+/* An entry "!C" excludes C whatever the others say (case_class_check). */
+int classify_matches(const json_t *list, const char *cls)
 {
     size_t i;
     json_t *v;
+    int hit = 0;
     json_array_foreach(list, i, v) {
         const char *e = json_string_value(v);
-        if (e != NULL && (strcmp(e, cls) == 0 || (strpbrk(e, "*?[") && fnmatch(e, cls, 0) == 0)))
-            return 1;
+        if (e != NULL && e[0] == '!' && match_one(e + 1, cls))
+            return 0;
+        hit |= e != NULL && e[0] != '!' && match_one(e, cls);
     }
-    return 0;
+    return hit;
 }
 
 static int lists(const json_t *list, const char *s)
@@ -105,7 +113,7 @@ const char *classify_verdict(const json_t *expected, const char *device_class,
     if (case_class_is_infra(device_class) || peer_class == NULL || !strcmp(peer_class, "crashed"))
         return infra_verdict(device_class, peer_class, reply, reason, reason_len);
     const json_t *xd = json_object_get(expected, "device"), *xp = json_object_get(expected, "peer");
-    int dm = matches(xd, device_class), pm = matches(xp, peer_class);
+    int dm = classify_matches(xd, device_class), pm = classify_matches(xp, peer_class);
     int ok = dm && pm;
     join(xd, ed, sizeof ed);
     join(xp, ep, sizeof ep);

@@ -79,7 +79,8 @@ int main(int argc, char **argv)
         { "run", 1, NULL, cli_run },     { "repro", 1, NULL, cli_repro },
         { "list", 0, cli_list, NULL },   { "ports", 0, cli_ports, NULL },
         { "info", 0, cli_info, NULL },   { "diff", 0, cli_diff, NULL },
-        { "merge", 0, cli_merge, NULL },
+        { "merge", 0, cli_merge, NULL },  { "compare", 0, cli_compare, NULL },
+        { "limbo", 1, NULL, cli_limbo },
     };
     /* A TCP link or a peer's pipe closing under a write is an error to report,
      * not a reason to die. */
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
         return cmds[i].full ? cmds[i].fn_full(argc - 1, argv + 1, argc, argv)
                             : cmds[i].fn(argc - 1, argv + 1);
     }
-    return cli_usage_error(NULL, "unknown command '%s' (run, list, ports, info, diff, merge, repro)",
+    return cli_usage_error(NULL, "unknown command '%s' (run, list, ports, info, diff, merge, "
+                           "compare, repro, limbo)",
                            argv[1]);
 }

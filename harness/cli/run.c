@@ -18,7 +18,7 @@ enum {
     /* repro */
     O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
     O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
-    O_XDEV, O_XPEER, O_HEAP_FREE,
+    O_XDEV, O_XPEER, O_TARGET, O_CIPHER, O_DEVOPT, O_PROXY, O_PEERKEY, O_HEAP_FREE, O_SAVE,
 };
 
 static const struct option run_opts[] = {
@@ -48,6 +48,9 @@ static const struct option run_opts[] = {
     { "peer-servername", required_argument, 0, O_PSNI }, { "peer-arg", required_argument, 0, O_PARG },
     { "expect-device", required_argument, 0, O_XDEV }, { "expect-peer", required_argument, 0, O_XPEER },
     { "heap-free", required_argument, 0, O_HEAP_FREE },
+    { "target", required_argument, 0, O_TARGET },     { "cipher", required_argument, 0, O_CIPHER },
+    { "device-option", required_argument, 0, O_DEVOPT }, { "proxy", required_argument, 0, O_PROXY },
+    { "peer-set", required_argument, 0, O_PEERKEY }, { "save-scenario", required_argument, 0, O_SAVE },
     { 0, 0, 0, 0 },
 };
 
@@ -62,6 +65,8 @@ struct cli_state {
     const char *case_id, *cases_file;
     json_t *custom;          /* repro: the case being built from options */
     int custom_used;
+    struct field *field;     /* repro: the user's own files, when the case names any */
+    const char *save;        /* repro --save-scenario NAME */
 };
 
 static int one_of(const char *cmd, const char *flag, const char *v, const char *const *allowed)
@@ -92,13 +97,33 @@ static void append(json_t *o, const char *k, json_t *v)
     json_array_append_new(a, v);
 }
 
+/* --device-option K=V (an agent request field), --proxy K=V (the proxy block),
+ * --peer-set K=V (a scenario peer key): V is read as JSON when it parses
+ * (numbers, true, lists), else taken as a string; the keys and values are
+ * then judged by case_build, as a scenario file's are. */
+static int key_value(struct cli_state *s, int c, const char *arg)
+{
+    const char *flag = c == O_DEVOPT ? "--device-option" : c == O_PROXY ? "--proxy" : "--peer-set";
+    const char *eq = strchr(arg, '=');
+    if (eq == NULL || eq == arg)
+        return cli_usage_error(s->cmd, "%s: expected KEY=VALUE, got '%s'", flag, arg);
+    char *key = strndup(arg, (size_t)(eq - arg));
+    json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+    if (v == NULL)
+        v = json_string(eq + 1);
+    json_t *obj = c == O_DEVOPT ? sub(sub(s->custom, "device"), "options")
+                  : c == O_PROXY ? sub(s->custom, "proxy") : sub(s->custom, "peer");
+    json_object_set_new(obj, key, v);
+    free(key);
+    return 0;
+}
+
 /* repro options that build a case from scratch. */
 static int repro_opt(struct cli_state *s, int c, const char *arg)
 {
     static const char *const roles[] = { "client", "server", NULL };
     static const char *const layers[] = { "tls", "ssl", NULL };
     static const char *const verifies[] = { "none", "optional", "required", "default", NULL };
-    static const char *const clocks[] = { "reference", "unset", "keep", NULL };
     static const char *const backends[] = { "openssl", "gnutls", NULL };
     static const char *const protos[] = { "tls", "dtls", NULL };
     json_t *dev = sub(s->custom, "device"), *peer = sub(s->custom, "peer");
@@ -120,11 +145,19 @@ static int repro_opt(struct cli_state *s, int c, const char *arg)
             return 2;
         json_object_set_new(dev, "verify", json_string(arg));
         return 0;
-    case O_CLOCK:
-        if (one_of(s->cmd, "--clock", arg, clocks))
-            return 2;
+    case O_CLOCK:   /* a name or an ISO-8601 time: case_build says which is wrong */
         json_object_set_new(dev, "clock", json_string(arg));
         return 0;
+    case O_TARGET:
+        json_object_set_new(s->custom, "target", json_string(arg));
+        return 0;
+    case O_CIPHER:
+        append(dev, "ciphers", json_string(arg));
+        return 0;
+    case O_DEVOPT:
+    case O_PROXY:
+    case O_PEERKEY:
+        return key_value(s, c, arg);
     case O_BACKEND:
         if (one_of(s->cmd, "--backend", arg, backends))
             return 2;
@@ -263,8 +296,12 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
         if (!repro) break;
         s->cases_file = arg;
         return 0;
+    case O_SAVE:
+        if (!repro) break;
+        s->save = arg;
+        return 0;
     default:
-        if (repro && c >= O_ROLE && c <= O_HEAP_FREE)
+        if (repro && c >= O_ROLE && c < O_SAVE)
             return repro_opt(s, c, arg);
         break;
     }
@@ -410,6 +447,10 @@ static json_t *repro_case(struct cli_state *s, struct tm_err *err)
         json_object_set_new(dev, "role", json_string("client"));
     if (!json_object_get(dev, "verify"))
         json_object_set_new(dev, "verify", json_string("required"));
+    /* The user's files: read and checked now, the case pointed at REPORT/field/. */
+    s->field = field_plan(k, s->o.report_dir, err);
+    if (s->field == NULL)
+        return NULL;
     if (!json_object_get(dev, "server_hostname"))
         json_object_set_new(dev, "server_hostname", json_string("test.local"));
     if (!json_object_get(axes, "backend"))
@@ -420,8 +461,8 @@ static json_t *repro_case(struct cli_state *s, struct tm_err *err)
     sub(k, "peer");
     if (!json_object_get(exp, "device"))
         json_object_set_new(exp, "device", json_pack("[s]", "ok"));
-    if (!json_object_get(exp, "peer"))
-        json_object_set_new(exp, "peer", json_pack("[s]", "ok"));
+    if (!json_object_get(exp, "peer"))   /* a real server's side is not ours to see */
+        json_object_set_new(exp, "peer", json_pack("[s]", json_object_get(k, "target") ? "*" : "ok"));
     char id[256];
     snprintf(id, sizeof id, "repro/%s/custom/%s", json_string_value(json_object_get(axes, "backend")),
              json_string_value(json_object_get(axes, "proto")));
@@ -430,7 +471,8 @@ static json_t *repro_case(struct cli_state *s, struct tm_err *err)
     json_object_set_new(k, "doc", json_string("reproduction from command-line options"));
     json_object_set_new(k, "tags", json_pack("[s]", "repro"));
     json_object_set_new(k, "insecure", json_false());
-    json_object_set_new(k, "proxy", json_null());
+    if (!json_object_get(k, "proxy"))
+        json_object_set_new(k, "proxy", json_null());
     /* The same validator as scenario files: a typo in --expect-device gets the
      * words the loader gives the same typo in a file. */
     struct tm_case typed;
@@ -453,14 +495,32 @@ int cli_repro(int argc, char **argv, int full_argc, char **full_argv)
     if (rc == 0 && s.case_id == NULL && !s.custom_used)
         rc = cli_usage_error("repro", "give --case ID, or describe the case (--ca, --chain, "
                              "--peer-cert, …)");
+    if (s.o.report_dir == NULL)
+        s.o.report_dir = "results/repro";
     json_t *cases = rc == 0 ? repro_case(&s, &err) : NULL;
     if (rc == 0 && cases == NULL) {
         tm_say("tlsmatrix repro: %s", err.msg);
         rc = 2;
     }
+    if (rc == 0 && s.save != NULL) {
+        if (s.case_id != NULL)
+            rc = cli_usage_error("repro", "--save-scenario writes a case built from options; "
+                                 "--case is already a scenario's");
+        else if (field_save(s.save, json_array_get(cases, 0), s.field, &err) != 0) {
+            tm_say("tlsmatrix repro: %s", err.msg);
+            rc = 2;
+        } else {
+            tm_say("tlsmatrix repro: scenario written to %s.yaml%s%s%s", s.save,
+                   field_used(s.field) ? " and its certificates' description to " : "",
+                   field_used(s.field) ? s.save : "", field_used(s.field) ? ".pki.yaml" : "");
+        }
+    }
     if (rc == 0) {
-        if (s.o.report_dir == NULL)
-            s.o.report_dir = "results/repro";
+        if (field_used(s.field)) {
+            s.o.prepare = field_prepare;
+            s.o.prepare_arg = s.field;
+        }
+        s.o.start_failure_is_setup = 1;
         if (s.o.until_fail && s.o.repeat <= 0)
             s.o.repeat = 1000;
         s.o.cases = cases;
@@ -471,5 +531,6 @@ int cli_repro(int argc, char **argv, int full_argc, char **full_argv)
     json_decref(cases);
     json_decref(s.custom);
     lab_free(&s.lab);
+    field_free(s.field);
     return rc;
 }

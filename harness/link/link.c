@@ -15,7 +15,7 @@
 #include "tm_proc.h"
 
 #define VCAM_CHECK_MS 10000
-#define KINDS "serial:PATH, PATH, serial:id=SERIAL, auto, tcp:HOST:PORT, exec:CMD, " \
+#define KINDS "serial:PATH, PATH, serial:id=SERIAL, auto, tcp:HOST:PORT, rfc2217:HOST:PORT, exec:CMD, " \
               "exec-agent:CMD, virtual[:ARGS]"
 
 /* The argument after a kind's prefix, or NULL when spec is not of that kind. */
@@ -37,6 +37,7 @@ int link_spec_check(const char *spec, struct tm_err *err)
         const char *prefix;
         int (*check)(const char *arg, struct tm_err *err);
     } kinds[] = { { "serial:", link_serial_check }, { "tcp:", link_tcp_check },
+                  { "rfc2217:", link_rfc2217_check },
                   { "exec:", link_exec_check },
                   { "exec-agent:", link_exec_check } };
     if (strcmp(spec, "auto") == 0)
@@ -127,6 +128,8 @@ struct link *link_open_logged(const char *asked, const char *stderr_path, struct
         rc = link_serial_open(l, arg, err);
     } else if ((arg = after(spec, "tcp:")) != NULL) {
         rc = link_tcp_open(l, arg, err);
+    } else if ((arg = after(spec, "rfc2217:")) != NULL) {
+        rc = link_rfc2217_open(l, arg, err);
     } else if ((arg = after(spec, "exec:")) != NULL) {
         rc = link_exec_open(l, arg, stderr_path, 0, err);
     } else if ((arg = after(spec, "exec-agent:")) != NULL) {
@@ -155,6 +158,22 @@ static int closed(const struct link *l, struct tm_err *err, const char *why)
 
 ssize_t link_read(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm_err *err)
 {
+    if (l->kind != LINK_RFC2217)
+        return link_read_raw(l, buf, n, deadline, err);
+    /* Telnet commands alone decode to nothing: read on until data or the deadline. */
+    for (int spins = 0; spins < 100000; spins++) {
+        ssize_t r = link_read_raw(l, buf, n, deadline, err);
+        if (r <= 0)
+            return r;
+        size_t d = link_rfc2217_decode(l, buf, (size_t)r);
+        if (d > 0)
+            return (ssize_t)d;
+    }
+    return 0;
+}
+
+ssize_t link_read_raw(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm_err *err)
+{
     if (l->fd < 0)
         return closed(l, err, "not open"), -1;
     for (int spins = 0; spins < 1000000; spins++) {
@@ -179,7 +198,24 @@ ssize_t link_read(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm
     return 0;
 }
 
+static int write_all(struct link *l, const void *buf, size_t n, tm_ms deadline,
+                     struct tm_err *err);
+
 int link_write(struct link *l, const void *buf, size_t n, tm_ms deadline, struct tm_err *err)
+{
+    if (l->kind != LINK_RFC2217)
+        return write_all(l, buf, n, deadline, err);
+    size_t m = 0;
+    unsigned char *t = link_rfc2217_escape(buf, n, &m);   /* 0xFF doubled */
+    if (t == NULL)
+        return tm_err_set(err, "out of memory") - 1;
+    int rc = write_all(l, t, m, deadline, err);
+    free(t);
+    return rc;
+}
+
+static int write_all(struct link *l, const void *buf, size_t n, tm_ms deadline,
+                     struct tm_err *err)
 {
     const unsigned char *p = buf;
     size_t done = 0;
@@ -222,6 +258,8 @@ int link_reset(struct link *l, struct tm_err *err)
         return link_serial_reset(l, err);
     case LINK_EXEC:
         return link_exec_reset(l, err);
+    case LINK_RFC2217:
+        return link_rfc2217_reset(l, err);
     case LINK_TCP:
     default:
         return tm_err_set(err, "link '%s': a TCP link cannot reset the device", l->spec);
@@ -286,6 +324,7 @@ void link_close(struct link *l)
         link_exec_close(l);
         break;
     case LINK_TCP:
+    case LINK_RFC2217:
         if (l->fd >= 0)
             close(l->fd);
         break;

@@ -10,6 +10,9 @@
  *                          at every open: the board may come back as another tty)
  *   auto                   the only MicroPython/OpenMV board present (by VID:PID)
  *   tcp:HOST:PORT          a serial port exported raw over TCP (ser2net, labgrid)
+ *   rfc2217:HOST:PORT[,baud=N]  a remote serial port behind an RFC 2217 telnet
+ *                          server (ser2net telnet(rfc2217), labgrid): baud, 8N1,
+ *                          DTR/RTS and break sent to the port; reset as on a local one
  *   exec:CMD ARGS…         a program on a pseudo-terminal (raw mode), e.g. a
  *                          MicroPython unix build or the virtual camera
  *   exec-agent:CMD ARGS…   a program that is the agent already (e.g. a MicroPython
@@ -22,6 +25,7 @@
 #ifndef TM_LINK_H
 #define TM_LINK_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +36,7 @@
 
 struct link;
 
-enum link_kind { LINK_SERIAL, LINK_TCP, LINK_EXEC };
+enum link_kind { LINK_SERIAL, LINK_TCP, LINK_EXEC, LINK_RFC2217 };
 
 /* Open a link from its spec. Errors name the spec; a locked serial port gives
  * "port busy" in the message (link_error_is_busy() tells callers). */
@@ -92,6 +96,10 @@ int link_spec_check(const char *spec, struct tm_err *err);
  * profile (`vcam --check`): run before any device starts, so a spec that could
  * never work is a setup error, not a device lost. */
 int link_preflight(const char *spec, struct tm_err *err);
+/* Where the link leads, for the run's record of the device: {"port", "vid",
+ * "pid", "serial"} (hex VID:PID; serial when the device has one) for a USB serial
+ * port, NULL for other kinds. New reference. */
+json_t *link_identity(const struct link *l);
 /* 1 when the spec names a program the harness starts (virtual, exec:,
  * exec-agent:): several instances of it can run side by side. */
 int link_spec_spawns(const char *spec);

@@ -31,6 +31,11 @@ struct link {
     char home[64];          /* exec-agent: its private working directory, "" none */
     char asked[1024];       /* the spec as given (auto, serial:id=: looked up per open) */
     char *reset_cmd;        /* link_set_reset_command: link_hard_reset runs it; NULL none */
+    /* rfc2217: the telnet decoder, across reads */
+    int tn_state, tn_verb;
+    unsigned char tn_sb[32];
+    size_t tn_sblen;
+    unsigned tn_acks;       /* bit 0: DO COM-PORT; bit N: COM-PORT command N answered */
 };
 
 /* Per kind: 0 when the argument after "KIND:" is well formed (nothing opened). */
@@ -49,6 +54,19 @@ int link_serial_wait_gone(struct link *l, tm_ms deadline, struct tm_err *err);
 void link_serial_close(struct link *l);
 
 int link_tcp_open(struct link *l, const char *arg, struct tm_err *err);
+
+int link_rfc2217_check(const char *arg, struct tm_err *err);
+/* Connect, negotiate binary telnet with COM-PORT-OPTION and set baud, 8N1, no flow
+ * control and DTR; every line setting must be acknowledged by the server. */
+int link_rfc2217_open(struct link *l, const char *arg, struct tm_err *err);
+int link_rfc2217_reset(struct link *l, struct tm_err *err);
+int link_rfc2217_break(struct link *l, int ms, struct tm_err *err);
+/* Telnet bytes read from the server → the port's data, in place; returns its length. */
+size_t link_rfc2217_decode(struct link *l, unsigned char *buf, size_t n);
+/* The port's data as telnet bytes (0xFF doubled); malloc'd, NULL out of memory. */
+unsigned char *link_rfc2217_escape(const void *data, size_t n, size_t *out_len);
+/* link_read without any decoding (the stream's own bytes). */
+ssize_t link_read_raw(struct link *l, void *buf, size_t n, tm_ms deadline, struct tm_err *err);
 
 /* stderr_path: the program's stderr is appended there; NULL: a temporary file of
  * the link's own. Either way its last lines are quoted when the link closes.

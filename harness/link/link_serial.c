@@ -123,8 +123,10 @@ static int configure(int fd, int baud, struct tm_err *err)
     struct termios t;
     speed_t sp = B115200;
     baud_speed(baud, &sp);
-    if (tcgetattr(fd, &t) != 0)
-        return tm_err_set(err, "not a terminal: %s", strerror(errno));
+    if (tcgetattr(fd, &t) != 0)   /* /dev/null, a console: a device, not a port */
+        return tm_err_setc(err, errno == ENOTTY ? TM_E_INPUT : TM_E_IO,
+                           "not a serial port (a character device that is not a terminal; "
+                           "see `tlsmatrix ports`): %s", strerror(errno));
     cfmakeraw(&t);
     t.c_cflag |= CLOCAL | CREAD;
     t.c_cflag &= ~(CSTOPB | PARENB | CRTSCTS);
@@ -362,6 +364,18 @@ int link_serial_wait_gone(struct link *l, tm_ms deadline, struct tm_err *err)
     }
     return tm_err_setc(err, TM_E_TIMEOUT, "link '%s': the reset command ran, but the board "
                        "stayed on the bus (%s) for %d ms", l->spec, l->serial.real, GONE_MS);
+}
+
+json_t *link_identity(const struct link *l)
+{
+    const struct link_serial_cfg *c = &l->serial;
+    if (l->kind != LINK_SERIAL || (c->vid == 0 && c->pid == 0))
+        return NULL;   /* not a USB port (or not known as one) */
+    char v[8], p[8];
+    snprintf(v, sizeof v, "%04x", c->vid);
+    snprintf(p, sizeof p, "%04x", c->pid);
+    return json_pack("{s:s, s:s, s:s, s:s?}", "port", c->real, "vid", v, "pid", p, "serial",
+                     c->usb_serial[0] ? c->usb_serial : NULL);
 }
 
 void link_serial_close(struct link *l)

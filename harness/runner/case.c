@@ -8,16 +8,18 @@
 #include <string.h>
 
 #include "classify/classify.h"
+#include "lookalike.h"
 #include "peer/peer.h"
 #include "profile/profile.h"
 #include "tm_fs.h"
+#include "tm_time.h"
 
 #define PEER_READY_MS 5000
 #define LISTEN_MS 10000
 #define PEER_TAIL_MS 5000
 
 const char *const runner_stage_names[ST_COUNT] = { "peer_start", "device_request", "handshake",
-                                                   "classify", "report", "total" };
+                                                   "classify", "report", "link_wait", "total" };
 
 
 /* A class string from classify_*() (malloc'd) as a JSON string, freeing it. */
@@ -67,6 +69,8 @@ json_t *case_error_record(struct run_ctx *ctx, const json_t *kase, const char *d
     json_object_set_new(rec, "device_reply", json_null());
     json_object_set_new(rec, "peer_result", json_null());
     json_object_set_new(rec, "replay", json_string(""));
+    json_object_set_new(rec, "link", json_pack("{s:i, s:i, s:i}", "sent", 0, "received", 0,
+                                               "wait_ms", 0));
     return rec;
 }
 
@@ -98,6 +102,9 @@ static int set_clock(struct case_run *r, struct tm_err *err)
         if (w->clock_set == CLOCK_OWN || !w->own_clock_known)
             return 0;
         want = own_clock_now(w);
+    } else if (r->c.device.clock == CASE_CLOCK_NOW || r->c.device.clock == CASE_CLOCK_AT) {
+        /* Set every time: "now" moves, and the case is about that exact time. */
+        want = r->c.device.clock == CASE_CLOCK_NOW ? tm_wall_s() : r->c.device.clock_at;
     } else {
         want = r->c.device.clock == CASE_CLOCK_UNSET ? r->ctx->unset_epoch : r->ctx->ref_epoch;
         if (w->clock_set == want && tm_now_ms() - w->clock_set_at < 600000)
@@ -122,6 +129,35 @@ static int set_clock(struct case_run *r, struct tm_err *err)
     return 0;
 }
 
+/* The user's own file (a path: fixture names have no '/') as the device loads
+ * it: a device without PEM parsing (hello caps.pem false) gets the DER of its
+ * first certificate or of its key, and the transcript says so. Catalog
+ * fixtures go as they are: their format is what the scenario tests. */
+static int device_format(struct case_run *r, const char *name, const char *dpath,
+                         unsigned char **data, size_t *len, struct tm_err *err)
+{
+    const json_t *caps = json_object_get(agent_hello(r->w->agent), "caps");
+    if (strchr(name, '/') == NULL || !json_is_false(json_object_get(caps, "pem")))
+        return 0;
+    unsigned char *der = NULL;
+    size_t dlen = 0;
+    int ncerts = 0;
+    if (lk_pem_to_der(*data, *len, &der, &dlen, &ncerts, err) != 0)
+        return tm_err_prefix(err, "%s", name);
+    if (der == NULL)
+        return 0;   /* DER already */
+    free(*data);
+    *data = der;
+    *len = dlen;
+    char more[160] = "";
+    if (ncerts > 1)
+        snprintf(more, sizeof more, "; %d more certificate(s) not sent: a DER load call takes "
+                 "one certificate", ncerts - 1);
+    json_array_append_new(r->t_agent, json_sprintf("! %s: PEM converted to DER for %s (hello "
+                          "caps.pem=false)%s", name, dpath, more));
+    return 0;
+}
+
 static int push_files(struct case_run *r, json_t *files, struct tm_err *err)
 {
     const char *dpath;
@@ -130,9 +166,14 @@ static int push_files(struct case_run *r, json_t *files, struct tm_err *err)
         char path[1024];
         unsigned char *data = NULL;
         size_t len = 0;
-        peer_fixture_path(r->ctx->fixtures, json_string_value(v), path, sizeof path);
+        peer_fixture_path(worker_fixtures(r->w), json_string_value(v), path, sizeof path);
         if (tm_read_file(path, &data, &len, err) != 0)
             return tm_err_prefix(err, "fixture for the device") - 1;   /* -2: setup, not lost */
+        if (device_format(r, json_string_value(v), dpath, &data, &len, err) != 0) {
+            free(data);
+            r->setup_failed = 1;
+            return -2;
+        }
         int rc = agent_put(r->w->agent, dpath, data, len, case_deadline_in(r, 15000), err);
         free(data);
         if (rc != 0)
@@ -167,9 +208,28 @@ static int wait_device(struct case_run *r, long id, tm_ms deadline, json_t **lis
     return tm_err_set(err, "too many events from the device");
 }
 
+/* The peer's argv: the case's, with a session step's own arguments last. */
+static json_t *step_peer_argv(struct case_run *r, const struct peer_target *t, struct tm_err *err)
+{
+    if (r->nstep_peer_args == 0)
+        return peer_build_argv(&r->c, worker_fixtures(r->w), t, err);
+    struct tm_case c = r->c;   /* shallow: only the args list is new */
+    char **args = calloc(c.peer.nargs + r->nstep_peer_args, sizeof *args);
+    if (args == NULL)
+        return tm_err_setc(err, TM_E_NOMEM, "out of memory"), NULL;
+    if (c.peer.nargs > 0)   /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(args, c.peer.args, c.peer.nargs * sizeof *args);
+    memcpy(args + c.peer.nargs, r->step_peer_args, r->nstep_peer_args * sizeof *args);
+    c.peer.args = args;
+    c.peer.nargs += r->nstep_peer_args;
+    json_t *argv = peer_build_argv(&c, worker_fixtures(r->w), t, err);
+    free(args);
+    return argv;
+}
+
 static int start_peer(struct case_run *r, const struct peer_target *t, struct tm_err *err)
 {
-    json_t *argv = peer_build_argv(&r->c, r->ctx->fixtures, t, err);
+    json_t *argv = step_peer_argv(r, t, err);
     if (argv == NULL)
         return -1;
     char *cmd = peer_argv_string(argv);
@@ -179,13 +239,16 @@ static int start_peer(struct case_run *r, const struct peer_target *t, struct tm
     char errpath[1300];
     snprintf(errpath, sizeof errpath, "%s/peer.stderr", r->dir);
     tm_ms t0 = tm_now_ms();
-    r->peer = peer_start_pooled(r->w->peers, argv, errpath, case_deadline_in(r, PEER_READY_MS),
-                                r->t_peer, err);
+    r->peer = peer_start_pooled(r->peer_oneshot ? NULL : r->w->peers, argv, errpath,
+                                case_deadline_in(r, PEER_READY_MS), r->t_peer, err);
     r->stage[ST_PEER_START] += tm_now_ms() - t0;
     json_decref(argv);
-    /* A peer that is not ready in time is the harness's problem, not the device's. */
+    /* A peer that is not ready in time is the harness's problem, not the device's;
+     * one that exits first refused its arguments or files: a setup error. */
     if (r->peer == NULL && tm_err_code(err) == TM_E_TIMEOUT)
         r->peer_stuck = 1;
+    else if (r->peer == NULL)
+        r->setup_failed = 1;
     return r->peer ? 0 : -1;
 }
 
@@ -200,8 +263,10 @@ static int maybe_proxy(struct case_run *r, const char *listen_host, const char *
     snprintf(log, sizeof log, "%s/proxy.log", r->dir);
     r->proxy = proxy_start(spec, listen_host, host, port, log, r->ctx->case_timeout_ms, case_deadline_in(r, 5000),
                            r->t_proxy, err);
-    if (r->proxy == NULL)
+    if (r->proxy == NULL) {
+        r->setup_failed = tm_err_code(err) != TM_E_TIMEOUT;
         return -1;
+    }
     *out_port = proxy_port(r->proxy);
     return 0;
 }
@@ -222,7 +287,7 @@ static int device_never_connected(const json_t *reply)
     return 0;
 }
 
-static void finish_peer(struct case_run *r)
+void case_finish_peer(struct case_run *r)
 {
     if (r->peer == NULL)
         return;
@@ -257,18 +322,38 @@ static void finish_peer(struct case_run *r)
     r->peer = NULL;
 }
 
+/* --target: no local peer; the device goes to a real server, whose side the
+ * harness cannot see (peer class "remote"). */
+static void remote_peer(struct case_run *r, char *host, size_t hlen, int *port)
+{
+    const char *colon = strrchr(r->c.target, ':');
+    snprintf(host, hlen, "%.*s", (int)(colon - r->c.target), r->c.target);
+    *port = atoi(colon + 1);
+    snprintf(r->peer_evidence, sizeof r->peer_evidence, "no local peer: the device was sent to "
+             "%s (--target)", r->c.target);
+    json_array_append_new(r->t_peer, json_sprintf("! %s", r->peer_evidence));
+    r->peer_result = json_pack("{s:s, s:s, s:s}", "event", "result", "handshake", "remote",
+                               "harness_note", r->peer_evidence);
+}
+
 /* Device is the client: peer server first, then the request. */
 static int drive_client(struct case_run *r, const char *op, json_t *files, struct tm_err *err)
 {
     struct peer_target t = { "127.0.0.1", NULL, 0, r->ctx->case_timeout_ms };
+    char host[300];
+    int port;
     if (strcmp(r->ctx->peer_host, "127.0.0.1") != 0 && strcmp(r->ctx->peer_host, "::1") != 0)
         t.bind = "0.0.0.0";
-    if (start_peer(r, &t, err) != 0)
-        return -2;
-    int port;
-    if (maybe_proxy(r, t.bind, "127.0.0.1", peer_port(r->peer), &port, err) != 0)
-        return -2;
-    json_t *f = case_device_request(r, r->ctx->peer_host, port, files);
+    if (r->c.target != NULL) {
+        remote_peer(r, host, sizeof host, &port);
+    } else {
+        if (start_peer(r, &t, err) != 0)
+            return -2;
+        if (maybe_proxy(r, t.bind, "127.0.0.1", peer_port(r->peer), &port, err) != 0)
+            return -2;
+        snprintf(host, sizeof host, "%s", r->ctx->peer_host);
+    }
+    json_t *f = case_device_request(r, host, port, files);
     int rc = push_files(r, files, err);
     long id = 0;
     tm_ms t0 = tm_now_ms();
@@ -278,7 +363,8 @@ static int drive_client(struct case_run *r, const char *op, json_t *files, struc
     if (rc == 0)
         rc = wait_device(r, id, r->deadline, NULL, err);
     r->stage[ST_DEVICE_REQUEST] += tm_now_ms() - t0;
-    finish_peer(r);
+    if (!r->keep_peer || rc != 0 || r->reply == NULL || json_object_get(r->reply, "conn") == NULL)
+        case_finish_peer(r);
     return rc;
 }
 
@@ -329,7 +415,8 @@ static int drive_server(struct case_run *r, const char *op, json_t *files, struc
                                    "not-started", "harness_note", r->peer_evidence);
     }
     r->stage[ST_DEVICE_REQUEST] += tm_now_ms() - t0;
-    finish_peer(r);
+    if (!r->keep_peer || rc != 0 || r->reply == NULL || json_object_get(r->reply, "conn") == NULL)
+        case_finish_peer(r);
     return rc;
 }
 
@@ -337,6 +424,25 @@ static int drive_server(struct case_run *r, const char *op, json_t *files, struc
 static int64_t reply_ms(const json_t *reply, const char *k)
 {
     return json_integer_value(json_object_get(json_object_get(reply, "ms"), k));
+}
+
+/* A session's actual classes: its first step not as expected, else its last
+ * open step. */
+static void session_actual(struct case_run *r, json_t *actual)
+{
+    const json_t *pick = NULL, *st;
+    size_t i;
+    json_array_foreach(r->steps, i, st) {
+        if (json_is_false(json_object_get(st, "ok"))) {
+            pick = st;
+            break;
+        }
+        if (strcmp(str(st, "step"), "open") == 0)
+            pick = st;
+    }
+    const json_t *a = json_object_get(pick, "actual");
+    json_object_set(actual, "device", json_object_get(a, "device") ?: json_null());
+    json_object_set(actual, "peer", json_object_get(a, "peer") ?: json_null());
 }
 
 static void classify(struct case_run *r)
@@ -357,6 +463,9 @@ static void classify(struct case_run *r)
             json_object_set_new(actual, "device", class_json(classify_device(r->reply)));
         if (r->peer_result != NULL)
             json_object_set_new(actual, "peer", class_json(classify_peer(r->peer_result)));
+    } else if (r->steps != NULL) {
+        session_actual(r, actual);
+        verdict = case_session_verdict(r, reason, sizeof reason);
     } else {
         char *dc = classify_device(r->reply), *pc = classify_peer(r->peer_result);
         json_object_set_new(actual, "device", json_string(dc ? dc : "lost"));
@@ -405,6 +514,12 @@ static json_t *heap_record(const struct case_run *r)
     return h;
 }
 
+int case_drive(struct case_run *r, const char *op, json_t *files, struct tm_err *err)
+{
+    return r->c.device.role == CASE_SERVER ? drive_server(r, op, files, err)
+                                           : drive_client(r, op, files, err);
+}
+
 static int run_steps(struct case_run *r, struct tm_err *err)
 {
     char op[32];
@@ -414,8 +529,10 @@ static int run_steps(struct case_run *r, struct tm_err *err)
     int rc = set_clock(r, err);
     if (rc != 0)
         return rc;
+    if (r->c.nsteps > 0)
+        return case_session_run(r, op, err);
     json_t *files = json_object();
-    rc = server ? drive_server(r, op, files, err) : drive_client(r, op, files, err);
+    rc = case_drive(r, op, files, err);
     json_decref(files);
     if (rc == 0)
         heap_unreachable(r);
@@ -438,6 +555,8 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     r.t_proxy = json_array();
     *infra = 0;
     tm_ms t0 = tm_now_ms();
+    struct agent_traffic before, after, used;
+    agent_traffic(w->agent, &before);
     r.deadline = tm_deadline_in(ctx->case_timeout_ms);
     runner_sanitise_id(str(kase, "id"), sid, sizeof sid);
     /* Repeated runs keep every run's evidence: cases/<id>/run-N. */
@@ -453,7 +572,7 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
         case_bundle_failed(&r, &err);
     err.msg[0] = '\0';
     char buf[300];
-    const char *why = runner_skip_reason(kase, agent_hello(w->agent), ctx->manifest, buf,
+    const char *why = runner_skip_reason(kase, agent_hello(w->agent), worker_manifest(w), buf,
                                          sizeof buf);
     if (case_build(kase, &r.c, &err) != 0) {   /* checked at selection: not expected */
         snprintf(r.error, sizeof r.error, "invalid case: %s", err.msg);
@@ -481,6 +600,12 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     peer_stop(r.peer);
     proxy_stop(r.proxy, r.t_proxy);
     r.stage[ST_HANDSHAKE] = reply_ms(r.reply, "handshake");
+    agent_traffic(w->agent, &after);
+    agent_traffic_since(&after, &before, &used);
+    r.stage[ST_LINK_WAIT] = used.wait_us / 1000;
+    json_object_set_new(r.rec, "link", json_pack("{s:I, s:I, s:I}", "sent", (json_int_t)used.sent,
+                                                "received", (json_int_t)used.received,
+                                                "wait_ms", (json_int_t)r.stage[ST_LINK_WAIT]));
     classify(&r);
     *infra = r.silent ? 2 : r.peer_stuck ? 3 : (r.lost || r.error_code == TM_E_BUSY);
     json_object_set_new(r.rec, "attempts", json_integer(attempt));
@@ -490,11 +615,17 @@ json_t *case_execute(struct worker *w, const json_t *kase, int iter, int attempt
     json_object_set_new(r.rec, "heap", heap_record(&r));
     json_object_set_new(r.rec, "device_reply", r.reply ? r.reply : json_null());
     json_object_set_new(r.rec, "peer_result", r.peer_result ? r.peer_result : json_null());
+    if (r.steps != NULL) {   /* a session: every step, and its trend (contracts §6) */
+        json_object_set_new(r.rec, "steps", r.steps);
+        json_object_set_new(r.rec, "trend", r.trend ? r.trend : json_null());
+    }
     json_object_set_new(r.rec, "transcript", json_pack("{s:o, s:o, s:o}", "agent", r.t_agent,
                                                       "peer", r.t_peer, "proxy", r.t_proxy));
     /* Relative to the report directory: a report moved as a CI artifact still
      * finds its bundles. */
     json_object_set_new(r.rec, "bundle", json_string(r.dir + strlen(ctx->report_dir) + 1));
+    if (r.setup_failed)   /* repro makes this exit 2 (runner_opts.start_failure_is_setup) */
+        json_object_set_new(r.rec, "setup_error", json_string(r.error));
     tm_ms tr = tm_now_ms();
     case_bundle_write(&r);
     r.stage[ST_REPORT] = tm_now_ms() - tr;

@@ -103,7 +103,7 @@ static char *replay_line(struct case_run *r, int *def)
     json_array_append_new(a, json_string("--profile"));
     json_array_append_new(a, json_string(r->ctx->profile_name));
     json_array_append_new(a, json_string("--fixtures"));
-    json_array_append_new(a, abs_path(r->ctx->fixtures));
+    json_array_append_new(a, abs_path(worker_fixtures(r->w)));
     char *s = peer_argv_string(a);
     json_decref(a);
     return s;

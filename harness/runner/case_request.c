@@ -82,5 +82,7 @@ json_t *case_device_request(struct case_run *r, const char *host, int port, json
     json_object_set_new(f, "timeout_ms", json_integer(5000));
     if (d->options != NULL)
         json_object_update(f, d->options);   /* scenario overrides win */
+    if (r->step_fields != NULL)
+        json_object_update(f, r->step_fields);   /* a session step's own, last */
     return f;
 }

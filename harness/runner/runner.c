@@ -133,6 +133,55 @@ static int unexpected(const char *v)
     return tm_verdict_unexpected(tm_verdict_parse(v));
 }
 
+/* Add a case's "link" record to the run's sums. A run that exchanged nothing
+ * (skipped, or never reached its device) stays out of the median. */
+static void link_sum(struct link_sums *s, const json_t *link)
+{
+    unsigned long long sent = (unsigned long long)json_integer_value(json_object_get(link, "sent"));
+    unsigned long long got = (unsigned long long)json_integer_value(json_object_get(link, "received"));
+    s->sent += sent;
+    s->received += got;
+    s->wait_us += json_integer_value(json_object_get(link, "wait_ms")) * 1000;
+    if (sent + got == 0)
+        return;
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 256;
+        unsigned long long *nv = realloc(s->per_case, ncap * sizeof *nv);
+        if (nv == NULL)
+            return;            /* the median leaves this case out; the sums have it */
+        s->per_case = nv;
+        s->cap = ncap;
+    }
+    s->per_case[s->n++] = sent + got;
+}
+
+static int cmp_ull(const void *a, const void *b)
+{
+    unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* "link: …" of the footer: bytes each way, the median per case, and the time
+ * waiting on the link against the run's wall time. */
+static void print_link(struct run_ctx *c)
+{
+    struct link_sums *s = &c->link;
+    unsigned long long median = 0;
+    if (s->n > 0) {
+        qsort(s->per_case, s->n, sizeof *s->per_case, cmp_ull);
+        median = s->n % 2 ? s->per_case[s->n / 2]
+                          : (s->per_case[s->n / 2 - 1] + s->per_case[s->n / 2]) / 2;
+    }
+    /* Each device waits on its own link: the share is of the wall time of all. */
+    size_t ndev = json_array_size(c->devices) > 0 ? json_array_size(c->devices) : 1;
+    int64_t wall = tm_now_ms() - c->run_started;
+    double all = (double)wall * (double)ndev;
+    fprintf(stderr, "tlsmatrix: link: %llu B sent, %llu B received, median %llu B per case; "
+            "%lld ms waiting on the link (%.1f %% of %.1f s x %zu devices)\n", s->sent,
+            s->received, median, s->wait_us / 1000,
+            all > 0 ? (double)s->wait_us / 10.0 / all : 0.0, (double)wall / 1000.0, ndev);
+}
+
 static void record(struct run_ctx *c, const struct item *it, json_t *rec)
 {
     if (it->prior != NULL) {   /* a retry after an infrastructure error */
@@ -152,6 +201,7 @@ static void record(struct run_ctx *c, const struct item *it, json_t *rec)
     const json_t *t = json_object_get(rec, "timings_ms");
     for (int i = 0; i < ST_COUNT; i++)
         c->stage_sums[i] += json_integer_value(json_object_get(t, runner_stage_names[i]));
+    link_sum(&c->link, json_object_get(rec, "link"));
     progress_case(&c->prog, rec);
     pthread_mutex_unlock(&c->mu);
 }
@@ -176,6 +226,15 @@ static int use_profile(struct run_ctx *c, json_t *p, struct tm_err *err)
     return 0;
 }
 
+/* The first setup error of the run (caller holds c->mu): the run stops with it and
+ * exit 2, as a bad spec found before any device started does. */
+static void note_setup_error(struct run_ctx *c, const struct worker *w,
+                             const struct tm_err *err)
+{
+    if (c->setup_error[0] == '\0')
+        snprintf(c->setup_error, sizeof c->setup_error, "device %s: %s", w->spec, err->msg);
+}
+
 /* Without --profile, the profile whose `match` fits the device's hello
  * (profile_for_hello): a MicroPython for Linux is not judged by an OpenMV
  * profile. One run has one profile: a device whose hello picks another one is a
@@ -198,8 +257,8 @@ static int adopt_profile(struct worker *w, struct tm_err *err)
                              "earlier device); run them apart or give --profile",
                         json_string_value(json_object_get(p, "name")), c->profile_name);
     }
-    if (rc != 0 && c->setup_error[0] == '\0')
-        snprintf(c->setup_error, sizeof c->setup_error, "device %s: %s", w->spec, err->msg);
+    if (rc != 0)
+        note_setup_error(c, w, err);
     pthread_mutex_unlock(&c->mu);
     json_decref(p);
     return rc;
@@ -241,6 +300,9 @@ static void set_device_hello(struct worker *w, const char *error)
     const json_t *h = w->agent ? agent_hello(w->agent) : NULL;
     json_object_set_new(w->device_entry, "hello", h ? json_deep_copy(h) : json_null());
     if (w->agent != NULL) {
+        json_t *usb = agent_link_identity(w->agent);   /* which board this was */
+        if (usb != NULL)
+            json_object_set_new(w->device_entry, "usb", usb);
         json_object_set_new(w->device_entry, "upload", json_string(agent_upload_mode(w->agent)));
         json_object_set_new(w->device_entry, "upload_bytes",
                             json_integer((json_int_t)agent_upload_bytes(w->agent)));
@@ -248,6 +310,20 @@ static void set_device_hello(struct worker *w, const char *error)
     if (error != NULL)
         json_object_set_new(w->device_entry, "error", json_string(error));
     pthread_mutex_unlock(&w->ctx->mu);
+}
+
+/* repro: a case whose peer or proxy could not start is the command's setup
+ * error (exit 2), not a verdict: keep the first and run nothing more. */
+static void note_start_failure(struct run_ctx *c, const json_t *rec)
+{
+    const char *why = json_string_value(json_object_get(rec, "setup_error"));
+    if (!c->o->start_failure_is_setup || why == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (c->start_error[0] == '\0')
+        snprintf(c->start_error, sizeof c->start_error, "%s", why);
+    c->stop = 1;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* After an infrastructure error: recover the device (the health check). */
@@ -319,6 +395,8 @@ static void *worker_exit(struct worker *w, int lost)
     peer_pool_free(w->peers);
     w->peers = NULL;
     record_moves(w);
+    json_decref(w->fx_manifest);
+    w->fx_manifest = NULL;
     agent_close(w->agent);
     w->agent = NULL;
     pthread_mutex_lock(&c->mu);
@@ -352,12 +430,20 @@ static void *worker_main(void *arg)
      * of a case (issue 7). Without it, cases fall back to one-shot peers. */
     w->peers = peer_pool_new();
     if (bootstrap_device(w, &err) != 0 || adopt_profile(w, &err) != 0) {
+        if (err.code == TM_E_INPUT) {   /* not a port, … : the user's spec, not the device */
+            pthread_mutex_lock(&c->mu);
+            note_setup_error(c, w, &err);
+            pthread_mutex_unlock(&c->mu);
+        }
         tm_say("tlsmatrix: device %s: %s", w->spec, err.msg);
         set_device_hello(w, err.msg);
         return worker_exit(w, 1);
     }
     set_device_hello(w, NULL);
     own_clock(w);
+    /* Not fatal: without them the clock rule skips the cases that would not hold. */
+    if (worker_day_fixtures(w, &err) != 0)
+        tm_say("tlsmatrix: device %s: %s", w->spec, err.msg);
     while (take_item(c, &it)) {
         /* Materialised for this run of the case only (issue 7). */
         json_t *kase = case_set_get(&c->cases, it.idx);
@@ -376,6 +462,7 @@ static void *worker_main(void *arg)
             json_decref(it.prior);
             push_item(c, again);
         } else {
+            note_start_failure(c, rec);
             record(c, &it, rec);
             json_decref(rec);
             json_decref(it.prior);
@@ -562,6 +649,8 @@ static int setup(struct run_ctx *c, const struct runner_opts *o, struct tm_err *
     if (c->rdir == NULL || move_previous_cases(c->report_dir, err) != 0)
         return tm_err_prefix(err, "--report");
     c->claimed = 1;
+    if (o->prepare != NULL && o->prepare(c->report_dir, o->prepare_arg, err) != 0)
+        return -1;
     c->spool = report_spool_open(c->report_dir, err);
     return c->spool != NULL ? 0 : tm_err_prefix(err, "--report");
 }
@@ -705,6 +794,7 @@ static int write_reports(struct run_ctx *c, const json_t *hdr, const struct fina
 
 static void cleanup(struct run_ctx *c)
 {
+    progress_end(&c->prog);   /* a run that stopped early ends its line too */
     for (size_t i = 0; c->runs && i < c->ncases; i++) {
         for (size_t k = 0; k < c->runs[i].n; k++)
             json_decref(c->runs[i].v[k].kept);
@@ -715,6 +805,7 @@ static void cleanup(struct run_ctx *c)
         json_decref(c->items[i].prior);
     free(c->runs);
     free(c->items);
+    free(c->link.per_case);
     case_set_free(&c->cases);
     json_decref(c->manifest);
     json_decref(c->profile);
@@ -804,6 +895,7 @@ static int summarise(struct run_ctx *c, const long long t[6], int executed)
     fprintf(stderr, "tlsmatrix: %zu cases: %lld pass, %lld fail, %lld xfail, %lld xpass, %lld error, "
             "%lld skip; reports in %s\n", c->ncases, t[0], t[1], t[2], t[3], t[4], t[5],
             c->report_dir);
+    print_link(c);
     if (o->profile_stages)
         print_stages(c);
     int rc = runner_exit_for(t, o->allow_skips, o->min_executed);
@@ -830,6 +922,7 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.idle, NULL);
     c.devices = json_array();
+    c.run_started = tm_now_ms();
     tm_format_utc(tm_wall_s(), started, sizeof started);
     /* Kept secrets: reports, bundles and the peers' files are the owner's only. */
     if (o->keep_secrets)
@@ -871,6 +964,10 @@ int runner_run(const struct runner_opts *o, struct tm_err *err)
             tm_err_set(err, "%s", c.write_err.msg);
     } else {
         rc = summarise(&c, totals, executed);
+    }
+    if (c.start_error[0] != '\0' && rc != RUNNER_INTERRUPTED) {
+        tm_err_set(err, "%s", c.start_error);
+        rc = RUNNER_SETUP;
     }
     json_decref(hdr);
     for (size_t i = 0; i < c.ncases; i++)

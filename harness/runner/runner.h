@@ -68,6 +68,12 @@ struct runner_opts {
     const json_t *cases;            /* repro: ready-made cases (skip scenario loading) */
     const char *cases_file;         /* repro: where those came from, for replay lines */
     int keep_secrets;               /* reports keep private keys; every file written 0600 */
+    int start_failure_is_setup;     /* repro: a peer or proxy that cannot start (or a user file
+                                       that does not convert) ends the run with RUNNER_SETUP */
+    /* repro: called once the report directory is claimed, before any case runs,
+     * to write the user's converted files and look-alikes into it. */
+    int (*prepare)(const char *report_dir, void *arg, struct tm_err *err);
+    void *prepare_arg;
 };
 
 /* Run and write the reports. Returns an enum runner_exit; for RUNNER_SETUP err
@@ -94,6 +100,9 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, const js
 /* Make sure the PKI fixtures exist in dir (running pkigen when manifest.json is
  * missing) and return the manifest. */
 json_t *runner_fixtures(const char *dir, struct tm_err *err);
+/* The same for a reference time (pkigen --ref-time; NULL: now) and key cache. */
+json_t *runner_fixtures_at(const char *dir, const char *ref_time, const char *cache,
+                           struct tm_err *err);
 
 /* The exit code for a run's totals (indexed by enum tm_verdict): 1 for an
  * unexpected verdict, for every case skipped (unless allow_skips) and for fewer

@@ -13,8 +13,10 @@
 #include "scenario/scenario.h"
 #include "tm_verdict.h"
 
+/* ST_LINK_WAIT overlaps the others (mostly device_request): the part of the case
+ * spent waiting on the device link with a message part-way across. */
 enum stage { ST_PEER_START, ST_DEVICE_REQUEST, ST_HANDSHAKE, ST_CLASSIFY, ST_REPORT,
-             ST_TOTAL, ST_COUNT };
+             ST_LINK_WAIT, ST_TOTAL, ST_COUNT };
 extern const char *const runner_stage_names[ST_COUNT];
 
 struct item {
@@ -70,6 +72,8 @@ struct progress {
     int counts[TM_VERDICT_COUNT];
     tm_ms started;
     char current[256];
+    int nunexpected;        /* fail, xpass and error results so far */
+    json_t *unexpected;     /* their lines, for the list at the end (capped) */
 };
 
 struct run_ctx {
@@ -99,7 +103,16 @@ struct run_ctx {
     pthread_cond_t idle;            /* signalled when in_flight drops */
     struct progress prog;
     int64_t stage_sums[ST_COUNT];
+    struct link_sums {              /* the cases' "link" records, for the footer */
+        unsigned long long sent, received;
+        long long wait_us;
+        unsigned long long *per_case;   /* bytes both ways, one per recorded run */
+        size_t n, cap;
+    } link;
+    tm_ms run_started;
     char setup_error[2100];          /* a device no profile fits (RUNNER_SETUP), "" none */
+    char start_error[1200];          /* repro: the first case whose peer or proxy could not
+                                        start (runner_opts.start_failure_is_setup), "" none */
 };
 
 #define CLOCK_OWN (INT64_MIN + 1)
@@ -123,7 +136,23 @@ struct worker {
     struct peer_pool *peers; /* this worker's long-lived `tlspeer --serve`; NULL: one-shot peers */
     char stderr_path[1100]; /* the device program's stderr (exec/virtual), in the report dir */
     struct tm_err write_err; /* set by case_execute when a bundle file cannot be written */
+    /* Fixtures generated around this device's clock (it cannot be set, and the
+     * run's fixtures do not hold at its time): fixtures_day.c. NULL: the run's. */
+    json_t *fx_manifest;
+    char fx_dir[1200];
 };
+
+/* The fixtures a worker's cases use: its own set, else the run's. */
+const char *worker_fixtures(const struct worker *w);
+const json_t *worker_manifest(const struct worker *w);
+/* After the hello: a device that cannot set its clock, at a time where some
+ * fixture certificate is not in the state it has at the fixtures' reference
+ * time, gets fixtures generated for its UTC day (cached per day beside the
+ * run's, FIXTURES.days/YYYY-MM-DD). 0, or -1 with err when they cannot be made. */
+int worker_day_fixtures(struct worker *w, struct tm_err *err);
+/* 1 when some certificate of the manifest is, at t or an hour on, in another
+ * state (not yet valid, valid, expired) than at its reference time; why in buf. */
+int runner_fixtures_drift(const json_t *manifest, int64_t t, char *buf, size_t len);
 
 /* Run one case on a worker's device, within --case-timeout (plus at most 1 s to
  * stop its peer and proxy). Returns the record (§6); *infra is set when the

@@ -208,16 +208,24 @@ json_t *runner_select_cases(const struct runner_opts *o, json_t **errors, struct
 
 json_t *runner_fixtures(const char *dir, struct tm_err *err)
 {
+    char cache[1200];
+    /* Keys are the slow part; keep them beside the fixtures like the build does. */
+    snprintf(cache, sizeof cache, "%s/../key-cache", dir);
+    return runner_fixtures_at(dir, NULL, cache, err);
+}
+
+json_t *runner_fixtures_at(const char *dir, const char *ref_time, const char *cache,
+                           struct tm_err *err)
+{
     char manifest[1200];
     struct stat st;
     snprintf(manifest, sizeof manifest, "%s/manifest.json", dir);
     if (stat(manifest, &st) != 0) {
-        char prog[1100], desc[1100], cache[1200];
+        char prog[1100], desc[1100];
         snprintf(prog, sizeof prog, "%s/pkigen", TM_BIN_DIR);
         snprintf(desc, sizeof desc, "%s/fixtures/certs/pki.yaml", TM_SOURCE_DIR);
-        /* Keys are the slow part; keep them beside the fixtures like the build does. */
-        snprintf(cache, sizeof cache, "%s/../key-cache", dir);
-        char *argv[] = { prog, "--desc", desc, "--out", (char *)dir, "--key-cache", cache, NULL };
+        char *argv[] = { prog, "--desc", desc, "--out", (char *)dir, "--key-cache", (char *)cache,
+                         ref_time ? "--ref-time" : NULL, (char *)ref_time, NULL };
         struct tm_proc p;
         if (tm_mkdirs(dir, 0755, err) != 0 || tm_proc_spawn(&p, argv, NULL, err) != 0)
             return tm_err_prefix(err, "fixtures %s missing and pkigen failed", dir), NULL;

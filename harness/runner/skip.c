@@ -16,11 +16,34 @@ void runner_sanitise_id(const char *id, char *out, size_t len)
     out[o] = '\0';
 }
 
-/* The clock a case asks for: "reference" (the default), "unset" or "keep". */
+/* The clock a case asks for: "reference" (the default), "unset", "keep", "now"
+ * or a time. */
 static const char *clock_mode(const json_t *kase)
 {
     const char *m = json_string_value(json_object_get(json_object_get(kase, "device"), "clock"));
     return m != NULL ? m : "reference";
+}
+
+/* A case at a given time with a device.clock_span (x509-limbo), on a device
+ * that cannot set its clock: it runs at the device's own time (and an hour
+ * later, for the run's length) when that is inside the span, where every
+ * certificate of the case is as valid or invalid as at the time it asks for. */
+static const char *clock_span_skip(const json_t *dev, int64_t at, const json_t *epoch, char *buf,
+                                   size_t len)
+{
+    const json_t *span = json_object_get(dev, "clock_span");
+    int64_t from = json_is_integer(json_array_get(span, 0)) ? json_integer_value(json_array_get(span, 0)) : at;
+    int64_t to = json_is_integer(json_array_get(span, 1)) ? json_integer_value(json_array_get(span, 1)) : at;
+    int64_t t = json_integer_value(epoch);
+    if (json_is_integer(epoch) && t >= from && t + 3600 <= to)
+        return NULL;
+    char want[32], own[32];
+    tm_format_utc(at, want, sizeof want);
+    tm_format_utc(t, own, sizeof own);
+    snprintf(buf, len, "device clock cannot be set (hello clock.settable=false) and the case "
+             "validates at %s; at the device's time %s its certificates are not all as valid "
+             "as then", want, json_is_integer(epoch) ? own : "(none in the hello)");
+    return buf;
 }
 
 /* A certificate's state at a time: -1 not yet valid, 0 valid, 1 expired. */
@@ -79,6 +102,19 @@ static int drifts(const json_t *cert, int64_t ref, int64_t t, char *buf, size_t 
     return 1;
 }
 
+int runner_fixtures_drift(const json_t *manifest, int64_t t, char *buf, size_t len)
+{
+    const json_t *ref = json_object_get(manifest, "reference_epoch");
+    size_t i;
+    const json_t *c;
+    if (!json_is_integer(ref))
+        return 0;
+    json_array_foreach(json_object_get(manifest, "certs"), i, c)
+        if (drifts(c, json_integer_value(ref), t, buf, len))
+            return 1;
+    return 0;
+}
+
 /* One fixture file a case names, with the chain behind it (a fullchain file
  * holds the leaf's intermediates). */
 static int file_drifts(const json_t *manifest, const char *file, int64_t ref, int64_t t,
@@ -124,9 +160,16 @@ static const char *clock_skip(const json_t *kase, const json_t *hello, const jso
                               char *buf, size_t len)
 {
     const char *mode = clock_mode(kase);
-    if (strcmp(mode, "keep") == 0 || !json_is_false(json_object_get(json_object_get(hello, "clock"),
-                                                                     "settable")))
+    /* keep, and now (the user's certificates at the current time): a clock that
+     * is the host's is what they ask for. */
+    if (strcmp(mode, "keep") == 0 || strcmp(mode, "now") == 0
+        || !json_is_false(json_object_get(json_object_get(hello, "clock"), "settable")))
         return NULL;
+    int64_t at;
+    const json_t *dev = json_object_get(kase, "device");
+    if (json_is_array(json_object_get(dev, "clock_span")) && tm_parse_utc(mode, &at) == 0)
+        return clock_span_skip(dev, at, json_object_get(json_object_get(hello, "clock"), "epoch"),
+                               buf, len);
     if (strcmp(mode, "reference") != 0) {
         snprintf(buf, len, "device clock cannot be set (hello clock.settable=false) and the case "
                  "needs clock: %s, which this device cannot have", mode);
@@ -142,7 +185,7 @@ static const char *clock_skip(const json_t *kase, const json_t *hello, const jso
                  ? "the fixtures have no reference_epoch" : "the hello has no clock.epoch");
         return buf;
     }
-    const json_t *dev = json_object_get(kase, "device"), *peer = json_object_get(kase, "peer");
+    const json_t *peer = json_object_get(kase, "peer");
     int64_t t = json_integer_value(epoch), r = json_integer_value(ref);
     if (list_drifts(manifest, json_object_get(dev, "ca"), r, t, buf, len)
         || list_drifts(manifest, json_object_get(dev, "chain"), r, t, buf, len)
@@ -177,6 +220,44 @@ static const char *heap_skip(const json_t *kase, const json_t *hello, char *buf,
     return NULL;
 }
 
+/* 1 when a session's steps (JSON, repeat blocks included) use action, or an
+ * open step sets key (asyncio). Bounded by the validator's depth. */
+static int steps_use(const json_t *steps, const char *action, const char *key, int depth)
+{
+    size_t i;
+    const json_t *it;
+    json_array_foreach(steps, i, it) {
+        if (key == NULL && ((json_is_string(it) && strcmp(json_string_value(it), action) == 0)
+                            || json_object_get(it, action) != NULL))
+            return 1;
+        if (key != NULL && json_is_true(json_object_get(json_object_get(it, action), key)))
+            return 1;
+        if (depth < 8 && steps_use(json_object_get(it, "steps"), action, key, depth + 1))
+            return 1;
+    }
+    return 0;
+}
+
+/* What a session needs of the device (contracts §3 hello caps): the session ops,
+ * and for some steps soft reset, asyncio, or the virtual camera's faults. */
+static const char *session_skip(const json_t *kase, const json_t *hello, char *buf, size_t len)
+{
+    const json_t *steps = json_object_get(kase, "steps"), *caps = json_object_get(hello, "caps");
+    if (steps == NULL)
+        return NULL;
+    if (!json_is_true(json_object_get(caps, "sessions")))
+        snprintf(buf, len, "device agent has no session steps (hello caps.sessions)");
+    else if (steps_use(steps, "reset", NULL, 0) && !json_is_true(json_object_get(caps, "soft_reset")))
+        snprintf(buf, len, "device cannot soft reset (hello caps.soft_reset=false)");
+    else if (steps_use(steps, "open", "asyncio", 0) && !json_is_true(json_object_get(caps, "asyncio")))
+        snprintf(buf, len, "device has no asyncio (hello caps.asyncio=false)");
+    else if (steps_use(steps, "fault", NULL, 0) && !json_is_true(json_object_get(hello, "virtual")))
+        snprintf(buf, len, "fault steps need the virtual camera (hello virtual=false)");
+    else
+        return NULL;
+    return buf;
+}
+
 /* Capability skips come from the hello (contracts §3): the clock rule above;
  * DTLS, its client_id or set_ciphers may be absent (compiled out, or older
  * firmware: docs/device-model.md §0), and so may either TLS module. */
@@ -189,6 +270,11 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, const js
     const json_t *ciphers = json_object_get(dev, "ciphers");
     int wants_ciphers = json_is_array(ciphers) && json_array_size(ciphers) > 0;
     const char *layer = json_string_value(json_object_get(dev, "layer"));
+    const char *known = json_string_value(json_object_get(kase, "skip"));
+    if (known != NULL) {    /* its source knows it cannot run (harness/case: skip) */
+        snprintf(buf, len, "%s", known);
+        return buf;
+    }
     if (hello == NULL) {
         snprintf(buf, len, "needs%s%s%s", strcmp(clock_mode(kase), "unset") == 0 ? " settable-clock" : "",
                  dtls ? " dtls" : "", wants_ciphers ? " set_ciphers" : "");
@@ -196,7 +282,8 @@ const char *runner_skip_reason(const json_t *kase, const json_t *hello, const js
     }
     const json_t *caps = json_object_get(hello, "caps");
     if (clock_skip(kase, hello, manifest, buf, len) != NULL
-        || heap_skip(kase, hello, buf, len) != NULL)
+        || heap_skip(kase, hello, buf, len) != NULL
+        || session_skip(kase, hello, buf, len) != NULL)
         return buf;
     if (dtls && !json_is_true(json_object_get(caps, "dtls"))) {
         snprintf(buf, len, "device has no DTLS (hello caps.dtls)");

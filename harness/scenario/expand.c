@@ -103,7 +103,8 @@ static json_t *expected_for(const json_t *expect, const struct axes_pick *p)
             peer = json_object_get(w, "peer");
         break;
     }
-    json_t *e = json_pack("{s:O, s:O}", "device", dev, "peer", peer);
+    json_t *e = json_pack("{s:O, s:O, s:O*}", "device", dev, "peer", peer,
+                          "trend", json_object_get(expect, "trend"));
     json_t *r = subst_json(e, p);
     json_decref(e);
     return r;
@@ -125,6 +126,8 @@ static json_t *one_case(const json_t *s, const struct axes_pick *p)
     json_object_set_new(c, "peer", subst_json(json_object_get(s, "peer"), p));
     json_object_set_new(c, "proxy", subst_json(json_object_get(s, "proxy"), p));
     json_object_set_new(c, "expected", expected_for(json_object_get(s, "expect"), p));
+    if (json_object_get(s, "steps") != NULL)
+        json_object_set_new(c, "steps", subst_json(json_object_get(s, "steps"), p));
     return c;
 }
 

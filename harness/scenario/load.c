@@ -13,7 +13,7 @@
 #define SCENARIO_FILES_MAX 10000
 
 static const char *const top_keys[] = { "name", "doc", "tags", "device", "peer", "proxy",
-                                        "axes", "expect", "insecure", NULL };
+                                        "axes", "expect", "insecure", "steps", NULL };
 
 /* "dir/NAME.yaml" → "NAME" into out. */
 static void stem(const char *path, char *out, size_t len)
@@ -80,6 +80,33 @@ static int check_proxy(struct tm_yaml *y, yaml_node_t *root, json_t *s, struct t
     return 0;
 }
 
+/* steps (contracts §5): as JSON, each item checked by the case validator and
+ * refused at its own line. */
+static int load_steps(struct tm_yaml *y, yaml_node_t *root, json_t *s, struct tm_err *err)
+{
+    yaml_node_t *n = tm_yaml_get(y, root, "steps");
+    if (n == NULL)
+        return 0;
+    if (!tm_yaml_is_seq(n) || tm_yaml_seq_len(n) == 0)
+        return tm_yaml_fail(y, n, err, "field 'steps': expected a non-empty list");
+    json_t *steps = judge_yaml_json(y, n, "steps", err);
+    if (steps == NULL)
+        return -1;
+    json_object_set_new(s, "steps", steps);
+    long runs = 0;
+    for (size_t i = 0; i < json_array_size(steps); i++) {
+        struct case_step st;
+        struct tm_err why = { 0 };
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "steps[%zu]", i);
+        int rc = case_step_build(json_array_get(steps, i), prefix, 0, &st, &runs, &why);
+        case_step_free(&st);
+        if (rc != 0)
+            return tm_yaml_fail(y, tm_yaml_seq_item(y, n, i), err, "%s", why.msg);
+    }
+    return 0;
+}
+
 /* The parsed file as a normalised scenario, or NULL with err set. */
 static json_t *from_yaml(struct tm_yaml *y, const char *path, struct tm_err *err)
 {
@@ -99,7 +126,7 @@ static json_t *from_yaml(struct tm_yaml *y, const char *path, struct tm_err *err
         || set_block(s, "axes", sl_axes(y, tm_yaml_get(y, root, "axes"), err)) != 0
         || set_block(s, "expect", sl_expect(y, tm_yaml_get(y, root, "expect"),
                                             json_object_get(s, "axes"), err)) != 0
-        || check_proxy(y, root, s, err) != 0)
+        || check_proxy(y, root, s, err) != 0 || load_steps(y, root, s, err) != 0)
         goto fail;
     int insecure = 0;
     yaml_node_t *in = tm_yaml_get(y, root, "insecure");

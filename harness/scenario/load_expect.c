@@ -200,7 +200,7 @@ fail:
 
 json_t *sl_expect(struct tm_yaml *y, yaml_node_t *n, const json_t *axes, struct tm_err *err)
 {
-    static const char *const keys[] = { "device", "peer", "when", NULL };
+    static const char *const keys[] = { "device", "peer", "when", "trend", NULL };
     if (n == NULL) {
         tm_yaml_fail(y, tm_yaml_root(y), err, "missing field 'expect'");
         return NULL;
@@ -227,6 +227,18 @@ json_t *sl_expect(struct tm_yaml *y, yaml_node_t *n, const json_t *axes, struct 
     if (v == NULL)
         goto fail;
     json_object_set_new(e, "when", v);
+    yaml_node_t *t = tm_yaml_get(y, n, "trend");
+    if (t != NULL) {
+        struct case_trend tr;
+        struct tm_err why = { 0 };
+        if ((v = judge_yaml_json(y, t, "expect.trend", err)) == NULL)
+            goto fail;
+        json_object_set_new(e, "trend", v);
+        if (case_trend_build(v, &tr, &why) != 0) {   /* the validator's words */
+            tm_yaml_fail(y, t, err, "%s", why.msg);
+            goto fail;
+        }
+    }
     return e;
 fail:
     json_decref(e);

@@ -41,6 +41,7 @@ struct peer_opts {
     const char *cert[PEER_MAX_FILES];
     int ncert;
     const char *key;
+    int skip_key_match;           /* --key need not belong to --cert (x509-limbo chains) */
     const char *cafile[PEER_MAX_FILES];
     int ncafile;
     enum peer_verify verify;

@@ -91,6 +91,11 @@
       "what it accepts (Debian's default 2 refuses SHA-1\n"                                    \
       "signatures and RSA < 2048); GnuTLS does not check its own\n"                            \
       "chain and ignores it")                                                                  \
+    X(O_SKIP_KEY_MATCH, "skip-key-match", "", F_ON, skip_key_match, 0, 0, 1,                   \
+      "present the first --cert with a --key that is not its own\n"                          \
+      "(same algorithm): the chain goes out as given and the\n"                               \
+      "handshake signature does not verify (GnuTLS: its\n"                                    \
+      "certificate/key match is skipped; OpenSSL: EC and RSA)")                               \
     X(O_SENDFRAG, "max-send-frag", "N", F_INT, max_send_frag, 512, 16384, 1,                   \
       "send records of at most N bytes (512..16384), handshake\n"                              \
       "messages split across them, as embedded servers with\n"                                 \

@@ -42,6 +42,10 @@ static int set_chain(struct gtls_cfg *cfg, const struct peer_pki *pki, struct tm
         tm_err_set(err, "--key %s: %s", o->key, gnutls_strerror(rc));
         goto fail;
     }
+    /* A chain without its key (x509-limbo ships none): the client decides on the
+     * chain when the Certificate message arrives, before it checks our signature. */
+    if (o->skip_key_match)
+        gnutls_certificate_set_flags(cfg->cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
     if ((rc = gnutls_certificate_set_key(cfg->cred, NULL, 0, pcerts, n, key)) < 0) {
         tm_err_set(err, "--key %s with --cert %s: %s", o->key, o->cert[0], gnutls_strerror(rc));
         goto fail;

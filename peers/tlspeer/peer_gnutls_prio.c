@@ -6,6 +6,7 @@
 
 #include "peer_gnutls.h"
 
+__attribute__((format(printf, 3, 4)))
 static void add(char *out, size_t cap, const char *fmt, ...)
 {
     size_t l = strlen(out);

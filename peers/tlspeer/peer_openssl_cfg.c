@@ -2,8 +2,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/hmac.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -153,6 +155,63 @@ static int set_ciphers(SSL_CTX *ctx, const char *list, struct tm_err *err)
     return 0;
 }
 
+/* The parameters of the grafted key: the certificate's public part, own's private
+ * (made here: the builder keeps pointers to the buffers until to_param). */
+static OSSL_PARAM *graft_params(EVP_PKEY *pub, EVP_PKEY *own, BIGNUM **bn)
+{
+    unsigned char point[512];
+    char group[80];
+    size_t plen = 0;
+    OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+    int ok;
+    if (EVP_PKEY_is_a(pub, "EC"))
+        ok = EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                            sizeof group, NULL)
+             && EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, point,
+                                                sizeof point, &plen)
+             && EVP_PKEY_get_bn_param(own, OSSL_PKEY_PARAM_PRIV_KEY, &bn[0])
+             && OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, group, 0)
+             && OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, point, plen)
+             && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_PRIV_KEY, bn[0]);
+    else
+        ok = EVP_PKEY_is_a(pub, "RSA")
+             && EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_N, &bn[0])
+             && EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_E, &bn[1])
+             && EVP_PKEY_get_bn_param(own, OSSL_PKEY_PARAM_RSA_D, &bn[2])
+             && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn[0])
+             && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, bn[1])
+             && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_D, bn[2]);
+    OSSL_PARAM *params = ok ? OSSL_PARAM_BLD_to_param(b) : NULL;
+    OSSL_PARAM_BLD_free(b);
+    return params;
+}
+
+/* --skip-key-match: OpenSSL refuses a key that is not the certificate's, and
+ * compares public parts only. So it gets the certificate's public part grafted
+ * onto our own private part: it signs with what it holds, and the client finds
+ * the signature wrong, as with GnuTLS's skipped match. EC and RSA keys. */
+static EVP_PKEY *graft_key(X509 *cert, EVP_PKEY *own, struct tm_err *err)
+{
+    EVP_PKEY *pub = X509_get0_pubkey(cert), *out = NULL;
+    const char *type = pub ? EVP_PKEY_get0_type_name(pub) : NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *pc = NULL;
+    BIGNUM *bn[3] = { NULL, NULL, NULL };
+    if (type == NULL || !EVP_PKEY_is_a(own, type))
+        tm_err_set(err, "--skip-key-match: --key is not a %s key like the first --cert's",
+                   type ? type : "known");
+    else if ((params = graft_params(pub, own, bn)) == NULL
+             || (pc = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) == NULL
+             || EVP_PKEY_fromdata_init(pc) <= 0
+             || EVP_PKEY_fromdata(pc, &out, EVP_PKEY_KEYPAIR, params) <= 0)
+        ossl_fail(err, "--skip-key-match (OpenSSL: EC and RSA keys only)");
+    for (int i = 0; i < 3; i++)
+        BN_clear_free(bn[i]);
+    EVP_PKEY_CTX_free(pc);
+    OSSL_PARAM_free(params);
+    return out;
+}
+
 static int set_chain(SSL_CTX *ctx, const struct peer_opts *o, const struct peer_pki *pki,
                      struct tm_err *err)
 {
@@ -161,11 +220,18 @@ static int set_chain(SSL_CTX *ctx, const struct peer_opts *o, const struct peer_
         if (!(i == 0 ? SSL_CTX_use_certificate(ctx, x) : SSL_CTX_add1_chain_cert(ctx, x)))
             return ossl_fail(err, "--cert");
     }
-    if (pki->key_pkey != NULL && !SSL_CTX_use_PrivateKey(ctx, pki->key_pkey)) {
+    EVP_PKEY *grafted = NULL;
+    if (o->skip_key_match && pki->key_pkey != NULL && pki->ncert > 0
+        && (grafted = graft_key(pki->cert_x509[0], pki->key_pkey, err)) == NULL)
+        return -1;
+    if (pki->key_pkey != NULL
+        && !SSL_CTX_use_PrivateKey(ctx, grafted ? grafted : pki->key_pkey)) {
+        EVP_PKEY_free(grafted);
         ERR_clear_error();
         return tm_err_set(err, "--key %s: does not match the first --cert (%s)", o->key,
                           o->ncert ? o->cert[0] : "none");
     }
+    EVP_PKEY_free(grafted);
     /* Present exactly the given chain: never complete it from the trust store. */
     SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);

@@ -113,6 +113,7 @@ START_TEST(junk_never_kills_the_agent) { agent_case("never_dies"); } END_TEST
 START_TEST(bad_tls_requests_as_vcam) { agent_case("bad_tls"); } END_TEST
 START_TEST(heap_free_holds_the_rest) { agent_case("heap"); } END_TEST
 START_TEST(deadline_rearms_the_socket) { agent_case("deadline"); } END_TEST
+START_TEST(session_ops_on_kept_connections) { agent_case("session"); } END_TEST
 
 /* The compile case must catch what CPython accepts but MicroPython does not
  * (a match statement), and a wrong header line. */
@@ -170,6 +171,7 @@ int main(void)
     tcase_add_test(tc, bad_tls_requests_as_vcam);
     tcase_add_test(tc, heap_free_holds_the_rest);
     tcase_add_test(tc, deadline_rearms_the_socket);
+    tcase_add_test(tc, session_ops_on_kept_connections);
     tcase_add_test(tc, compile_case_catches_breakage);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

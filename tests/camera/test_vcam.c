@@ -1102,22 +1102,26 @@ START_TEST(fault_flag_drop)
 }
 END_TEST
 
+/* --baud is the line rate both ways: a long request takes as long to come in
+ * as the reply to go out (a lower bound, whatever the machine's load). */
 START_TEST(fault_flag_baud)
 {
     struct vc *v = malloc(sizeof *v);
-    const char *args[] = { "--baud", "9600", NULL };
+    const char *args[] = { "--baud", "115200", NULL };
     vc_start(v, args);
     vc_expect(v, BANNER ">>> ");
     vc_sends(v, "\x01");
     vc_expect(v, "\r\n" RAW_HDR ">");
     json_decref(vc_start_agent(v));
+    char req[2400];
+    int n = snprintf(req, sizeof req, "{\"id\":1,\"op\":\"info\",\"pad\":\"%02300d\"}", 0);
     tm_ms t0 = tm_now_ms();
-    json_t *r = vc_request(v, "{\"id\":1,\"op\":\"info\"}");
+    json_t *r = vc_request(v, req);
     int64_t ms = tm_now_ms() - t0;
     char *text = json_dumps(r, JSON_COMPACT);
-    /* 960 bytes/s at 9600 baud 8N1 */
-    int64_t expect_ms = (int64_t)strlen(text) * 1000 / 960;
-    ck_assert_msg(ms >= expect_ms * 8 / 10, "%zu bytes in %lld ms, expected ~%lld",
+    /* 11,520 bytes/s at 115200 baud 8N1; the request alone is ~200 ms */
+    int64_t expect_ms = ((int64_t)n + 1 + (int64_t)strlen(text)) * 1000 / 11520;
+    ck_assert_msg(ms >= expect_ms * 8 / 10, "%d + %zu bytes in %lld ms, expected ~%lld", n + 1,
                   strlen(text), (long long)ms, (long long)expect_ms);
     free(text);
     json_decref(r);
@@ -1311,6 +1315,53 @@ START_TEST(tls_client_against_openssl)
     ck_assert_str_eq(got, "HTTP/1.0");
     free(got);
     free(dec);
+    json_decref(r);
+    /* A kept connection (contracts §3 keep, conn, gc): its TLS state stays
+     * charged to the heap until close(); a raw close keeps it, unknown ids are
+     * bad requests. */
+    line = tls_client_line(40, port);
+    req = json_loads(line, 0, NULL);
+    free(line);
+    json_object_set_new(req, "keep", json_true());
+    line = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    r = vc_request(v, line);
+    free(line);
+    ck_assert_msg(strcmp(jstr(r, "outcome"), "ok") == 0, "reply: %s", json_dumps(r, JSON_COMPACT));
+    json_int_t cid = json_integer_value(json_object_get(r, "conn"));
+    json_int_t free0 = json_integer_value(json_object_get(r, "heap_before"));
+    ck_assert_int_gt(cid, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "open")), 1);
+    ck_assert_int_lt(json_integer_value(json_object_get(r, "heap_after")), free0 - 10000);
+    json_decref(r);
+    char q[200];
+    snprintf(q, sizeof q, "{\"id\":41,\"op\":\"conn\",\"conn\":%lld,\"recv_bytes\":4}",
+             (long long)cid);
+    r = vc_request(v, q);
+    ck_assert_str_eq(jstr(r, "outcome"), "ok");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "bytes_received")), 4);
+    json_decref(r);
+    snprintf(q, sizeof q, "{\"id\":42,\"op\":\"conn\",\"conn\":%lld,\"close\":\"raw\"}",
+             (long long)cid);
+    r = vc_request(v, q);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "open")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "heap_after")),
+                     json_integer_value(json_object_get(r, "heap_before")));
+    json_decref(r);
+    snprintf(q, sizeof q, "{\"id\":43,\"op\":\"conn\",\"conn\":%lld,\"close\":\"tls\"}",
+             (long long)cid);
+    r = vc_request(v, q);
+    ck_assert_str_eq(jstr(r, "outcome"), "ok");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "open")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "heap_after")), free0);
+    json_decref(r);
+    r = vc_request(v, q);
+    ck_assert_str_eq(jstr(r, "outcome"), "bad-request");
+    snprintf(q, sizeof q, "unknown conn: %lld", (long long)cid);
+    ck_assert_str_eq(jstr(r, "error"), q);
+    json_decref(r);
+    r = vc_request(v, "{\"id\":44,\"op\":\"gc\",\"release\":true}");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "heap_free")), free0);
     json_decref(r);
     /* Faults placed at stages of the operation (requested by the fault op):
      * garbage once the handshake is done (the operation goes on and succeeds),

@@ -376,7 +376,7 @@ static void scan_tree(struct ref_scan *sc, const char *root, int use_git)
 
 static char *problems_text(const struct ref_scan *sc)
 {
-    static const char *const names[] = { "no such section in " MODEL, "points to ../shared",
+    static const char *const names[] = { ("no such section in " MODEL), "points to ../shared",
                                          "DESIGN.md/STYLE.md outside docs/",
                                          "absolute path of one machine",
                                          "no device model",
@@ -458,11 +458,11 @@ START_TEST(model_sections_as_cited)
     struct ref_scan sc = { 0 };
     model_sections(&sc, (const char *)text);
     static const char *const want[] = { "0", "1", "1.1", "1.8", "2.1", "2.3", "3", "4.1",
-                                        "4.4", "5", "5.1", "5.6", "6", "6.1", "6.35", "7",
+                                        "4.4", "5", "5.1", "5.6", "6", "6.1", "6.35", "6.42", "7",
                                         "8" };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         ck_assert_msg(section_has(&sc, want[i]), "%s has no §%s", MODEL, want[i]);
-    ck_assert(!section_has(&sc, "6.36"));
+    ck_assert(!section_has(&sc, "6.43"));
     ck_assert(!section_has(&sc, "1.9"));
     free(text);
     scan_free(&sc);

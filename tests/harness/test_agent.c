@@ -44,7 +44,7 @@ static void teardown(void)
 static struct agent *boot(const char *spec, int classic, json_t *transcript)
 {
     struct tm_err err = { 0 };
-    struct agent_opts o = { script, classic, 2, NULL, 0, NULL };
+    struct agent_opts o = { .script = script, .force_classic_raw = classic, .max_bootstraps = 2 };
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     agent_set_transcript(a, transcript);
@@ -246,7 +246,7 @@ START_TEST(bad_script_is_setup_error)
     snprintf(bad, sizeof bad, "%s/bad.py", tmpdir);
     ck_assert_int_eq(tm_write_file(bad, "print(1)\n", 9, 0644, NULL), 0);
     struct tm_err err = { 0 };
-    struct agent_opts o = { bad, 0, 2, NULL, 0, NULL };
+    struct agent_opts o = { .script = bad, .max_bootstraps = 2 };
     struct agent *a = agent_open("virtual", &o, &err);
     ck_assert_ptr_nonnull(a);
     ck_assert_int_eq(agent_bootstrap(a, tm_deadline_in(5000), &err), -1);
@@ -260,7 +260,7 @@ END_TEST
 START_TEST(silent_device_bootstrap_deadline)
 {
     struct tm_err err = { 0 };
-    struct agent_opts o = { script, 0, 1, NULL, 0, NULL };
+    struct agent_opts o = { .script = script, .max_bootstraps = 1 };
     struct agent *a = agent_open("exec:sleep 60", &o, &err);
     ck_assert_ptr_nonnull(a);
     tm_ms t0 = tm_now_ms();
@@ -288,7 +288,7 @@ START_TEST(exec_agent_direct_bootstrap)
     ck_assert_int_eq(tm_write_file(fake, sh, strlen(sh), 0644, NULL), 0);
     snprintf(spec, sizeof spec, "exec-agent:/bin/sh %s", fake);
     json_t *tr = json_array();
-    struct agent_opts o = { script, 0, 2, NULL };
+    struct agent_opts o = { .script = script, .max_bootstraps = 2 };
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     agent_set_transcript(a, tr);
@@ -321,7 +321,7 @@ START_TEST(micropython_repl_bootstrap)
     struct tm_err err = { 0 };
     char spec[600];
     snprintf(spec, sizeof spec, "exec:node %s", MPY_REPL);
-    struct agent_opts o = { REAL_AGENT, 0, 2, NULL, 0, NULL };
+    struct agent_opts o = { .script = REAL_AGENT, .max_bootstraps = 2 };
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     ck_assert_msg(agent_bootstrap(a, tm_deadline_in(30000), &err) == 0, "%s", err.msg);

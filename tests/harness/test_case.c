@@ -92,7 +92,8 @@ START_TEST(build_refuses_with_input_code)
         const char *path, *key, *bad, *want;
     } bad[] = {
         { "device", "role", "boss", "field 'role': 'boss' is not one of client, server" },
-        { "device", "clock", "now", "field 'clock': 'now' is not one of reference, unset, keep" },
+        { "device", "clock", "noon", "field 'clock': 'noon' is not one of reference, unset, keep, now" },
+        { "device", "clock", "2026-13-45", "field 'clock': '2026-13-45' is not a time" },
         { "axes", "proto", "quic", "field 'proto': 'quic' is not one of tls, dtls" },
         { "peer", "bogus_flag", "1", "peer: unknown key 'bogus_flag'" },
         { "expected", "device", "verify-failed:expird", "expect.device: 'verify-failed:expird': "
@@ -151,6 +152,38 @@ START_TEST(peer_keys_from_the_flag_table)
 }
 END_TEST
 
+/* A given clock time (x509-limbo's validation_time), a skip the source knows,
+ * and an excluded class: what other sources than scenarios put in a case. */
+START_TEST(clock_at_skip_and_exclusions)
+{
+    struct tm_err err = { 0 };
+    struct tm_case c;
+    json_t *j = json_pack("{s:s, s:{s:s}, s:{s:s, s:[I, I]}, s:{s:[s, s]}, s:s}",
+                          "id", "x/openssl/p256/tls", "axes", "keytype", "p256", "device",
+                          "clock", "1970-01-01T00:16:40Z", "clock_span", (json_int_t)900,
+                          (json_int_t)2000, "expected", "device", "error:*",
+                          "!error:ecp-verify-failed", "skip", "known reason");
+    ck_assert_msg(case_build(j, &c, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(c.device.clock, CASE_CLOCK_AT);
+    ck_assert_int_eq(c.device.clock_at, 1000);
+    ck_assert_int_eq(c.device.clock_span[0], 900);
+    ck_assert_int_eq(c.device.clock_span[1], 2000);
+    ck_assert_str_eq(c.skip, "known reason");
+    case_free(&c);
+    json_array_set_new(json_object_get(json_object_get(j, "device"), "clock_span"), 0, json_integer(1500));
+    ck_assert_int_eq(case_build(j, &c, &err), -1);
+    ck_assert_msg(strstr(err.msg, "device.clock_span") != NULL, "%s", err.msg);
+    json_object_set_new(json_object_get(j, "device"), "clock", json_string("keep"));
+    ck_assert_int_eq(case_build(j, &c, &err), -1);
+    ck_assert_msg(strstr(err.msg, "device.clock_span: only with a clock that is a time") != NULL,
+                  "%s", err.msg);
+    json_decref(j);
+    ck_assert_int_eq(case_class_check(CASE_SIDE_DEVICE, "!verify-failed:expired", NULL, &err), 0);
+    ck_assert_int_eq(case_class_check(CASE_SIDE_DEVICE, "!*", NULL, &err), -1);
+    ck_assert_int_eq(case_class_check(CASE_SIDE_DEVICE, "!verify-failed:expird", NULL, &err), -1);
+}
+END_TEST
+
 static char *slurp(const char *path)
 {
     unsigned char *d = NULL;
@@ -174,7 +207,7 @@ static void refused_alike(const char *yaml, int line, const char *repro_args)
     snprintf(prefix, sizeof prefix, "%s:%d: ", file, line);
     ck_assert_msg(strncmp(loader, prefix, strlen(prefix)) == 0, "%s", loader);
     snprintf(out, sizeof out, "%s/repro.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "timeout 60 %s repro --ca p256-root.der %s --report %s/r >%s 2>&1",
+    snprintf(cmd, sizeof cmd, "timeout 60 %s repro --ca fixture:p256-root.der %s --report %s/r >%s 2>&1",
              TLSMATRIX, repro_args, tmpdir, out);
     int st = system(cmd);
     ck_assert_int_eq(WEXITSTATUS(st), 2);
@@ -284,6 +317,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 110);
     tcase_add_test(tc, build_types_every_part);
+    tcase_add_test(tc, clock_at_skip_and_exclusions);
     tcase_add_test(tc, build_refuses_with_input_code);
     tcase_add_test(tc, repro_refuses_like_the_loader);
     tcase_add_test(tc, heap_free_unreachable_is_a_skip);

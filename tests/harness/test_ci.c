@@ -197,6 +197,16 @@ START_TEST(setup_errors_exit_2_before_any_device)
                        "--scenarios", scen, "--report", report, "--filter", "ci-server-*", NULL);
     assert_setup_error("--shard 4/4 holds none of the 2", "run", "--scenarios", scen,
                        "--report", report, "--shard", "4/4", NULL);
+    /* A character device that is not a terminal is found only when the link opens
+     * it (a probe would have to open the port too): still the user's spec, exit 2. */
+    struct tm_proc p;
+    start(&p, "run", "--scenarios", scen, "--report", report, "--device", "serial:/dev/null",
+          NULL);
+    int rc = finish(&p, 30);
+    char *o = output();
+    ck_assert_msg(rc == 2 && strstr(o, "/dev/null: not a serial port"), "exit %d:\n%.2000s",
+                  rc, o);
+    free(o);
 }
 END_TEST
 

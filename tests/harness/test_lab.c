@@ -3,6 +3,14 @@
  * processes on loopback. */
 #include <check.h>
 #include <jansson.h>
+#include <poll.h>
+#include <pty.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +280,185 @@ START_TEST(bad_lab_files_name_the_line)
 }
 END_TEST
 
+/* ---- progress on a terminal ---- */
+
+/* A scenario whose expectation is `expect` (a YAML flow mapping). */
+static void put_expecting(const char *name, const char *expect)
+{
+    char *text = NULL, path[600];
+    ck_assert_int_gt(asprintf(&text,
+        "name: %s\n"
+        "doc: device client; the peer serves leaf and intermediate\n"
+        "tags: [client]\n"
+        "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
+        "         server_hostname: test.local}\n"
+        "peer: {cert: [\"{kt}-server.der\", \"{kt}-int.der\"], key: \"{kt}-server.key.der\"}\n"
+        "axes: {backend: [openssl], keytype: [p256], proto: [tls]}\n"
+        "expect: %s\n", name, expect), 0);
+    snprintf(path, sizeof path, "%s/%s.yaml", scen, name);
+    ck_assert_int_eq(tm_write_file(path, text, strlen(text), 0644, NULL), 0);
+    free(text);
+}
+
+/* The live line on a 60-column pseudo-terminal: never wider than 59 columns,
+ * xfail apart from pass, the unexpected result printed when it happens and
+ * listed at the end. */
+START_TEST(progress_fits_the_terminal)
+{
+    char prof[400], rep[400];
+    put_expecting("lab-progress-a-long-scenario-name-that-would-wrap-at-sixty",
+                  "{device: ok, peer: ok}");
+    put_expecting("lab-progress-known-deviation", "{device: \"verify-failed:untrusted\", peer: ok}");
+    put_expecting("lab-progress-unexpected", "{device: \"verify-failed:expired\", peer: ok}");
+    snprintf(prof, sizeof prof, "%s/lab-test.yaml", tmpdir);
+    const char *p = "name: lab-test\ndoc: the progress test's profile\nxfail:\n  - case: \"lab-progress-known-deviation/*\"\n"
+                    "    reason: the test's known deviation\n";
+    ck_assert_int_eq(tm_write_file(prof, p, strlen(p), 0644, NULL), 0);
+    int master, slave;
+    struct winsize ws = { .ws_row = 24, .ws_col = 60 };
+    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, &ws), 0);
+    snprintf(rep, sizeof rep, "%s/progress", tmpdir);
+    char *argv[] = { TLSMATRIX, "run", "--scenarios", scen, "--filter", "lab-progress-*",
+                     "--profile", prof, "--report", rep, NULL };
+    struct tm_proc proc;
+    struct tm_err err;
+    ck_assert_msg(tm_proc_spawn(&proc, argv, ptsname(master), &err) == 0, "%s", err.msg);
+    close(slave);
+    char out[1 << 16];
+    size_t len = 0;
+    tm_ms until = tm_deadline_in(90000);
+    for (int last = 0; !last;) {
+        last = tm_proc_wait(&proc, tm_deadline_in(50)) == 0 || tm_expired(until);
+        struct pollfd pfd = { master, POLLIN, 0 };
+        while (len + 1 < sizeof out && poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
+            ssize_t r = read(master, out + len, sizeof out - 1 - len);
+            if (r <= 0)
+                break;
+            len += (size_t)r;
+        }
+    }
+    out[len] = '\0';
+    ck_assert_msg(proc.exited, "tlsmatrix did not finish");
+    ck_assert_int_eq(tm_proc_exit_code(&proc), 1);   /* one unexpected result */
+    tm_proc_stop(&proc, 500);
+    close(master);
+    /* Every redraw of the live line (after "\r\033[K") fits in 59 columns. */
+    int lines = 0;
+    for (char *s = out; (s = strstr(s, "\r\033[K[")) != NULL; s++) {
+        s += 4;
+        size_t n = strcspn(s, "\r\n");
+        ck_assert_msg(n <= 59, "live line of %zu columns: %.*s", n, (int)n, s);
+        lines++;
+    }
+    ck_assert_int_ge(lines, 3);
+    ck_assert_msg(strstr(out, "[3/3] pass 1 xfail 1 unexpected 1 skip 0"), "%s", out);
+    const char *now = strstr(out, "UNEXPECTED fail  lab-progress-unexpected/openssl/p256/tls — ");
+    const char *end = strstr(out, "1 unexpected result:");
+    end = end ? strstr(end, "  fail  lab-progress-unexpected/openssl/p256/tls — ") : NULL;
+    ck_assert_msg(now != NULL && end != NULL && now < end, "%s", out);
+}
+END_TEST
+
+/* compare on the command line: a planted regression in a later run exits 1 and
+ * is named; the same run twice exits 0. */
+START_TEST(compare_exits_1_on_a_regression)
+{
+    char a[400], b[400], dir[400], *out, *errtext;
+    int rc = tlsmatrix(90, &out, &errtext, "run", "--quiet", "--scenarios", scen, "--report",
+                       report, "--filter", "lab-a", "--filter", "lab-b", NULL);
+    ck_assert_msg(rc == 0, "run exit %d: %s", rc, errtext);
+    free(out);
+    free(errtext);
+    snprintf(a, sizeof a, "%s/run.json", report);
+    json_t *run = json_load_file(a, 0, NULL);
+    ck_assert_ptr_nonnull(run);
+    json_object_set_new(json_array_get(json_object_get(run, "cases"), 1), "verdict",
+                        json_string("fail"));
+    snprintf(b, sizeof b, "%s/planted.json", tmpdir);
+    ck_assert_int_eq(json_dump_file(run, b, 0), 0);
+    json_decref(run);
+    snprintf(dir, sizeof dir, "%s/cmp", tmpdir);
+    rc = tlsmatrix(30, &out, &errtext, "compare", a, b, "--report", dir, NULL);
+    ck_assert_msg(rc == 1, "compare exit %d: %s", rc, errtext);
+    ck_assert_msg(strstr(out, ": 1 regression against A\n    lab-b/openssl/p256/tls  pass -> fail\n"),
+                  "%s", out);
+    free(out);
+    free(errtext);
+    rc = tlsmatrix(30, &out, &errtext, "compare", a, a, "--report", dir, NULL);
+    ck_assert_msg(rc == 0 && strstr(out, ": 0 regressions against A"), "%d %s %s", rc, out, errtext);
+    free(out);
+    free(errtext);
+    rc = tlsmatrix(30, &out, &errtext, "compare", a, "--report", dir, NULL);
+    ck_assert_msg(rc == 2 && strstr(errtext, "expected at least two runs"), "%d %s", rc, errtext);
+    free(out);
+    free(errtext);
+}
+END_TEST
+
+/* ---- a remote board through RFC 2217 ---- */
+
+/* A run through ser2net's RFC 2217 port, in front of the virtual camera on a pty
+ * (the master is the camera's port): the cases complete as on a local link. */
+START_TEST(run_through_ser2net_rfc2217)
+{
+    int master, slave, port, ls;
+    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    pid_t cam = fork();
+    ck_assert_int_ge(cam, 0);
+    if (cam == 0) {
+        setsid();
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(master, 0);
+        dup2(master, 1);
+        execl(TM_BIN_DIR "/vcam", "vcam", (char *)NULL);
+        _exit(127);
+    }
+    /* a free port for ser2net */
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t alen = sizeof a;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ls = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+    port = ntohs(a.sin_port);
+    close(ls);
+    char cfg[400], text[600], spec[64], log[400];
+    snprintf(cfg, sizeof cfg, "%s/ser2net.yaml", tmpdir);
+    snprintf(log, sizeof log, "%s/ser2net.log", tmpdir);
+    snprintf(text, sizeof text,
+             "%%YAML 1.1\n---\nconnection: &board\n"
+             "  accepter: telnet(rfc2217),tcp,127.0.0.1,%d\n"
+             "  connector: serialdev,%s,115200n81,local\n", port, ptsname(master));
+    ck_assert_int_eq(tm_write_file(cfg, text, strlen(text), 0644, NULL), 0);
+    char pidf[400];
+    snprintf(pidf, sizeof pidf, "%s/ser2net.pid", tmpdir);
+    char *argv[] = { "ser2net", "-n", "-d", "-c", cfg, "-P", pidf, NULL };
+    struct tm_proc s2n;
+    struct tm_err err;
+    ck_assert_msg(tm_proc_spawn(&s2n, argv, log, &err) == 0, "%s", err.msg);
+    tm_sleep_ms(500);   /* ser2net listening (a run's connect retries are its own) */
+    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d", port);
+    char *out, *errtext;
+    int rc = tlsmatrix(90, &out, &errtext, "run", "--quiet", "--scenarios", scen, "--report",
+                       report, "--filter", "lab-a", "--filter", "lab-b", "--device", spec, NULL);
+    tm_proc_stop(&s2n, 500);
+    kill(cam, SIGKILL);
+    waitpid(cam, NULL, 0);
+    close(master);
+    close(slave);
+    ck_assert_msg(rc == 0, "run exit %d: %s", rc, errtext);
+    free(out);
+    free(errtext);
+    char path[400];
+    snprintf(path, sizeof path, "%s/run.json", report);
+    json_t *run = json_load_file(path, 0, NULL);
+    json_t *dev = json_array_get(json_object_get(json_object_get(run, "header"), "devices"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(dev, "link")), spec);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(run, "totals"), "pass")), 2);
+    json_decref(run);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lab");
@@ -283,6 +470,9 @@ int main(void)
     tcase_add_test(tc, a_selection_of_nothing_is_a_setup_error);
     tcase_add_test(tc, lab_file_places_run);
     tcase_add_test(tc, bad_lab_files_name_the_line);
+    tcase_add_test(tc, progress_fits_the_terminal);
+    tcase_add_test(tc, compare_exits_1_on_a_regression);
+    tcase_add_test(tc, run_through_ser2net_rfc2217);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pty.h>
+#include <termios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "link/link.h"
+#include "tm_proc.h"
 
 /* Read until want bytes or the deadline; returns the count. */
 static size_t read_n(struct link *l, char *buf, size_t want, tm_ms deadline)
@@ -151,6 +154,10 @@ START_TEST(bad_specs_name_the_problem)
     ck_assert_msg(strstr(err.msg, "command substitution") != NULL, "%s", err.msg);
     ck_assert_ptr_null(link_open("serial:/dev/tm-no-such-port", &err));
     ck_assert_msg(strstr(err.msg, "/dev/tm-no-such-port") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(link_open("serial:/etc/hostname", &err));   /* a regular file */
+    ck_assert_msg(strstr(err.msg, "/etc/hostname: not a serial port"), "%s", err.msg);
+    ck_assert_ptr_null(link_open("serial:/dev/null", &err));   /* a device, not a port */
+    ck_assert_msg(strstr(err.msg, "/dev/null: not a serial port"), "%s", err.msg);
     ck_assert_ptr_null(link_open("serial:/dev/ttyS0,baud=921600", &err));
     ck_assert_msg(strstr(err.msg, "IDE protocol") != NULL, "%s", err.msg);
     ck_assert_ptr_null(link_open("serial:/dev/ttyS0,parity=odd", &err));
@@ -295,6 +302,105 @@ START_TEST(board_selection_among_ports)
 }
 END_TEST
 
+/* ser2net in telnet(rfc2217) mode on loopback, in front of the slave of a pty
+ * whose master plays the board. Returns its pid (its port in *port). */
+static struct tm_proc ser2net_proc;
+static char ser2net_dir[64];
+
+static int start_ser2net(const char *tty, int *port)
+{
+    int ls = listener(port);   /* a free port: closed again for ser2net to take */
+    close(ls);
+    snprintf(ser2net_dir, sizeof ser2net_dir, "/tmp/tm-ser2net-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(ser2net_dir));
+    char cfg[128], pid[128], text[512], log[128];
+    snprintf(cfg, sizeof cfg, "%s/ser2net.yaml", ser2net_dir);
+    snprintf(pid, sizeof pid, "%s/ser2net.pid", ser2net_dir);
+    snprintf(log, sizeof log, "%s/ser2net.log", ser2net_dir);
+    snprintf(text, sizeof text,
+             "%%YAML 1.1\n---\nconnection: &board\n"
+             "  accepter: telnet(rfc2217),tcp,127.0.0.1,%d\n"
+             "  connector: serialdev,%s,115200n81,local\n"
+             "  options:\n    kickolduser: true\n", *port, tty);
+    FILE *f = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    char *argv[] = { "ser2net", "-n", "-d", "-c", cfg, "-P", pid, NULL };
+    struct tm_err err;
+    ck_assert_msg(tm_proc_spawn(&ser2net_proc, argv, log, &err) == 0,
+                  "ser2net (Debian package ser2net, scripts/deps.sh): %s", err.msg);
+    /* Ready when it accepts. */
+    tm_ms until = tm_deadline_in(5000);
+    for (;;) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)*port) };
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            break;
+        ck_assert_msg(!tm_expired(until), "ser2net did not listen on %d", *port);
+        tm_sleep_ms(50);
+    }
+    tm_sleep_ms(200);   /* the probe connection above is gone before the real one */
+    return 0;
+}
+
+static void stop_ser2net(void)
+{
+    tm_proc_stop(&ser2net_proc, 500);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", ser2net_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", ser2net_dir);
+}
+
+/* The line settings reach the remote port, data crosses both ways with 0xFF
+ * escaped, and a reset (DTR/RTS) leaves the link working; a server that does not
+ * speak RFC 2217 is refused with a clear message. */
+START_TEST(rfc2217_through_ser2net)
+{
+    int master, slave, port;
+    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    start_ser2net(ptsname(master), &port);
+    char spec[64], buf[64];
+    struct tm_err err = { 0 };
+    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d,baud=57600", port);
+    struct link *l = link_open(spec, &err);
+    ck_assert_msg(l != NULL, "%s", err.msg);
+    struct termios t;
+    ck_assert_int_eq(tcgetattr(slave, &t), 0);
+    ck_assert_int_eq(cfgetospeed(&t), B57600);   /* SET-BAUDRATE applied to the port */
+    ck_assert_int_eq(write(master, "boot\xff ok\n", 9), 9);
+    ck_assert_uint_eq(read_n(l, buf, 9, tm_deadline_in(3000)), 9);
+    ck_assert_int_eq(memcmp(buf, "boot\xff ok\n", 9), 0);
+    ck_assert_int_eq(link_write(l, "x\xffy", 3, tm_deadline_in(2000), &err), 0);
+    size_t got = 0;
+    tm_ms until = tm_deadline_in(3000);
+    while (got < 3 && !tm_expired(until)) {
+        ssize_t r = read(master, buf + got, 3 - got);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    ck_assert_int_eq(memcmp(buf, "x\xffy", 3), 0);
+    ck_assert_int_eq(link_reset(l, &err), 0);
+    ck_assert_int_eq(write(master, "again\n", 6), 6);
+    ck_assert_uint_eq(read_n(l, buf, 6, tm_deadline_in(3000)), 6);
+    link_close(l);
+    stop_ser2net();
+    close(master);
+    close(slave);
+    /* a raw TCP port (no telnet): refused, naming the likely mistake */
+    int ls = listener(&port);
+    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d", port);
+    ck_assert_ptr_null(link_open(spec, &err));
+    ck_assert_msg(strstr(err.msg, "no answer to WILL COM-PORT-OPTION") && strstr(err.msg, "tcp:"),
+                  "%s", err.msg);
+    close(ls);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("harness_link");
@@ -311,6 +417,7 @@ int main(void)
     tcase_add_test(tc, camera_boards_by_usb_id);
     tcase_add_test(tc, board_selection_among_ports);
     tcase_add_test(tc, reset_command_is_the_hard_reset);
+    tcase_add_test(tc, rfc2217_through_ser2net);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -197,6 +197,40 @@ static int count_verdict(const json_t *run, const char *v)
     return n;
 }
 
+/* Every case that ran counted its traffic: at least its request and reply lines
+ * (the transcript's "> " and "< " lines, each with its newline; lines shown
+ * with \xNN escapes or redacted keys are longer there), and the
+ * footer's sums are the cases' sums. */
+static void assert_link_counted(const json_t *run, const char *out)
+{
+    unsigned long long sent = 0, got = 0, fsent = 0, fgot = 0, median = 0;
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(run, "cases"), i, c) {
+        const json_t *l = json_object_get(c, "link"), *line;
+        unsigned long long s = (unsigned long long)json_integer_value(json_object_get(l, "sent"));
+        unsigned long long r = (unsigned long long)json_integer_value(json_object_get(l, "received"));
+        unsigned long long want_s = 0, want_r = 0;
+        size_t k;
+        json_array_foreach(json_object_get(json_object_get(c, "transcript"), "agent"), k, line) {
+            const char *t = json_string_value(line);
+            if (strncmp(t, "> {", 3) == 0 && strstr(t, "redacted") == NULL)
+                want_s += strlen(t) - 2 + 1;
+            if (strncmp(t, "< {", 3) == 0 && strstr(t, "\\x") == NULL)   /* unescaped */
+                want_r += strlen(t) - 2 + 1;
+        }
+        ck_assert_msg(want_s > 0 && s >= want_s && r >= want_r, "%s: link %llu/%llu, lines %llu/%llu",
+                      json_string_value(json_object_get(c, "id")), s, r, want_s, want_r);
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(c, "timings_ms"), "link_wait"));
+        sent += s;
+        got += r;
+    }
+    const char *f = strstr(out, "tlsmatrix: link: ");
+    ck_assert_msg(f != NULL && sscanf(f, "tlsmatrix: link: %llu B sent, %llu B received, median %llu",
+                                      &fsent, &fgot, &median) == 3, "%.3000s", out);
+    ck_assert_msg(fsent == sent && fgot == got && median > 0, "%.300s vs %llu/%llu", f, sent, got);
+}
+
 START_TEST(run_virtual_all_pass_with_bundles)
 {
     int64_t took;
@@ -214,6 +248,7 @@ START_TEST(run_virtual_all_pass_with_bundles)
     ck_assert_ptr_nonnull(json_object_get(t, "peer_start"));
     ck_assert_ptr_nonnull(json_object_get(c, "heap_delta"));
     ck_assert(json_array_size(json_object_get(json_object_get(c, "transcript"), "agent")) > 0);
+    assert_link_counted(run, o);
     ck_assert(strstr(json_string_value(json_object_get(c, "replay")), "tlsmatrix repro --case") != NULL);
     char p[600];
     snprintf(p, sizeof p, "%s/cases/tmdrive-client-ok_openssl_p256_tls/serial.log", report);

@@ -2,6 +2,8 @@
 #include <check.h>
 #include <string.h>
 
+#include "tm_time.h"
+
 #include "runner/runner.h"
 
 static json_t *kase(const char *proto, const char *clock, int ciphers)
@@ -90,6 +92,33 @@ START_TEST(clock_not_settable_runs_where_certificates_hold)
 }
 END_TEST
 
+/* A case at a given time (x509-limbo's validation_time) on a device that
+ * cannot set its clock runs at its own time only inside the case's clock_span,
+ * with an hour to spare; a skip its source already knows wins. */
+START_TEST(clock_at_runs_inside_its_span)
+{
+    char buf[400];
+    json_t *k = kase("tls", NULL, 0), *h = clock_hello(0, REF);
+    char at[40];
+    tm_format_utc(REF - 10 * DAY, at, sizeof at);
+    json_object_set_new(json_object_get(k, "device"), "clock", json_string(at));
+    json_object_set_new(json_object_get(k, "device"), "clock_span",
+                        json_pack("[I, I]", (json_int_t)(REF - 20 * DAY), (json_int_t)(REF + DAY)));
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_decref(h);
+    h = clock_hello(0, REF + DAY - 60);   /* the run's hour would cross the edge */
+    const char *why = runner_skip_reason(k, h, NULL, buf, sizeof buf);
+    ck_assert_msg(why && strstr(why, "clock.settable=false") && strstr(why, "validates at"), "%s", why);
+    json_decref(h);
+    h = clock_hello(1, REF + 400 * DAY);  /* settable: the clock is set to clock_at */
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_object_set_new(k, "skip", json_string("validation_kind CLIENT: why"));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf), "validation_kind CLIENT: why");
+    json_decref(h);
+    json_decref(k);
+}
+END_TEST
+
 /* No ssl wrapper (MicroPython's unix port from Debian's +ds source): ssl-layer
  * cases are skipped, tls-layer ones run. */
 START_TEST(missing_ssl_wrapper_skips_ssl_layer)
@@ -173,6 +202,42 @@ START_TEST(missing_client_id_skips_native_layer_only)
 }
 END_TEST
 
+/* A session runs where the hello has what its steps need: the session ops, a
+ * soft reset (MicroPython's unix port has none), asyncio, the virtual camera's
+ * faults (nested in repeat blocks too). */
+START_TEST(session_steps_need_their_caps)
+{
+    char buf[300];
+    json_t *h = hello(1, 1, 1), *caps = json_object_get(h, "caps");
+    json_t *k = kase("tls", NULL, 0);
+    json_object_set_new(k, "steps", json_pack("[s, {s:i, s:[s]}]", "open", "repeat", 2, "steps",
+                                              "reset"));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "device agent has no session steps (hello caps.sessions)");
+    json_object_set_new(caps, "sessions", json_true());
+    json_object_set_new(caps, "soft_reset", json_false());
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "device cannot soft reset (hello caps.soft_reset=false)");
+    json_object_set_new(caps, "soft_reset", json_true());
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_object_set_new(k, "steps", json_pack("[s, {s:{s:b}}]", "open", "open", "keep", 0));
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));   /* no asyncio step */
+    json_object_set_new(k, "steps", json_pack("[s, {s:i, s:[{s:{s:b, s:b}}]}]", "open", "repeat", 2,
+                                              "steps", "open", "keep", 0, "asyncio", 1));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "device has no asyncio (hello caps.asyncio=false)");
+    json_object_set_new(caps, "asyncio", json_true());
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_object_set_new(k, "steps", json_pack("[{s:s}, s]", "fault", "reboot@request=1", "open"));
+    ck_assert_str_eq(runner_skip_reason(k, h, NULL, buf, sizeof buf),
+                     "fault steps need the virtual camera (hello virtual=false)");
+    json_object_set_new(h, "virtual", json_true());
+    ck_assert_ptr_null(runner_skip_reason(k, h, NULL, buf, sizeof buf));
+    json_decref(k);
+    json_decref(h);
+}
+END_TEST
+
 START_TEST(sanitised_ids)
 {
     char out[64];
@@ -195,7 +260,9 @@ int main(void)
     tcase_add_test(tc, missing_dtls_and_set_ciphers_skip);
     tcase_add_test(tc, heap_free_needs_the_heap_and_gc_tls);
     tcase_add_test(tc, missing_client_id_skips_native_layer_only);
+    tcase_add_test(tc, session_steps_need_their_caps);
     tcase_add_test(tc, sanitised_ids);
+    tcase_add_test(tc, clock_at_runs_inside_its_span);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

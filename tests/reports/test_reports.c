@@ -13,6 +13,7 @@
 
 #include "report.h"
 #include "run_fixture.h"
+#include "tm_fs.h"
 
 #define XSD_PATH TM_SOURCE_DIR "/tests/reports/jenkins-junit.xsd"
 
@@ -148,8 +149,9 @@ START_TEST(t_every_case_everywhere)
                             "//th[.='heap free before']/../td)");
     ck_assert_str_eq(hv, "237568 bytes");
     free(hv);
-    /* markdown: one matrix cell per case (8 verdict marks in the matrix rows) */
-    const char *mx = strstr(md, "## Matrix"), *mend = strstr(md, "## Cases that did not pass");
+    /* markdown: one matrix cell per case (8 verdict marks in the per-protocol
+     * matrices, the last section) */
+    const char *mx = strstr(md, "## Matrix"), *mend = md + strlen(md);
     ck_assert(mx != NULL && mend != NULL && mx < mend);
     int cells = 0;
     static const char *const marks[] = {"✅ pass", "❌ fail", "☑️ xfail", "❗ xpass", "💥 error", "⏭️ skip"};
@@ -166,7 +168,14 @@ START_TEST(t_every_case_everywhere)
     ck_assert_ptr_nonnull(strstr(md, "| dtls-cookie/gnutls/p256/dtls | ✅ pass | 2 |"));  /* flaky list */
     /* header facts */
     ck_assert_ptr_nonnull(strstr(md, "**Seed**: 42"));
-    ck_assert_ptr_nonnull(strstr(md, "firmware micropython 1.27.0 (OpenMV &lt;Cam&gt; &amp; \"H7\")"));
+    ck_assert_ptr_nonnull(strstr(md, "firmware micropython 1.27.0 on OpenMV &lt;Cam&gt; &amp; \"H7\""));
+    /* the verdict line first, the unexpected results before the rest */
+    ck_assert_msg(strncmp(md, "# tlsmatrix run\n\n**❌ FAIL: 4 unexpected results of 8 cases "
+                              "(2 fail, 1 xpass, 1 error)**\n\n## Unexpected results: 4\n", 110) == 0,
+                  "%.200s", md);
+    ck_assert(strstr(md, "## Known deviations (xfail): 1") < strstr(md, "## Totals"));
+    ck_assert_ptr_nonnull(strstr(md, "<details><summary>Matrix: dtls (2 scenarios)</summary>\n\n"
+                                     "| scenario | gnutls/p256 | gnutls/rsa2048 | openssl/p256 | openssl/rsa2048 |\n"));
     ck_assert_ptr_nonnull(strstr(md, "| 8 | 2 | 2 | 1 | 1 | 1 | 1 |"));  /* totals */
     xmlFreeDoc(junit);
     xmlFreeDoc(html);
@@ -307,9 +316,9 @@ START_TEST(t_html_wellformed_and_inert)
     ck_assert_ptr_nonnull(strstr(raw, "&lt;script&gt;alert(1)"));
     ck_assert_ptr_null(strchr(raw, '\x04'));
     ck_assert_msg(strncmp(raw, "<!DOCTYPE html>", 15) == 0, "%.30s", raw);
-    /* self-contained: no external resources */
+    /* self-contained: no external resources; links only within the page */
     ck_assert_ptr_null(strstr(raw, "src="));
-    ck_assert_ptr_null(strstr(raw, "href="));
+    ck_assert_ptr_null(strstr(raw, "://"));
     ck_assert_ptr_null(strstr(raw, "<link"));
 
     struct html_errs errs = {0, ""};
@@ -319,7 +328,17 @@ START_TEST(t_html_wellformed_and_inert)
     ck_assert_ptr_nonnull(doc);
     ck_assert_msg(errs.n == 0, "%d HTML parse errors, first %s", errs.n, errs.first);
     ck_assert_int_eq(xpath_count(doc, "count(//script)"), 1);  /* only ours */
-    ck_assert_int_eq(xpath_count(doc, "count(//*[@src or @href])"), 0);
+    ck_assert_int_eq(xpath_count(doc, "count(//*[@src])"), 0);
+    ck_assert_int_eq(xpath_count(doc, "count(//*[@href and not(starts-with(@href, '#open='))])"), 0);
+    /* sign-off order: banner, totals, devices, unexpected results, then the matrix */
+    ck_assert_int_eq(xpath_count(doc, "count(//body/h1/following-sibling::*[1][@id='verdict' and @class='banner bad'])"), 1);
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='unexpected']//tr[td])"), 4);
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='unexpected']/following::table[@id='matrix'])"), 1);
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='devices']//td[.='device 1'])"), 1);
+    ck_assert_int_eq(xpath_count(doc, "count(//input[@id='failures-only'])"), 1);
+    ck_assert_int_eq(xpath_count(doc, "count(//tbody/tr[@data-scenario][@data-bad])"), 3);
+    /* a passing case's transcript stays in its bundle */
+    ck_assert_int_eq(xpath_count(doc, "count(//details[@id='case-client-chain-root-anchor.openssl.p256.tls']//pre[@class='transcript'])"), 0);
     /* the device string survives as text, exactly, in reason and transcript */
     const char *a = "case-server-verify-none.gnutls.rsa2048.tls";
     char expr[256];
@@ -382,7 +401,7 @@ START_TEST(t_markdown_cells_escaped)
     }
     /* expected vs actual of the failing case */
     ck_assert_ptr_nonnull(strstr(md, "| client-chain-root-anchor/gnutls/p256/tls | ❌ fail | ok | error:handshake | ok | alert:bad\\_certificate |"));
-    ck_assert_ptr_nonnull(strstr(md, "known deviation: DTLS chain order (docs/device-model.md §2.3)"));
+    ck_assert_ptr_nonnull(strstr(md, "| client-chain-root-anchor/openssl/rsa2048/dtls | DTLS chain order (docs/device-model.md §2.3) |"));
     free(md);
     free(mp);
     free(dir);
@@ -791,6 +810,58 @@ START_TEST(t_stream_same_as_memory)
 }
 END_TEST
 
+/* ---- compare ---- */
+
+START_TEST(t_compare_planted_regression)
+{
+    json_t *a = fixture_run(), *b = json_deep_copy(a), *c = json_deep_copy(a);
+    set_verdict(b, "client-chain-root-anchor/openssl/p256/tls", "fail");   /* planted */
+    set_verdict(c, "dtls-cookie/gnutls/rsa2048/dtls", "pass");             /* a fix */
+    report_update_totals(b);
+    report_update_totals(c);
+    const json_t *runs[] = { a, c, b };
+    const char *names[] = { "A", "B", "C" };
+    json_t *cmp = report_compare(runs, names, 3);
+    ck_assert_uint_eq(report_compare_regressions(cmp), 1);
+    const json_t *creg = json_object_get(json_array_get(json_object_get(cmp, "runs"), 2), "regressions");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(creg, 0), "id")),
+                     "client-chain-root-anchor/openssl/p256/tls");
+    char *dir = NULL;
+    struct tm_err err = { 0 };
+    ck_assert_int_ge(asprintf(&dir, "%s/cmp", tmpdir), 0);
+    ck_assert_int_eq(tm_mkdirs(dir, 0755, NULL), 0);
+    ck_assert_msg(report_write_compare(cmp, dir, &err) == 0, "%s", err.msg);
+    char *hp = path_in("cmp", "compare.html"), *mp = path_in("cmp", "compare.md");
+    htmlDocPtr doc = htmlReadFile(hp, "UTF-8", HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING);
+    ck_assert_ptr_nonnull(doc);
+    /* a column group per run, the changed cells highlighted, totals per run */
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='compare']/colgroup)"), 3);
+    ck_assert_int_eq(xpath_count(doc, "count(//td[contains(@class,'changed regression')])"), 1);
+    ck_assert_int_eq(xpath_count(doc, "count(//td[contains(@class,'changed fix')])"), 1);
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='compare']//tr[@data-changed])"), 2);
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='runs']//tr[td])"), 3);
+    ck_assert_int_eq(xpath_count(doc, "count(//div[@id='verdict' and @class='banner bad'])"), 1);
+    char *md = fixture_slurp(mp);
+    ck_assert_ptr_nonnull(strstr(md, "## Changed cases: 2\n\n| case | A | B | C |\n|---|:---:|:---:|:---:|\n"));
+    ck_assert_ptr_nonnull(strstr(md, "| client-chain-root-anchor/openssl/p256/tls | pass | pass | **fail** (regression) |"));
+    ck_assert_ptr_nonnull(strstr(md, "| dtls-cookie/gnutls/rsa2048/dtls | fail | **pass** (fix) | fail |"));
+    free(md);
+    xmlFreeDoc(doc);
+    json_decref(cmp);
+    /* the same run twice: nothing changed, no regression */
+    const json_t *same[] = { a, a };
+    cmp = report_compare(same, names, 2);
+    ck_assert_uint_eq(report_compare_regressions(cmp), 0);
+    json_decref(cmp);
+    free(hp);
+    free(mp);
+    free(dir);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
+END_TEST
+
 static Suite *reports_suite(void)
 {
     Suite *s = suite_create("reports");
@@ -809,9 +880,11 @@ static Suite *reports_suite(void)
     tcase_add_test(tc, t_merge_refuses_incomplete_sets);
     tcase_add_test(tc, t_load_errors);
     tcase_add_test(tc, t_stream_same_as_memory);
+    tcase_add_test(tc, t_compare_planted_regression);
     suite_add_tcase(s, tc);
     return s;
 }
+
 
 int main(void)
 {

@@ -2,8 +2,9 @@
  * (--remote-debugging-pipe: NUL-separated JSON on fds 3/4, so no WebSocket client is
  * needed). A real mouse click (Input.dispatchMouseEvent) on a matrix cell must open
  * that case's <details> with its transcript; the "#open=<case>" hash hook must do the
- * same on load; the page must raise no JavaScript exception. Exits 77 (skipped) when
- * chromium is not installed. */
+ * same on load; the page must raise no JavaScript exception. The sign-off parts: the
+ * verdict banner, the "failures only" toggle (a real click) and a case's bundle link
+ * (followed to the file). Exits 77 (skipped) when chromium is not installed. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,10 +20,12 @@
 
 #include "report.h"
 #include "run_fixture.h"
+#include "tm_fs.h"
 #include "tm_time.h"
 
 #define CASE_CLICK "server-verify-none.gnutls.rsa2048.tls"  /* the error case */
 #define CASE_HASH "client-chain-root-anchor.gnutls.p256.tls"
+#define BUNDLE "server-verify-none_gnutls_rsa2048_tls"
 
 static char *tmpdir;
 
@@ -271,8 +274,20 @@ START_TEST(t_click_opens_details)
     json_t *run = fixture_run();
     snprintf(dir, sizeof dir, "%s/report", tmpdir);
     snprintf(profile, sizeof profile, "%s/profile", tmpdir);
+    /* One scenario without an unexpected result (for the toggle), and a bundle file
+     * the clicked case links. */
+    json_object_set_new(fixture_case(run, "dtls-cookie/gnutls/rsa2048/dtls"), "verdict",
+                        json_string("pass"));
+    json_object_set_new(fixture_case(run, "server-verify-none/gnutls/rsa2048/tls"), "bundle",
+                        json_string("cases/" BUNDLE));
+    report_update_totals(run);
     ck_assert_msg(report_write_all(run, NULL, dir, &err) == 0, "%s", err.msg);
     json_decref(run);
+    char bpath[900];
+    snprintf(bpath, sizeof bpath, "%s/cases/" BUNDLE, dir);
+    ck_assert_int_eq(tm_mkdirs(bpath, 0755, NULL), 0);
+    snprintf(bpath, sizeof bpath, "%s/cases/" BUNDLE "/serial.log", dir);
+    ck_assert_int_eq(tm_write_file(bpath, "serial-log-of-the-case\n", 23, 0644, NULL), 0);
     snprintf(url, sizeof url, "file://%s/matrix.html", dir);
 
     ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -288,6 +303,24 @@ START_TEST(t_click_opens_details)
     json_decref(cdp_call(&b, s, "Page.enable", NULL));
     json_decref(cdp_call(&b, s, "Runtime.enable", NULL));
     navigate(&b, s, url);
+
+    /* the verdict comes first: red, with the unexpected count */
+    ck_assert(eval_true(&b, s, "(function(){var v=document.getElementById('verdict');"
+        "return v.classList.contains('bad') && v.innerText.indexOf('FAIL: 3 unexpected results "
+        "of 8 cases')===0 && document.body.firstElementChild.nextElementSibling===v;})()"));
+    ck_assert(eval_true(&b, s, "getComputedStyle(document.getElementById('verdict'))"
+                               ".backgroundColor === 'rgb(185, 28, 28)'"));
+    /* failures only: a real click on the box hides the row with no unexpected cell */
+    ck_assert(eval_true(&b, s, "document.querySelectorAll('#matrix tbody tr:not([hidden])').length === 3"));
+    json_t *box = eval(&b, s,
+        "(function(){var c=document.getElementById('failures-only');c.scrollIntoView();"
+        "var r=c.getBoundingClientRect();return {x:r.left+r.width/2,y:r.top+r.height/2};})()");
+    click(&b, s, json_number_value(json_object_get(box, "x")), json_number_value(json_object_get(box, "y")));
+    json_decref(box);
+    ck_assert(eval_true(&b, s, "document.getElementById('failures-only').checked"));
+    ck_assert(eval_true(&b, s, "(function(){var r=document.querySelectorAll('#matrix tbody tr');"
+        "return r.length===3 && r[2].dataset.scenario==='dtls-cookie' && r[2].hidden && "
+        "r[2].offsetParent===null && !r[0].hidden && !r[1].hidden;})()"));
 
     /* closed before the click */
     ck_assert(eval_true(&b, s, "document.getElementById('case-" CASE_CLICK "').open === false"));
@@ -313,6 +346,18 @@ START_TEST(t_click_opens_details)
     ck_assert(eval_true(&b, s, expr));
     /* other cases stay closed */
     ck_assert(eval_true(&b, s, "document.querySelectorAll('details.case[open]').length === 1"));
+    /* its bundle link, clicked, shows the case's serial log */
+    json_t *ln = eval(&b, s,
+        "(function(){var a=document.getElementById('case-" CASE_CLICK "')"
+        ".querySelector('a.bundle[data-file=\"serial.log\"]');"
+        "a.scrollIntoView({block:'center'});var r=a.getBoundingClientRect();"
+        "return {x:r.left+r.width/2,y:r.top+r.height/2,href:a.getAttribute('href')};})()");
+    ck_assert_str_eq(json_string_value(json_object_get(ln, "href")), "cases/" BUNDLE "/serial.log");
+    click(&b, s, json_number_value(json_object_get(ln, "x")), json_number_value(json_object_get(ln, "y")));
+    json_decref(ln);
+    cdp_wait_event(&b, "Page.loadEventFired");
+    ck_assert(eval_true(&b, s, "location.pathname.endsWith('/cases/" BUNDLE "/serial.log') && "
+                               "document.body.innerText.indexOf('serial-log-of-the-case')===0"));
 
     /* the hash hook opens another case on load */
     navigate(&b, s, "about:blank");
