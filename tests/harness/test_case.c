@@ -263,8 +263,8 @@ START_TEST(heap_free_unreachable_is_a_skip)
     char cmd[1600], out[400], runjson[400];
     snprintf(out, sizeof out, "%s/heap.txt", tmpdir);
     snprintf(cmd, sizeof cmd, "timeout 100 %s repro --device 'virtual:--fault leak:1000@request=1' "
-             "--ca p256-root.der --peer-cert p256-server.der --peer-cert p256-int.der "
-             "--peer-key p256-server.key.der --heap-free 237000 --allow-skips --report %s/rep >%s 2>&1",
+             "--ca fixture:p256-root.der --peer-cert fixture:p256-server.der "
+             "--peer-cert fixture:p256-int.der --peer-key fixture:p256-server.key.der --heap-free 237000 --allow-skips --report %s/rep >%s 2>&1",
              TLSMATRIX, tmpdir, out);
     int st = system(cmd);
     char *text = slurp(out);
