@@ -73,6 +73,25 @@ static void add_files(json_t *argv, const char *flag, char *const *names, size_t
     }
 }
 
+/* on_sni/on_sni_missing: the files of serve=CHAINFILE[,KEY] are fixtures, as cert is;
+ * other actions go as they are. */
+static void add_sni_action(json_t *argv, const char *v, const char *fx)
+{
+    const char *serve = strstr(v, "serve=");
+    if (serve == NULL || (serve != v && serve[-1] != ':')) {
+        add(argv, v);
+        return;
+    }
+    const char *files = serve + 6, *comma = strchr(files, ',');
+    char chain[2048], key[2048] = "", name[1024], out[4400];
+    snprintf(name, sizeof name, "%.*s", (int)(comma ? comma - files : (long)strlen(files)), files);
+    peer_fixture_path(fx, name, chain, sizeof chain);
+    if (comma != NULL)
+        peer_fixture_path(fx, comma + 1, key, sizeof key);
+    snprintf(out, sizeof out, "%.*s%s%s%s", (int)(files - v), v, chain, comma ? "," : "", key);
+    add(argv, out);
+}
+
 json_t *peer_build_argv(const struct tm_case *c, const char *fx, const struct peer_target *t,
                         struct tm_err *err)
 {
@@ -110,6 +129,11 @@ json_t *peer_build_argv(const struct tm_case *c, const char *fx, const struct pe
         peer_flag_name(p->flags[i].key, flag, sizeof flag);
         if (strcmp(p->flags[i].key, "send_file") == 0 && p->flags[i].value != NULL) {
             add_files(argv, flag, &p->flags[i].value, 1, fx);   /* a fixture, as cert is */
+            continue;
+        }
+        if (strncmp(p->flags[i].key, "on_sni", 6) == 0 && p->flags[i].value != NULL) {
+            add(argv, flag);
+            add_sni_action(argv, p->flags[i].value, fx);
             continue;
         }
         add(argv, flag);

@@ -27,8 +27,13 @@ enum peer_misbehave { PEER_MB_NONE, PEER_MB_CLOSE_AFTER_HELLO, PEER_MB_GARBAGE,
 enum peer_cookie { PEER_COOKIE_OFF, PEER_COOKIE_ON, PEER_COOKIE_CHANGING, PEER_COOKIE_NEVER };
 /* How the connection ends (--close). */
 enum peer_close { PEER_CLOSE_NOTIFY, PEER_CLOSE_ABRUPT, PEER_CLOSE_HALF, PEER_CLOSE_SILENT };
-/* What a TLS server does on the ClientHello's SNI (--on-sni-missing, --on-sni). */
-enum peer_sni_act { PEER_SNI_GO = 0, PEER_SNI_CLOSE, PEER_SNI_ALERT };
+/* What a TLS server does on the ClientHello's SNI (--on-sni-missing, --on-sni):
+ * go on, close or alert from the raw stream, or present another chain (serve=). */
+enum peer_sni_act { PEER_SNI_GO = 0, PEER_SNI_CLOSE, PEER_SNI_ALERT, PEER_SNI_SERVE };
+/* The chains a server can present: its own (--cert/--key) and the ones the serve=
+ * actions name, picked by the SNI during the handshake. */
+enum peer_chain_id { PEER_CHAIN_OWN, PEER_CHAIN_SNI_MISSING, PEER_CHAIN_SNI_NAME, PEER_NCHAIN };
+#define PEER_PATH_CAP 1024
 
 struct peer_opts {
     const char *backend;
@@ -53,6 +58,9 @@ struct peer_opts {
     int on_sni_missing_alert, on_sni_alert;   /* alert numbers for PEER_SNI_ALERT */
     const char *on_sni_name;      /* --on-sni NAME:ACTION: NAME is its first name_len bytes */
     size_t on_sni_name_len;
+    /* serve=CHAINFILE[,KEY] per chain id (PEER_CHAIN_OWN unused); "" when not given,
+     * an empty key means --key. Copies: the value splits at the comma. */
+    char serve_chain[PEER_NCHAIN][PEER_PATH_CAP], serve_key[PEER_NCHAIN][PEER_PATH_CAP];
     enum peer_ver min_version, max_version;
     const char *ciphers, *ciphersuites, *groups, *sigalgs, *alpn;
     int no_tickets, no_renegotiation;
@@ -87,16 +95,23 @@ struct peer_blob {
     size_t len;
 };
 
-/* The identity, trust anchors and payload of one session: DER for GnuTLS and the
- * parsed OpenSSL objects (one reference each) for OpenSSL, from the same parse. */
-struct peer_pki {
-    struct peer_blob cert[PEER_MAX_FILES * 8];  /* presented chain, send order */
-    X509 *cert_x509[PEER_MAX_FILES * 8];
-    int ncert;
+#define PEER_MAX_CERTS (PEER_MAX_FILES * 8)
+
+/* One chain to present and its key: DER for GnuTLS and the parsed OpenSSL objects
+ * (one reference each) for OpenSSL, from the same parse. */
+struct peer_chain {
+    struct peer_blob cert[PEER_MAX_CERTS];      /* send order */
+    X509 *cert_x509[PEER_MAX_CERTS];
+    int ncert;                                  /* 0: not given */
     struct peer_blob key;                       /* PKCS#8 DER, len 0 when none */
     EVP_PKEY *key_pkey;
-    struct peer_blob ca[PEER_MAX_FILES * 8];
-    X509 *ca_x509[PEER_MAX_FILES * 8];
+};
+
+/* The identities, trust anchors and payload of one session. */
+struct peer_pki {
+    struct peer_chain chain[PEER_NCHAIN];       /* [PEER_CHAIN_OWN]: --cert/--key */
+    struct peer_blob ca[PEER_MAX_CERTS];
+    X509 *ca_x509[PEER_MAX_CERTS];
     int nca;
     struct peer_blob payload;                   /* --send/--send-file/--send-size */
 };
@@ -215,6 +230,11 @@ int peer_misbehave_before(const struct peer_backend *be, struct peer_conn *c);
  * record yet, NOT_HELLO for anything else. */
 enum { PEER_SNI_FOUND, PEER_SNI_NONE, PEER_SNI_MORE, PEER_SNI_NOT_HELLO };
 int peer_sni_from_hello(const unsigned char *d, size_t n, char *name, size_t cap);
+/* The action for a ClientHello's SNI (NULL: none sent), with the alert number of
+ * PEER_SNI_ALERT and the chain id of PEER_SNI_SERVE. The same rule for the raw
+ * stream and for both backends' callbacks. */
+enum peer_sni_act peer_sni_action(const struct peer_opts *o, const char *sni, int *alert,
+                                  enum peer_chain_id *chain);
 
 /* JSON lines (peer_json.c). */
 void peer_json_ready(const struct peer_opts *o, int port);

@@ -55,8 +55,11 @@
       "server, TLS: when the ClientHello has no SNI, do A:\n"                                  \
       "close (read the hello, FIN), alert (fatal\n"                                            \
       "unrecognized_name) or alert:NAME, from the raw stream\n"                                \
-      "(same bytes on both backends). Serving a different\n"                                   \
-      "chain is not implemented.")                                                             \
+      "(same bytes on both backends); or serve=CHAINFILE[,KEY]:\n"                             \
+      "present the certificates of CHAINFILE (PEM or DER, send\n"                              \
+      "order) with KEY (default --key) instead of --cert, chosen\n"                            \
+      "in the backend's SNI callback (OpenSSL servername,\n"                                   \
+      "GnuTLS post-client-hello)")                                                             \
     X(O_ON_SNI, "on-sni", "NAME:A", F_OWN, on_sni_act, 0, 0, 1,                                \
       "server, TLS: the same when the SNI is NAME")                                            \
     X(O_MINV, "min-version", "V", F_OWN, min_version, 0, 0, 1,                                 \

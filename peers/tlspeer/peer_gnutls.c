@@ -39,7 +39,8 @@ static int keylog_fn(gnutls_session_t s, const char *label, const gnutls_datum_t
 }
 
 /* Server: record the SNI; with --expect-servername refuse a mismatch
- * (GNUTLS_E_UNRECOGNIZED_NAME becomes the unrecognized_name alert). */
+ * (GNUTLS_E_UNRECOGNIZED_NAME becomes the unrecognized_name alert); present a
+ * serve= chain. Called with or without an SNI. */
 static int client_hello_fn(gnutls_session_t s)
 {
     struct peer_conn *c = gnutls_session_get_ptr(s);
@@ -56,9 +57,17 @@ static int client_hello_fn(gnutls_session_t s)
     if (o->expect_servername && o->sni_reject &&
         (!have || strcmp(name, o->expect_servername) != 0))
         return GNUTLS_E_UNRECOGNIZED_NAME;
+    /* serve=: the certificate is picked after this call, from these credentials. */
+    struct gtls_cfg *cfg = c->cfg;
+    int alert = 0;
+    enum peer_chain_id id;
+    if (peer_sni_action(o, have ? name : NULL, &alert, &id) == PEER_SNI_SERVE) {
+        int set = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cfg->serve_cred[id]);
+        if (set < 0)
+            return set;
+    }
     /* The version is settled before this call, the suite not yet: a TLS 1.2
      * handshake chooses from --ciphers alone (peer_gnutls_prio.c). */
-    struct gtls_cfg *cfg = c->cfg;
     if (cfg->prio12 != NULL && gnutls_protocol_get_version(s) == GNUTLS_TLS1_2)
         return gnutls_priority_set(s, cfg->prio12);
     return 0;

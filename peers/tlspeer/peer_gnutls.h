@@ -11,6 +11,7 @@
 struct gtls_cfg {
     const struct peer_opts *o;
     gnutls_certificate_credentials_t cred;
+    gnutls_certificate_credentials_t serve_cred[PEER_NCHAIN];   /* serve= chains; [OWN] NULL */
     gnutls_priority_t prio;
     gnutls_priority_t prio12;   /* server: --ciphers exactly, for a TLS 1.2 handshake */
     gnutls_datum_t ticket_key;

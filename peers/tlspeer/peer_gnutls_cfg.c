@@ -20,34 +20,38 @@ static gnutls_datum_t datum(const struct peer_blob *b)
     return d;
 }
 
-/* The presented chain in the given order; gnutls_certificate_set_key keeps it as is. */
-static int set_chain(struct gtls_cfg *cfg, const struct peer_pki *pki, struct tm_err *err)
+/* A chain in the given order into cred; gnutls_certificate_set_key keeps it as is.
+ * Errors name the certificates and the key as certs and key say ("--cert C",
+ * "--key K"). */
+static int set_chain(struct gtls_cfg *cfg, gnutls_certificate_credentials_t cred,
+                     const struct peer_chain *ch, const char *certs, const char *key_what,
+                     struct tm_err *err)
 {
     const struct peer_opts *o = cfg->o;
-    gnutls_pcert_st *pcerts = gnutls_calloc((size_t)pki->ncert, sizeof *pcerts);
+    gnutls_pcert_st *pcerts = gnutls_calloc((size_t)ch->ncert, sizeof *pcerts);
     gnutls_privkey_t key = NULL;
     int rc, n = 0;
     if (pcerts == NULL)
         return tm_err_set(err, "out of memory");
-    for (; n < pki->ncert; n++) {
-        gnutls_datum_t d = datum(&pki->cert[n]);
+    for (; n < ch->ncert; n++) {
+        gnutls_datum_t d = datum(&ch->cert[n]);
         if ((rc = gnutls_pcert_import_x509_raw(&pcerts[n], &d, GNUTLS_X509_FMT_DER, 0)) < 0) {
-            gtls_fail(err, "--cert", rc);
+            gtls_fail(err, certs, rc);
             goto fail;
         }
     }
-    gnutls_datum_t kd = datum(&pki->key);
+    gnutls_datum_t kd = datum(&ch->key);
     if ((rc = gnutls_privkey_init(&key)) < 0 ||
         (rc = gnutls_privkey_import_x509_raw(key, &kd, GNUTLS_X509_FMT_DER, NULL, 0)) < 0) {
-        tm_err_set(err, "--key %s: %s", o->key, gnutls_strerror(rc));
+        tm_err_set(err, "%s: %s", key_what, gnutls_strerror(rc));
         goto fail;
     }
     /* A chain without its key (x509-limbo ships none): the client decides on the
      * chain when the Certificate message arrives, before it checks our signature. */
-    if (o->skip_key_match)
-        gnutls_certificate_set_flags(cfg->cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
-    if ((rc = gnutls_certificate_set_key(cfg->cred, NULL, 0, pcerts, n, key)) < 0) {
-        tm_err_set(err, "--key %s with --cert %s: %s", o->key, o->cert[0], gnutls_strerror(rc));
+    if (o->skip_key_match && cred == cfg->cred)
+        gnutls_certificate_set_flags(cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+    if ((rc = gnutls_certificate_set_key(cred, NULL, 0, pcerts, n, key)) < 0) {
+        tm_err_set(err, "%s with %s: %s", key_what, certs, gnutls_strerror(rc));
         goto fail;
     }
     gnutls_free(pcerts);   /* the structures now belong to the credentials */
@@ -60,13 +64,37 @@ fail:
     return -1;
 }
 
-static int set_trust(struct gtls_cfg *cfg, const struct peer_pki *pki, struct tm_err *err)
+static int set_trust(gnutls_certificate_credentials_t cred, const struct peer_pki *pki,
+                     struct tm_err *err)
 {
     for (int i = 0; i < pki->nca; i++) {
         gnutls_datum_t d = datum(&pki->ca[i]);
-        int rc = gnutls_certificate_set_x509_trust_mem(cfg->cred, &d, GNUTLS_X509_FMT_DER);
+        int rc = gnutls_certificate_set_x509_trust_mem(cred, &d, GNUTLS_X509_FMT_DER);
         if (rc < 0)
             return gtls_fail(err, "--CAfile", rc);
+    }
+    return 0;
+}
+
+/* Credentials per serve= chain, with the same trust anchors (a client certificate
+ * is verified whichever chain we present); chosen in the post-client-hello call. */
+static int set_serve_creds(struct gtls_cfg *cfg, const struct peer_pki *pki,
+                           struct tm_err *err)
+{
+    for (int id = PEER_CHAIN_SNI_MISSING; id < PEER_NCHAIN; id++) {
+        const struct peer_opts *o = cfg->o;
+        char certs[PEER_PATH_CAP + 32], key[2 * PEER_PATH_CAP];
+        int rc;
+        if (pki->chain[id].ncert == 0)
+            continue;
+        snprintf(certs, sizeof certs, "--%s serve=%s",
+                 id == PEER_CHAIN_SNI_NAME ? "on-sni" : "on-sni-missing", o->serve_chain[id]);
+        snprintf(key, sizeof key, "its key %s", o->serve_key[id][0] ? o->serve_key[id] : o->key);
+        if ((rc = gnutls_certificate_allocate_credentials(&cfg->serve_cred[id])) < 0)
+            return gtls_fail(err, "credentials", rc);
+        if (set_chain(cfg, cfg->serve_cred[id], &pki->chain[id], certs, key, err) < 0
+            || set_trust(cfg->serve_cred[id], pki, err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -125,6 +153,9 @@ void peer_gtls_config_free(void *p)
         return;
     if (cfg->cred)
         gnutls_certificate_free_credentials(cfg->cred);
+    for (int id = 0; id < PEER_NCHAIN; id++)
+        if (cfg->serve_cred[id])
+            gnutls_certificate_free_credentials(cfg->serve_cred[id]);
     if (cfg->prio)
         gnutls_priority_deinit(cfg->prio);
     if (cfg->prio12)
@@ -154,8 +185,13 @@ void *peer_gtls_config_new(const struct peer_opts *o, const struct peer_pki *pki
         gtls_fail(err, "credentials", rc);
         goto fail;
     }
-    if ((pki->ncert > 0 && set_chain(cfg, pki, err) < 0) || set_trust(cfg, pki, err) < 0 ||
-        set_rest(cfg, err) < 0)
+    const struct peer_chain *own = &pki->chain[PEER_CHAIN_OWN];
+    char certs[PEER_PATH_CAP + 16], key[PEER_PATH_CAP + 16];
+    snprintf(certs, sizeof certs, "--cert %s", o->ncert > 0 ? o->cert[0] : "");
+    snprintf(key, sizeof key, "--key %s", o->key ? o->key : "");
+    if ((own->ncert > 0 && set_chain(cfg, cfg->cred, own, certs, key, err) < 0)
+        || set_trust(cfg->cred, pki, err) < 0 || set_serve_creds(cfg, pki, err) < 0
+        || set_rest(cfg, err) < 0)
         goto fail;
     return cfg;
 fail:

@@ -145,28 +145,27 @@ static int peek_sni(struct peer_conn *c, char *name, size_t cap)
     }
 }
 
-/* --on-sni-missing / --on-sni: 1 when the action replaced the handshake. */
+/* The SNI actions done on the raw stream, before any backend sees the hello. */
+static int raw_sni_act(enum peer_sni_act a)
+{
+    return a == PEER_SNI_CLOSE || a == PEER_SNI_ALERT;
+}
+
+/* --on-sni-missing / --on-sni close or alert: 1 when the action replaced the
+ * handshake. serve= is the backend's (its SNI callback presents the chain). */
 static int sni_action(struct peer_conn *c)
 {
-    const struct peer_opts *o = c->o;
     char name[256] = "";
-    int kind = peek_sni(c, name, sizeof name);
+    int kind = peek_sni(c, name, sizeof name), alert = 0;
+    enum peer_chain_id chain;
     enum peer_sni_act act = PEER_SNI_GO;
-    int alert = 0;
-    if (kind == PEER_SNI_NONE) {
-        act = o->on_sni_missing;
-        alert = o->on_sni_missing_alert;
-    } else if (kind == PEER_SNI_FOUND && o->on_sni_name != NULL
-               && strlen(name) == o->on_sni_name_len
-               && strncmp(name, o->on_sni_name, o->on_sni_name_len) == 0) {
-        act = o->on_sni_act;
-        alert = o->on_sni_alert;
-    }
+    if (kind == PEER_SNI_NONE || kind == PEER_SNI_FOUND)
+        act = peer_sni_action(c->o, kind == PEER_SNI_FOUND ? name : NULL, &alert, &chain);
     if (kind == PEER_SNI_FOUND) {
         snprintf(c->res->sni, sizeof c->res->sni, "%s", name);
         c->res->has_sni = 1;
     }
-    if (act == PEER_SNI_GO)
+    if (!raw_sni_act(act))
         return 0;
     unsigned char drop[16384 + 5];
     recv(c->fd, drop, sizeof drop, MSG_DONTWAIT);   /* the hello we answer */
@@ -183,7 +182,8 @@ static int sni_action(struct peer_conn *c)
 int peer_misbehave_before(const struct peer_backend *be, struct peer_conn *c)
 {
     const struct peer_opts *o = c->o;
-    if ((o->on_sni_missing != PEER_SNI_GO || o->on_sni_name != NULL) && sni_action(c))
+    if ((raw_sni_act(o->on_sni_missing) || (o->on_sni_name != NULL && raw_sni_act(o->on_sni_act)))
+        && sni_action(c))
         return 1;
     switch (o->misbehave) {
     case PEER_MB_STALL: {

@@ -11,6 +11,8 @@
 struct ossl_cfg {
     SSL_CTX *ctx;
     const struct peer_opts *o;
+    const struct peer_pki *pki;  /* outlives the configuration */
+    STACK_OF(X509) *rest[PEER_NCHAIN];   /* serve= chains: all but the leaf, send order */
     FILE *keylog;
     unsigned char cookie_secret[32];
     unsigned char alpn[256];     /* wire format */

@@ -36,12 +36,31 @@ static void keylog_cb(const SSL *ssl, const char *line)
     fflush(cfg->keylog);
 }
 
-/* --expect-servername: record what came, refuse a mismatch with unrecognized_name. */
+/* A serve= chain for this connection instead of --cert/--key (checked at setup). */
+static int present_chain(SSL *ssl, enum peer_chain_id id)
+{
+    const struct ossl_cfg *cfg = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    const struct peer_chain *ch = &cfg->pki->chain[id];
+    return SSL_use_cert_and_key(ssl, ch->cert_x509[0], ch->key_pkey, cfg->rest[id], 1) == 1;
+}
+
+/* --expect-servername: record what came, refuse a mismatch with unrecognized_name.
+ * --on-sni/--on-sni-missing serve=: present that chain (OpenSSL calls this with or
+ * without an SNI, before it picks the certificate). */
 static int servername_cb(SSL *ssl, int *al, void *arg)
 {
     struct peer_conn *c = ossl_conn(ssl);
     const struct peer_opts *o = arg;
     const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    int alert = 0;
+    enum peer_chain_id id;
+    if (peer_sni_action(o, sni, &alert, &id) == PEER_SNI_SERVE && !present_chain(ssl, id)) {
+        if (c != NULL)
+            peer_result_error(c->res, (long long)ERR_peek_last_error(),
+                              "cannot present the serve= chain");
+        *al = SSL_AD_INTERNAL_ERROR;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
     if (sni != NULL && c != NULL) {
         snprintf(c->res->sni, sizeof c->res->sni, "%s", sni);
         c->res->has_sni = 1;
@@ -212,20 +231,20 @@ static EVP_PKEY *graft_key(X509 *cert, EVP_PKEY *own, struct tm_err *err)
     return out;
 }
 
-static int set_chain(SSL_CTX *ctx, const struct peer_opts *o, const struct peer_pki *pki,
+static int set_chain(SSL_CTX *ctx, const struct peer_opts *o, const struct peer_chain *own,
                      struct tm_err *err)
 {
-    for (int i = 0; i < pki->ncert; i++) {
-        X509 *x = pki->cert_x509[i];
+    for (int i = 0; i < own->ncert; i++) {
+        X509 *x = own->cert_x509[i];
         if (!(i == 0 ? SSL_CTX_use_certificate(ctx, x) : SSL_CTX_add1_chain_cert(ctx, x)))
             return ossl_fail(err, "--cert");
     }
     EVP_PKEY *grafted = NULL;
-    if (o->skip_key_match && pki->key_pkey != NULL && pki->ncert > 0
-        && (grafted = graft_key(pki->cert_x509[0], pki->key_pkey, err)) == NULL)
+    if (o->skip_key_match && own->key_pkey != NULL && own->ncert > 0
+        && (grafted = graft_key(own->cert_x509[0], own->key_pkey, err)) == NULL)
         return -1;
-    if (pki->key_pkey != NULL
-        && !SSL_CTX_use_PrivateKey(ctx, grafted ? grafted : pki->key_pkey)) {
+    if (own->key_pkey != NULL
+        && !SSL_CTX_use_PrivateKey(ctx, grafted ? grafted : own->key_pkey)) {
         EVP_PKEY_free(grafted);
         ERR_clear_error();
         return tm_err_set(err, "--key %s: does not match the first --cert (%s)", o->key,
@@ -234,6 +253,33 @@ static int set_chain(SSL_CTX *ctx, const struct peer_opts *o, const struct peer_
     EVP_PKEY_free(grafted);
     /* Present exactly the given chain: never complete it from the trust store. */
     SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    return 0;
+}
+
+/* The serve= chains: the key must be the leaf's, the rest goes out as given. */
+static int set_serve_chains(struct ossl_cfg *cfg, struct tm_err *err)
+{
+    for (int id = PEER_CHAIN_SNI_MISSING; id < PEER_NCHAIN; id++) {
+        const struct peer_chain *ch = &cfg->pki->chain[id];
+        const char *flag = id == PEER_CHAIN_SNI_NAME ? "on-sni" : "on-sni-missing";
+        if (ch->ncert == 0)
+            continue;
+        if (!X509_check_private_key(ch->cert_x509[0], ch->key_pkey)) {
+            ERR_clear_error();
+            return tm_err_set(err, "--%s serve=%s: the key does not match the first "
+                              "certificate", flag, cfg->o->serve_chain[id]);
+        }
+        if ((cfg->rest[id] = sk_X509_new_null()) == NULL)
+            return tm_err_set(err, "out of memory");
+        for (int i = 1; i < ch->ncert; i++)
+            if (!sk_X509_push(cfg->rest[id], ch->cert_x509[i]))
+                return tm_err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+static int set_trust(SSL_CTX *ctx, const struct peer_pki *pki, struct tm_err *err)
+{
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     for (int i = 0; i < pki->nca; i++)
         if (!X509_STORE_add_cert(store, pki->ca_x509[i]))
@@ -324,6 +370,8 @@ static void ossl_config_free(void *p)
     if (cfg == NULL)
         return;
     SSL_CTX_free(cfg->ctx);
+    for (int id = 0; id < PEER_NCHAIN; id++)
+        sk_X509_free(cfg->rest[id]);   /* the certificates are the PKI's */
     if (cfg->keylog)
         fclose(cfg->keylog);
     OPENSSL_free(cfg);
@@ -345,6 +393,7 @@ void *peer_ossl_config_new(const struct peer_opts *o, const struct peer_pki *pki
         return NULL;
     }
     cfg->o = o;
+    cfg->pki = pki;
     cfg->ctx = SSL_CTX_new(method_of(o));
     if (cfg->ctx == NULL) {
         ossl_fail(err, "SSL_CTX_new");
@@ -352,8 +401,9 @@ void *peer_ossl_config_new(const struct peer_opts *o, const struct peer_pki *pki
     }
     if (o->seclevel >= 0)   /* before the chain: the level decides whether it is usable */
         SSL_CTX_set_security_level(cfg->ctx, o->seclevel);
-    if (set_chain(cfg->ctx, o, pki, err) < 0 || set_protocol(cfg, err) < 0 ||
-        set_callbacks(cfg, err) < 0)
+    if (set_chain(cfg->ctx, o, &pki->chain[PEER_CHAIN_OWN], err) < 0
+        || set_serve_chains(cfg, err) < 0 || set_trust(cfg->ctx, pki, err) < 0
+        || set_protocol(cfg, err) < 0 || set_callbacks(cfg, err) < 0)
         goto fail;
     set_verify(cfg->ctx, o);
     return cfg;

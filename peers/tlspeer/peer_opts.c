@@ -135,18 +135,41 @@ static int parse_misbehave(struct peer_opts *o, const char *s)
     return 0;
 }
 
-/* close | alert | alert:NAME (default unrecognized_name). */
-static int parse_sni_action(const char *flag, const char *s, enum peer_sni_act *act, int *alert)
+/* serve=CHAINFILE[,KEY] into the chain's slot (copies: the comma splits it). */
+static int parse_serve(struct peer_opts *o, const char *flag, const char *s,
+                       enum peer_chain_id id)
+{
+    const char *comma = strchr(s, ',');
+    size_t flen = comma ? (size_t)(comma - s) : strlen(s);
+    const char *key = comma ? comma + 1 : "";
+    if (flen == 0 || (comma != NULL && *key == '\0'))
+        return bad(flag, "expected serve=CHAINFILE or serve=CHAINFILE,KEY, got", s);
+    if (flen >= PEER_PATH_CAP || strlen(key) >= PEER_PATH_CAP)
+        return bad(flag, "file name too long in", s);
+    memcpy(o->serve_chain[id], s, flen);
+    o->serve_chain[id][flen] = '\0';
+    memcpy(o->serve_key[id], key, strlen(key) + 1);
+    return 0;
+}
+
+/* close | alert | alert:NAME (default unrecognized_name) | serve=CHAINFILE[,KEY]. */
+static int parse_sni_action(struct peer_opts *o, const char *flag, const char *s,
+                            enum peer_chain_id id, enum peer_sni_act *act, int *alert)
 {
     *alert = 112;   /* unrecognized_name */
+    o->serve_chain[id][0] = o->serve_key[id][0] = '\0';   /* the last flag given counts */
     if (strcmp(s, "close") == 0)
         *act = PEER_SNI_CLOSE;
     else if (strcmp(s, "alert") == 0)
         *act = PEER_SNI_ALERT;
     else if (strncmp(s, "alert:", 6) == 0 && (*alert = peer_alert_code(s + 6)) >= 0)
         *act = PEER_SNI_ALERT;
-    else
-        return bad(flag, "expected close, alert or alert:NAME (IANA), got", s);
+    else if (strncmp(s, "serve=", 6) == 0) {
+        *act = PEER_SNI_SERVE;
+        return parse_serve(o, flag, s + 6, id);
+    } else
+        return bad(flag, "expected close, alert, alert:NAME (IANA) or serve=CHAINFILE[,KEY], "
+                   "got", s);
     return 0;
 }
 
@@ -158,7 +181,8 @@ static int parse_on_sni(struct peer_opts *o, const char *s)
         return bad("on-sni", "expected NAME:ACTION, got", s);
     o->on_sni_name = s;
     o->on_sni_name_len = (size_t)(colon - s);
-    return parse_sni_action("on-sni", colon + 1, &o->on_sni_act, &o->on_sni_alert);
+    return parse_sni_action(o, "on-sni", colon + 1, PEER_CHAIN_SNI_NAME, &o->on_sni_act,
+                            &o->on_sni_alert);
 }
 
 static int add_file(const char *flag, const char *s, const char *list[], int *n)
@@ -236,7 +260,8 @@ static int parse_one(struct peer_opts *o, const struct flag *f, const char *a)
         o->close_mode = (enum peer_close)i;
         return 0;
     case O_ON_SNI_MISSING:
-        return parse_sni_action("on-sni-missing", a, &o->on_sni_missing, &o->on_sni_missing_alert);
+        return parse_sni_action(o, "on-sni-missing", a, PEER_CHAIN_SNI_MISSING,
+                                &o->on_sni_missing, &o->on_sni_missing_alert);
     case O_ON_SNI: return parse_on_sni(o, a);
     case O_MISBEHAVE: return parse_misbehave(o, a);
     default: return -1;
@@ -313,6 +338,10 @@ static int check_combination(struct peer_opts *o)
     if ((o->on_sni_missing || o->on_sni_name) && (o->role != PEER_SERVER || o->proto != PEER_TLS))
         return bad(o->on_sni_name ? "on-sni" : "on-sni-missing", "is for --role server "
                    "--proto tls (it reads the ClientHello from the TCP stream)", NULL);
+    for (int i = PEER_CHAIN_SNI_MISSING; i < PEER_NCHAIN; i++)
+        if (o->serve_chain[i][0] != '\0' && o->serve_key[i][0] == '\0' && o->key == NULL)
+            return bad(i == PEER_CHAIN_SNI_NAME ? "on-sni" : "on-sni-missing",
+                       "serve=CHAINFILE without ,KEY needs --key", NULL);
     if (o->cookie >= PEER_COOKIE_CHANGING && (o->role != PEER_SERVER || o->proto != PEER_DTLS))
         return bad("cookie", "changing and never are for --role server --proto dtls", NULL);
     return 0;

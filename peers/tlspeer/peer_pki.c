@@ -208,7 +208,7 @@ static int add_certs(struct peer_pki_cache *c, const char *flag, const char *pat
         X509 *x = sk_X509_value(f->certs, i);
         unsigned char *enc = NULL;
         int len;
-        if (*n >= PEER_MAX_FILES * 8)
+        if (*n >= PEER_MAX_CERTS)
             return tm_err_set(err, "--%s %s: too many certificates", flag, path);
         if ((len = i2d_X509(x, &enc)) <= 0 || !X509_up_ref(x)) {
             OPENSSL_free(enc);
@@ -220,15 +220,27 @@ static int add_certs(struct peer_pki_cache *c, const char *flag, const char *pat
     return 0;
 }
 
-static int add_key(struct peer_pki_cache *c, const char *path, struct peer_pki *pki,
-                   struct tm_err *err)
+static int add_key(struct peer_pki_cache *c, const char *flag, const char *path,
+                   struct peer_chain *ch, struct tm_err *err)
 {
-    const struct pki_file *f = file_get(c, "key", path, PKI_KEY, err);
+    const struct pki_file *f = file_get(c, flag, path, PKI_KEY, err);
     if (f == NULL)
         return -1;
-    if (blob_copy(f->p8.data, f->p8.len, &pki->key) < 0 || !EVP_PKEY_up_ref(f->key))
-        return tm_err_set(err, "--key %s: out of memory", path);
-    pki->key_pkey = f->key;
+    if (blob_copy(f->p8.data, f->p8.len, &ch->key) < 0 || !EVP_PKEY_up_ref(f->key))
+        return tm_err_set(err, "--%s %s: out of memory", flag, path);
+    ch->key_pkey = f->key;
+    return 0;
+}
+
+/* A serve=CHAINFILE[,KEY] chain; the key defaults to --key. */
+static int load_serve_chain(const struct peer_opts *o, struct peer_pki_cache *cache,
+                            enum peer_chain_id id, struct peer_chain *ch, struct tm_err *err)
+{
+    const char *flag = id == PEER_CHAIN_SNI_NAME ? "on-sni" : "on-sni-missing";
+    const char *key = o->serve_key[id][0] != '\0' ? o->serve_key[id] : o->key;
+    if (add_certs(cache, flag, o->serve_chain[id], ch->cert, ch->cert_x509, &ch->ncert, err) < 0
+        || add_key(cache, flag, key, ch, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -264,31 +276,42 @@ int peer_pki_load(const struct peer_opts *o, struct peer_pki_cache *cache,
                   struct peer_pki *pki, struct tm_err *err)
 {
     memset(pki, 0, sizeof *pki);
+    struct peer_chain *own = &pki->chain[PEER_CHAIN_OWN];
     for (int i = 0; i < o->ncert; i++)
-        if (add_certs(cache, "cert", o->cert[i], pki->cert, pki->cert_x509, &pki->ncert,
+        if (add_certs(cache, "cert", o->cert[i], own->cert, own->cert_x509, &own->ncert,
                       err) < 0)
             return -1;
     for (int i = 0; i < o->ncafile; i++)
         if (add_certs(cache, "CAfile", o->cafile[i], pki->ca, pki->ca_x509, &pki->nca,
                       err) < 0)
             return -1;
-    if (o->key != NULL && add_key(cache, o->key, pki, err) < 0)
+    if (o->key != NULL && add_key(cache, "key", o->key, own, err) < 0)
         return -1;
+    for (int id = PEER_CHAIN_SNI_MISSING; id < PEER_NCHAIN; id++)
+        if (o->serve_chain[id][0] != '\0'
+            && load_serve_chain(o, cache, (enum peer_chain_id)id, &pki->chain[id], err) < 0)
+            return -1;
     return load_payload(o, &pki->payload, err);
+}
+
+static void chain_free(struct peer_chain *ch)
+{
+    for (int i = 0; i < ch->ncert; i++) {
+        OPENSSL_free(ch->cert[i].data);
+        X509_free(ch->cert_x509[i]);
+    }
+    OPENSSL_clear_free(ch->key.data, ch->key.len);
+    EVP_PKEY_free(ch->key_pkey);
 }
 
 void peer_pki_free(struct peer_pki *pki)
 {
-    for (int i = 0; i < pki->ncert; i++) {
-        OPENSSL_free(pki->cert[i].data);
-        X509_free(pki->cert_x509[i]);
-    }
+    for (int id = 0; id < PEER_NCHAIN; id++)
+        chain_free(&pki->chain[id]);
     for (int i = 0; i < pki->nca; i++) {
         OPENSSL_free(pki->ca[i].data);
         X509_free(pki->ca_x509[i]);
     }
-    OPENSSL_clear_free(pki->key.data, pki->key.len);
-    EVP_PKEY_free(pki->key_pkey);
     OPENSSL_free(pki->payload.data);
     memset(pki, 0, sizeof *pki);
 }

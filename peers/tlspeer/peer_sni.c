@@ -66,3 +66,22 @@ int peer_sni_from_hello(const unsigned char *d, size_t n, char *name, size_t cap
     }
     return PEER_SNI_NONE;
 }
+
+enum peer_sni_act peer_sni_action(const struct peer_opts *o, const char *sni, int *alert,
+                                  enum peer_chain_id *chain)
+{
+    *alert = 0;
+    *chain = PEER_CHAIN_OWN;
+    if (sni == NULL) {
+        *alert = o->on_sni_missing_alert;
+        *chain = PEER_CHAIN_SNI_MISSING;
+        return o->on_sni_missing;
+    }
+    if (o->on_sni_name != NULL && strlen(sni) == o->on_sni_name_len
+        && strncmp(sni, o->on_sni_name, o->on_sni_name_len) == 0) {
+        *alert = o->on_sni_alert;
+        *chain = PEER_CHAIN_SNI_NAME;
+        return o->on_sni_act;
+    }
+    return PEER_SNI_GO;
+}

@@ -120,6 +120,28 @@ START_TEST(argv_from_case)
 }
 END_TEST
 
+/* serve= names fixtures, as cert does; other SNI actions pass as they are. */
+START_TEST(argv_sni_serve_fixtures)
+{
+    struct tm_err err = { 0 };
+    struct peer_target t = { "127.0.0.1", NULL, 0, 7000 };
+    json_t *kase = client_case("openssl", "tls");
+    json_t *peer = json_object_get(kase, "peer");
+    json_object_set_new(peer, "on_sni", json_string("test.local:serve=a.pem,/abs/a.key"));
+    json_object_set_new(peer, "on_sni_missing", json_string("serve=b.der"));
+    json_t *argv = argv_of(kase, "/fx", &t, &err);
+    ck_assert_msg(argv != NULL, "%s", err.msg);
+    ck_assert_str_eq(arg(argv, find(argv, "--on-sni", 0) + 1), "test.local:serve=/fx/a.pem,/abs/a.key");
+    ck_assert_str_eq(arg(argv, find(argv, "--on-sni-missing", 0) + 1), "serve=/fx/b.der");
+    json_decref(argv);
+    json_object_set_new(peer, "on_sni", json_string("test.local:alert:access_denied"));
+    argv = argv_of(kase, "/fx", &t, &err);
+    ck_assert_str_eq(arg(argv, find(argv, "--on-sni", 0) + 1), "test.local:alert:access_denied");
+    json_decref(argv);
+    json_decref(kase);
+}
+END_TEST
+
 START_TEST(shell_quoting)
 {
     json_t *a = json_pack("[s, s, s]", "tlsmatrix", "--filter", "it's a *glob*");
@@ -441,6 +463,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, argv_from_case);
+    tcase_add_test(tc, argv_sni_serve_fixtures);
     tcase_add_test(tc, shell_quoting);
     tcase_add_test(tc, client_peer_is_not_waited_for);
     tcase_add_test(tc, hung_peer_is_killed_at_deadline);

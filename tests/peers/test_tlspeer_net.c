@@ -59,6 +59,38 @@ START_TEST(sni_name_alert)
 }
 END_TEST
 
+/* serve=: the chain the SNI picks, in the backend's own callback: none → the
+ * untrusted chain, other.local → the client chain, test.local → --cert. */
+START_TEST(sni_serve_chain)
+{
+    const char *b = backends[_i];
+    char missing[1400], other[1400];
+    snprintf(missing, sizeof missing, "serve=%s,%s", tp_pki("p256-server-untrusted.fullchain.pem"),
+             tp_pki("p256-server-untrusted.key.pem"));
+    snprintf(other, sizeof other, "other.local:serve=%s,%s", tp_pki("p256-client.fullchain.pem"),
+             tp_pki("p256-client.key.pem"));
+    const char *srv[] = {SRV(b, "tls"), "--on-sni-missing", missing, "--on-sni", other,
+                         "--timeout", TP_HANG_MS, NULL};
+    const char *named[] = {CLI("openssl", "tls"), "--servername", "test.local",
+                           "--timeout", TP_HANG_MS, NULL};
+    const char *none[] = {CLI("gnutls", "tls"), "--noservername", "--verify", "none",
+                          "--timeout", TP_HANG_MS, NULL};
+    const char *oth[] = {CLI("openssl", "tls"), "--servername", "other.local", "--verify", "none",
+                         "--max-version", "tls1.2", "--timeout", TP_HANG_MS, NULL};
+    const char *const *clients[] = {named, none, oth};
+    const char *want[] = {"p256-server", "p256-server-untrusted", "p256-client"};
+    for (int i = 0; i < 3; i++) {
+        json_t *s, *c;
+        tp_pair(srv, clients[i], &s, &c);
+        tp_expect_str(s, "handshake", "ok");
+        tp_expect_str(c, "handshake", "ok");
+        tp_expect_cert(c, want[i], i == 0);
+        json_decref(s);
+        json_decref(c);
+    }
+}
+END_TEST
+
 /* --cookie never: HelloVerifyRequest after HelloVerifyRequest, no handshake. */
 START_TEST(cookie_never)
 {
@@ -158,10 +190,16 @@ END_TEST
 START_TEST(bad_values)
 {
     const char *b = backends[_i];
+    char mismatch[700];   /* a serve= chain whose key (--key by default) is not its own */
+    snprintf(mismatch, sizeof mismatch, "serve=%s", tp_pki("p256-server-untrusted.fullchain.pem"));
     struct { const char *flag, *value, *needle; } rows[] = {
         {"--on-sni-missing", "explode", "--on-sni-missing"},
         {"--on-sni", "test.local", "NAME:ACTION"},
         {"--on-sni", "test.local:alert:nonsense", "--on-sni"},
+        {"--on-sni", "test.local:serve=", "serve=CHAINFILE"},
+        {"--on-sni-missing", "serve=a.pem,", "serve=CHAINFILE"},
+        {"--on-sni-missing", "serve=/nonexistent/chain.pem", "/nonexistent/chain.pem"},
+        {"--on-sni-missing", mismatch, "--on-sni-missing serve="},
         {"--app-record", "0", "--app-record"},
         {"--close", "later", "--close"},
         {"--cookie", "sometimes", "--cookie"},
@@ -203,6 +241,7 @@ int main(void)
     tcase_add_checked_fixture(tc, tp_dir_setup, tp_dir_teardown);
     tcase_add_loop_test(tc, sni_missing_close, 0, 2);
     tcase_add_loop_test(tc, sni_name_alert, 0, 2);
+    tcase_add_loop_test(tc, sni_serve_chain, 0, 2);
     tcase_add_loop_test(tc, cookie_never, 0, 2);
     tcase_add_loop_test(tc, close_after_bytes, 0, 2);
     tcase_add_loop_test(tc, close_silent, 0, 2);
