@@ -155,7 +155,7 @@ static json_t *anchor_source(const char *text)
 }
 
 /* The peer's key type for the leaf's public key, and how to make one: "p256"
- * (EC with that curve), "rsa2048" (the leaf's size; ours is 2048), "ed25519".
+ * (EC with that curve), "rsa2048" (ours: the same size, limbo_rsa_floor_key), "ed25519".
  * 0, or -1 for a kind the peer has no key for. */
 static int leaf_key_type(X509 *leaf, char *kt, size_t len, char *gen, size_t glen)
 {
@@ -174,7 +174,7 @@ static int leaf_key_type(X509 *leaf, char *kt, size_t len, char *gen, size_t gle
     }
     if (EVP_PKEY_is_a(pk, "RSA")) {
         snprintf(kt, len, "rsa%d", EVP_PKEY_get_bits(pk));
-        snprintf(gen, glen, "RSA");
+        snprintf(gen, glen, "RSA:%d", EVP_PKEY_get_bits(pk));
         return 0;
     }
     if (EVP_PKEY_is_a(pk, "ED25519") || EVP_PKEY_is_a(pk, "ED448")) {
@@ -208,7 +208,7 @@ static const char *own_key(struct conv *c, const char *gen, struct tm_err *err)
     if (r->n >= MAX_KEYS)
         return tm_err_set(err, "more than %d key types", MAX_KEYS), NULL;
     EVP_PKEY *k = strncmp(gen, "EC:", 3) == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", gen + 3)
-                  : strcmp(gen, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+                  : strncmp(gen, "RSA:", 4) == 0 ? limbo_rsa_floor_key(atoi(gen + 4))
                   : EVP_PKEY_Q_keygen(NULL, NULL, gen);
     snprintf(r->path[r->n], sizeof r->path[r->n], "%s/key-%s.pem", c->o->workdir, c->kt);
     int rc = k ? write_key(k, r->path[r->n], err) : tm_err_set(err, "cannot make a %s key", gen);
@@ -258,7 +258,7 @@ static int peer_files(struct conv *c, json_t *peer, struct tm_err *err)
         return 0;
     }
     if (strcmp(c->o->backend, "openssl") == 0 && strncmp(gen, "EC:", 3) != 0
-        && strcmp(gen, "RSA") != 0) {
+        && strncmp(gen, "RSA:", 4) != 0) {
         set_skip(c, "the peer certificate's key is %s: OpenSSL's peer presents a certificate "
                  "without its key for EC and RSA only (--backend gnutls runs it)", c->kt);
         return 0;

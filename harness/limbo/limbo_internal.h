@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include <openssl/types.h>
+
 /* limbo-schema.json's SignatureAlgorithm names, NULL-terminated. */
 extern const char *const limbo_sig_names[];
 
@@ -16,5 +18,11 @@ int limbo_time(const char *s, int64_t *epoch);
  * completed, or it failed afterwards on the peer's signature (the peer holds no
  * key of the certificate). NULL-terminated. */
 extern const char *const limbo_accepted_classes[];
+
+/* An RSA key of `bits` bits whose modulus is just above 2^(bits-1), below that of
+ * any real certificate of that size, so its signatures fail a check against the
+ * certificate's key as a failed verification every time (limbo_key.c says why).
+ * Deterministic; NULL when bits is out of 512..16384 or OpenSSL fails. */
+EVP_PKEY *limbo_rsa_floor_key(int bits);
 
 #endif
