@@ -192,6 +192,12 @@ json_t *runner_select_cases(const struct runner_opts *o, json_t **errors, struct
     struct case_set s;
     if (runner_select_set(o, &s, errors, err) != 0)
         return NULL;
+    /* The same check as run's: a selection that selects nothing is a mistake in
+     * the command for every command (scenario file errors are reported first). */
+    if (json_array_size(*errors) == 0 && preflight_selection(o, &s, err) != 0) {
+        case_set_free(&s);
+        return NULL;
+    }
     json_t *out = json_array();
     for (size_t i = 0; out != NULL && i < s.n; i++) {
         json_t *c = case_set_get(&s, i);

@@ -111,13 +111,14 @@ static void ids_of(const json_t *cases, char *buf, size_t len)
                                  json_string_value(json_object_get(c, "id")));
 }
 
-/* `list --json` with the selection options: the ids it lists. */
-static void listed(char *ids, size_t len, ...)
+/* `list --json` with the selection options: the ids it lists. A selection of
+ * nothing is exit 2 with run's message (want_rc 2), nothing on stdout. */
+static void listed(char *ids, size_t len, int want_rc, ...)
 {
     char *argv[16] = { "list", "--json", "--scenarios", scen }, *out, *errtext;
     int n = 4;
     va_list ap;
-    va_start(ap, len);
+    va_start(ap, want_rc);
     for (char *a; n < 14 && (a = va_arg(ap, char *)) != NULL;)
         argv[n++] = a;
     va_end(ap);
@@ -125,11 +126,17 @@ static void listed(char *ids, size_t len, ...)
     int rc = tlsmatrix(30, &out, &errtext, argv[0], argv[1], argv[2], argv[3], argv[4], argv[5],
                        argv[6], argv[7], argv[8], argv[9], argv[10], argv[11], argv[12], argv[13],
                        NULL);
-    ck_assert_msg(rc == 0, "list exit %d: %s", rc, errtext);
-    json_t *cases = json_loads(out, 0, NULL);
-    ck_assert_msg(json_is_array(cases), "not JSON: %s", out);
-    ids_of(cases, ids, len);
-    json_decref(cases);
+    ck_assert_msg(rc == want_rc, "list exit %d, expected %d: %s", rc, want_rc, errtext);
+    ids[0] = '\0';
+    if (want_rc == 0) {
+        json_t *cases = json_loads(out, 0, NULL);
+        ck_assert_msg(json_is_array(cases), "not JSON: %s", out);
+        ids_of(cases, ids, len);
+        json_decref(cases);
+    } else {
+        ck_assert_msg(out[0] == '\0', "stdout of a failed list: %s", out);
+        ck_assert_msg(strstr(errtext, "selects none of the 3 cases") != NULL, "%s", errtext);
+    }
     free(out);
     free(errtext);
 }
@@ -137,19 +144,18 @@ static void listed(char *ids, size_t len, ...)
 START_TEST(tags_and_filters_select_as_list_shows)
 {
     char ids[1024];
-    listed(ids, sizeof ids, "--tag", "client", "--exclude-tag", "slow", NULL);
+    listed(ids, sizeof ids, 0, "--tag", "client", "--exclude-tag", "slow", NULL);
     ck_assert_str_eq(ids, "lab-a/openssl/p256/tls\n");
     /* Repeated tags are a union; an excluded tag wins over a wanted one. */
-    listed(ids, sizeof ids, "--tag", "chain", "--tag", "hostname", NULL);
+    listed(ids, sizeof ids, 0, "--tag", "chain", "--tag", "hostname", NULL);
     ck_assert_str_eq(ids, "lab-a/openssl/p256/tls\nlab-c/openssl/p256/tls\n");
-    listed(ids, sizeof ids, "--tag", "client", "--exclude-tag", "chain", "--exclude-tag", "slow",
-           NULL);
-    ck_assert_str_eq(ids, "");
+    listed(ids, sizeof ids, 2, "--tag", "client", "--exclude-tag", "chain", "--exclude-tag",
+           "slow", NULL);
     /* Repeated filters are a union (the last one used to win), and a bare
      * scenario name selects its cases. */
-    listed(ids, sizeof ids, "--filter", "lab-a", "--filter", "lab-c/*/tls", NULL);
+    listed(ids, sizeof ids, 0, "--filter", "lab-a", "--filter", "lab-c/*/tls", NULL);
     ck_assert_str_eq(ids, "lab-a/openssl/p256/tls\nlab-c/openssl/p256/tls\n");
-    listed(ids, sizeof ids, "--filter", "lab-?", "--exclude-tag", "client", NULL);
+    listed(ids, sizeof ids, 0, "--filter", "lab-?", "--exclude-tag", "client", NULL);
     ck_assert_str_eq(ids, "lab-c/openssl/p256/tls\n");
 }
 END_TEST
@@ -158,7 +164,7 @@ END_TEST
 START_TEST(run_runs_what_list_shows)
 {
     char want[1024], got[1024], path[400], *out, *errtext;
-    listed(want, sizeof want, "--filter", "lab-*", "--exclude-tag", "chain", "--exclude-tag",
+    listed(want, sizeof want, 0, "--filter", "lab-*", "--exclude-tag", "chain", "--exclude-tag",
            "hostname", NULL);
     ck_assert_str_eq(want, "lab-b/openssl/p256/tls\n");
     int rc = tlsmatrix(90, &out, &errtext, "run", "--quiet", "--scenarios", scen, "--report",
@@ -189,6 +195,21 @@ START_TEST(a_selection_of_nothing_is_a_setup_error)
     ck_assert_int_eq(rc, 2);
     ck_assert_msg(strstr(errtext, "--filter 'lab-a' --tag 'nope' selects none of the 3 cases"),
                   "%s", errtext);
+    free(out);
+    free(errtext);
+    /* list refuses it the same way (it used to print "0 scenarios, 0 cases", exit 0). */
+    rc = tlsmatrix(30, &out, &errtext, "list", "--scenarios", scen, "--filter", "nope*", NULL);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_msg(strstr(errtext, "tlsmatrix list: --filter 'nope*' selects none of the 3 cases"),
+                  "%s", errtext);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(errtext);
+    /* the shard is a hash of the case id: lab-a's one case is in 3/3, none in 1/3 */
+    rc = tlsmatrix(30, &out, &errtext, "list", "--scenarios", scen, "--shard", "1/3", "--filter",
+                   "lab-a", NULL);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_msg(strstr(errtext, "--shard 1/3 holds none of the 1 selected cases"), "%s", errtext);
     free(out);
     free(errtext);
     rc = tlsmatrix(30, &out, &errtext, "list", "--scenarios", scen, "--tag", "", NULL);
