@@ -90,6 +90,8 @@ struct vcam {
     int agent_started;  /* the flag faults are armed at the first agent start */
     int exit_code;
     int pending;        /* VC_REBOOT / VC_EOF decided inside a devtls callback */
+    int proto;          /* the agent protocol spoken now (1 until a `tpl` asks for 2) */
+    json_t *tpl;        /* proto 2: the template under TLS requests (contracts §3.1) */
     int due;            /* VC_REBOOT / VC_EOF of a fault that fired inside vcam_out */
     int muted;          /* output after such a fault is lost with the device */
 

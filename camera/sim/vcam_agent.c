@@ -8,6 +8,7 @@
 
 #include "devtls.h"
 #include "tm_fs.h"
+#include "tm_proto2.h"
 #include "vcam.h"
 
 #define MAX_LINE 65536   /* contracts §3: longer lines are a bad request */
@@ -20,7 +21,9 @@ struct line {
 
 static void emit_line(struct vcam *vc, json_t *obj)
 {
-    char *text = json_dumps(obj, JSON_COMPACT);
+    json_t *s = vc->proto > 1 ? tm_p2_short(obj) : json_incref(obj);
+    char *text = json_dumps(s, JSON_COMPACT);
+    json_decref(s);
     if (text == NULL)
         return;
     if (vc->garbage_lines)
@@ -122,10 +125,10 @@ static json_t *vcam_agent_hello(struct vcam *vc)
         json_array_append_new(protocols, json_string("PROTOCOL_DTLS_SERVER"));
     }
     return json_pack(
-        "{s:s, s:s, s:i, s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s},"
+        "{s:s, s:s, s:i, s:[i, i], s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s},"
         " s:{s:b, s:b}, s:s, s:I, s:[s], s:{s:I, s:b},"
         " s:{s:b, s:b, s:b, s:b, s:b, s:o, s:b, s:b, s:b}, s:s, s:b}",
-        "event", "hello", "agent", "tlsmatrix-agent", "proto", 1,
+        "event", "hello", "agent", "tlsmatrix-agent", "proto", 1, "protos", 1, 2,
         "impl", "name", "micropython", "version", vc->prof.impl_version, "machine", machine,
         "uname", "sysname", vc->prof.sysname, "nodename", vc->prof.sysname,
         "release", vc->prof.impl_version, "version", version, "machine", machine,
@@ -472,6 +475,26 @@ static json_t *op_gc(struct vcam *vc, json_t *id, json_t *req)
 }
 
 /* time.sleep(): Ctrl-C and faults still reach the device meanwhile. */
+/* Switch the protocol and set the template (contracts §3.1). */
+static json_t *op_tpl(struct vcam *vc, json_t *id, json_t *req)
+{
+    json_t *v = json_object_get(req, "v");
+    json_int_t ver = json_is_integer(v) ? json_integer_value(v) : vc->proto;
+    if (v != NULL && !json_is_null(v) && !json_is_integer(v))
+        return bad_request(id, "tpl", "wrong type: v must be int");
+    if (ver != 1 && ver != 2)
+        return bad_request(id, "tpl", "v must be 1 or 2");
+    json_decref(vc->tpl);
+    vc->tpl = json_deep_copy(req);
+    json_object_del(vc->tpl, "id");
+    json_object_del(vc->tpl, "op");
+    json_object_del(vc->tpl, "v");
+    vc->proto = (int)ver;
+    json_t *r = reply_new(id, "tpl", "ok");
+    json_object_set_new(r, "v", json_integer(ver));
+    return r;
+}
+
 static json_t *op_sleep(struct vcam *vc, json_t *id, json_t *req)
 {
     json_int_t ms = 0;
@@ -495,6 +518,17 @@ static json_t *handle(struct vcam *vc, const struct line *ln, int *after)
         char msg[220];
         snprintf(msg, sizeof msg, "bad JSON: %s (column %d)", jerr.text, jerr.column);
         return bad_request(NULL, NULL, msg);
+    }
+    if (vc->proto > 1 && json_is_object(req)) {
+        json_t *full = tm_p2_long(req);
+        json_decref(req);
+        req = full;
+        const char *o = json_string_value(json_object_get(req, "op"));
+        if (tm_p2_tls_op(o)) {
+            full = tm_p2_merge(req, vc->tpl);
+            json_decref(req);
+            req = full;
+        }
     }
     json_t *r = NULL;
     json_t *id = json_object_get(req, "id");
@@ -522,6 +556,8 @@ static json_t *handle(struct vcam *vc, const struct line *ln, int *after)
         r = op_gc(vc, id, req);
     else if (strcmp(op, "sleep") == 0)
         r = op_sleep(vc, id, req);
+    else if (strcmp(op, "tpl") == 0)
+        r = op_tpl(vc, id, req);
     else if (strcmp(op, "reset") == 0) {
         r = reply_new(id, "reset", "ok");
         *after = VC_SOFT_RESET;   /* machine.soft_reset() after the reply */
@@ -539,6 +575,8 @@ static json_t *handle(struct vcam *vc, const struct line *ln, int *after)
         snprintf(msg, sizeof msg, "unknown op: %.*s", (int)n, op);
         r = bad_request(id, op, msg);
     }
+    if (vc->proto > 1)
+        tm_p2_lean(r, req);
     json_decref(req);
     return r;
 }
@@ -555,6 +593,9 @@ int vcam_agent_run(struct vcam *vc)
     if (vc->heap_free < 0)
         vc->heap_free = 0;
     vc->pending = VC_OK;
+    vc->proto = 1;   /* a new agent speaks proto 1 until a `tpl` */
+    json_decref(vc->tpl);
+    vc->tpl = NULL;
     json_t *hello = vcam_agent_hello(vc);
     emit_line(vc, hello);
     json_decref(hello);
@@ -587,6 +628,8 @@ int vcam_agent_run(struct vcam *vc)
         }
     }
     free(ln.p);
+    json_decref(vc->tpl);
+    vc->tpl = NULL;
     conns_release(vc);   /* the agent's objects end with it (soft reset, reboot, EOF) */
     return r;
 }

@@ -26,6 +26,8 @@ struct agent_opts {
                                   NULL: a temporary file (link_open_logged) */
     int keep_secrets;          /* transcripts keep private keys (else redacted) */
     const char *reset_cmd;     /* the board's reset command (lab file); NULL: the link's own */
+    int proto_max;             /* highest agent protocol to speak; 0 = the newest (2) */
+    int verbose_device;        /* proto 2: full replies on success too */
 };
 
 /* Results of agent_next(). */
@@ -44,8 +46,9 @@ void agent_close(struct agent *a);
  * already said hello). Otherwise: interrupt whatever runs, enter the raw REPL, probe for the `deflate` module
  * (one tiny exec) and upload the agent — as a zlib-compressed loader when the
  * probe ran cleanly, else the plain file — by raw-paste with window flow control,
- * or classic raw in 256-byte chunks when raw-paste is refused; read the hello and
- * check proto == 1. Files put earlier stay known (flash
+ * or classic raw in 256-byte chunks when raw-paste is refused; read the hello,
+ * check proto == 1 and switch to proto 2 (docs/contracts.md §3.1) when the hello's
+ * `protos` offers it and opts.proto_max allows it. Files put earlier stay known (flash
  * survives a soft reboot); a link reset in agent_recover() forgets them. */
 int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err);
 
@@ -72,12 +75,19 @@ const char *agent_upload_mode(const struct agent *a);
 /* Bytes of the program the last bootstrap sent (the loader or the plain agent). */
 size_t agent_upload_bytes(const struct agent *a);
 int agent_bootstrap_count(const struct agent *a);
+/* The protocol the agent speaks now (1 or 2). */
+int agent_proto(const struct agent *a);
 
 /* Lines seen and sent go to this JSON array (borrowed; NULL to stop recording). */
 void agent_set_transcript(struct agent *a, json_t *lines);
 
 /* Send {"id":N,"op":op,…fields} by deadline (a device that stops reading is
- * lost). fields (may be NULL) is borrowed. *id gets N. */
+ * lost). fields (may be NULL) is borrowed. *id gets N. Callers always speak
+ * proto 1's form: in proto 2 the request goes with short keys, a TLS request as
+ * its difference from the template (set from the first TLS request after a
+ * bootstrap), and replies come back in proto 1's form with the lean reply's
+ * defaults filled in (fields a success leaves out stay out; `want_data: true`
+ * asks for received_b64). The transcript has the lines as they went. */
 int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms deadline, long *id,
                struct tm_err *err);
 

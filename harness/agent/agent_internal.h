@@ -27,7 +27,14 @@ struct agent {
     const char *mode;
     size_t upload_bytes;      /* bytes of the program sent by the last bootstrap */
     struct agent_traffic traffic;
+    int proto;                /* requests go in this protocol (1 until negotiated) */
+    int rx2;                  /* replies are read as proto 2 (from the `tpl` that switches) */
+    json_t *tpl;              /* proto 2: the template the agent holds, NULL before one is set */
 };
+
+/* After a hello (check_hello): switch to proto 2 when the agent offers it and the
+ * options allow it (a `tpl` request with v 2). 0 also when it stays at 1. */
+int agent_negotiate(struct agent *a, tm_ms deadline, struct tm_err *err);
 
 /* link_write of the agent's link, counted in its traffic. */
 int agent_link_write(struct agent *a, const void *p, size_t n, tm_ms deadline,

@@ -333,6 +333,10 @@ static int check_hello(struct agent *a, json_t *msg, struct tm_err *err)
                           json_is_integer(proto) ? json_integer_value(proto) : -1LL);
     json_decref(a->hello);
     a->hello = json_incref(msg);
+    a->proto = 1;   /* a new agent: proto 1 and no template until negotiated */
+    a->rx2 = 0;
+    json_decref(a->tpl);
+    a->tpl = NULL;
     return 0;
 }
 
@@ -350,7 +354,7 @@ static int wait_hello(struct agent *a, tm_ms deadline, struct tm_err *err)
         if (ev != NULL && strcmp(ev, "hello") == 0) {
             int rc = check_hello(a, msg, err);
             json_decref(msg);
-            return rc;
+            return rc != 0 ? rc : agent_negotiate(a, deadline, err);
         }
         json_decref(msg);
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tm_fs.h"
+#include "tm_proto2.h"
 
 #define MAX_NOISE_LINES 2000   /* non-JSON lines tolerated in one wait */
 #define MAX_GARBAGE_LINES 200  /* binary-noise lines tolerated in one wait */
@@ -52,6 +53,7 @@ void agent_close(struct agent *a)
         return;
     link_close(a->link);
     json_decref(a->hello);
+    json_decref(a->tpl);
     json_decref(a->puts);
     free(a->rx);
     free(a);
@@ -91,6 +93,11 @@ size_t agent_upload_bytes(const struct agent *a)
 int agent_bootstrap_count(const struct agent *a)
 {
     return a->bootstraps;
+}
+
+int agent_proto(const struct agent *a)
+{
+    return a->proto;
 }
 
 int agent_is_lost(const struct agent *a)
@@ -302,6 +309,12 @@ static int handle_line(struct agent *a, long id, char *line, size_t len, json_t 
     if (len > 0 && line[0] == '{')
         j = json_loadb(line, len, 0, NULL);
     agent_note(a, "< ", line, len);
+    if (a->rx2 && json_is_object(j)) {   /* proto 2: back to proto 1's form */
+        json_t *full = tm_p2_long(j);
+        json_decref(j);
+        j = full;
+        tm_p2_fill(j);
+    }
     if (!json_is_object(j)) {
         json_decref(j);
         if (strstr(line, "soft reboot") != NULL)
@@ -390,20 +403,88 @@ static void redact_keys(json_t *v, int depth)
     }
 }
 
-/* The request line as the transcript records it. */
+/* Fields a template holds: what the runner sends alike in most TLS requests. */
+static const char *const tpl_keys[] = { "layer", "host", "server_hostname", "verify_mode",
+                                        "nodelay", "deadline_ms", "timeout_ms", "ca", NULL };
+
+/* The request as it goes on the wire (new reference): proto 1 as given, less
+ * the proto 2 fields; proto 2 short, a TLS request over the template. */
+static json_t *encode(const struct agent *a, const json_t *req)
+{
+    if (a->proto < 2) {
+        json_t *w = json_deep_copy(req);
+        json_object_del(w, "want_data");
+        json_object_del(w, "verbose");
+        return w;
+    }
+    const char *op = json_string_value(json_object_get(req, "op"));
+    json_t *body = tm_p2_tls_op(op) && a->tpl ? tm_p2_diff(req, a->tpl) : json_deep_copy(req);
+    if (a->opts.verbose_device && strcmp(op, "tpl") != 0)
+        json_object_set_new(body, "verbose", json_true());
+    json_t *w = tm_p2_short(body);
+    json_decref(body);
+    return w;
+}
+
+/* The request line as the transcript records it: as it went, private keys redacted. */
 static void note_request(struct agent *a, const json_t *req, const char *text)
 {
-    json_t *shown = a->opts.keep_secrets ? NULL : json_deep_copy(req);
+    json_t *shown = a->opts.keep_secrets ? NULL : json_deep_copy(req), *wire = NULL;
     char *red = NULL;
     if (shown != NULL) {
         redact_keys(shown, 0);
-        red = json_dumps(shown, JSON_COMPACT | JSON_ENSURE_ASCII);
-        json_decref(shown);
+        wire = encode(a, shown);
+        red = wire ? json_dumps(wire, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     }
     const char *t = red ? red : text;
     size_t len = strlen(t);
     agent_note(a, "> ", t, len > 2000 ? 2000 : len);
     free(red);
+    json_decref(wire);
+    json_decref(shown);
+}
+
+/* proto 2: the first TLS request after a bootstrap sets the template. */
+static int set_template(struct agent *a, const json_t *req, tm_ms deadline, struct tm_err *err)
+{
+    json_t *tpl = json_object(), *reply = NULL;
+    for (size_t i = 0; tpl_keys[i]; i++)
+        if (json_object_get(req, tpl_keys[i]) != NULL)
+            json_object_set(tpl, tpl_keys[i], json_object_get(req, tpl_keys[i]));
+    int rc = agent_call(a, "tpl", tpl, deadline, &reply, err);
+    const char *oc = json_string_value(json_object_get(reply, "outcome"));
+    if (rc == 0 && (oc == NULL || strcmp(oc, "ok") != 0))
+        rc = tm_err_set(err, "the agent refused the template (%s)", oc ? oc : "no outcome");
+    json_decref(reply);
+    if (rc != 0) {
+        json_decref(tpl);
+        return -1;
+    }
+    a->tpl = tpl;
+    return 0;
+}
+
+int agent_negotiate(struct agent *a, tm_ms deadline, struct tm_err *err)
+{
+    const json_t *protos = json_object_get(a->hello, "protos");
+    int offers = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(protos, i, v) offers |= json_integer_value(v) == 2;
+    if (!offers || (a->opts.proto_max != 0 && a->opts.proto_max < 2))
+        return 0;
+    json_t *req = json_pack("{s:i}", "v", 2), *reply = NULL;
+    a->rx2 = 1;   /* the reply to the switch comes in the new protocol */
+    int rc = agent_call(a, "tpl", req, deadline, &reply, err);
+    json_decref(req);
+    const char *oc = json_string_value(json_object_get(reply, "outcome"));
+    if (rc == 0 && oc != NULL && strcmp(oc, "ok") == 0)
+        a->proto = 2;
+    else if (rc == 0)
+        agent_notef(a, "the agent offers proto 2 but refused it (%s): proto 1", oc ? oc : "?");
+    a->rx2 = a->proto == 2;
+    json_decref(reply);
+    return rc != 0 ? tm_err_prefix(err, "switching to proto 2") : 0;
 }
 
 int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms deadline, long *id,
@@ -413,13 +494,18 @@ int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms dead
         a->lost = 1;
         return tm_err_set(err, "device lost: link is closed");
     }
+    if (a->proto >= 2 && a->tpl == NULL && tm_p2_tls_op(op)
+        && set_template(a, fields, deadline, err) != 0)
+        return tm_err_prefix(err, "sending %s", op);
     json_t *req = fields ? json_deep_copy(fields) : json_object();
     if (req == NULL)
         return tm_err_set(err, "out of memory");
     long n = a->next_id++;
     json_object_set_new(req, "id", json_integer(n));
     json_object_set_new(req, "op", json_string(op));
-    char *text = json_dumps(req, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_t *wire = encode(a, req);
+    char *text = wire ? json_dumps(wire, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(wire);
     if (text != NULL && a->transcript != NULL)
         note_request(a, req, text);
     json_decref(req);

@@ -316,6 +316,7 @@ static int step_conn(struct session *s, const struct case_step *st, json_t *rec,
         free(b64);
     } else if (st->kind == CASE_STEP_READ) {
         json_object_set_new(f, "recv_bytes", json_integer(st->n));
+        json_object_set_new(f, "want_data", json_true());   /* read_check needs it */
     } else {
         json_object_set_new(f, "close", json_string(case_enum_name(&case_close_names,
                                                                    (int)st->close)));

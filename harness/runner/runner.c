@@ -276,7 +276,8 @@ static const char *reset_command(const struct runner_opts *o, const char *spec)
 static int bootstrap_device(struct worker *w, struct tm_err *err)
 {
     struct agent_opts ao = { w->ctx->o->agent_script, 0, 0, w->stderr_path,
-                             w->ctx->o->keep_secrets, reset_command(w->ctx->o, w->spec) };
+                             w->ctx->o->keep_secrets, reset_command(w->ctx->o, w->spec),
+                             w->ctx->o->device_proto, w->ctx->o->verbose_device };
     /* A busy port is an infrastructure cause worth a few patient retries (another
      * tool may be finishing with it); any other open error is final. */
     for (int i = 0; i < 1 + PORT_BUSY_RETRIES; i++) {
