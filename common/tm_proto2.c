@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Same order and names as camera/agent/agent.py `_K`. No short name may be a long
+/* Same order and names as camera/agent/agent.py `LS`. No short name may be a long
  * name anywhere in the protocol, so mapping twice is harmless. */
 const char *const tm_p2_table[][2] = {
     { "id", "i" }, { "op", "o" }, { "outcome", "r" }, { "stage", "s" }, { "exc", "x" },

@@ -1,6 +1,6 @@
 /* Agent protocol 2 (docs/contracts.md §3.1), the parts both ends share: the
  * harness (harness/agent) and the virtual camera (camera/sim) use these; agent.py
- * holds the same table (`_K`), which tests/agent checks against this one.
+ * holds the same table (`LS`), which tests/agent checks against this one.
  *
  * Proto 2 is proto 1 with every object key (at any depth) and the TLS op names
  * shortened by one table, TLS requests merged over a template the `tpl` op sets,

@@ -36,8 +36,10 @@ def t_compile():
     eq(SRC.split('\n')[0], '# tlsmatrix-agent proto=1', 'header line')
     compile(SRC, 'agent.py', 'exec')   # MicroPython's own compiler
     print('agent.py bytes', len(SRC.encode()))
-    if len(SRC.encode()) >= 20480:
-        raise AssertionError('agent.py is %d bytes, the budget is 20 KB' % len(SRC.encode()))
+    # 20 KB until proto 2's key table (a literal: on the unix port the agent's
+    # heap_start - heap_free went 10.0 -> 13.1 KB with it, the table 2.4 KB)
+    if len(SRC.encode()) >= 24576:
+        raise AssertionError('agent.py is %d bytes, the budget is 24 KB' % len(SRC.encode()))
     for n in ('parse', 'check', 'handle', 'serve', 'exc_info', 'hello', 'main'):
         if not callable(A.get(n)):
             raise AssertionError('agent lacks %s()' % n)

@@ -41,10 +41,13 @@ static void teardown(void)
         fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
-static struct agent *boot(const char *spec, int classic, json_t *transcript)
+/* proto_max 1: a boot-time `--fault …@request=N` counts the requests of the test
+ * itself (proto 2's negotiation is a request too). */
+static struct agent *boot_proto(const char *spec, int classic, json_t *transcript, int proto_max)
 {
     struct tm_err err = { 0 };
-    struct agent_opts o = { .script = script, .force_classic_raw = classic, .max_bootstraps = 2 };
+    struct agent_opts o = { .script = script, .force_classic_raw = classic, .max_bootstraps = 2,
+                            .proto_max = proto_max };
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     agent_set_transcript(a, transcript);
@@ -55,7 +58,13 @@ static struct agent *boot(const char *spec, int classic, json_t *transcript)
     ck_assert_ptr_nonnull(h);
     ck_assert_int_eq(json_integer_value(json_object_get(h, "proto")), 1);
     ck_assert_str_eq(json_string_value(json_object_get(h, "agent")), "tlsmatrix-agent");
+    ck_assert_int_eq(agent_proto(a), proto_max ? proto_max : 2);
     return a;
+}
+
+static struct agent *boot(const char *spec, int classic, json_t *transcript)
+{
+    return boot_proto(spec, classic, transcript, 0);
 }
 
 static size_t count_prefix(const json_t *lines, const char *prefix)
@@ -165,7 +174,7 @@ static int count_lines(const json_t *lines, const char *exact)
 START_TEST(vcam_reboot_is_lost_then_recovered)
 {
     json_t *tr = json_array();
-    struct agent *a = boot("virtual:--fault reboot@request=2", 0, tr);
+    struct agent *a = boot_proto("virtual:--fault reboot@request=2", 0, tr, 1);
     struct tm_err err = { 0 };
     json_t *reply = NULL;
     ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err) == 0, "%s", err.msg);
@@ -188,7 +197,7 @@ END_TEST
 START_TEST(vcam_stall_deadline_then_recovered)
 {
     json_t *tr = json_array();
-    struct agent *a = boot("virtual:--fault stall@request=1", 0, tr);
+    struct agent *a = boot_proto("virtual:--fault stall@request=1", 0, tr, 1);
     struct tm_err err = { 0 };
     json_t *reply = NULL;
     tm_ms t0 = tm_now_ms();
@@ -209,7 +218,7 @@ END_TEST
  * program on a new pty) answers again. */
 START_TEST(vcam_drop_is_closed_link)
 {
-    struct agent *a = boot("virtual:--fault drop@request=1", 0, NULL);
+    struct agent *a = boot_proto("virtual:--fault drop@request=1", 0, NULL, 1);
     struct tm_err err = { 0 };
     json_t *reply = NULL;
     ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), -1);
