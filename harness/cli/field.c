@@ -341,11 +341,11 @@ struct field *field_plan(json_t *kase, const char *report_dir, struct tm_err *er
     }
     if (report_dir[0] == '/')
         cwd[0] = '\0';
-    if (strlen(cwd) + strlen(report_dir) + sizeof "//field" > sizeof f->base) {
+    int n = snprintf(f->base, sizeof f->base, "%s%s%s/field", cwd, cwd[0] ? "/" : "", report_dir);
+    if (n < 0 || (size_t)n >= sizeof f->base) {
         tm_err_setc(err, TM_E_INPUT, "--report %s: path too long", report_dir);
         goto fail;
     }
-    snprintf(f->base, sizeof f->base, "%s%s%s/field", cwd, cwd[0] ? "/" : "", report_dir);
     json_t *dev = json_object_get(kase, "device"), *peer = json_object_get(kase, "peer");
     if (read_all(f, kase, err) != 0 || make_lookalikes(f, peer, err) != 0)
         goto fail;
