@@ -1,6 +1,8 @@
 #include "tm_net.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,4 +107,106 @@ const char *tm_tls_content_name(unsigned ct)
     case 24: return "heartbeat";
     default: return "unknown";
     }
+}
+
+/* Decimal 0..max, no sign, nothing after it. */
+static int flag_number(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* One value into opts as its row says; -1 after one stderr line naming the flag. */
+static int flag_value(const char *prog, const struct tm_flag *f, const char *s, void *opts)
+{
+    char *field = (char *)opts + f->off, flag[64];
+    unsigned long long v = 0;
+    snprintf(flag, sizeof flag, "--%s", f->name);
+    switch (f->kind) {
+    case TM_FLAG_HOSTPORT:
+        return tm_net_hostport(prog, flag, s, field, f->cap, (int *)((char *)opts + f->off2));
+    case TM_FLAG_INT:
+    case TM_FLAG_U64:
+        if (flag_number(s, f->max, &v) != 0) {
+            fprintf(stderr, "%s: %s: expected an integer 0..%llu, got '%s'\n", prog, flag, f->max, s);
+            return -1;
+        }
+        if (f->kind == TM_FLAG_INT)
+            *(int *)field = (int)v;
+        else
+            *(uint64_t *)field = v;
+        return 0;
+    case TM_FLAG_RATE: {
+        char *end = NULL;
+        double r = strtod(s, &end);
+        if (end == s || *end != '\0' || !(r >= 0 && r <= 1)) {
+            fprintf(stderr, "%s: %s: expected a rate between 0 and 1, got '%s'\n", prog, flag, s);
+            return -1;
+        }
+        *(double *)field = r;
+        return 0;
+    }
+    case TM_FLAG_PATH:
+        if (strlen(s) >= f->cap) {
+            fprintf(stderr, "%s: %s: path too long\n", prog, flag);
+            return -1;
+        }
+        memcpy(field, s, strlen(s) + 1);
+        return 0;
+    case TM_FLAG_ON:
+        *(int *)field = 1;
+        return 0;
+    case TM_FLAG_FN:
+        return f->fn(s, opts);
+    case TM_FLAG_HELP:
+        break;
+    }
+    return -1;
+}
+
+int tm_net_parse_flags(const char *prog, const struct tm_flag *flags, size_t nflags, int argc,
+                       char **argv, void *opts, int *seen)
+{
+    struct option longopts[TM_FLAGS_MAX + 1];
+    if (nflags > TM_FLAGS_MAX)
+        nflags = TM_FLAGS_MAX;
+    for (size_t i = 0; i < nflags; i++) {
+        longopts[i] = (struct option){ flags[i].name, flags[i].arg ? required_argument
+                                                                  : no_argument, NULL, (int)i };
+        seen[i] = 0;
+    }
+    longopts[nflags] = (struct option){ NULL, 0, NULL, 0 };
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {   /* bounded by argc */
+        if (c < 0 || (size_t)c >= nflags) {
+            fprintf(stderr, "%s: unknown or incomplete option '%s' (see --help)\n", prog,
+                    argv[optind - 1]);
+            return 2;
+        }
+        seen[c]++;
+        if (flags[c].kind == TM_FLAG_HELP)
+            return 1;
+        if (flag_value(prog, &flags[c], optarg, opts) != 0)
+            return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+        return 2;
+    }
+    for (size_t i = 0; i < nflags; i++)
+        if (flags[i].required && seen[i] == 0) {
+            fprintf(stderr, "%s: --%s %s is required (see --help)\n", prog, flags[i].name,
+                    flags[i].arg ? flags[i].arg : "");
+            return 2;
+        }
+    return 0;
 }

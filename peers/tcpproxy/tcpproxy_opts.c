@@ -1,6 +1,6 @@
 /* tcpproxy options: one table of places, one of actions, and --help from them. */
-#include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,36 +90,59 @@ int tp_action_is_record(enum tp_action a)
     return 0;
 }
 
+/* A --at or --do value NAME[:A[:B]] split at ':' (rest: anything after B), and the
+ * row of its table named NAME. Both tables' rows start with their name. */
+struct rule {
+    char buf[600];
+    char *name, *a1, *a2, *rest;
+    const void *row;
+};
+
+static int rule_split(const char *flag, const char *what, const char *s, const void *rows,
+                      size_t nrows, size_t rowsize, struct rule *r, char *msg, size_t msglen)
+{
+    if (strlen(s) >= sizeof r->buf)
+        return fail(msg, msglen, "%s: too long", flag);
+    snprintf(r->buf, sizeof r->buf, "%s", s);
+    char *save = NULL;
+    r->name = strtok_r(r->buf, ":", &save);
+    r->a1 = strtok_r(NULL, ":", &save);
+    r->a2 = strtok_r(NULL, ":", &save);
+    r->rest = strtok_r(NULL, "", &save);
+    char names[256] = "";
+    for (size_t i = 0; i < nrows; i++) {   /* one walk: find the row, list the names */
+        const char *row = (const char *)rows + i * rowsize, *name = *(const char *const *)row;
+        if (r->name != NULL && strcmp(name, r->name) == 0) {
+            r->row = row;
+            return 0;
+        }
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", name);
+    }
+    return fail(msg, msglen, "%s: unknown %s '%s' (%s; see --help)", flag, what,
+                r->name ? r->name : "", names);
+}
+
 /* KIND:SIDE[:ARG] */
 int tp_parse_place(const char *s, struct tp_opts *o, char *msg, size_t msglen)
 {
-    char buf[96];
-    if (strlen(s) >= sizeof buf)
-        return fail(msg, msglen, "--at: too long");
-    snprintf(buf, sizeof buf, "%s", s);
-    char *save = NULL, *kind = strtok_r(buf, ":", &save), *side = strtok_r(NULL, ":", &save);
-    char *arg = strtok_r(NULL, ":", &save), *extra = strtok_r(NULL, "", &save);
-    const struct place_row *row = NULL;
-    for (size_t i = 0; kind && i < LEN(places); i++)
-        if (strcmp(places[i].name, kind) == 0)
-            row = &places[i];
-    if (row == NULL)
-        return fail(msg, msglen, "--at: unknown place '%s' (before, mid, after, bytes, "
-                    "appdata, time; see --help)", kind ? kind : "");
-    if (side_of(side, &o->side) != 0)
+    struct rule r;
+    if (rule_split("--at", "place", s, places, LEN(places), sizeof places[0], &r, msg, msglen) != 0)
+        return -1;
+    const struct place_row *row = r.row;
+    if (side_of(r.a1, &o->side) != 0)
         return fail(msg, msglen, "--at %s: expected SIDE client or server after '%s:'", s,
                     row->name);
-    if ((row->arg == ARG_NONE) != (arg == NULL) || extra != NULL)
+    if ((row->arg == ARG_NONE) != (r.a2 == NULL) || r.rest != NULL)
         return fail(msg, msglen, "--at %s: %s", s, row->arg == ARG_NONE
                     ? "takes no argument after the side" : "needs one argument after the side");
     o->place = row->place;
-    if (row->arg == ARG_TYPE && (o->hs_type = tm_tls_hs_type_from_name(arg)) < 0)
+    if (row->arg == ARG_TYPE && (o->hs_type = tm_tls_hs_type_from_name(r.a2)) < 0)
         return fail(msg, msglen, "--at %s: unknown handshake message '%s' (client_hello, "
                     "server_hello, certificate, server_key_exchange, certificate_request, "
                     "server_hello_done, certificate_verify, client_key_exchange, finished, "
-                    "new_session_ticket, hello_request, encrypted_extensions)", s, arg);
-    if (row->arg == ARG_COUNT && count(arg, 1000000000LL, &o->place_n) != 0)
-        return fail(msg, msglen, "--at %s: expected a count 0..1000000000, got '%s'", s, arg);
+                    "new_session_ticket, hello_request, encrypted_extensions)", s, r.a2);
+    if (row->arg == ARG_COUNT && count(r.a2, 1000000000LL, &o->place_n) != 0)
+        return fail(msg, msglen, "--at %s: expected a count 0..1000000000, got '%s'", s, r.a2);
     snprintf(o->place_text, sizeof o->place_text, "%s", s);
     return 0;
 }
@@ -143,19 +166,12 @@ static int hex_bytes(const char *s, unsigned char *out, size_t max, size_t *len)
 /* NAME[:ARG[:ARG]] */
 int tp_parse_action(const char *s, struct tp_opts *o, char *msg, size_t msglen)
 {
-    char buf[600];
-    if (strlen(s) >= sizeof buf)
-        return fail(msg, msglen, "--do: too long");
-    snprintf(buf, sizeof buf, "%s", s);
-    char *save = NULL, *name = strtok_r(buf, ":", &save), *a1 = strtok_r(NULL, ":", &save);
-    char *a2 = strtok_r(NULL, ":", &save), *extra = strtok_r(NULL, "", &save);
-    const struct action_row *row = NULL;
-    for (size_t i = 0; name && i < LEN(actions); i++)
-        if (strcmp(actions[i].name, name) == 0)
-            row = &actions[i];
-    if (row == NULL)
-        return fail(msg, msglen, "--do: unknown action '%s' (fin, rst, stall, drip, segment, "
-                    "corrupt, drop, dup, insert; see --help)", name ? name : "");
+    struct rule r;
+    if (rule_split("--do", "action", s, actions, LEN(actions), sizeof actions[0], &r, msg,
+                   msglen) != 0)
+        return -1;
+    const struct action_row *row = r.row;
+    const char *a1 = r.a1, *a2 = r.a2;
     long long k = 0, ms = 0;
     int ok;
     switch (row->arg) {
@@ -167,7 +183,7 @@ int tp_parse_action(const char *s, struct tp_opts *o, char *msg, size_t msglen)
     case ARG_HEX: ok = a1 && a2 == NULL && hex_bytes(a1, o->insert, TP_MAX_INSERT, &o->insert_len) == 0; break;
     default: ok = 0;
     }
-    if (!ok || extra != NULL)
+    if (!ok || r.rest != NULL)
         return fail(msg, msglen, "--do %s: bad argument (%s)", s, row->help);
     o->action = row->action;
     o->act_k = (long)k;
@@ -210,79 +226,47 @@ static void usage(void)
           "Exit status: 0 after the timeout or SIGTERM, 2 on usage errors.\n", stdout);
 }
 
-static int parse_hostport(const char *flag, const char *s, char *addr, size_t alen, int *port)
-{
-    return tm_net_hostport("tcpproxy", flag, s, addr, alen, port);
-}
-
-static int parse_number(const char *flag, const char *s, long long max, long long *out)
-{
-    if (count(s, max, out) != 0) {
-        fprintf(stderr, "tcpproxy: %s: expected an integer 0..%lld, got '%s'\n", flag, max, s);
-        return -1;
-    }
-    return 0;
-}
-
-static int parse_rule(int which, const char *s, struct tp_opts *o)
+/* --at and --do through the table's function rows: one stderr line on error. */
+static int rule_flag(const char *s, void *opts, int place)
 {
     char msg[512];
-    int r = which == 'a' ? tp_parse_place(s, o, msg, sizeof msg)
-                         : tp_parse_action(s, o, msg, sizeof msg);
+    int r = place ? tp_parse_place(s, opts, msg, sizeof msg)
+                  : tp_parse_action(s, opts, msg, sizeof msg);
     if (r != 0)
         fprintf(stderr, "tcpproxy: %s\n", msg);
     return r;
 }
 
+static int at_flag(const char *s, void *opts) { return rule_flag(s, opts, 1); }
+static int do_flag(const char *s, void *opts) { return rule_flag(s, opts, 0); }
+
+#define OFF(f) offsetof(struct tp_opts, f)
+#define CAP(f) sizeof(((struct tp_opts *)0)->f)
+
+static const struct tm_flag flags[] = {
+    { "listen", "ADDR:PORT", TM_FLAG_HOSTPORT, OFF(listen_addr), OFF(listen_port), CAP(listen_addr), 0, NULL, 0 },
+    { "server", "ADDR:PORT", TM_FLAG_HOSTPORT, OFF(server_addr), OFF(server_port), CAP(server_addr), 0, NULL, 1 },
+    { "at", "PLACE", TM_FLAG_FN, 0, 0, 0, 0, at_flag, 0 },
+    { "do", "ACTION", TM_FLAG_FN, 0, 0, 0, 0, do_flag, 0 },
+    { "seed", "N", TM_FLAG_U64, OFF(seed), 0, 0, 0x7fffffffffffffffULL, NULL, 0 },
+    { "log", "FILE", TM_FLAG_PATH, OFF(log_path), 0, CAP(log_path), 0, NULL, 0 },
+    { "timeout", "MS", TM_FLAG_INT, OFF(timeout_ms), 0, 0, 86400000, NULL, 0 },
+    { "help", NULL, TM_FLAG_HELP, 0, 0, 0, 0, NULL, 0 },
+};
+
 int tp_parse_args(int argc, char **argv, struct tp_opts *o)
 {
-    static const struct option longopts[] = {
-        { "listen", required_argument, 0, 'l' }, { "server", required_argument, 0, 's' },
-        { "at", required_argument, 0, 'a' },     { "do", required_argument, 0, 'd' },
-        { "seed", required_argument, 0, 'S' },   { "log", required_argument, 0, 'L' },
-        { "timeout", required_argument, 0, 'T' }, { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 }
-    };
+    int seen[LEN(flags)];
     memset(o, 0, sizeof *o);
     snprintf(o->listen_addr, sizeof o->listen_addr, "127.0.0.1");
     o->seed = 1;
     o->timeout_ms = 60000;
-    int have_server = 0, have_at = 0, have_do = 0, c;
-    long long v;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case 'l': bad = parse_hostport("--listen", optarg, o->listen_addr, sizeof o->listen_addr, &o->listen_port); break;
-        case 's': bad = parse_hostport("--server", optarg, o->server_addr, sizeof o->server_addr, &o->server_port); have_server = 1; break;
-        case 'a': bad = parse_rule('a', optarg, o); have_at = 1; break;
-        case 'd': bad = parse_rule('d', optarg, o); have_do = 1; break;
-        case 'S': bad = parse_number("--seed", optarg, 0x7fffffffffffffffLL, &v); o->seed = (uint64_t)v; break;
-        case 'L':
-            if (strlen(optarg) >= sizeof o->log_path) {
-                fprintf(stderr, "tcpproxy: --log: path too long\n");
-                return 2;
-            }
-            snprintf(o->log_path, sizeof o->log_path, "%s", optarg);
-            break;
-        case 'T': bad = parse_number("--timeout", optarg, 86400000, &v); o->timeout_ms = (int)v; break;
-        case 'h': usage(); return 1;
-        default:
-            fprintf(stderr, "tcpproxy: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
-        }
-        if (bad)
-            return 2;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "tcpproxy: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (!have_server) {
-        fprintf(stderr, "tcpproxy: --server ADDR:PORT is required (see --help)\n");
-        return 2;
-    }
+    int rc = tm_net_parse_flags("tcpproxy", flags, LEN(flags), argc, argv, o, seen);
+    if (rc == 1)
+        usage();
+    if (rc != 0)
+        return rc;
+    int have_at = o->place_text[0] != '\0', have_do = o->action_text[0] != '\0';
     if (have_at != have_do) {
         fprintf(stderr, "tcpproxy: --at and --do go together (see --help)\n");
         return 2;

@@ -1,6 +1,6 @@
-#include <getopt.h>
+/* udpproxy options: one flag table for tm_net_parse_flags, and --help. */
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tm_net.h"
@@ -34,49 +34,9 @@ static const char usage[] =
 "  --help               this text\n"
 "Exit status: 0 after the timeout or SIGTERM, 2 on usage errors.\n";
 
-static int parse_hostport(const char *flag, const char *s, char *addr, size_t alen, int *port)
+static int parse_types(const char *s, void *opts)
 {
-    return tm_net_hostport("udpproxy", flag, s, addr, alen, port);
-}
-
-static int parse_rate(const char *flag, const char *s, double *out)
-{
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (*end != '\0' || end == s || v < 0 || v > 1) {
-        fprintf(stderr, "udpproxy: %s: expected a rate between 0 and 1, got '%s'\n", flag, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_int(const char *flag, const char *s, long max, long *out)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || end == s || v < 0 || v > max) {
-        fprintf(stderr, "udpproxy: %s: expected an integer 0..%ld, got '%s'\n", flag, max, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_seed(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end != '\0' || end == s) {
-        fprintf(stderr, "udpproxy: --seed: expected an integer, got '%s'\n", s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_types(const char *s, unsigned *bits)
-{
+    struct proxy_opts *o = opts;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", s);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -85,65 +45,44 @@ static int parse_types(const char *s, unsigned *bits)
             fprintf(stderr, "udpproxy: --drop-type: unknown handshake type '%s'\n", t);
             return -1;
         }
-        *bits |= 1u << n;
+        o->drop_types |= 1u << n;
     }
     return 0;
 }
 
+#define OFF(f) offsetof(struct proxy_opts, f)
+#define CAP(f) sizeof(((struct proxy_opts *)0)->f)
+
+static const struct tm_flag flags[] = {
+    { "listen", "ADDR:PORT", TM_FLAG_HOSTPORT, OFF(listen_addr), OFF(listen_port), CAP(listen_addr), 0, NULL, 0 },
+    { "server", "ADDR:PORT", TM_FLAG_HOSTPORT, OFF(server_addr), OFF(server_port), CAP(server_addr), 0, NULL, 1 },
+    { "seed", "N", TM_FLAG_U64, OFF(seed), 0, 0, UINT64_MAX, NULL, 0 },
+    { "drop", "RATE", TM_FLAG_RATE, OFF(drop), 0, 0, 0, NULL, 0 },
+    { "dup", "RATE", TM_FLAG_RATE, OFF(dup), 0, 0, 0, NULL, 0 },
+    { "delay-rate", "RATE", TM_FLAG_RATE, OFF(delay_rate), 0, 0, 0, NULL, 0 },
+    { "reorder", "RATE", TM_FLAG_RATE, OFF(reorder), 0, 0, 0, NULL, 0 },
+    { "delay", "MS", TM_FLAG_INT, OFF(delay_ms), 0, 0, 60000, NULL, 0 },
+    { "drop-type", "T[,T…]", TM_FLAG_FN, 0, 0, 0, 0, parse_types, 0 },
+    { "protect-hvr", NULL, TM_FLAG_ON, OFF(protect_hvr), 0, 0, 0, NULL, 0 },
+    { "mtu", "N", TM_FLAG_INT, OFF(mtu), 0, 0, 65535, NULL, 0 },
+    { "log", "FILE", TM_FLAG_PATH, OFF(log_path), 0, CAP(log_path), 0, NULL, 0 },
+    { "timeout", "MS", TM_FLAG_INT, OFF(timeout_ms), 0, 0, 86400000, NULL, 0 },
+    { "help", NULL, TM_FLAG_HELP, 0, 0, 0, 0, NULL, 0 },
+};
+#define NFLAGS (sizeof flags / sizeof flags[0])
+
 int proxy_parse_args(int argc, char **argv, struct proxy_opts *o)
 {
-    static const struct option longopts[] = {
-        { "listen", required_argument, 0, 'l' },    { "server", required_argument, 0, 's' },
-        { "seed", required_argument, 0, 'S' },      { "drop", required_argument, 0, 'd' },
-        { "dup", required_argument, 0, 'u' },       { "reorder", required_argument, 0, 'r' },
-        { "delay", required_argument, 0, 'y' },     { "delay-rate", required_argument, 0, 'Y' },
-        { "drop-type", required_argument, 0, 't' }, { "protect-hvr", no_argument, 0, 'p' },
-        { "mtu", required_argument, 0, 'm' },       { "log", required_argument, 0, 'L' },
-        { "timeout", required_argument, 0, 'T' },   { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 }
-    };
+    int seen[NFLAGS];
     memset(o, 0, sizeof *o);
     snprintf(o->listen_addr, sizeof o->listen_addr, "127.0.0.1");
     o->seed = 1;
-    o->delay_rate = -1;
     o->timeout_ms = 60000;
-    int have_server = 0, c;
-    long v;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case 'l': bad = parse_hostport("--listen", optarg, o->listen_addr, sizeof o->listen_addr, &o->listen_port); break;
-        case 's': bad = parse_hostport("--server", optarg, o->server_addr, sizeof o->server_addr, &o->server_port); have_server = 1; break;
-        case 'S': bad = parse_seed(optarg, &o->seed); break;
-        case 'd': bad = parse_rate("--drop", optarg, &o->drop); break;
-        case 'u': bad = parse_rate("--dup", optarg, &o->dup); break;
-        case 'r': bad = parse_rate("--reorder", optarg, &o->reorder); break;
-        case 'Y': bad = parse_rate("--delay-rate", optarg, &o->delay_rate); break;
-        case 'y': bad = parse_int("--delay", optarg, 60000, &v); o->delay_ms = (int)v; break;
-        case 't': bad = parse_types(optarg, &o->drop_types); break;
-        case 'p': o->protect_hvr = 1; break;
-        case 'm': bad = parse_int("--mtu", optarg, 65535, &v); o->mtu = (int)v; break;
-        case 'L': snprintf(o->log_path, sizeof o->log_path, "%s", optarg); break;
-        case 'T': bad = parse_int("--timeout", optarg, 86400000, &v); o->timeout_ms = (int)v; break;
-        case 'h': fputs(usage, stdout); return 1;
-        default:
-            fprintf(stderr, "udpproxy: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
-        }
-        if (bad)
-            return 2;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "udpproxy: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (!have_server) {
-        fprintf(stderr, "udpproxy: --server ADDR:PORT is required (see --help)\n");
-        return 2;
-    }
-    if (o->delay_rate < 0)
+    o->delay_rate = -1;   /* not given: follows --delay */
+    int rc = tm_net_parse_flags("udpproxy", flags, NFLAGS, argc, argv, o, seen);
+    if (rc == 1)
+        fputs(usage, stdout);
+    if (rc == 0 && o->delay_rate < 0)
         o->delay_rate = o->delay_ms > 0 ? 1.0 : 0.0;
-    return 0;
+    return rc;
 }

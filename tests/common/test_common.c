@@ -80,6 +80,63 @@ START_TEST(net_hostport)
 }
 END_TEST
 
+/* The proxies' flag table: each kind stored where its row says, the counts, a
+ * missing required flag, a bad value, --help and a stray argument. */
+struct flag_opts {
+    char addr[16];
+    int port, n, on;
+    uint64_t big;
+    double rate;
+    char path[8];
+};
+
+static int flag_fn(const char *value, void *opts)
+{
+    ((struct flag_opts *)opts)->n += (int)strlen(value);
+    return strcmp(value, "bad") == 0 ? -1 : 0;
+}
+
+START_TEST(net_flag_table)
+{
+    static const struct tm_flag flags[] = {
+        { "to", "ADDR:PORT", TM_FLAG_HOSTPORT, offsetof(struct flag_opts, addr),
+          offsetof(struct flag_opts, port), 16, 0, NULL, 1 },
+        { "n", "N", TM_FLAG_INT, offsetof(struct flag_opts, n), 0, 0, 9, NULL, 0 },
+        { "big", "N", TM_FLAG_U64, offsetof(struct flag_opts, big), 0, 0, UINT64_MAX, NULL, 0 },
+        { "rate", "R", TM_FLAG_RATE, offsetof(struct flag_opts, rate), 0, 0, 0, NULL, 0 },
+        { "path", "P", TM_FLAG_PATH, offsetof(struct flag_opts, path), 0, 8, 0, NULL, 0 },
+        { "on", NULL, TM_FLAG_ON, offsetof(struct flag_opts, on), 0, 0, 0, NULL, 0 },
+        { "fn", "S", TM_FLAG_FN, 0, 0, 0, 0, flag_fn, 0 },
+        { "help", NULL, TM_FLAG_HELP, 0, 0, 0, 0, NULL, 0 },
+    };
+    struct flag_opts o = { 0 };
+    int seen[8];
+    char *ok[] = { "t", "--to", "[::1]:7", "--n", "9", "--big", "18446744073709551615",
+                   "--rate", "0.5", "--path", "a/b", "--on", "--fn", "xy", "--fn", "z", NULL };
+    ck_assert_int_eq(tm_net_parse_flags("t", flags, 8, 16, ok, &o, seen), 0);
+    ck_assert_str_eq(o.addr, "::1");
+    ck_assert_int_eq(o.port, 7);
+    ck_assert(o.big == UINT64_MAX && o.rate == 0.5 && o.on == 1);
+    ck_assert_str_eq(o.path, "a/b");
+    ck_assert_int_eq(o.n, 9 + 3);   /* --n 9, then the function's two calls add 2 + 1 */
+    ck_assert_int_eq(seen[6], 2);
+    char *help[] = { "t", "--help", "--n", "x", NULL };
+    ck_assert_int_eq(tm_net_parse_flags("t", flags, 8, 4, help, &o, seen), 1);
+    static const char *const bad[][3] = {
+        { "--n", "10", NULL }, { "--n", "-1", NULL }, { "--rate", "1.5", NULL },
+        { "--path", "too/long/x", NULL }, { "--fn", "bad", NULL }, { "--nope", NULL, NULL },
+        { "--n", NULL, NULL }, { "stray", NULL, NULL }, { "--big", "18446744073709551616", NULL },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[] = { "t", "--to", "1.2.3.4:5", (char *)bad[i][0], (char *)bad[i][1], NULL };
+        int argc = bad[i][1] ? 5 : 4;
+        ck_assert_msg(tm_net_parse_flags("t", flags, 8, argc, argv, &o, seen) == 2, "row %zu", i);
+    }
+    char *missing[] = { "t", "--on", NULL };
+    ck_assert_int_eq(tm_net_parse_flags("t", flags, 8, 2, missing, &o, seen), 2);
+}
+END_TEST
+
 START_TEST(utc_roundtrip)
 {
     int64_t e = 0;
@@ -307,6 +364,7 @@ int main(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, utc_roundtrip);
     tcase_add_test(tc, net_hostport);
+    tcase_add_test(tc, net_flag_table);
     tcase_add_test(tc, err_codes_survive_prefix);
     tcase_add_test(tc, verdict_table);
     tcase_add_test(tc, b64_roundtrip);
