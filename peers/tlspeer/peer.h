@@ -64,6 +64,7 @@ struct peer_opts {
     enum peer_ver min_version, max_version;
     const char *ciphers, *ciphersuites, *groups, *sigalgs, *alpn;
     int no_tickets, no_renegotiation;
+    int renegotiate;              /* --renegotiate: a second handshake, TLS 1.2 */
     int max_fragment, record_size_limit;
     int max_send_frag;            /* records we send, handshake included; 0: default */
     int seclevel;                 /* OpenSSL security level; -1: the library's default */
@@ -147,6 +148,7 @@ struct peer_result {
     int data_ok;               /* 1, 0, PEER_NONE */
     const char *closed_by;     /* "peer", "self", NULL */
     long long hello_verify;    /* DTLS HelloVerifyRequests sent (server) / seen (client) */
+    int renegotiated;          /* --renegotiate: 1 done, 0 refused or failed; PEER_NONE */
 };
 
 /* Set the error once (the first error explains the failure). */
@@ -187,6 +189,9 @@ struct peer_backend {
     enum peer_io (*read)(struct peer_conn *c, void *buf, size_t len, size_t *n);
     enum peer_io (*write)(struct peer_conn *c, const void *buf, size_t len, size_t *n);
     enum peer_io (*shutdown)(struct peer_conn *c);
+    /* --renegotiate (TLS 1.2): first = 1 asks for a new handshake, later calls drive
+     * it: DONE when it completed, ERROR when refused or failed (res says which). */
+    enum peer_io (*renegotiate)(struct peer_conn *c, int first);
     long (*timer_ms)(struct peer_conn *c);       /* DTLS retransmission, -1 none */
     void (*timer_expired)(struct peer_conn *c);
     void (*report)(struct peer_conn *c);         /* negotiated parameters into res */
@@ -219,6 +224,8 @@ int peer_pump_handshake(const struct peer_backend *be, struct peer_conn *c);
 /* The run after the handshake (peer_data.c) and the misbehaviours (peer_misbehave.c). */
 void peer_data_run(const struct peer_backend *be, struct peer_conn *c);
 void peer_close(const struct peer_backend *be, struct peer_conn *c);
+/* --renegotiate: 0 when the new handshake completed, -1 (result says why). */
+int peer_renegotiate(const struct peer_backend *be, struct peer_conn *c);
 /* TLS: send FIN and read (dropping) until the peer closes, for a short while, so our
  * last bytes (an alert) are not destroyed by a reset for unread data. */
 void peer_drain_raw(struct peer_conn *c);

@@ -152,6 +152,35 @@ out:
     free(buf);
 }
 
+int peer_renegotiate(const struct peer_backend *be, struct peer_conn *c)
+{
+    if (strcmp(c->res->version, "TLSv1.2") != 0) {
+        peer_result_error(c->res, 0, "--renegotiate: TLS 1.2 only (%s was negotiated)",
+                          c->res->version[0] ? c->res->version : "another version");
+        return -1;
+    }
+    c->res->renegotiated = 0;
+    for (int first = 1;; first = 0) {   /* bounded by the deadline in peer_wait */
+        enum peer_io st = be->renegotiate(c, first);
+        if (st == PEER_IO_DONE) {
+            c->res->renegotiated = 1;
+            return 0;
+        }
+        if (st == PEER_IO_EOF) {
+            peer_result_error(c->res, 0, "the peer closed the connection during the "
+                              "renegotiation");
+            if (c->res->closed_by == NULL)
+                c->res->closed_by = "peer";
+        }
+        if (st == PEER_IO_EOF || st == PEER_IO_ERROR)
+            return -1;
+        if (peer_wait(be, c, st) != 0) {
+            peer_result_error(c->res, 0, "deadline reached waiting for the renegotiation");
+            return -1;
+        }
+    }
+}
+
 /* Read and drop what the peer still sends until it closes, for a short while:
  * closing a TCP socket with unread data sends a reset, which can destroy the data
  * we just wrote before the device reads it. */

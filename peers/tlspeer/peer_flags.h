@@ -82,6 +82,14 @@
       "OpenSSL: refuse renegotiation (no_renegotiation warning);\n"                            \
       "OpenSSL 3.0 servers refuse client-initiated ones anyway,\n"                             \
       "GnuTLS always refuses (warning no_renegotiation)")                                      \
+    X(O_RENEGOTIATE, "renegotiate", "", F_ON, renegotiate, 0, 0, 1,                           \
+      "TLS 1.2, right after the handshake: ask for a new one\n"                                \
+      "(server: HelloRequest; client: a new ClientHello) and\n"                                \
+      "wait for it before the data (renegotiated in the result).\n"                            \
+      "A refusal (warning no_renegotiation) ends the connection\n"                             \
+      "with a fatal handshake_failure: OpenSSL 3.0 always does,\n"                             \
+      "GnuTLS does the same here. Application data that arrives\n"                             \
+      "meanwhile is counted and dropped")                                                      \
     X(O_MAXFRAG, "max-fragment", "N", F_OWN, max_fragment, 512, 4096, 1,                       \
       "client: RFC 6066 max_fragment_length 512|1024|2048|4096\n"                              \
       "(servers of both backends honour it when offered; a\n"                                  \

@@ -124,7 +124,9 @@ static void setup_server(struct peer_conn *c, gnutls_session_t s)
     gnutls_certificate_server_set_request(s, req);
     if (o->verify == PEER_VERIFY_REQUIRE)
         gnutls_session_set_verify_cert(s, NULL, 0);
-    if (!o->no_tickets)
+    /* --renegotiate: no tickets, as GnuTLS 3.7 fails (UNAVAILABLE_DURING_HANDSHAKE)
+     * when a renegotiation resumes the session by ticket and it issues a new one. */
+    if (!o->no_tickets && !o->renegotiate)
         gnutls_session_ticket_enable_server(s, &cfg->ticket_key);
     gnutls_handshake_set_post_client_hello_function(s, client_hello_fn);
 }
@@ -297,6 +299,55 @@ static enum peer_io do_shutdown(struct peer_conn *c)
     return PEER_IO_DONE;
 }
 
+/* A refusal (warning no_renegotiation): end as OpenSSL does, with a fatal
+ * handshake_failure, so both backends put the same bytes on the wire. */
+static enum peer_io refused(struct peer_conn *c, int rc)
+{
+    peer_result_alert(&c->res->alert_received, GNUTLS_A_NO_RENEGOTIATION);
+    if (gnutls_alert_send(sess_of(c), GNUTLS_AL_FATAL, GNUTLS_A_HANDSHAKE_FAILURE) >= 0)
+        peer_result_alert(&c->res->alert_sent, GNUTLS_A_HANDSHAKE_FAILURE);
+    peer_result_error(c->res, rc, "the peer refused the renegotiation (no_renegotiation)");
+    return PEER_IO_ERROR;
+}
+
+/* Server: gnutls_rehandshake (HelloRequest), then gnutls_handshake waits for the
+ * new ClientHello; client: gnutls_handshake on the open session sends one.
+ * Application data that comes first is counted and dropped. */
+static enum peer_io renegotiate(struct peer_conn *c, int first)
+{
+    struct gtls_sess *gs = c->sess;
+    unsigned char buf[4096];
+    if (first)
+        gs->hello_request_sent = c->o->role != PEER_SERVER;   /* a client sends none */
+    if (!gs->hello_request_sent) {
+        int rc = gnutls_rehandshake(gs->s);
+        if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
+            return again(c);
+        if (rc < 0)
+            return fail(c, rc);
+        gs->hello_request_sent = 1;
+    }
+    for (int i = 0; i < 64; i++) {   /* bounded: each pass takes a record or returns */
+        int rc = gnutls_handshake(gs->s);
+        if (rc == 0)
+            return PEER_IO_DONE;
+        if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
+            return again(c);
+        if (rc == GNUTLS_E_WARNING_ALERT_RECEIVED
+            && gnutls_alert_get(gs->s) == GNUTLS_A_NO_RENEGOTIATION)
+            return refused(c, rc);
+        if (rc == GNUTLS_E_GOT_APPLICATION_DATA) {
+            ssize_t n = gnutls_record_recv(gs->s, buf, sizeof buf);
+            if (n > 0)
+                c->res->bytes_received += n;
+            continue;
+        }
+        if (!nonfatal(c, rc))
+            return fail(c, rc);
+    }
+    return again(c);
+}
+
 static ssize_t cookie_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 {
     return send((int)(intptr_t)ptr, buf, len, 0);
@@ -375,6 +426,7 @@ const struct peer_backend peer_backend_gnutls = {
     .read = do_read,
     .write = do_write,
     .shutdown = do_shutdown,
+    .renegotiate = renegotiate,
     .timer_ms = timer_ms,
     .timer_expired = timer_expired,
     .report = peer_gtls_report,

@@ -25,6 +25,7 @@ struct gtls_cfg {
 struct gtls_sess {
     gnutls_session_t s;
     int hs_done;
+    int hello_request_sent;   /* --renegotiate, server: gnutls_rehandshake went through */
 };
 
 /* Fill the result from the session (peer_gnutls_report.c). */

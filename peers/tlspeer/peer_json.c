@@ -76,6 +76,8 @@ void peer_json_result(const struct peer_opts *o, const struct peer_result *r,
     json_object_set_new(j, "closed_by", str_or_null(r->closed_by != NULL, r->closed_by));
     json_object_set_new(j, "hello_verify_requests", o->proto == PEER_DTLS
                         ? json_integer(r->hello_verify) : json_null());
+    json_object_set_new(j, "renegotiated", r->renegotiated == PEER_NONE
+                        ? json_null() : json_boolean(r->renegotiated));
     json_object_set_new(j, "elapsed_ms", json_integer(elapsed_ms));
     emit(j);
 }

@@ -52,6 +52,13 @@ static void handshake_and_data(const struct peer_backend *be, struct peer_conn *
     be->report(c);
     if (rc == PEER_IO_DONE) {
         r->handshake = "ok";
+        if (c->o->renegotiate && peer_renegotiate(be, c) != 0) {
+            if (r->closed_by == NULL) {
+                r->closed_by = "self";
+                peer_drain_raw(c);
+            }
+            return;
+        }
         peer_data_run(be, c);
         peer_close(be, c);
         return;
@@ -69,7 +76,8 @@ static int run(const struct peer_opts *o, const struct peer_pki *pki, void *cfg,
                const struct peer_backend *be)
 {
     struct peer_result r = { .handshake = "not-started", .alert_sent = PEER_NONE,
-                             .alert_received = PEER_NONE, .data_ok = PEER_NONE };
+                             .alert_received = PEER_NONE, .data_ok = PEER_NONE,
+                             .renegotiated = PEER_NONE };
     struct peer_conn c = { .o = o, .pki = pki, .fd = -1, .res = &r, .cfg = cfg,
                            .deadline = tm_deadline_in(o->timeout_ms) };
     struct tm_err err = { 0 };

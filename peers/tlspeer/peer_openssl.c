@@ -138,6 +138,27 @@ static enum peer_io do_shutdown(struct peer_conn *c)
     return e == SSL_ERROR_WANT_WRITE ? PEER_IO_WANT_WRITE : PEER_IO_DONE;
 }
 
+/* SSL_renegotiate, then drive it. A server's HelloRequest goes out at once and the
+ * client's answer comes through a read: application data read meanwhile is counted
+ * and dropped. A refusal (warning no_renegotiation) makes OpenSSL end the connection
+ * with a fatal handshake_failure itself. */
+static enum peer_io renegotiate(struct peer_conn *c, int first)
+{
+    SSL *ssl = ssl_of(c);
+    unsigned char buf[4096];
+    if (first && !SSL_renegotiate(ssl))
+        return status(c, 0);
+    enum peer_io st = status(c, SSL_do_handshake(ssl));
+    for (int i = 0; st == PEER_IO_DONE && SSL_renegotiate_pending(ssl) && i < 64; i++) {
+        size_t n = 0;   /* bounded: each pass takes a record OpenSSL has, or waits */
+        st = status(c, SSL_read_ex(ssl, buf, sizeof buf, &n));
+        c->res->bytes_received += (long long)n;
+    }
+    if (st == PEER_IO_DONE || st == PEER_IO_WANT_READ)
+        return SSL_renegotiate_pending(ssl) ? PEER_IO_WANT_READ : PEER_IO_DONE;
+    return st;
+}
+
 static long timer_ms(struct peer_conn *c)
 {
     struct timeval tv;
@@ -167,6 +188,7 @@ const struct peer_backend peer_backend_openssl = {
     .read = do_read,
     .write = do_write,
     .shutdown = do_shutdown,
+    .renegotiate = renegotiate,
     .timer_ms = timer_ms,
     .timer_expired = timer_expired,
     .report = peer_ossl_report,

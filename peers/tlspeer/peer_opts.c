@@ -342,6 +342,10 @@ static int check_combination(struct peer_opts *o)
         if (o->serve_chain[i][0] != '\0' && o->serve_key[i][0] == '\0' && o->key == NULL)
             return bad(i == PEER_CHAIN_SNI_NAME ? "on-sni" : "on-sni-missing",
                        "serve=CHAINFILE without ,KEY needs --key", NULL);
+    if (o->renegotiate && (o->proto != PEER_TLS || o->min_version == PEER_TLS13))
+        return bad("renegotiate", "is for TLS 1.2 (--proto tls, not --min-version tls1.3)", NULL);
+    if (o->renegotiate && o->no_renegotiation)
+        return bad("renegotiate", "conflicts with --no-renegotiation", NULL);
     if (o->cookie >= PEER_COOKIE_CHANGING && (o->role != PEER_SERVER || o->proto != PEER_DTLS))
         return bad("cookie", "changing and never are for --role server --proto dtls", NULL);
     return 0;

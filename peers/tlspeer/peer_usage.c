@@ -29,6 +29,7 @@ static const char usage_tail[] =
 "   \"group\",\"alpn\",\"sni\",\"peer_cert\":{\"subject\",\"sha256\",\"verified\",\"verify_error\"},\n"
 "   \"bytes_sent\",\"bytes_received\",\"data_ok\",\"closed_by\":peer|self,\n"
 "   \"hello_verify_requests\" (DTLS: sent by a server, received by a client),\n"
+"   \"renegotiated\" (--renegotiate: true, false when refused or failed),\n"
 "   \"elapsed_ms\" (from the connection to the result)}\n"
 "Exit status: 0 when the run went as configured (a failed handshake is a result),\n"
 "2 for usage or setup errors (one stderr line naming the flag or file).\n";

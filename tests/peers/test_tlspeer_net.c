@@ -91,6 +91,64 @@ START_TEST(sni_serve_chain)
 }
 END_TEST
 
+/* --renegotiate, server: a HelloRequest after the handshake. OpenSSL's client takes
+ * it (a second handshake, then the data); tlspeer's GnuTLS client refuses it with
+ * the warning no_renegotiation, and the server ends with a fatal handshake_failure. */
+START_TEST(renegotiate_server)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV(b, "tls"), "--renegotiate", "--max-version", "tls1.2", "--send",
+                         "after", "--timeout", TP_HANG_MS, NULL};
+    const char *takes[] = {CLI("openssl", "tls"), "--servername", "test.local", "--expect",
+                           "after", "--timeout", TP_HANG_MS, NULL};
+    const char *refuses[] = {CLI("gnutls", "tls"), "--servername", "test.local", "--expect",
+                             "after", "--timeout", TP_HANG_MS, NULL};
+    json_t *s, *c;
+    tp_pair(srv, takes, &s, &c);
+    tp_expect_bool(s, "renegotiated", 1);
+    tp_expect_bool(c, "data_ok", 1);
+    json_decref(s);
+    json_decref(c);
+    tp_pair(srv, refuses, &s, &c);
+    tp_expect_bool(s, "renegotiated", 0);
+    tp_expect_str(s, "alert_received", "no_renegotiation");
+    tp_expect_str(s, "alert_sent", "handshake_failure");
+    tp_expect_str(c, "alert_sent", "no_renegotiation");
+    tp_expect_str(c, "alert_received", "handshake_failure");
+    json_decref(s);
+    json_decref(c);
+}
+END_TEST
+
+/* --renegotiate, client: a new ClientHello, which an OpenSSL 3.0 server refuses
+ * (client-initiated renegotiation is off by default); the client then ends with a
+ * fatal handshake_failure. TLS 1.3 has no renegotiation: a result error. */
+START_TEST(renegotiate_client)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV("openssl", "tls"), "--expect", "x", "--timeout", TP_HANG_MS, NULL};
+    const char *cli[] = {CLI(b, "tls"), "--servername", "test.local", "--renegotiate",
+                         "--max-version", "tls1.2", "--timeout", TP_HANG_MS, NULL};
+    const char *cli13[] = {CLI(b, "tls"), "--servername", "test.local", "--renegotiate",
+                           "--timeout", TP_HANG_MS, NULL};
+    json_t *s, *c;
+    tp_pair(srv, cli, &s, &c);
+    tp_expect_bool(c, "renegotiated", 0);
+    tp_expect_str(c, "alert_received", "no_renegotiation");
+    tp_expect_str(c, "alert_sent", "handshake_failure");
+    tp_expect_str(s, "alert_received", "handshake_failure");
+    json_decref(s);
+    json_decref(c);
+    tp_pair(srv, cli13, &s, &c);
+    tp_expect_str(c, "handshake", "ok");
+    tp_expect_bool(c, "renegotiated", -1);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(c, "error"),
+                                                                   "text")), "TLS 1.2 only"));
+    json_decref(s);
+    json_decref(c);
+}
+END_TEST
+
 /* --cookie never: HelloVerifyRequest after HelloVerifyRequest, no handshake. */
 START_TEST(cookie_never)
 {
@@ -242,6 +300,8 @@ int main(void)
     tcase_add_loop_test(tc, sni_missing_close, 0, 2);
     tcase_add_loop_test(tc, sni_name_alert, 0, 2);
     tcase_add_loop_test(tc, sni_serve_chain, 0, 2);
+    tcase_add_loop_test(tc, renegotiate_server, 0, 2);
+    tcase_add_loop_test(tc, renegotiate_client, 0, 2);
     tcase_add_loop_test(tc, cookie_never, 0, 2);
     tcase_add_loop_test(tc, close_after_bytes, 0, 2);
     tcase_add_loop_test(tc, close_silent, 0, 2);
