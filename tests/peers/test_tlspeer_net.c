@@ -209,6 +209,28 @@ START_TEST(close_silent)
 }
 END_TEST
 
+/* --close half: after its data the server ends its direction with a bare FIN (no
+ * close_notify) and reads on: the client meets the end of the stream long before
+ * its deadline, and the server sees the client close (silent would leave both open). */
+START_TEST(close_half)
+{
+    const char *b = backends[_i];
+    const char *srv[] = {SRV(b, "tls"), "--send", "hello", "--close", "half",
+                         "--timeout", TP_HANG_MS, NULL};
+    const char *cli[] = {CLI("gnutls", "tls"), "--servername", "test.local", "--expect-size",
+                         "100", "--timeout", TP_HANG_MS, NULL};
+    json_t *s, *c;
+    tp_pair(srv, cli, &s, &c);
+    tp_expect_int(c, "bytes_received", 5);
+    tp_expect_bool(c, "data_ok", 0);
+    tp_expect_str(c, "closed_by", "peer");
+    tp_expect_str(c, "alert_received", NULL);   /* a FIN, no close_notify */
+    tp_expect_str(s, "closed_by", "peer");
+    json_decref(s);
+    json_decref(c);
+}
+END_TEST
+
 /* --app-record 10: 1000 bytes go in 100 records, which tcpproxy counts. */
 START_TEST(small_app_records)
 {
@@ -307,6 +329,7 @@ int main(void)
     tcase_add_loop_test(tc, cookie_never, 0, 2);
     tcase_add_loop_test(tc, close_after_bytes, 0, 2);
     tcase_add_loop_test(tc, close_silent, 0, 2);
+    tcase_add_loop_test(tc, close_half, 0, 2);
     tcase_add_loop_test(tc, small_app_records, 0, 2);
     tcase_add_loop_test(tc, bad_values, 0, 2);
     suite_add_tcase(s, tc);
