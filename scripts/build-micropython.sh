@@ -20,6 +20,11 @@
 #                         inherit BUILD=OUT/obj and mix the two programs' objects
 #   MICROPY_PY_FFI=0      ffi needs libffi-dev and nothing here uses it
 #   MICROPY_PY_BTREE=0    the +ds tarball drops lib/berkeley-db-1.xx
+# Cache: a program built once is kept in TM_CACHE_DIR (default
+# ${XDG_CACHE_HOME:-$HOME/.cache}/tlsmatrix; TM_CACHE_DIR=off turns it off) under a key
+# of the two source stamps, this script and the compiler's version, so a fresh clone
+# on the same machine (CI) copies it instead of building it again (minutes); the copy
+# passes the same check as a build.
 # Failure: one line on stderr naming the log (OUT/build.log), exit 2.
 set -eu
 
@@ -51,16 +56,55 @@ stage() {
   mv "$out/src.tmp" "$out/src"
 }
 
+stamp="$(cat "$mpy/.tm-source" "$mbed/.tm-source" 2>/dev/null) $(sha256sum <"$0")"
+# The cache's key: the stamp and the compiler that builds the port.
+cache=${TM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}}
+[ -n "${TM_CACHE_DIR:-}" ] || cache=${cache:+$cache/tlsmatrix}
+[ -n "$cache" ] || cache=off
+cc_version=$(${CC:-cc} --version 2>/dev/null | head -n 1)
+key=$(printf '%s\n%s\n' "$stamp" "$cc_version" | sha256sum | cut -c1-32)
+cached=$cache/micropython-$key
+
+# Best effort: a cache that cannot be written costs the next clone a build, nothing more.
+store_in_cache() {
+  [ "$cache" != off ] && [ ! -f "$cached" ] || return 0
+  { mkdir -p "$cache" && cp "$out/micropython" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"; } \
+      2>/dev/null || echo "build-micropython: not cached: $cache is not writable" >>"$log"
+}
+
 # Up to date: the same sources and this same script built OUT/micropython (CMake
 # calls again when a file's time changed, e.g. after a git checkout).
-stamp="$(cat "$mpy/.tm-source" "$mbed/.tm-source" 2>/dev/null) $(sha256sum <"$0")"
 if [ -x "$out/micropython" ] && [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
   touch "$out/micropython"
+  store_in_cache
   exit 0
 fi
 
-started=$(date +%s)
+# The program must be the device it claims to be: MicroPython with tls on 3.6.6, and
+# asyncio frozen in. Prints its mbedTLS version; fails otherwise.
+is_device() {
+  got=$("$1" -c 'import asyncio, tls; print(tls.MBEDTLS_VERSION)' 2>>"$log") || return 1
+  [ "$got" = "Mbed TLS 3.6.6" ] || { echo "$1 reports '$got', not Mbed TLS 3.6.6" >>"$log"; return 1; }
+}
+
+# OUT/micropython from FILE, through a temporary name (a killed copy leaves no program).
+install_from() {
+  cp "$1" "$out/micropython.tmp"
+  mv "$out/micropython.tmp" "$out/micropython"
+  printf '%s\n' "$stamp" >"$out/.stamp"
+}
+
 : >"$log"
+if [ "$cache" != off ] && [ -f "$cached" ]; then
+  if is_device "$cached"; then
+    install_from "$cached"
+    echo "build-micropython: $out/micropython ($got) from the cache $cached"
+    exit 0
+  fi
+  echo "build-micropython: the cached $cached is not the device; building" >>"$log"
+fi
+
+started=$(date +%s)
 stage >>"$log" 2>&1 || die "staging the sources in $out/src failed; see $log"
 # MAKEFLAGS from CMake's make would hand this make the outer job server.
 env -u MAKEFLAGS -u MFLAGS make -C "$out/src/mpy-cross" -j"${TM_MPY_JOBS:-2}" \
@@ -70,12 +114,7 @@ env -u MAKEFLAGS -u MFLAGS make -C "$out/src/ports/unix" -j"${TM_MPY_JOBS:-2}" \
     FROZEN_MANIFEST="$out/src/manifest.py" MICROPY_PY_FFI=0 MICROPY_PY_BTREE=0 \
     >>"$log" 2>&1 || die "make of MicroPython's unix port failed; see $log"
 
-# The program must be the device it claims to be: MicroPython with tls on 3.6.6, and
-# asyncio frozen in.
-got=$("$out/obj/micropython" -c 'import asyncio, tls; print(tls.MBEDTLS_VERSION)' 2>>"$log") ||
-  die "the built micropython does not run; see $log"
-[ "$got" = "Mbed TLS 3.6.6" ] || die "the built micropython reports '$got', not Mbed TLS 3.6.6; see $log"
-cp "$out/obj/micropython" "$out/micropython.tmp"
-mv "$out/micropython.tmp" "$out/micropython"
-printf '%s\n' "$stamp" >"$out/.stamp"
+is_device "$out/obj/micropython" || die "the built micropython is not the device (tls on Mbed TLS 3.6.6, asyncio); see $log"
+install_from "$out/obj/micropython"
+store_in_cache
 echo "build-micropython: $out/micropython ($got) built in $(( $(date +%s) - started )) s"
