@@ -14,5 +14,7 @@ int catalog_run_tool(char *const argv[], const char *out_path, int limit_s, int6
 
 /* Cases of SOURCE/scenarios after expansion (the catalog loads without errors). */
 size_t catalog_run_case_count(void);
+/* Those of them whose id matches glob (fnmatch), as `--filter GLOB` selects them. */
+size_t catalog_run_case_count_of(const char *glob);
 
 #endif
