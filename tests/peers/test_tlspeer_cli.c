@@ -19,8 +19,8 @@ static int run_exit(const char *const args[], char **out, char **err)
     unsigned char *text = NULL;
     size_t len = 0;
     tp_peer_spawn(&p, args, 0);
-    *out = tp_tool_output(&p, 5000);
-    ck_assert_msg(tm_proc_wait(&p.proc, tm_deadline_in(5000)) == 0, "tlspeer did not exit");
+    *out = tp_tool_output(&p, TP_WAIT_MS);
+    ck_assert_msg(tm_proc_wait(&p.proc, tm_deadline_in(TP_WAIT_MS)) == 0, "tlspeer did not exit");
     int code = tm_proc_exit_code(&p.proc);
     tm_read_file(p.err_path, &text, &len, NULL);
     *err = text ? (char *)text : strdup("");
@@ -158,7 +158,7 @@ START_TEST(test_server_timeout)
         "--key", tp_pki("p256-server.key.pem"), "--timeout", "300", NULL};
     tm_ms start = tm_now_ms();
     tp_peer_start(&s, srv, 0);
-    json_t *r = tp_peer_result(&s, 3000);
+    json_t *r = tp_peer_result(&s, TP_WAIT_MS);
     ck_assert_int_ge(tm_now_ms() - start, 300);
     tp_expect_str(r, "handshake", "not-started");
     ck_assert_msg(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "text")),
@@ -172,9 +172,9 @@ START_TEST(test_client_refused)
 {
     struct tp_proc c;
     const char *cli[] = {"--backend", backends[_i], "--role", "client", "--proto", "tls",
-        "--connect", "127.0.0.1:PORT", "--timeout", "2000", NULL};
+        "--connect", "127.0.0.1:PORT", "--timeout", TP_HANG_MS, NULL};
     tp_peer_start(&c, cli, tp_free_port(SOCK_STREAM));
-    json_t *r = tp_peer_result(&c, 4000);
+    json_t *r = tp_peer_result(&c, TP_WAIT_MS);
     tp_expect_str(r, "handshake", "not-started");
     ck_assert_msg(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "text")),
                          "refused") != NULL, "error text says refused");
@@ -187,9 +187,9 @@ START_TEST(test_cookie_off)
 {
     const char *srv[] = {"--backend", backends[_i / 2], "--role", "server", "--proto", "dtls",
         "--cert", tp_pki("p256-server.pem"), "--key", tp_pki("p256-server.key.pem"),
-        "--cookie", _i % 2 ? "on" : "off", "--timeout", "5000", NULL};
+        "--cookie", _i % 2 ? "on" : "off", "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {"--backend", backends[_i / 2], "--role", "client", "--proto", "dtls",
-        "--connect", "127.0.0.1:PORT", "--timeout", "5000", NULL};
+        "--connect", "127.0.0.1:PORT", "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     tp_expect_str(s, "handshake", "ok");
@@ -208,9 +208,9 @@ START_TEST(test_alpn_keylog)
     const char *ver = _i / 2 ? "--tls1_2" : "--tls1_3";
     const char *srv[] = {"--backend", b, "--role", "server", "--proto", "tls",
         "--cert", tp_pki("p256-server.pem"), "--key", tp_pki("p256-server.key.pem"),
-        "--alpn", "h2,http/1.1", "--keylog", klog, ver, "--timeout", "5000", NULL};
+        "--alpn", "h2,http/1.1", "--keylog", klog, ver, "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {"--backend", backends[1 - _i % 2], "--role", "client", "--proto", "tls",
-        "--connect", "127.0.0.1:PORT", "--alpn", "http/1.1", "--timeout", "5000", NULL};
+        "--connect", "127.0.0.1:PORT", "--alpn", "http/1.1", "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     tp_expect_str(s, "alpn", "http/1.1");
@@ -236,9 +236,9 @@ START_TEST(test_close)
     int abrupt = _i / 2;
     const char *srv[] = {"--backend", backends[_i % 2], "--role", "server", "--proto", "tls",
         "--cert", tp_pki("p256-server.pem"), "--key", tp_pki("p256-server.key.pem"),
-        "--send", "hello", "--close", abrupt ? "abrupt" : "notify", "--timeout", "5000", NULL};
+        "--send", "hello", "--close", abrupt ? "abrupt" : "notify", "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {"--backend", backends[1 - _i % 2], "--role", "client", "--proto", "tls",
-        "--connect", "localhost:PORT", "--expect-size", "100", "--timeout", "5000", NULL};
+        "--connect", "localhost:PORT", "--expect-size", "100", "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     tp_expect_int(c, "bytes_received", 5);
@@ -264,9 +264,9 @@ START_TEST(test_misbehave)
     enum mb k = (enum mb)(_i / 2);
     const char *srv[] = {"--backend", backends[_i % 2], "--role", "server", "--proto", "tls",
         "--cert", tp_pki("p256-server.pem"), "--key", tp_pki("p256-server.key.pem"),
-        "--misbehave", kinds[k], "--timeout", "5000", NULL};
+        "--misbehave", kinds[k], "--timeout", TP_HANG_MS, NULL};
     const char *cli[] = {"--backend", "openssl", "--role", "client", "--proto", "tls",
-        "--connect", "127.0.0.1:PORT", "--expect-size", "16384", "--timeout", "5000", NULL};
+        "--connect", "127.0.0.1:PORT", "--expect-size", "16384", "--timeout", TP_HANG_MS, NULL};
     json_t *s, *c;
     tp_pair(srv, cli, &s, &c);
     switch (k) {

@@ -246,7 +246,7 @@ START_TEST(small_app_records)
                            "--timeout", "45000", NULL};
     tp_tool_start(&x, xargv);
     char *line = NULL;
-    ck_assert(tp_tool_wait_line(&x, "\"ready\"", 5000, &line));
+    ck_assert(tp_tool_wait_line(&x, "\"ready\"", TP_WAIT_MS, &line));
     json_t *ready = json_loads(line, 0, NULL);
     free(line);
     const char *cli[] = {CLI("openssl", "tls"), "--servername", "test.local", "--expect-size",
@@ -290,7 +290,7 @@ START_TEST(bad_values)
         const char *args[] = {SRV(b, "tls"), rows[i].flag, rows[i].value, NULL};
         struct tp_proc p;
         tp_peer_spawn(&p, args, 0);
-        ck_assert(tm_proc_wait(&p.proc, tm_deadline_in(5000)) == 0);
+        ck_assert(tm_proc_wait(&p.proc, tm_deadline_in(TP_WAIT_MS)) == 0);
         ck_assert_int_eq(tm_proc_exit_code(&p.proc), 2);
         unsigned char *err = NULL;
         size_t len = 0;
@@ -307,7 +307,7 @@ START_TEST(bad_values)
     for (int i = 0; i < 2; i++) {
         struct tp_proc p;
         tp_peer_spawn(&p, cases[i], 0);
-        ck_assert(tm_proc_wait(&p.proc, tm_deadline_in(5000)) == 0);
+        ck_assert(tm_proc_wait(&p.proc, tm_deadline_in(TP_WAIT_MS)) == 0);
         ck_assert_int_eq(tm_proc_exit_code(&p.proc), 2);
         tp_proc_end(&p);
     }

@@ -54,7 +54,7 @@ static json_t *next_event(struct tp_proc *p, const char *event)
 {
     char needle[64], *line = NULL;
     snprintf(needle, sizeof needle, "\"event\":\"%s\"", event);
-    ck_assert_msg(tp_tool_wait_line(p, needle, 10000, &line), "no %s line", event);
+    ck_assert_msg(tp_tool_wait_line(p, needle, TP_WAIT_MS, &line), "no %s line", event);
     json_t *j = json_loads(line, 0, NULL);
     ck_assert_msg(j != NULL, "not JSON: %s", line);
     free(line);
@@ -115,7 +115,7 @@ START_TEST(test_serve_many_sessions)
         json_decref(done);
     }
     ck_assert_int_eq(pclose(cli), 0);   /* EOF: exit 0, and no leak report under ASan */
-    ck_assert_msg(tm_proc_wait(&s.proc, tm_deadline_in(10000)) == 0, "server did not exit");
+    ck_assert_msg(tm_proc_wait(&s.proc, tm_deadline_in(TP_WAIT_MS)) == 0, "server did not exit");
     ck_assert_int_eq(tm_proc_exit_code(&s.proc), 0);
     tp_proc_end(&s);
     const char *text = slurp(out);
@@ -163,7 +163,7 @@ START_TEST(test_serve_bad_lines_and_stderr)
     tp_expect_int(done, "exit", 0);
     json_decref(res);
     json_decref(done);
-    ck_assert_msg(tm_proc_wait(&s.proc, tm_deadline_in(10000)) == 0, "serve did not exit");
+    ck_assert_msg(tm_proc_wait(&s.proc, tm_deadline_in(TP_WAIT_MS)) == 0, "serve did not exit");
     ck_assert_int_eq(tm_proc_exit_code(&s.proc), 0);
     tp_proc_end(&s);
     ck_assert_msg(strstr(slurp(e1), "unknown flag '--bogus'") != NULL, "%s", slurp(e1));
@@ -202,7 +202,7 @@ static json_t *serve_identity(struct tp_proc *s, FILE *ctl, const char *cert, co
     free(line);
     json_decref(a);
     char *text = NULL;
-    ck_assert_msg(tp_tool_wait_line(s, "\"event\":\"", 10000, &text), "no event line");
+    ck_assert_msg(tp_tool_wait_line(s, "\"event\":\"", TP_WAIT_MS, &text), "no event line");
     json_t *ev = json_loads(text, 0, NULL);
     free(text);
     if (strcmp(tp_str(ev, "event"), "ready") != 0)
@@ -215,7 +215,7 @@ static json_t *serve_identity(struct tp_proc *s, FILE *ctl, const char *cert, co
         "--CAfile", tp_pki("p256-rogue-root.der"), "--timeout", "8000", NULL};
     struct tp_proc c;
     tp_peer_spawn(&c, cli, 0);
-    json_t *res = tp_peer_result(&c, 10000);
+    json_t *res = tp_peer_result(&c, TP_WAIT_MS);
     tp_proc_end(&c);
     json_decref(next_event(s, "result"));
     json_t *done = next_event(s, "done");
@@ -259,7 +259,7 @@ START_TEST(test_serve_rereads_changed_files)
     tp_expect_int(done, "exit", 2);
     json_decref(done);
     fclose(ctl);
-    ck_assert_msg(tm_proc_wait(&s.proc, tm_deadline_in(10000)) == 0, "serve did not exit");
+    ck_assert_msg(tm_proc_wait(&s.proc, tm_deadline_in(TP_WAIT_MS)) == 0, "serve did not exit");
     ck_assert_int_eq(tm_proc_exit_code(&s.proc), 0);
     char want[700];
     snprintf(want, sizeof want, "--key: %s: No such file", key);
