@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ser2net_fixture.h"
 #include "tm_fs.h"
 #include "tm_proc.h"
 
@@ -422,7 +423,7 @@ END_TEST
  * (the master is the camera's port): the cases complete as on a local link. */
 START_TEST(run_through_ser2net_rfc2217)
 {
-    int master, slave, port, ls;
+    int master, slave;
     ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
     pid_t cam = fork();
     ck_assert_int_ge(cam, 0);
@@ -434,35 +435,14 @@ START_TEST(run_through_ser2net_rfc2217)
         execl(TM_BIN_DIR "/vcam", "vcam", (char *)NULL);
         _exit(127);
     }
-    /* a free port for ser2net */
-    struct sockaddr_in a = { .sin_family = AF_INET };
-    socklen_t alen = sizeof a;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ls = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
-    port = ntohs(a.sin_port);
-    close(ls);
-    char cfg[400], text[600], spec[64], log[400];
-    snprintf(cfg, sizeof cfg, "%s/ser2net.yaml", tmpdir);
-    snprintf(log, sizeof log, "%s/ser2net.log", tmpdir);
-    snprintf(text, sizeof text,
-             "%%YAML 1.1\n---\nconnection: &board\n"
-             "  accepter: telnet(rfc2217),tcp,127.0.0.1,%d\n"
-             "  connector: serialdev,%s,115200n81,local\n", port, ptsname(master));
-    ck_assert_int_eq(tm_write_file(cfg, text, strlen(text), 0644, NULL), 0);
-    char pidf[400];
-    snprintf(pidf, sizeof pidf, "%s/ser2net.pid", tmpdir);
-    char *argv[] = { "ser2net", "-n", "-d", "-c", cfg, "-P", pidf, NULL };
-    struct tm_proc s2n;
-    struct tm_err err;
-    ck_assert_msg(tm_proc_spawn(&s2n, argv, log, &err) == 0, "%s", err.msg);
-    tm_sleep_ms(500);   /* ser2net listening (a run's connect retries are its own) */
-    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d", port);
+    struct ser2net_fixture s2n;   /* ready once it accepts: no delay decides it */
+    ser2net_start(&s2n, ptsname(master));
+    char spec[64];
+    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d", s2n.port);
     char *out, *errtext;
     int rc = tlsmatrix(90, &out, &errtext, "run", "--quiet", "--scenarios", scen, "--report",
                        report, "--filter", "lab-a", "--filter", "lab-b", "--device", spec, NULL);
-    tm_proc_stop(&s2n, 500);
+    ser2net_stop(&s2n);
     kill(cam, SIGKILL);
     waitpid(cam, NULL, 0);
     close(master);

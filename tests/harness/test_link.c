@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "link/link.h"
+#include "ser2net_fixture.h"
 #include "tm_proc.h"
 
 /* Read until want bytes or the deadline; returns the count. */
@@ -302,60 +303,6 @@ START_TEST(board_selection_among_ports)
 }
 END_TEST
 
-/* ser2net in telnet(rfc2217) mode on loopback, in front of the slave of a pty
- * whose master plays the board. Returns its pid (its port in *port). */
-static struct tm_proc ser2net_proc;
-static char ser2net_dir[64];
-
-static int start_ser2net(const char *tty, int *port)
-{
-    int ls = listener(port);   /* a free port: closed again for ser2net to take */
-    close(ls);
-    snprintf(ser2net_dir, sizeof ser2net_dir, "/tmp/tm-ser2net-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(ser2net_dir));
-    char cfg[128], pid[128], text[512], log[128];
-    snprintf(cfg, sizeof cfg, "%s/ser2net.yaml", ser2net_dir);
-    snprintf(pid, sizeof pid, "%s/ser2net.pid", ser2net_dir);
-    snprintf(log, sizeof log, "%s/ser2net.log", ser2net_dir);
-    snprintf(text, sizeof text,
-             "%%YAML 1.1\n---\nconnection: &board\n"
-             "  accepter: telnet(rfc2217),tcp,127.0.0.1,%d\n"
-             "  connector: serialdev,%s,115200n81,local\n"
-             "  options:\n    kickolduser: true\n", *port, tty);
-    FILE *f = fopen(cfg, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    char *argv[] = { "ser2net", "-n", "-d", "-c", cfg, "-P", pid, NULL };
-    struct tm_err err;
-    ck_assert_msg(tm_proc_spawn(&ser2net_proc, argv, log, &err) == 0,
-                  "ser2net (Debian package ser2net, scripts/deps.sh): %s", err.msg);
-    /* Ready when it accepts. */
-    tm_ms until = tm_deadline_in(5000);
-    for (;;) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)*port) };
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok)
-            break;
-        ck_assert_msg(!tm_expired(until), "ser2net did not listen on %d", *port);
-        tm_sleep_ms(50);
-    }
-    tm_sleep_ms(200);   /* the probe connection above is gone before the real one */
-    return 0;
-}
-
-static void stop_ser2net(void)
-{
-    tm_proc_stop(&ser2net_proc, 500);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", ser2net_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", ser2net_dir);
-}
-
 /* The line settings reach the remote port, data crosses both ways with 0xFF
  * escaped, and a reset (DTR/RTS) leaves the link working; a server that does not
  * speak RFC 2217 is refused with a clear message. */
@@ -363,10 +310,11 @@ START_TEST(rfc2217_through_ser2net)
 {
     int master, slave, port;
     ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
-    start_ser2net(ptsname(master), &port);
+    struct ser2net_fixture s2n;   /* the master plays the board */
+    ser2net_start(&s2n, ptsname(master));
     char spec[64], buf[64];
     struct tm_err err = { 0 };
-    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d,baud=57600", port);
+    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d,baud=57600", s2n.port);
     struct link *l = link_open(spec, &err);
     ck_assert_msg(l != NULL, "%s", err.msg);
     struct termios t;
@@ -388,7 +336,7 @@ START_TEST(rfc2217_through_ser2net)
     ck_assert_int_eq(write(master, "again\n", 6), 6);
     ck_assert_uint_eq(read_n(l, buf, 6, tm_deadline_in(3000)), 6);
     link_close(l);
-    stop_ser2net();
+    ser2net_stop(&s2n);
     close(master);
     close(slave);
     /* a raw TCP port (no telnet): refused, naming the likely mistake */
