@@ -220,26 +220,36 @@ int tm_lines_read(struct tm_lines *lr, tm_ms deadline, char **line, struct tm_er
     }
 }
 
+int tm_proc_finish(struct tm_proc *p, const char *out_path, tm_ms deadline, struct tm_err *err)
+{
+    int out = out_path ? open(out_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
+    char buf[4096];
+    for (int running = 1; running;) {   /* ends at the exit or the deadline */
+        running = tm_proc_wait(p, tm_deadline_in(50)) != 0 && !tm_expired(deadline);
+        ssize_t r;
+        while ((r = read(p->out_fd, buf, sizeof buf)) > 0)
+            if (out >= 0 && write(out, buf, (size_t)r) != r)
+                break;
+    }
+    int hung = !p->exited;
+    tm_proc_stop(p, 500);
+    if (out >= 0)
+        close(out);
+    if (hung)
+        return tm_err_setc(err, TM_E_TIMEOUT, "pid %d: still running at its deadline; stopped",
+                           (int)p->pid);
+    return tm_proc_exit_code(p);
+}
+
 int tm_proc_run(char *const argv[], const char *out_path, tm_ms deadline, struct tm_err *err)
 {
     struct tm_proc p;
     if (tm_proc_spawn(&p, argv, out_path, err) != 0)
         return -1;
-    int out = out_path ? open(out_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
-    char buf[4096];
-    for (int running = 1; running;) {   /* ends at the exit or the deadline */
-        running = tm_proc_wait(&p, tm_deadline_in(50)) != 0 && !tm_expired(deadline);
-        ssize_t r;
-        while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-            if (out >= 0 && write(out, buf, (size_t)r) != r)
-                break;
-    }
-    int hung = !p.exited;
-    tm_proc_stop(&p, 500);
-    if (out >= 0)
-        close(out);
-    if (hung)
+    struct tm_err e = { 0 };
+    int rc = tm_proc_finish(&p, out_path, deadline, &e);
+    if (e.code == TM_E_TIMEOUT)   /* named by its program, not its pid */
         return tm_err_setc(err, TM_E_TIMEOUT, "%s: still running at its deadline; stopped",
                            argv[0]);
-    return tm_proc_exit_code(&p);
+    return rc;
 }

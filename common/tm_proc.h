@@ -42,6 +42,10 @@ int tm_proc_exit_code(const struct tm_proc *p);
  * code (tm_proc_exit_code), or -1 with err: it did not start, or it was still
  * running at the deadline (TM_E_TIMEOUT) and was stopped. */
 int tm_proc_run(char *const argv[], const char *out_path, tm_ms deadline, struct tm_err *err);
+/* Its second half, for a child started with tm_proc_spawn: stdout appended to
+ * out_path (NULL: dropped) until the exit or the deadline. The exit code, or -1
+ * with err (TM_E_TIMEOUT) when it was still running and was stopped. */
+int tm_proc_finish(struct tm_proc *p, const char *out_path, tm_ms deadline, struct tm_err *err);
 
 /* Buffered line reader on a file descriptor, with absolute deadlines. */
 struct tm_lines {

@@ -101,20 +101,10 @@ static void start(struct tm_proc *p, ...)
 /* Wait for the program (draining its stdout into out_path); its exit code. */
 static int finish(struct tm_proc *p, int limit_s)
 {
-    int fd = open(out_path, O_WRONLY | O_APPEND | O_CREAT, 0644);
-    char buf[4096];
-    tm_ms until = tm_deadline_in(limit_s * 1000);
-    for (int last = 0; !last;) {
-        last = tm_proc_wait(p, tm_deadline_in(50)) == 0 || tm_expired(until);
-        ssize_t r;   /* read after the exit too: its last lines may still be in the pipe */
-        while ((r = read(p->out_fd, buf, sizeof buf)) > 0)
-            ck_assert_int_eq(write(fd, buf, (size_t)r), r);
-    }
-    close(fd);
-    int hung = !p->exited;
-    tm_proc_stop(p, 500);
-    ck_assert_msg(!hung, "tlsmatrix did not finish within %d s", limit_s);
-    return tm_proc_exit_code(p);
+    struct tm_err err = { 0 };
+    int rc = tm_proc_finish(p, out_path, tm_deadline_in(limit_s * 1000), &err);
+    ck_assert_msg(err.code != TM_E_TIMEOUT, "tlsmatrix did not finish within %d s", limit_s);
+    return rc;
 }
 
 static int tlsmatrix(int limit_s, ...)

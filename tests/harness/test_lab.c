@@ -63,11 +63,23 @@ static void teardown(void)
         fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
+/* A file's text, NUL-terminated ("" when it is missing). */
+static char *slurp(const char *path)
+{
+    unsigned char *d = NULL;
+    size_t len = 0;
+    if (tm_read_file(path, &d, &len, NULL) != 0)
+        return strdup("");
+    char *t = realloc(d, len + 1);
+    t[len] = '\0';
+    return t;
+}
+
 /* `tlsmatrix ARGS…` (NULL-terminated) within limit_s: its exit code; stdout in
  * *out and stderr in *errtext (malloc'd, NUL-terminated). */
 static int tlsmatrix(int limit_s, char **out, char **errtext, ...)
 {
-    char *argv[48] = { TLSMATRIX }, errpath[400];
+    char *argv[48] = { TLSMATRIX }, errpath[400], outpath[400];
     int n = 1;
     va_list ap;
     va_start(ap, errtext);
@@ -75,30 +87,17 @@ static int tlsmatrix(int limit_s, char **out, char **errtext, ...)
         argv[n++] = a;
     va_end(ap);
     snprintf(errpath, sizeof errpath, "%s/stderr.txt", tmpdir);
+    snprintf(outpath, sizeof outpath, "%s/stdout.txt", tmpdir);
     unlink(errpath);
+    unlink(outpath);
     struct tm_proc p;
-    struct tm_err err;
+    struct tm_err err = { 0 };
     ck_assert_msg(tm_proc_spawn(&p, argv, errpath, &err) == 0, "%s", err.msg);
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
-    tm_ms until = tm_deadline_in(limit_s * 1000);
-    for (int last = 0; !last;) {
-        last = tm_proc_wait(&p, tm_deadline_in(50)) == 0 || tm_expired(until);
-        ssize_t r;   /* read after the exit too: its last lines may still be in the pipe */
-        while ((r = read(p.out_fd, buf + len, cap - len - 1)) > 0)
-            if ((len += (size_t)r) + 1 == cap)
-                buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    int hung = !p.exited;
-    tm_proc_stop(&p, 500);
-    ck_assert_msg(!hung, "tlsmatrix did not finish within %d s", limit_s);
-    *out = buf;
-    unsigned char *e = NULL;
-    ck_assert_int_eq(tm_read_file(errpath, &e, &len, NULL), 0);
-    *errtext = realloc(e, len + 1);
-    (*errtext)[len] = '\0';
-    return tm_proc_exit_code(&p);
+    int rc = tm_proc_finish(&p, outpath, tm_deadline_in(limit_s * 1000), &err);
+    ck_assert_msg(err.code != TM_E_TIMEOUT, "tlsmatrix did not finish within %d s", limit_s);
+    *out = slurp(outpath);
+    *errtext = slurp(errpath);
+    return rc;
 }
 
 /* The ids of a JSON array of cases, one per line. */

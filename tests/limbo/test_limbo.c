@@ -167,24 +167,12 @@ static int tlsmatrix(int limit_s, ...)
         argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
-    struct tm_proc p;
-    struct tm_err err;
+    struct tm_err err = { 0 };
     unlink(out_path);
-    ck_assert_int_eq(tm_proc_spawn(&p, argv, out_path, &err), 0);
-    FILE *f = fopen(out_path, "a");
-    char buf[4096];
-    tm_ms end = tm_deadline_in(limit_s * 1000);
-    ssize_t r;
-    while (tm_proc_wait(&p, tm_deadline_in(50)) != 0 && !tm_expired(end))
-        while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-            fwrite(buf, 1, (size_t)r, f);
-    while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-        fwrite(buf, 1, (size_t)r, f);
-    fclose(f);
-    int hung = !p.exited;
-    tm_proc_stop(&p, 500);
-    ck_assert_msg(!hung, "tlsmatrix limbo did not finish within %d s", limit_s);
-    return tm_proc_exit_code(&p);
+    int rc = tm_proc_run(argv, out_path, tm_deadline_in(limit_s * 1000), &err);
+    ck_assert_msg(err.code != TM_E_TIMEOUT, "tlsmatrix limbo did not finish within %d s", limit_s);
+    ck_assert_msg(rc >= 0, "%s", err.msg);
+    return rc;
 }
 
 static char *output(void)

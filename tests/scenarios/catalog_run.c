@@ -11,26 +11,15 @@
 
 int catalog_run_tool(char *const argv[], const char *out_path, int limit_s, int64_t *took)
 {
-    struct tm_proc p;
     struct tm_err err = { 0 };
     tm_ms t0 = tm_now_ms();
-    ck_assert_msg(tm_proc_spawn(&p, argv, out_path, &err) == 0, "%s", err.msg);
-    FILE *f = fopen(out_path, "a");
-    ck_assert_ptr_nonnull(f);
-    char buf[4096];
-    ssize_t r;
-    while (tm_proc_wait(&p, tm_deadline_in(100)) != 0 && tm_now_ms() - t0 < limit_s * 1000)
-        while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-            fwrite(buf, 1, (size_t)r, f);
-    while ((r = read(p.out_fd, buf, sizeof buf)) > 0)
-        fwrite(buf, 1, (size_t)r, f);
-    fclose(f);
-    int hung = !p.exited;
-    tm_proc_stop(&p, 500);
+    int rc = tm_proc_run(argv, out_path, tm_deadline_in(limit_s * 1000), &err);
     if (took != NULL)
         *took = tm_now_ms() - t0;
-    ck_assert_msg(!hung, "%s %s did not finish within %d s", argv[0], argv[1], limit_s);
-    return tm_proc_exit_code(&p);
+    ck_assert_msg(err.code != TM_E_TIMEOUT, "%s %s did not finish within %d s", argv[0], argv[1],
+                  limit_s);
+    ck_assert_msg(rc >= 0, "%s", err.msg);
+    return rc;
 }
 
 size_t catalog_run_case_count_of(const char *glob)
