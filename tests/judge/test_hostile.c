@@ -14,51 +14,14 @@
 #include "profile/profile.h"
 #include "runner/runner_internal.h"
 #include "scenario/scenario.h"
+#include "judge_dir.h"
 #include "tm_fs.h"
 #include "tm_yaml.h"
-
-static char g_dir[256];
-
-static void dir_setup(void)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/tmhostileXXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-}
-
-static void dir_teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", g_dir);
-}
-
-/* sub/ under the test directory, created; returns its path (static buffer). */
-static const char *subdir(const char *sub)
-{
-    static char d[400];
-    snprintf(d, sizeof d, "%s/%s", g_dir, sub);
-    ck_assert_int_eq(tm_mkdirs(d, 0755, NULL), 0);
-    return d;
-}
-
-static void put_len(const char *sub, const char *name, const char *text, size_t len)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", subdir(sub), name);
-    ck_assert_int_eq(tm_write_file(path, text, len, 0644, NULL), 0);
-}
-
-static void put(const char *sub, const char *name, const char *text)
-{
-    put_len(sub, name, text, strlen(text));
-}
 
 /* The errors of loading directory sub, one string per bad file. */
 static json_t *load_errors(const char *sub, size_t *nscen)
 {
-    const char *paths[] = { subdir(sub) };
+    const char *paths[] = { jd_subdir(sub) };
     json_t *errors = json_array();
     json_t *sc = scenario_load_all(paths, 1, errors);
     *nscen = json_array_size(sc);
@@ -151,7 +114,7 @@ START_TEST(hostile_scenarios)
                 : !strcmp(k_hostile[_i].what, "alias bomb") ? bomb_text()
                 : !strcmp(k_hostile[_i].what, "long line") ? long_line_text() : NULL;
     const char *text = own ? own : k_hostile[_i].text;
-    put_len(sub, "x.yaml", text, strlen(text));
+    jd_put_len(sub, "x.yaml", text, strlen(text));
     if (strstr(k_hostile[_i].what, "NUL") != NULL)   /* the bytes \0, as YAML spells it */
         ck_assert_ptr_nonnull(strstr(text, "\\0"));
     free(own);
@@ -172,9 +135,9 @@ END_TEST
 START_TEST(special_files)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/z.yaml", subdir("special"));
+    snprintf(path, sizeof path, "%s/z.yaml", jd_subdir("special"));
     ck_assert_int_eq(mkfifo(path, 0644), 0);
-    snprintf(path, sizeof path, "%s/y.yaml", subdir("special"));
+    snprintf(path, sizeof path, "%s/y.yaml", jd_subdir("special"));
     ck_assert_int_eq(mkdir(path, 0755), 0);
     size_t n;
     json_t *errors = load_errors("special", &n);
@@ -190,7 +153,7 @@ START_TEST(special_files)
     big[TM_YAML_MAX_BYTES + 1] = '\0';
     for (size_t i = 100; i < TM_YAML_MAX_BYTES; i += 100)
         big[i] = '\n';
-    put("big", "x.yaml", big);
+    jd_put("big", "x.yaml", big);
     free(big);
     errors = load_errors("big", &n);
     ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(errors, 0)),
@@ -223,12 +186,12 @@ END_TEST
 /* Fixture names are checked against the fixture set's manifest, per axis value. */
 START_TEST(unknown_fixtures)
 {
-    put("fx", "a.yaml", "name: a\ndoc: d\ndevice:\n  ca: ['{kt}-root.der']\n"
+    jd_put("fx", "a.yaml", "name: a\ndoc: d\ndevice:\n  ca: ['{kt}-root.der']\n"
         "axes: {keytype: [p256, p384]}\nexpect: {device: ok}\n");
-    put("fx", "b.yaml", "name: b\ndoc: d\ndevice:\n  role: server\n"
+    jd_put("fx", "b.yaml", "name: b\ndoc: d\ndevice:\n  role: server\n"
         "  chain: [{cert: p256-root.der, key: nope.der}]\nexpect: {device: ok}\n");
-    put("fx", "c.yaml", "name: c\ndoc: d\ndevice: {ca: [p256-root.der]}\nexpect: {device: ok}\n");
-    const char *paths[] = { subdir("fx") };
+    jd_put("fx", "c.yaml", "name: c\ndoc: d\ndevice: {ca: [p256-root.der]}\nexpect: {device: ok}\n");
+    const char *paths[] = { jd_subdir("fx") };
     json_t *errors = json_array();
     json_t *sc = scenario_load_all(paths, 1, errors);
     ck_assert_int_eq(json_array_size(errors), 0);
@@ -248,17 +211,17 @@ END_TEST
 
 START_TEST(profile_globs)
 {
-    put("prof", "p.yaml", "name: p\ndoc: d\nxfail:\n  - case: \"client-*\"\n    reason: r\n"
+    jd_put("prof", "p.yaml", "name: p\ndoc: d\nxfail:\n  - case: \"client-*\"\n    reason: r\n"
         "  - case: \"[[[\"\n    reason: never matches\n");
     char path[600];
-    snprintf(path, sizeof path, "%s/prof/p.yaml", g_dir);
+    snprintf(path, sizeof path, "%s/prof/p.yaml", jd_dir());
     struct tm_err err = { 0 };
     ck_assert_ptr_null(profile_load(path, &err));
     ck_assert_msg(strstr(err.msg, "p.yaml:6: xfail case '[[[': '[' without a closing ']'") != NULL,
                   "%s", err.msg);
-    put("prof", "q.yaml",
+    jd_put("prof", "q.yaml",
         "name: q\ndoc: d\nxfail:\n  - case: \"[a-c]*/openssl/*\"\n    reason: r\n");
-    snprintf(path, sizeof path, "%s/prof/q.yaml", g_dir);
+    snprintf(path, sizeof path, "%s/prof/q.yaml", jd_dir());
     json_t *p = profile_load(path, &err);
     ck_assert_msg(p != NULL, "%s", err.msg);
     ck_assert_ptr_nonnull(profile_xfail_for(p, "b-x/openssl/p256/tls"));
@@ -325,7 +288,7 @@ END_TEST
 START_TEST(progress_line_is_printable)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/progress.txt", subdir("prog"));
+    snprintf(path, sizeof path, "%s/progress.txt", jd_subdir("prog"));
     fflush(stderr);
     int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ck_assert_int_ge(fd, 0);
@@ -358,7 +321,7 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("hostile");
     TCase *t = tcase_create("inputs");
-    tcase_add_unchecked_fixture(t, dir_setup, dir_teardown);
+    tcase_add_unchecked_fixture(t, jd_setup, jd_teardown);
     tcase_set_timeout(t, 20);
     tcase_add_loop_test(t, hostile_scenarios, 0, sizeof k_hostile / sizeof *k_hostile);
     tcase_add_test(t, special_files);

@@ -10,36 +10,8 @@
 #include "classify/classify.h"
 #include "profile/profile.h"
 #include "scenario/scenario.h"
+#include "judge_dir.h"
 #include "tm_fs.h"
-
-static char g_dir[256];
-
-static void dir_setup(void)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/tmjudgeXXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-}
-
-static void dir_teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", g_dir);
-}
-
-/* Write sub/name under the test directory; returns the path (static buffer). */
-static const char *put(const char *sub, const char *name, const char *text)
-{
-    static char path[512];
-    char d[400];
-    snprintf(d, sizeof d, "%s/%s", g_dir, sub);
-    ck_assert_int_eq(tm_mkdirs(d, 0755, NULL), 0);
-    snprintf(path, sizeof path, "%s/%s", d, name);
-    ck_assert_int_eq(tm_write_file(path, text, strlen(text), 0644, NULL), 0);
-    return path;
-}
 
 /* ---- device classes ---------------------------------------------------- */
 
@@ -369,7 +341,7 @@ static const json_t *case_by_id(const json_t *cases, const char *id)
 START_TEST(expansion)
 {
     json_t *errors;
-    json_t *sc = load_one(put("exp", "good-one.yaml", k_good), &errors);
+    json_t *sc = load_one(jd_put("exp", "good-one.yaml", k_good), &errors);
     ck_assert_msg(json_array_size(errors) == 0, "%s", json_string_value(json_array_get(errors, 0)));
     ck_assert_int_eq(json_array_size(sc), 1);
     struct tm_err err = { 0 };
@@ -589,7 +561,7 @@ END_TEST
 
 START_TEST(profiles)
 {
-    const char *path = put("prof", "fam.yaml",
+    const char *path = jd_put("prof", "fam.yaml",
         "name: fam\n"
         "doc: a firmware family\n"
         "device: {pem: false, clock_unset: \"2015-01-01T00:00:00Z\", tls13: false}\n"
@@ -613,10 +585,10 @@ START_TEST(profiles)
     ck_assert_ptr_null(profile_xfail_for(p, "server-x/openssl/p256/dtls"));
     json_decref(p);
     /* Errors name the file and line. */
-    path = put("prof", "bad.yaml", "name: bad\ndoc: d\nxfail:\n  - case: \"x*\"\n    reson: typo\n");
+    path = jd_put("prof", "bad.yaml", "name: bad\ndoc: d\nxfail:\n  - case: \"x*\"\n    reson: typo\n");
     ck_assert_ptr_null(profile_load(path, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "bad.yaml:5: unknown field 'reson'"));
-    path = put("prof", "other.yaml", "name: nope\ndoc: d\n");
+    path = jd_put("prof", "other.yaml", "name: nope\ndoc: d\n");
     ck_assert_ptr_null(profile_load(path, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "other.yaml:1: name 'nope'"));
     ck_assert_ptr_null(profile_load("no-such-profile-name", &err));
@@ -654,11 +626,11 @@ START_TEST(profile_from_hello)
     ck_assert_msg(strstr(err.msg, "no profile") && strstr(err.msg, "ESP32 module with ESP32")
                   && strstr(err.msg, "--profile"), "%s", err.msg);
     /* Most keys win; equal scores are a tie; a broken file is an error. */
-    put("sel", "a.yaml", "name: a\ndoc: d\nmatch: {impl: micropython}\n");
-    put("sel", "b.yaml", "name: b\ndoc: d\nmatch: {impl: micropython, mbedtls: \"Mbed TLS 3.*\", pem: false}\n");
-    put("sel", "c.yaml", "name: c\ndoc: d\n");   /* no match block: by name only */
+    jd_put("sel", "a.yaml", "name: a\ndoc: d\nmatch: {impl: micropython}\n");
+    jd_put("sel", "b.yaml", "name: b\ndoc: d\nmatch: {impl: micropython, mbedtls: \"Mbed TLS 3.*\", pem: false}\n");
+    jd_put("sel", "c.yaml", "name: c\ndoc: d\n");   /* no match block: by name only */
     char dir[450];
-    snprintf(dir, sizeof dir, "%s/sel", g_dir);
+    snprintf(dir, sizeof dir, "%s/sel", jd_dir());
     json_t *p = profile_for_hello(dir, cam, &err);
     ck_assert_msg(p != NULL, "%s", err.msg);
     ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "b");
@@ -667,10 +639,10 @@ START_TEST(profile_from_hello)
     p = profile_for_hello(dir, cam, &err);
     ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "a");
     json_decref(p);
-    put("sel", "d.yaml", "name: d\ndoc: d\nmatch: {machine: \"*STM32*\"}\n");
+    jd_put("sel", "d.yaml", "name: d\ndoc: d\nmatch: {machine: \"*STM32*\"}\n");
     ck_assert_ptr_null(profile_for_hello(dir, cam, &err));
     ck_assert_msg(strstr(err.msg, "two profiles"), "%s", err.msg);
-    put("sel", "e.yaml", "name: e\ndoc: d\nmatch: {board: x}\n");
+    jd_put("sel", "e.yaml", "name: e\ndoc: d\nmatch: {board: x}\n");
     ck_assert_ptr_null(profile_for_hello(dir, cam, &err));
     ck_assert_msg(strstr(err.msg, "e.yaml:3") && strstr(err.msg, "board"), "%s", err.msg);
     json_decref(cam);
@@ -724,11 +696,11 @@ START_TEST(loader_errors)
 {
     char dir[400];
     for (size_t i = 0; i < sizeof k_bad / sizeof *k_bad; i++)
-        put("bad", k_bad[i].file, k_bad[i].text);
-    put("bad", "zz-good.yaml", "name: zz-good\ndoc: fine\ndevice: {role: server}\nexpect: {device: ok}\n");
-    put("bad/profiles", "ignored.yaml", "not: a scenario\n");
-    put("bad", "notes.txt", "not yaml\n");
-    snprintf(dir, sizeof dir, "%s/bad", g_dir);
+        jd_put("bad", k_bad[i].file, k_bad[i].text);
+    jd_put("bad", "zz-good.yaml", "name: zz-good\ndoc: fine\ndevice: {role: server}\nexpect: {device: ok}\n");
+    jd_put("bad/profiles", "ignored.yaml", "not: a scenario\n");
+    jd_put("bad", "notes.txt", "not yaml\n");
+    snprintf(dir, sizeof dir, "%s/bad", jd_dir());
     json_t *errors;
     json_t *sc = load_one(dir, &errors);
     /* The good file still loads; every bad file is one error, in file order. */
@@ -741,13 +713,13 @@ START_TEST(loader_errors)
     for (size_t i = 0; i < sizeof k_bad / sizeof *k_bad; i++) {
         const char *e = json_string_value(json_array_get(errors, i));
         ck_assert_msg(strstr(e, k_bad[i].want) != NULL, "got '%s', want '%s'", e, k_bad[i].want);
-        ck_assert_msg(strncmp(e, g_dir, strlen(g_dir)) == 0, "error without the path: %s", e);
+        ck_assert_msg(strncmp(e, jd_dir(), strlen(jd_dir())) == 0, "error without the path: %s", e);
     }
     json_decref(sc);
     json_decref(errors);
     /* Duplicate names across paths, and a missing path. */
     char p2[400];
-    snprintf(p2, sizeof p2, "%s", put("dup1", "zz-good.yaml",
+    snprintf(p2, sizeof p2, "%s", jd_put("dup1", "zz-good.yaml",
              "name: zz-good\ndoc: again\ndevice: {}\nexpect: {device: ok}\n"));
     const char *paths[] = { dir, p2, "/nonexistent/tm-judge" };
     errors = json_array();
@@ -780,7 +752,7 @@ static Suite *suite(void)
     tcase_add_test(t, verdicts);
     suite_add_tcase(s, t);
     t = tcase_create("scenario");
-    tcase_add_unchecked_fixture(t, dir_setup, dir_teardown);
+    tcase_add_unchecked_fixture(t, jd_setup, jd_teardown);
     tcase_add_test(t, expansion);
     tcase_add_test(t, sharding);
     tcase_add_test(t, seed_order);
