@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness_kit.h"
 #include "tm_fs.h"
 #include "tm_proc.h"
 
@@ -44,8 +45,7 @@ static const char *const scenario_files[][2] = {
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/tm-run-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    hk_dir_make(tmpdir, sizeof tmpdir, "run");
     snprintf(scen, sizeof scen, "%s/scenarios", tmpdir);
     snprintf(report, sizeof report, "%s/report", tmpdir);
     snprintf(out_path, sizeof out_path, "%s/stderr.txt", tmpdir);
@@ -67,10 +67,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    hk_dir_remove(tmpdir);
 }
 
 /* Run tlsmatrix with args (NULL-terminated); stdout+stderr go to out_path.
@@ -508,12 +505,8 @@ END_TEST
 
 int main(void)
 {
-    const char *need[] = { TLSMATRIX, TM_BIN_DIR "/vcam", TM_BIN_DIR "/tlspeer", TM_BIN_DIR "/pkigen" };
-    for (size_t i = 0; i < 4; i++)
-        if (access(need[i], X_OK) != 0) {
-            fprintf(stderr, "skip: %s not built\n", need[i]);
-            return 77;
-        }
+    if (hk_skip_unless_built() != 0)
+        return 77;
     Suite *s = suite_create("harness_run");
     TCase *tc = tcase_create("run");
     tcase_add_checked_fixture(tc, setup, teardown);
