@@ -46,7 +46,8 @@ static void proxy_start(struct proxy_run *r, int server_port, const char *log, c
     ck_assert_int_eq(tm_proc_spawn(&r->proc, argv, NULL, &err), 0);
     tm_lines_init(&r->lines, r->proc.out_fd, 0);
     char *line = NULL;
-    ck_assert_int_eq(tm_lines_read(&r->lines, tm_deadline_in(5000), &line, &err), 1);
+    /* its ready line: a bound only a hang reaches */
+    ck_assert_int_eq(tm_lines_read(&r->lines, tm_deadline_in(30000), &line, &err), 1);
     json_t *j = json_loads(line, 0, NULL);
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(json_string_value(json_object_get(j, "event")), "ready");
