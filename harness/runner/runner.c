@@ -307,6 +307,7 @@ static void set_device_hello(struct worker *w, const char *error)
         json_object_set_new(w->device_entry, "upload", json_string(agent_upload_mode(w->agent)));
         json_object_set_new(w->device_entry, "upload_bytes",
                             json_integer((json_int_t)agent_upload_bytes(w->agent)));
+        json_object_set_new(w->device_entry, "agent_proto", json_integer(agent_proto(w->agent)));
     }
     if (error != NULL)
         json_object_set_new(w->device_entry, "error", json_string(error));

@@ -11,6 +11,7 @@
 #include "tm_fs.h"
 #include "tm_net.h"
 #include "tm_proc.h"
+#include "tm_proto2.h"
 #include "tm_time.h"
 #include "tm_verdict.h"
 #include "tm_yaml.h"
@@ -357,6 +358,68 @@ START_TEST(fault_specs_parse)
 }
 END_TEST
 
+/* Agent proto 2 (tm_proto2.h): a lean reply filled back is the full one, but for
+ * what a success leaves out; keys go short and back; a template diff merged over
+ * the template is the request. */
+START_TEST(proto2_lean_then_fill)
+{
+    const char *fail = "{\"id\":7,\"op\":\"tls_client\",\"outcome\":\"error\",\"stage\":\"handshake\","
+        "\"exc\":{\"type\":\"OSError\",\"args\":[-30592,\"MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE\"],"
+        "\"text\":\"(-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE')\"},\"first_exc\":null,"
+        "\"attempts\":1,\"verify_mode\":2,\"cipher\":null,\"ms\":{\"load\":0,\"handshake\":7,"
+        "\"total\":7},\"heap_before\":100,\"heap_after\":100,\"heap_reached\":null,"
+        "\"bytes_sent\":0,\"bytes_received\":0,\"received_b64\":\"\",\"open\":0}";
+    json_t *full = json_loads(fail, 0, NULL), *r = json_deep_copy(full);
+    ck_assert_ptr_nonnull(full);
+    tm_p2_lean(r, NULL);
+    json_t *wire = tm_p2_short(r);
+    char *text = json_dumps(wire, JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_str_eq(text, "{\"hb\":100,\"i\":7,\"m\":{\"H\":7,\"T\":7},\"o\":\"tc\",\"r\":\"error\","
+                     "\"s\":\"handshake\",\"vm\":2,\"x\":{\"a\":[-30592,"
+                     "\"MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE\"],\"t\":\"OSError\"}}");
+    free(text);
+    json_t *back = tm_p2_long(wire);
+    tm_p2_fill(back);
+    /* all but the zero stage time and the null cipher */
+    json_object_del(json_object_get(full, "ms"), "load");
+    json_object_del(full, "cipher");
+    json_object_del(full, "received_b64");
+    ck_assert_msg(json_equal(back, full), "%s", json_dumps(back, JSON_SORT_KEYS));
+    json_decref(back);
+    json_decref(wire);
+    json_decref(r);
+    json_decref(full);
+
+    /* a success: no cipher, verify_mode or data unless asked; a text that is not
+     * str(args) stays */
+    r = json_pack("{s:s, s:[s, s], s:i, s:s, s:{s:s, s:[s], s:s}, s:{s:i}}", "outcome", "ok",
+                  "cipher", "C", "V", "verify_mode", 2, "received_b64", "aGk=", "first_exc",
+                  "type", "ValueError", "args", "a", "text", "b", "ms", "total", 1);
+    json_t *asked = json_pack("{s:b}", "want_data", 1);
+    tm_p2_lean(r, asked);
+    ck_assert_ptr_null(json_object_get(r, "cipher"));
+    ck_assert_ptr_null(json_object_get(r, "verify_mode"));
+    ck_assert_str_eq(json_string_value(json_object_get(r, "received_b64")), "aGk=");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "first_exc"), "text")), "b");
+    json_decref(r);
+
+    /* template: diff over it, merged back */
+    json_t *tpl = json_pack("{s:s, s:s, s:i}", "layer", "tls", "host", "h", "verify_mode", 2);
+    json_t *req = json_pack("{s:s, s:i, s:i}", "layer", "tls", "port", 443, "verify_mode", 0);
+    json_t *d = tm_p2_diff(req, tpl), *m = tm_p2_merge(d, tpl);
+    text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_str_eq(text, "{\"host\":null,\"port\":443,\"verify_mode\":0}");
+    free(text);
+    ck_assert(json_equal(m, req));
+    json_decref(m);
+    json_decref(d);
+    json_decref(req);
+    json_decref(tpl);
+    json_decref(asked);
+}
+END_TEST
+
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -373,6 +436,7 @@ int main(void)
     tcase_add_test(tc, proc_lines_and_deadline);
     tcase_add_test(tc, lines_reject_overlong);
     tcase_add_test(tc, fault_specs_parse);
+    tcase_add_test(tc, proto2_lean_then_fill);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
