@@ -1,6 +1,8 @@
-/* A limbo test case → a typed case (case JSON through case_build): the device is
- * the client with the test case's anchors, the peer presents its chain with a
- * key of its own, the clock is the validation time. What the device's API cannot
+/* A limbo test case → a typed case (case JSON through case_build): for SERVER
+ * validation the device is the TLS client, for CLIENT validation the TLS server
+ * that requires a client certificate; either way it holds the test case's
+ * anchors, the peer presents its chain with a key of its own, and the clock is
+ * the validation time. What the device's API cannot
  * be told is decided here: run (its own checks decide it, said in the notes) or
  * skipped with the reason. */
 #include "limbo/limbo.h"
@@ -53,7 +55,7 @@ static const struct { int nid; const char *name; } sig_nids[] = {
 
 const char *const limbo_accepted_classes[] = {
     "ok",
-    "error:ecp-verify-failed",   /* TLS 1.2 ServerKeyExchange signed with our EC key */
+    "error:ecp-verify-failed",   /* ServerKeyExchange or CertificateVerify signed with our EC key */
     "error:rsa-verify-failed",   /* … with our RSA key */
     NULL,
 };
@@ -80,6 +82,7 @@ struct conv {
     char skip[700];     /* "" runs */
     char note[900];     /* what the context must say besides the outcome */
     char kt[40];
+    int client;         /* validation_kind CLIENT: the device is the server */
 };
 
 static void add_note(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -363,21 +366,23 @@ static void constraints(struct conv *c)
     const json_t *tc = c->tc, *ku = json_object_get(tc, "key_usage");
     const json_t *eku = json_object_get(tc, "extended_key_usage");
     const json_t *depth = json_object_get(tc, "max_chain_depth");
-    if (strcmp(str(tc, "validation_kind"), "CLIENT") == 0)
-        set_skip(c, "validation_kind CLIENT: the device would check a client's certificate "
-                 "against expected_peer_names, which its API cannot be given");
+    const char *want_eku = c->client ? "clientAuth" : "serverAuth";
+    if (c->client && json_array_size(json_object_get(tc, "expected_peer_names")) > 0)
+        set_skip(c, "validation_kind CLIENT with expected_peer_names: the device (a TLS server) "
+                 "cannot be given names to check a client's certificate against");
     if (json_array_size(ku) == 1 && listed(ku, "digitalSignature"))
         add_note(c, "key_usage [digitalSignature]: decided by the device's own check (mbedTLS "
-                 "requires it of a server certificate for ECDHE suites)");
+                 "requires it of a server certificate for ECDHE suites and of every client "
+                 "certificate)");
     else if (json_array_size(ku) > 0)
-        set_skip(c, "key_usage names usages the device's API cannot ask for (its TLS client "
-                 "checks digitalSignature only)");
-    if (json_array_size(eku) == 1 && listed(eku, "serverAuth"))
-        add_note(c, "extended_key_usage [serverAuth]: decided by the device's own check "
-                 "(mbedTLS requires serverAuth of a server certificate with an EKU)");
+        set_skip(c, "key_usage names usages the device's API cannot ask for (it checks "
+                 "digitalSignature only)");
+    if (json_array_size(eku) == 1 && listed(eku, want_eku))
+        add_note(c, "extended_key_usage [%s]: decided by the device's own check (mbedTLS "
+                 "requires %s of the peer's certificate when it has an EKU)", want_eku, want_eku);
     else if (json_array_size(eku) > 0)
-        set_skip(c, "extended_key_usage names usages the device's API cannot ask for (its TLS "
-                 "client checks serverAuth only)");
+        set_skip(c, "extended_key_usage names usages the device's API cannot ask for (as a TLS "
+                 "%s it checks %s only)", c->client ? "server" : "client", want_eku);
     if (json_is_integer(depth)) {
         char d[32];
         snprintf(d, sizeof d, "%lld", (long long)json_integer_value(depth));
@@ -475,11 +480,27 @@ static json_t *expected_classes(const char *result)
     return json_pack("{s:o, s:[s, s]}", "device", dev, "peer", "*", "not-started");
 }
 
+/* CLIENT validation: the device serves the fixtures' P-256 chain and requires a
+ * client certificate, which the peer (the TLS client, trusting the fixtures'
+ * root) presents. In TLS 1.2 the server decides on the client's chain when its
+ * Certificate message arrives, before the CertificateVerify signature, as a
+ * client does with the server's (docs/device-model.md §1.5). */
+static void serve_for_client_auth(json_t *dev, json_t *peer)
+{
+    json_object_set_new(dev, "chain", json_pack("[{s:s, s:s}, {s:s, s:s}]", "cert",
+                                                "p256-server.der", "key", "p256-server.key.der",
+                                                "cert", "p256-int.der", "key",
+                                                "p256-server.key.der"));
+    json_object_set_new(peer, "ca", json_pack("[s]", "p256-root.der"));
+    json_object_set_new(peer, "servername", json_string("test.local"));
+}
+
 static json_t *make_case(struct conv *c, struct tm_err *err)
 {
     const json_t *tc = c->tc;
-    json_t *dev = json_pack("{s:s, s:s, s:s, s:[]}", "role", "client", "layer", "tls",
-                            "verify", "required", "ca");
+    c->client = strcmp(str(tc, "validation_kind"), "CLIENT") == 0;
+    json_t *dev = json_pack("{s:s, s:s, s:s, s:[]}", "role", c->client ? "server" : "client",
+                            "layer", "tls", "verify", "required", "ca");
     json_t *peer = json_object(), *tags = json_pack("[s]", "x509-limbo");
     size_t i;
     const json_t *it;
@@ -490,7 +511,10 @@ static json_t *make_case(struct conv *c, struct tm_err *err)
             json_array_append(tags, (json_t *)it);
     parse_chain(c);
     constraints(c);
-    peer_name(c, dev);
+    if (c->client)
+        serve_for_client_auth(dev, peer);
+    else
+        peer_name(c, dev);
     case_clock(c, dev);
     if (peer_files(c, peer, err) != 0) {
         json_decref(dev);

@@ -106,7 +106,9 @@
       "present the first --cert with a --key that is not its own\n"                          \
       "(same algorithm): the chain goes out as given and the\n"                               \
       "handshake signature does not verify (GnuTLS: its\n"                                    \
-      "certificate/key match is skipped; OpenSSL: EC and RSA)")                               \
+      "certificate/key match is skipped, and a client sends\n"                                \
+      "the chain whatever CAs the server names; OpenSSL: EC\n"                                \
+      "and RSA)")                               \
     X(O_SENDFRAG, "max-send-frag", "N", F_INT, max_send_frag, 512, 16384, 1,                   \
       "send records of at most N bytes (512..16384), handshake\n"                              \
       "messages split across them, as embedded servers with\n"                                 \

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 
 #include "peer.h"
@@ -20,6 +21,10 @@ struct gtls_cfg {
     gnutls_datum_t alpn[16];
     unsigned nalpn;
     char alpn_buf[256];
+    /* client --skip-key-match: the chain and key sent whatever CAs the server names */
+    gnutls_pcert_st *own_pcert;
+    unsigned own_npcert;
+    gnutls_privkey_t own_key;
 };
 
 struct gtls_sess {

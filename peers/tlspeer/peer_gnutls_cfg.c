@@ -20,6 +20,24 @@ static gnutls_datum_t datum(const struct peer_blob *b)
     return d;
 }
 
+/* Client --skip-key-match: GnuTLS sends a certificate only when an issuer in its
+ * chain is among the CAs the server's CertificateRequest names; a limbo chain
+ * (CLIENT validation) must reach the server's check whatever it names. The
+ * values stay ours: GnuTLS does not free what this callback returns. */
+static int send_own_chain(gnutls_session_t s, const gnutls_datum_t *req_ca_dn, int nreqs,
+                          const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                          gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                          gnutls_privkey_t *pkey)
+{
+    (void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
+    const struct peer_conn *c = gnutls_session_get_ptr(s);
+    const struct gtls_cfg *cfg = c->cfg;
+    *pcert = cfg->own_pcert;
+    *pcert_length = cfg->own_npcert;
+    *pkey = cfg->own_key;
+    return 0;
+}
+
 /* A chain in the given order into cred; gnutls_certificate_set_key keeps it as is.
  * Errors name the certificates and the key as certs and key say ("--cert C",
  * "--key K"). */
@@ -48,6 +66,13 @@ static int set_chain(struct gtls_cfg *cfg, gnutls_certificate_credentials_t cred
     }
     /* A chain without its key (x509-limbo ships none): the client decides on the
      * chain when the Certificate message arrives, before it checks our signature. */
+    if (o->skip_key_match && cred == cfg->cred && o->role == PEER_CLIENT) {
+        cfg->own_pcert = pcerts;
+        cfg->own_npcert = (unsigned)n;
+        cfg->own_key = key;
+        gnutls_certificate_set_retrieve_function2(cred, send_own_chain);
+        return 0;
+    }
     if (o->skip_key_match && cred == cfg->cred)
         gnutls_certificate_set_flags(cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
     if ((rc = gnutls_certificate_set_key(cred, NULL, 0, pcerts, n, key)) < 0) {
@@ -156,6 +181,11 @@ void peer_gtls_config_free(void *p)
     for (int id = 0; id < PEER_NCHAIN; id++)
         if (cfg->serve_cred[id])
             gnutls_certificate_free_credentials(cfg->serve_cred[id]);
+    for (unsigned i = 0; i < cfg->own_npcert; i++)
+        gnutls_pcert_deinit(&cfg->own_pcert[i]);
+    gnutls_free(cfg->own_pcert);
+    if (cfg->own_key)
+        gnutls_privkey_deinit(cfg->own_key);
     if (cfg->prio)
         gnutls_priority_deinit(cfg->prio);
     if (cfg->prio12)

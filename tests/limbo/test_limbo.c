@@ -42,6 +42,8 @@ static const char pki_yaml[] =
     "     sans: ['DNS:test.local', 'IP:127.0.0.1'], eku: [serverAuth]}\n"
     "  - {name: lexpired, keytypes: p256, subject: {CN: test.local}, issuer: lint,\n"
     "     validity: expired, sans: ['DNS:test.local'], eku: [serverAuth]}\n"
+    "  - {name: lclient, keytypes: p256, subject: {CN: limbo test client}, issuer: lint,\n"
+    "     eku: [clientAuth]}\n"
     "  - {name: rroot, keytypes: rsa2048, subject: {CN: limbo test rsa root}, issuer: self,\n"
     "     ca: true}\n"
     "  - {name: rleaf, keytypes: rsa2048, subject: {CN: test.local}, issuer: rroot,\n"
@@ -108,6 +110,19 @@ static json_t *tc(const char *id, const char *anchor, const char *inter, const c
     return t;
 }
 
+/* One CLIENT test case: no expected_peer_name; expected_peer_names when name. */
+static json_t *client_tc(const char *id, const char *leaf, const char *inter,
+                         const char *expected, const char *name)
+{
+    json_t *t = tc(id, "lroot", inter, leaf, expected);
+    json_object_set_new(t, "validation_kind", json_string("CLIENT"));
+    json_object_set_new(t, "expected_peer_name", json_null());
+    if (name != NULL)
+        json_array_append_new(json_object_get(t, "expected_peer_names"),
+                              json_pack("{s:s, s:s}", "kind", "DNS", "value", name));
+    return t;
+}
+
 static void at(json_t *t, int64_t when)
 {
     char buf[40];
@@ -134,9 +149,14 @@ static json_t *limbo_doc(void)
     at(t, ref - 100 * DAY);  /* expired: valid -395..-30 days */
     json_array_append_new(cases, t);
     json_array_append_new(cases, tc("anchor-garbage", "garbage", "lint", "lleaf", "FAILURE"));
-    t = tc("client-kind", "lroot", "lint", "lleaf", "SUCCESS");
-    json_object_set_new(t, "validation_kind", json_string("CLIENT"));
-    json_array_append_new(cases, t);
+    /* CLIENT validation: the device serves and requires a client certificate. */
+    json_array_append_new(cases, client_tc("client-kind", "lclient", "lint", "SUCCESS", NULL));
+    json_array_append_new(cases, client_tc("client::missing-intermediate", "lclient", NULL,
+                                           "FAILURE", NULL));
+    json_array_append_new(cases, client_tc("client::server-eku-leaf", "lleaf", "lint", "FAILURE",
+                                           NULL));
+    json_array_append_new(cases, client_tc("client::names", "lclient", "lint", "SUCCESS",
+                                           "client.example"));
     t = tc("ku-certsign", "lroot", "lint", "lleaf", "SUCCESS");
     json_object_set_new(t, "key_usage", json_pack("[s]", "keyCertSign"));
     json_array_append_new(cases, t);
@@ -290,8 +310,8 @@ START_TEST(test_limbo_virtual)
     snprintf(profile, sizeof profile, "%s/limbo-test-profile.yaml", tmpdir);
     int rc = tlsmatrix(150, "--device", "virtual", "--jobs", "1", "--quiet", "--report", report,
                        "--profile", profile, "--results", results, limbo_path, NULL);
-    json_t *res = finished(rc, 0, "tlsmatrix limbo: 15 test cases: 13 run, 2 skipped; 11 of 13 "
-                           "agree with expected_result (differ: deviation-demo, accepted-demo)", 15);
+    json_t *res = finished(rc, 0, "tlsmatrix limbo: 18 test cases: 16 run, 2 skipped; 14 of 16 "
+                           "agree with expected_result (differ: deviation-demo, accepted-demo)", 18);
     const char *accepted = "chain accepted; then error:ecp-verify-failed*";
     expect(res, "valid-chain", "SUCCESS", accepted);
     expect(res, "expired-leaf", "FAILURE", "verify-failed:expired*");
@@ -301,7 +321,12 @@ START_TEST(test_limbo_virtual)
     expect(res, "past::before-leaf", "FAILURE", "verify-failed:future*");
     expect(res, "past::expired-leaf-then-valid", "SUCCESS", accepted);
     expect(res, "anchor-garbage", "FAILURE", "trust anchor refused: error:invalid-cert*load_ca");
-    expect(res, "client-kind", "SKIPPED", "validation_kind CLIENT*");
+    /* CLIENT: the chain decided on the client's Certificate message, before its
+     * CertificateVerify (signed with the peer's own key) */
+    expect(res, "client-kind", "SUCCESS", accepted);
+    expect(res, "client::missing-intermediate", "FAILURE", "verify-failed:untrusted*");
+    expect(res, "client::server-eku-leaf", "FAILURE", "error:bad-certificate*");  /* EKU */
+    expect(res, "client::names", "SKIPPED", "validation_kind CLIENT with expected_peer_names*");
     expect(res, "ku-certsign", "SKIPPED", "key_usage *");
     expect(res, "eku-serverauth", "SUCCESS", "*extended_key_usage [[]serverAuth]: decided by the device*");
     expect(res, "no-name", "SUCCESS", "*given the leaf's own name test.local*");
@@ -315,7 +340,7 @@ START_TEST(test_limbo_virtual)
     json_t *run = json_load_file(p, 0, NULL);
     ck_assert_ptr_nonnull(run);
     const json_t *tot = json_object_get(run, "totals");
-    ck_assert_int_eq(json_integer_value(json_object_get(tot, "pass")), 11);
+    ck_assert_int_eq(json_integer_value(json_object_get(tot, "pass")), 14);
     ck_assert_int_eq(json_integer_value(json_object_get(tot, "xfail")), 2);
     ck_assert_int_eq(json_integer_value(json_object_get(tot, "skip")), 2);
     json_decref(run);
@@ -324,8 +349,9 @@ START_TEST(test_limbo_virtual)
 }
 END_TEST
 
-/* OpenSSL's peer presents a certificate without its key too (EC and RSA); a
- * baseline names the case whose result changed. */
+/* OpenSSL's peer presents a certificate without its key too (EC and RSA), as a
+ * server and as a client (CLIENT validation); a baseline names the case whose
+ * result changed. */
 START_TEST(test_limbo_openssl_baseline)
 {
     char base[400];
@@ -339,10 +365,10 @@ START_TEST(test_limbo_openssl_baseline)
     char rep2[400];
     snprintf(rep2, sizeof rep2, "%s/report-openssl", tmpdir);
     int rc = tlsmatrix(90, "--backend", "openssl", "--quiet", "--report", rep2, "--filter",
-                       "[rv]*-chain", "--baseline", base, "--results", "-", limbo_path, NULL);
+                       "[rvc]*", "--baseline", base, "--results", "-", limbo_path, NULL);
     char *o = output();
     ck_assert_msg(rc == 0, "exit %d\n%.4000s", rc, o);
-    ck_assert_msg(strstr(o, "2 test cases: 2 run, 0 skipped; 2 of 2 agree with expected_result; "
+    ck_assert_msg(strstr(o, "6 test cases: 5 run, 1 skipped; 5 of 5 agree with expected_result; "
                          "1 changed since the baseline (valid-chain: FAILURE → SUCCESS)") != NULL,
                   "%.3000s", o);
     ck_assert_msg(strstr(o, "\"harness\": \"tlsmatrix/micropython") != NULL, "results on stdout: %.2000s", o);
@@ -445,7 +471,7 @@ START_TEST(test_limbo_bad_input)
     free(o);
     json_error_t je;
     json_t *still = json_load_file(limbo_path, 0, &je);
-    ck_assert_msg(json_array_size(json_object_get(still, "testcases")) == 15, "input overwritten");
+    ck_assert_msg(json_array_size(json_object_get(still, "testcases")) == 18, "input overwritten");
     json_decref(still);
     static const char *const broken[][2] = {
         { "{\"version\": 2, \"testcases\": []}", "version: expected 1" },
