@@ -204,6 +204,23 @@ START_TEST(bytes_and_appdata_places)
 }
 END_TEST
 
+/* The time place: at once after the accept (a FIN before any server byte), and a
+ * stall from the start that delays the whole handshake by its length. */
+START_TEST(time_place)
+{
+    struct outcome o = run("time:server:0", "fin", "8000");
+    tp_expect_str(o.client, "handshake", "failed");
+    expect_log(&o, "s2c * fin @0 time:server:0");
+    done(&o);
+    o = run("time:client:0", "stall:700", "8000");
+    tp_expect_str(o.client, "handshake", "ok");
+    tp_expect_bool(o.client, "data_ok", 1);
+    ck_assert_msg(o.client_ms >= 700, "client done after %lld ms", o.client_ms);
+    expect_log(&o, "c2s * stall:700 @");
+    done(&o);
+}
+END_TEST
+
 START_TEST(bad_flags_exit_2)
 {
     static const char *const cases[][3] = {
@@ -250,6 +267,7 @@ int main(void)
     tcase_add_test(tc, dup_finished);
     tcase_add_test(tc, insert_alert);
     tcase_add_test(tc, bytes_and_appdata_places);
+    tcase_add_test(tc, time_place);
     tcase_add_test(tc, bad_flags_exit_2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
