@@ -138,6 +138,7 @@ static int make_cases(struct limbo_cli *s)
     }
     s->lo.file = strcmp(s->input, "-") == 0 ? NULL : s->input;
     s->lo.workdir = s->workdir;
+    s->o.scratch_dir = s->workdir;
     s->lo.now = tm_wall_s();
     s->notes = json_object();
     s->cases = limbo_cases(s->limbo, &s->lo, s->notes, &err);

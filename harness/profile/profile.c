@@ -19,10 +19,15 @@ static const char *const xfail_keys[] = { "case", "reason", "ref", NULL };
 
 /* A bare name is looked up in the source tree; anything with a '/' or a .yaml
  * ending is a path, so `--profile ./mine.yaml` works from anywhere. */
-static void resolve(const char *name_or_path, char *out, size_t len)
+int profile_is_path(const char *name_or_path)
 {
     size_t n = strlen(name_or_path);
-    if (strchr(name_or_path, '/') != NULL || (n > 5 && !strcmp(name_or_path + n - 5, ".yaml")))
+    return strchr(name_or_path, '/') != NULL || (n > 5 && !strcmp(name_or_path + n - 5, ".yaml"));
+}
+
+static void resolve(const char *name_or_path, char *out, size_t len)
+{
+    if (profile_is_path(name_or_path))
         snprintf(out, len, "%s", name_or_path);
     else
         snprintf(out, len, "%s/scenarios/profiles/%s.yaml", TM_SOURCE_DIR, name_or_path);

@@ -10,6 +10,9 @@
 /* Load a profile file or a profile name (looked up in scenarios/profiles/).
  * Returns {"name","doc","file","match":{…},"device":{…},"xfail":[{"case","reason","ref"}…]}. */
 json_t *profile_load(const char *name_or_path, struct tm_err *err);
+/* 1 when profile_load reads the argument as a file (a '/' or a .yaml name), 0
+ * for a profile name (scenarios/profiles/NAME.yaml). */
+int profile_is_path(const char *name_or_path);
 
 /* How well a profile's `match` block fits a device's hello: the number of keys
  * that hold (impl, machine, mbedtls, pem), or -1 when one does not or the

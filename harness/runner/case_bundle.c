@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "peer/peer.h"
+#include "profile/profile.h"
 #include "tm_fs.h"
 
 /* A field of the case as selected (the typed case is empty when it was invalid). */
@@ -61,6 +62,39 @@ static json_t *abs_path(const char *path)
     return json_string(realpath(path, real) != NULL ? real : path);
 }
 
+/* A peer file of the case under the run's scratch directory, copied into the
+ * bundle; v then names the copy. Keys stay private (0600). */
+static void keep_scratch_file(struct case_run *r, json_t *v, int key)
+{
+    const char *scratch = r->ctx->o->scratch_dir, *p = json_string_value(v);
+    size_t n = scratch ? strlen(scratch) : 0;
+    if (p == NULL || n == 0 || strncmp(p, scratch, n) != 0 || p[n] != '/')
+        return;
+    char dst[1400];
+    unsigned char *data = NULL;
+    size_t len = 0;
+    struct tm_err err = { 0 };
+    snprintf(dst, sizeof dst, "%s/%s", r->dir, strrchr(p, '/') + 1);
+    if (tm_read_file(p, &data, &len, &err) != 0
+        || tm_write_file(dst, data, len, key ? 0600 : 0644, &err) != 0)
+        case_bundle_failed(r, &err);
+    else
+        json_string_set(v, dst);
+    free(data);
+}
+
+/* The case as case-def.json holds it: its own peer files when they would not
+ * outlive the run (replay.sh must work after it). */
+static json_t *case_def(struct case_run *r)
+{
+    json_t *k = json_deep_copy(r->kase), *peer = json_object_get(k, "peer"), *v;
+    size_t i;
+    json_array_foreach(json_object_get(peer, "cert"), i, v)
+        keep_scratch_file(r, v, 0);
+    keep_scratch_file(r, json_object_get(peer, "key"), 1);
+    return k;
+}
+
 /* The repro command for this case, every path absolute. def: the case's own
  * definition, written into the bundle (a case built from repro options), whose
  * --cases the caller appends; NULL: from its scenario or cases file. */
@@ -71,7 +105,7 @@ static char *replay_line(struct case_run *r, int *def)
     int from_cases = o->cases != NULL;
     *def = from_cases && o->cases_file == NULL;
     if (*def) {
-        json_t *one = json_pack("[O]", r->kase);
+        json_t *one = json_pack("[o]", case_def(r));
         char path[1300];
         snprintf(path, sizeof path, "%s/case-def.json", r->dir);
         char *text = json_dumps(one, JSON_INDENT(2));
@@ -100,8 +134,9 @@ static char *replay_line(struct case_run *r, int *def)
         json_array_append_new(a, json_string("--case-timeout"));
         json_array_append_new(a, json_string(ms));
     }
-    json_array_append_new(a, json_string("--profile"));
-    json_array_append_new(a, json_string(r->ctx->profile_name));
+    json_array_append_new(a, json_string("--profile"));   /* a user's file: its path */
+    json_array_append_new(a, o->profile != NULL && profile_is_path(o->profile)
+                                 ? abs_path(o->profile) : json_string(r->ctx->profile_name));
     json_array_append_new(a, json_string("--fixtures"));
     json_array_append_new(a, abs_path(worker_fixtures(r->w)));
     char *s = peer_argv_string(a);

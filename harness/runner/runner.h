@@ -51,6 +51,8 @@ struct runner_opts {
     const char *report_dir;         /* NULL = results/latest */
     const char *fixtures_dir;       /* NULL = TM_FIXTURES_DIR */
     const char *agent_script;       /* NULL = TM_SOURCE_DIR/camera/agent/agent.py */
+    const char *scratch_dir;        /* the cases' peer files under it go with the run
+                                       (x509-limbo's): each bundle keeps a copy */
     const char *peer_host;          /* address the device reaches peers at; NULL = 127.0.0.1 */
     int jobs;                       /* worker cap; 0 = one per device */
     int shard_k, shard_n;           /* 1/1 when unset */

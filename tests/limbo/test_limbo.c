@@ -346,6 +346,20 @@ START_TEST(test_limbo_virtual)
     json_decref(run);
     snprintf(p, sizeof p, "%s/junit.xml", report);
     ck_assert_int_eq(access(p, R_OK), 0);
+    /* The run's scratch files are gone, and a bundle's replay still runs: it
+     * keeps its own copy of the peer's chain and key. */
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "sh %s/cases/client-kind_gnutls_p256_tls/replay.sh --quiet "
+             ">%s/replay.txt 2>&1", report, tmpdir);
+    int st = system(cmd);
+    snprintf(p, sizeof p, "%s/replay.txt", tmpdir);
+    unsigned char *said = NULL;
+    size_t n = 0;
+    tm_read_file(p, &said, &n, NULL);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "replay: %s", said ? (char *)said : "");
+    free(said);
+    snprintf(p, sizeof p, "%s/cases/client-kind_gnutls_p256_tls/key-p256.pem", report);
+    ck_assert_int_eq(access(p, R_OK), 0);
 }
 END_TEST
 
