@@ -7,7 +7,7 @@
 static const char *const code_names[TM_E_COUNT] = {
     [TM_E_NONE] = "none", [TM_E_FAIL] = "fail",   [TM_E_INPUT] = "input",
     [TM_E_IO] = "io",     [TM_E_NOMEM] = "nomem", [TM_E_BUSY] = "busy",
-    [TM_E_TIMEOUT] = "timeout", [TM_E_LOST] = "lost",
+    [TM_E_TIMEOUT] = "timeout", [TM_E_LOST] = "lost", [TM_E_HELD] = "held",
 };
 
 __attribute__((format(printf, 3, 0)))

@@ -15,6 +15,7 @@ enum tm_errc {
     TM_E_BUSY,          /* a device port held by another program: worth a patient retry */
     TM_E_TIMEOUT,       /* a deadline passed */
     TM_E_LOST,          /* the link to the device closed or broke */
+    TM_E_HELD,          /* the board is held by another live harness session (lock) */
     TM_E_COUNT
 };
 
@@ -41,7 +42,7 @@ int tm_err_prefix(struct tm_err *err, const char *fmt, ...)
 enum tm_errc tm_err_code(const struct tm_err *err);
 
 /* Stable token of a code ("none", "fail", "input", "io", "nomem", "busy",
- * "timeout", "lost"), for logs and records; "?" out of range. */
+ * "timeout", "lost", "held"), for logs and records; "?" out of range. */
 const char *tm_errc_name(enum tm_errc code);
 
 /* in made safe to print on a terminal, into out (always terminated): control

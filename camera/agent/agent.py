@@ -122,6 +122,7 @@ C, V = (_T, ('host', 'port')), (_T, ())
 SPEC = {'conn': (_C, ('conn',)), 'gc': ({'release': B}, ()), 'sleep': ({'ms': I}, ('ms',)),
 		'put': ({'path': S, 'b64': S, 'sha256': S}, ('path', 'b64', 'sha256')),
 		'clock': ({'set': I}, ()), 'fault': ({'kind': S}, ()), 'tpl': ({'v': I}, ()),
+		'lock': ({'if': S, 'set': dict}, ()),
 		'tls_client': C, 'dtls_client': C, 'tls_server': V, 'dtls_server': V}
 
 def _b64(v, name):
@@ -280,7 +281,29 @@ def hello():
 					 'machine': getattr(im, '_machine', u.get('machine'))},
 			'uname': u, 'modules': mods, 'mbedtls': getattr(m, 'MBEDTLS_VERSION', None),
 			'heap_free': heap(), 'heap_start': F0, 'addrs': addrs(), 'clock': clock_info(), 'caps': caps,
-			'virtual': False}
+			'virtual': False, 'lock': held(), 'unique_id': _try(lambda: binascii.hexlify(machine.unique_id()).decode())}
+
+# session holder (contracts §3): RAM (__main__ outlives a re-upload), renewed there;
+# flash (outlives resets) written only when the holder changes: no wear per renewal
+LK = '.tm_lock'
+
+def held():
+	return globals().get('TMLK') or _try(lambda: json.loads(open(LK).read()))
+
+def _hold(h):
+	with open(LK, 'w') as f:
+		f.write(json.dumps(h))
+
+def op_lock(q):
+	# compare-and-set by the holder's token
+	h = held()
+	t = (h or {}).get('token')
+	if 'set' in q and t == q.get('if'):
+		s = q['set']
+		if t != (s or {}).get('token'):
+			_try(lambda: _hold(s))
+		h = globals()['TMLK'] = s
+	return reply(q['id'], 'lock', 'ok', holder=h)
 
 def op_put(q):
 	if hashlib is None:
@@ -677,8 +700,8 @@ def _handle(q, emit):
 			h = hello()
 			del h['event']
 			return reply(i, op, 'ok', **h)
-		if op in ('put', 'clock'):
-			return (op_put if op == 'put' else op_clock)(q)
+		if op in ('put', 'clock', 'lock'):
+			return (op_put if op == 'put' else op_clock if op == 'clock' else op_lock)(q)
 		if op == 'reset':
 			return reply(i, op, 'ok')
 		if op == 'fault':

@@ -152,6 +152,12 @@ int vcam_event(struct vcam *vc, enum tm_fault_place place, int stage);
 /* vcam_repl.c: power on, then the REPL until the line closes; the exit status. */
 int vcam_run(struct vcam *vc);
 
+/* vcam_lock.c: the session holder in the flash directory (new references). */
+json_t *vcam_lock_holder(const struct vcam *vc);
+/* The lock op's compare-and-set: the holder after it, or NULL with *why. */
+json_t *vcam_lock_op(struct vcam *vc, json_t *req, const char **why);
+json_t *vcam_unique_id(const struct vcam *vc);
+
 /* vcam_agent.c: serve the agent protocol; returns VC_KBD, VC_SOFT_RESET, VC_EOF
  * or VC_REBOOT. */
 int vcam_agent_run(struct vcam *vc);

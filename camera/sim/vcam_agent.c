@@ -127,7 +127,7 @@ static json_t *vcam_agent_hello(struct vcam *vc)
     return json_pack(
         "{s:s, s:s, s:i, s:[i, i], s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s},"
         " s:{s:b, s:b}, s:s, s:I, s:[s], s:{s:I, s:b},"
-        " s:{s:b, s:b, s:b, s:b, s:b, s:o, s:b, s:b, s:b}, s:s, s:b}",
+        " s:{s:b, s:b, s:b, s:b, s:b, s:o, s:b, s:b, s:b}, s:s, s:b, s:o, s:o}",
         "event", "hello", "agent", "tlsmatrix-agent", "proto", 1, "protos", 1, 2,
         "impl", "name", "micropython", "version", vc->prof.impl_version, "machine", machine,
         "uname", "sysname", vc->prof.sysname, "nodename", vc->prof.sysname,
@@ -140,7 +140,19 @@ static json_t *vcam_agent_hello(struct vcam *vc)
         "caps", "dtls", vc->prof.dtls, "set_ciphers", 1, "client_id", vc->prof.client_id,
         "pem", devtls_pem(), "fs_writable", 1, "protocols", protocols,
         "sessions", 1, "soft_reset", 1, "asyncio", 1,
-        "profile", vc->prof.name, "virtual", 1);
+        "profile", vc->prof.name, "virtual", 1,
+        "lock", vcam_lock_holder(vc), "unique_id", vcam_unique_id(vc));
+}
+
+static json_t *op_lock(struct vcam *vc, json_t *id, json_t *req)
+{
+    const char *why = NULL;
+    json_t *h = vcam_lock_op(vc, req, &why);
+    if (h == NULL)
+        return bad_request(id, "lock", why);
+    json_t *r = reply_new(id, "lock", "ok");
+    json_object_set_new(r, "holder", h);
+    return r;
 }
 
 static json_t *op_info(struct vcam *vc, json_t *id)
@@ -548,6 +560,8 @@ static json_t *handle(struct vcam *vc, const struct line *ln, int *after)
         r = op_put(vc, id, req);
     else if (strcmp(op, "clock") == 0)
         r = op_clock(vc, id, req);
+    else if (strcmp(op, "lock") == 0)
+        r = op_lock(vc, id, req);
     else if (strcmp(op, "fault") == 0)
         r = op_fault(vc, id, req);
     else if (strcmp(op, "conn") == 0)
@@ -581,6 +595,20 @@ static json_t *handle(struct vcam *vc, const struct line *ln, int *after)
     return r;
 }
 
+/* The session holder's requests (docs/contracts.md §3) come with the clock (a
+ * renewal every quarter lease): request=N faults count the other requests. */
+static int is_lock_request(const struct line *ln)
+{
+    if (ln->over || memmem(ln->p, ln->len, "\"lock\"", 6) == NULL)
+        return 0;
+    json_t *req = json_loadb(ln->p, ln->len, 0, NULL);
+    json_t *o = json_object_get(req, "op");
+    const char *op = json_string_value(o != NULL ? o : json_object_get(req, "o"));   /* proto 2: "o" */
+    int lock = op != NULL && strcmp(op, "lock") == 0;
+    json_decref(req);
+    return lock;
+}
+
 int vcam_agent_run(struct vcam *vc)
 {
     struct line ln = { .p = malloc(MAX_LINE + 1) };
@@ -606,7 +634,7 @@ int vcam_agent_run(struct vcam *vc)
             break;
         if (ln.len == 0 && !ln.over)
             continue;
-        r = vcam_event(vc, TM_AT_REQUEST, 0);   /* read, not yet handled */
+        r = is_lock_request(&ln) ? VC_OK : vcam_event(vc, TM_AT_REQUEST, 0);   /* read, not yet handled */
         if (r != VC_OK)
             break;
         int after = VC_OK;

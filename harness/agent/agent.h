@@ -28,6 +28,8 @@ struct agent_opts {
     const char *reset_cmd;     /* the board's reset command (lab file); NULL: the link's own */
     int proto_max;             /* highest agent protocol to speak; 0 = the newest (2) */
     int verbose_device;        /* proto 2: full replies on success too */
+    int steal;                 /* take a board another live session holds */
+    long lease_ms;             /* how long the board stays ours without a request; 0 = 120 s */
 };
 
 /* Results of agent_next(). */
@@ -60,6 +62,13 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err);
  * stopped answering (a stall), so the soft reset is skipped. 0 when the agent is
  * back; -1 when the device is lost for good. */
 int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *err);
+
+/* Board locking (docs/contracts.md §3, "Session holder"): every bootstrap claims
+ * the board after the hello and fails with TM_E_HELD ("board in use by HOST pid N
+ * since T") when another live session holds it, unless opts.steal; requests renew
+ * the lease; agent_close frees the board. The takeover of another holder's board
+ * (stolen, or its lease expired), {"took": why, "from": holder}, or NULL (borrowed). */
+const json_t *agent_lock_note(const struct agent *a);
 
 /* The hello from the last bootstrap (borrowed), NULL before. */
 const json_t *agent_hello(const struct agent *a);

@@ -30,6 +30,12 @@ struct agent {
     int proto;                /* requests go in this protocol (1 until negotiated) */
     int rx2;                  /* replies are read as proto 2 (from the `tpl` that switches) */
     json_t *tpl;              /* proto 2: the template the agent holds, NULL before one is set */
+    /* the session holder (lock.c) */
+    char lock_token[17], lock_host[256], lock_since[32];
+    int lock_held;            /* the agent names us as its holder */
+    int recovering;           /* inside a rung of agent_recover() (it peeked already) */
+    tm_ms lock_renewed;
+    json_t *lock_note;        /* the board taken from another holder, or NULL */
 };
 
 /* After a hello (check_hello): switch to proto 2 when the agent offers it and the
@@ -46,6 +52,20 @@ void agent_rx_consume(struct agent *a, size_t n);
 void agent_note(struct agent *a, const char *prefix, const char *text, size_t len);
 /* agent_note of a formatted harness note ("! …"). */
 void agent_notef(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* lock.c. After a hello: take the board, or TM_E_HELD when another live session
+ * holds it (unless opts.steal). */
+int agent_lock_claim(struct agent *a, tm_ms deadline, struct tm_err *err);
+/* Before a request: renew the lease when a quarter of it has passed; -1
+ * (TM_E_HELD) when another harness took the board meanwhile. */
+int agent_lock_renew(struct agent *a, tm_ms deadline, struct tm_err *err);
+/* Free the board (agent_close). */
+void agent_lock_release(struct agent *a);
+/* On a link others can reach (not one the harness spawned), before the first
+ * bootstrap and before each rung of a recovery: ask a running agent for its
+ * holder without interrupting it (no Ctrl-C, no reset); TM_E_HELD when another
+ * live session has it. 0 otherwise (nothing answered: nobody to disturb). */
+int agent_lock_peek(struct agent *a, tm_ms deadline, struct tm_err *err);
 
 /* The compressed loader (pack.c): code's first line verbatim (the header the
  * virtual camera recognises), then a program that inflates code with the

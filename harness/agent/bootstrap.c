@@ -408,7 +408,8 @@ static int bootstrap_direct(struct agent *a, tm_ms deadline, struct tm_err *err)
     a->fresh = 0;
     a->mode = "direct";
     a->upload_bytes = 0;
-    if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0)
+    if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0
+        || agent_lock_claim(a, deadline, err) != 0)
         return tm_err_prefix(err, "bootstrap on '%s'", a->spec);
     a->bootstraps++;
     a->lost = 0;
@@ -430,6 +431,12 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
     if (load_script(a, &code, &len, err) != 0)
         goto out;
     agent_note(a, "! ", "bootstrap", 9);
+    /* Ask a running agent before interrupting it: another harness's session. Not
+     * before a session's expected re-bootstrap (after a reset op nobody else
+     * came in, and a board at its REPL would cost the wait); a recovery asks
+     * before each rung itself. */
+    if (a->bootstraps == 0 && !a->recovering && agent_lock_peek(a, deadline, err) != 0)
+        goto out;
     a->lost = 1;   /* from here on, failures are the device's */
     if (enter_raw_repl(a, deadline, err) != 0)
         goto out;
@@ -441,7 +448,8 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
     if (upload(a, packed != NULL ? packed : code, a->upload_bytes, deadline, err) != 0)
         goto out;
     note_upload(a, packed != NULL, len);
-    if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0)
+    if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0
+        || agent_lock_claim(a, deadline, err) != 0)
         goto out;
     a->bootstraps++;
     a->lost = 0;

@@ -51,6 +51,8 @@ void agent_close(struct agent *a)
 {
     if (a == NULL)
         return;
+    agent_lock_release(a);
+    json_decref(a->lock_note);
     link_close(a->link);
     json_decref(a->hello);
     json_decref(a->tpl);
@@ -497,6 +499,8 @@ int agent_send(struct agent *a, const char *op, const json_t *fields, tm_ms dead
     if (a->proto >= 2 && a->tpl == NULL && tm_p2_tls_op(op)
         && set_template(a, fields, deadline, err) != 0)
         return tm_err_prefix(err, "sending %s", op);
+    if (strcmp(op, "lock") != 0 && agent_lock_renew(a, deadline, err) != 0)
+        return -1;
     json_t *req = fields ? json_deep_copy(fields) : json_object();
     if (req == NULL)
         return tm_err_set(err, "out of memory");

@@ -119,10 +119,19 @@ int agent_recover(struct agent *a, tm_ms deadline, int silent, struct tm_err *er
             break;
         if (silent && ladder[i].needs_answer)
             continue;
-        int r = ladder[i].run(a, deadline, err);
+        /* Who holds the board, asked before the rung resets it: a session that
+         * took it over must not lose its run to our recovery. */
+        int r = agent_lock_peek(a, deadline, err);
+        if (r == 0) {
+            a->recovering = 1;
+            r = ladder[i].run(a, deadline, err);
+            a->recovering = 0;
+        }
         if (r == 0)
             return 0;
         tried += r < 0;
+        if (r < 0 && tm_err_code(err) == TM_E_HELD)
+            break;   /* another session has the board: resetting it would break that run */
     }
     a->lost = 1;
     return tm_err_prefix(err, "device lost for good (%d recovery steps tried)", tried);

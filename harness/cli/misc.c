@@ -63,7 +63,7 @@ static int open_device(const char *cmd, const char *spec, const char *script, in
                        struct agent **out)
 {
     struct tm_err err = { 0 };
-    struct agent_opts ao = { script, classic, 2, NULL, 0, NULL, 0, 0 };
+    struct agent_opts ao = { .script = script, .force_classic_raw = classic, .max_bootstraps = 2 };
     *out = agent_open(spec, &ao, &err);
     if (*out == NULL) {
         tm_say("tlsmatrix %s: %s", cmd, err.msg);

@@ -14,7 +14,7 @@ enum {
     O_DEVICE = 256, O_SCENARIOS, O_FILTER, O_PROFILE, O_BASELINE, O_REPORT, O_FIXTURES, O_JOBS,
     O_SHARD, O_REPEAT, O_UNTIL_FAIL, O_SEED, O_MIN, O_RETRIES, O_CASE_TIMEOUT, O_PEER_HOST,
     O_AGENT, O_STAGES, O_QUIET, O_ALLOW_SKIPS, O_KEEP_SECRETS, O_TAG, O_EXCLUDE_TAG, O_LAB,
-    O_PLACE, O_DEVICE_PROTO, O_VERBOSE_DEVICE,
+    O_PLACE, O_DEVICE_PROTO, O_VERBOSE_DEVICE, O_STEAL, O_LEASE,
     /* repro */
     O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
     O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
@@ -36,6 +36,7 @@ static const struct option run_opts[] = {
     { "keep-secrets", no_argument, 0, O_KEEP_SECRETS },
     { "device-proto", required_argument, 0, O_DEVICE_PROTO },
     { "verbose-device", no_argument, 0, O_VERBOSE_DEVICE },
+    { "steal", no_argument, 0, O_STEAL },             { "lease", required_argument, 0, O_LEASE },
     { "tag", required_argument, 0, O_TAG },           { "exclude-tag", required_argument, 0, O_EXCLUDE_TAG },
     { "devices", required_argument, 0, O_LAB },       { "place", required_argument, 0, O_PLACE },
     { "case", required_argument, 0, O_CASE },         { "cases", required_argument, 0, O_CASES },
@@ -265,6 +266,11 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
     case O_DEVICE_PROTO:
         if (cli_parse_int(s->cmd, "--device-proto", arg, 1, 2, &v)) return 2;
         o->device_proto = (int)v;
+        return 0;
+    case O_STEAL: o->steal = 1; return 0;
+    case O_LEASE:
+        if (cli_parse_int(s->cmd, "--lease", arg, 1, 86400, &v)) return 2;
+        o->lease_ms = v * 1000;
         return 0;
     case O_UNTIL_FAIL: o->until_fail = 1; return 0;
     case O_ALLOW_SKIPS: o->allow_skips = 1; return 0;

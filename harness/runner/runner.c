@@ -277,7 +277,8 @@ static int bootstrap_device(struct worker *w, struct tm_err *err)
 {
     struct agent_opts ao = { w->ctx->o->agent_script, 0, 0, w->stderr_path,
                              w->ctx->o->keep_secrets, reset_command(w->ctx->o, w->spec),
-                             w->ctx->o->device_proto, w->ctx->o->verbose_device };
+                             w->ctx->o->device_proto, w->ctx->o->verbose_device,
+                             w->ctx->o->steal, w->ctx->o->lease_ms };
     /* A busy port is an infrastructure cause worth a few patient retries (another
      * tool may be finishing with it); any other open error is final. */
     for (int i = 0; i < 1 + PORT_BUSY_RETRIES; i++) {
@@ -304,6 +305,9 @@ static void set_device_hello(struct worker *w, const char *error)
         json_t *usb = agent_link_identity(w->agent);   /* which board this was */
         if (usb != NULL)
             json_object_set_new(w->device_entry, "usb", usb);
+        const json_t *took = agent_lock_note(w->agent);   /* a board taken over */
+        if (took != NULL)
+            json_object_set(w->device_entry, "lock", (json_t *)took);
         json_object_set_new(w->device_entry, "upload", json_string(agent_upload_mode(w->agent)));
         json_object_set_new(w->device_entry, "upload_bytes",
                             json_integer((json_int_t)agent_upload_bytes(w->agent)));
@@ -432,7 +436,9 @@ static void *worker_main(void *arg)
      * of a case (issue 7). Without it, cases fall back to one-shot peers. */
     w->peers = peer_pool_new();
     if (bootstrap_device(w, &err) != 0 || adopt_profile(w, &err) != 0) {
-        if (err.code == TM_E_INPUT) {   /* not a port, … : the user's spec, not the device */
+        /* not a port, … : the user's spec, not the device; a board another
+         * session holds: the user's call (--steal), not a verdict */
+        if (err.code == TM_E_INPUT || err.code == TM_E_HELD) {
             pthread_mutex_lock(&c->mu);
             note_setup_error(c, w, &err);
             pthread_mutex_unlock(&c->mu);

@@ -72,6 +72,8 @@ struct runner_opts {
     int keep_secrets;               /* reports keep private keys; every file written 0600 */
     int device_proto;               /* highest agent protocol to speak; 0 = the newest */
     int verbose_device;             /* agent proto 2: full replies on success too */
+    int steal;                      /* take boards other live sessions hold (agent_opts.steal) */
+    long lease_ms;                  /* the boards' lease without a request; 0 = 120 s */
     int start_failure_is_setup;     /* repro: a peer or proxy that cannot start (or a user file
                                        that does not convert) ends the run with RUNNER_SETUP */
     /* repro: called once the report directory is claimed, before any case runs,

@@ -400,9 +400,44 @@ def t_session():
     eq(k2 in C, False, 'released')
 
 
+def lock(**kw):
+    return A['handle'](rq(id=50, op='lock', **kw), None)
+
+
+def fresh():
+    # a soft reset: RAM gone, the flash kept
+    B = {'TM_NO_MAIN': True, '__name__': 'agent'}
+    exec(SRC, B)
+    return B
+
+
+def t_lock():
+    a = {'host': 'h1', 'pid': 1, 'since': '2026-01-01T00:00:00Z', 'token': 'aa', 'until': 9}
+    b = dict(a, pid=2, token='bb')
+    eq((A['hello']()['lock'], lock()['holder']), (None, None), 'free at first')
+    eq(A['hello']()['unique_id'], None, 'no machine.unique_id here')
+    eq(lock(set=a)['holder'], a, 'taken when free')
+    eq(lock(set=b)['holder'], a, 'a second taker without the token is refused')
+    eq(lock(set=b, **{'if': 'zz'})['holder'], a, 'a wrong token is refused')
+    a2 = dict(a, until=99)
+    eq(lock(set=a2, **{'if': 'aa'})['holder'], a2, 'renewed by its holder')
+    eq(json.loads(open('.tm_lock').read()), a, 'a renewal is not written to flash')
+    exec(SRC, A)   # a re-upload runs in the same globals (__main__)
+    eq(A['hello']()['lock'], a2, 'the renewed holder outlives a re-upload')
+    B = fresh()
+    eq(B['hello']()['lock'], a, 'after a reset: the holder on flash')
+    eq(B['handle'](rq(id=51, op='lock', set=b, **{'if': 'aa'}), None)['holder'], b, 'stolen by token')
+    eq(fresh()['hello']()['lock'], b, 'a new holder is written to flash')
+    eq(B['handle'](rq(id=52, op='lock', set=None, **{'if': 'bb'}), None)['holder'], None, 'released')
+    eq((B['hello']()['lock'], fresh()['hello']()['lock']), (None, None), 'free in RAM and on flash')
+    bad(rq(id=53, op='lock', set='x'), 53, 'wrong type: set')
+    bad(rq(id=54, op='lock', **{'if': 1}), 54, 'wrong type: if')
+
+
 CASES = {'compile': t_compile, 'parse': t_parse, 'exc': t_exc, 'put': t_put,
          'clock': t_clock, 'hello': t_hello, 'ops_unsupported': t_ops_unsupported,
          'serve': t_serve, 'never_dies': t_never_dies, 'bad_tls': t_bad_tls,
-         'deadline': t_deadline, 'heap': t_heap, 'session': t_session}
+         'deadline': t_deadline, 'heap': t_heap, 'session': t_session,
+         'lock': t_lock}
 CASES[TM_CASE]()
 print('case', TM_CASE, 'ok')

@@ -114,6 +114,7 @@ START_TEST(bad_tls_requests_as_vcam) { agent_case("bad_tls"); } END_TEST
 START_TEST(heap_free_holds_the_rest) { agent_case("heap"); } END_TEST
 START_TEST(deadline_rearms_the_socket) { agent_case("deadline"); } END_TEST
 START_TEST(session_ops_on_kept_connections) { agent_case("session"); } END_TEST
+START_TEST(lock_holder_outlives_a_reupload) { agent_case("lock"); } END_TEST
 
 /* The compile case must catch what CPython accepts but MicroPython does not
  * (a match statement), and a wrong header line. */
@@ -172,6 +173,7 @@ int main(void)
     tcase_add_test(tc, heap_free_holds_the_rest);
     tcase_add_test(tc, deadline_rearms_the_socket);
     tcase_add_test(tc, session_ops_on_kept_connections);
+    tcase_add_test(tc, lock_holder_outlives_a_reupload);
     tcase_add_test(tc, compile_case_catches_breakage);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

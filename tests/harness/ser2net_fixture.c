@@ -38,6 +38,11 @@ static int accepts(int port)
 
 void ser2net_start(struct ser2net_fixture *s, const char *tty)
 {
+    ser2net_start_shared(s, tty, 1);
+}
+
+void ser2net_start_shared(struct ser2net_fixture *s, const char *tty, int max_conn)
+{
     const char *tmp = getenv("TMPDIR");
     snprintf(s->dir, sizeof s->dir, "%s/tm-ser2net-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(s->dir));
@@ -51,7 +56,8 @@ void ser2net_start(struct ser2net_fixture *s, const char *tty)
                      "%%YAML 1.1\n---\nconnection: &board\n"
                      "  accepter: telnet(rfc2217),tcp,127.0.0.1,%d\n"
                      "  connector: serialdev,%s,115200n81,local\n"
-                     "  options:\n    kickolduser: true\n", s->port, tty);
+                     "  options:\n    kickolduser: true\n    max-connections: %d\n", s->port, tty,
+                     max_conn);
     ck_assert_int_eq(tm_write_file(cfg, text, (size_t)n, 0644, NULL), 0);
     char *argv[] = { "ser2net", "-n", "-d", "-c", cfg, "-P", pid, NULL };
     struct tm_err err;

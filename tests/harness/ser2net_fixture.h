@@ -14,6 +14,8 @@ struct ser2net_fixture {
 /* Start ser2net for tty on a free loopback port and return once it accepts
  * connections (an event, bounded by 30 s); a check failure otherwise. */
 void ser2net_start(struct ser2net_fixture *s, const char *tty);
+/* The same, with up to max_conn connections at once (a board two harnesses reach). */
+void ser2net_start_shared(struct ser2net_fixture *s, const char *tty, int max_conn);
 void ser2net_stop(struct ser2net_fixture *s);
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "ser2net_fixture.h"
 #include "tm_fs.h"
 #include "tm_proc.h"
@@ -418,44 +419,173 @@ END_TEST
 
 /* ---- a remote board through RFC 2217 ---- */
 
-/* A run through ser2net's RFC 2217 port, in front of the virtual camera on a pty
- * (the master is the camera's port): the cases complete as on a local link. */
-START_TEST(run_through_ser2net_rfc2217)
-{
+/* The virtual camera on a pty (the master is the camera's port) behind ser2net's
+ * RFC 2217 port on loopback, taking up to max_conn connections at once (a lab
+ * board two harnesses can reach). */
+struct board {
     int master, slave;
-    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
-    pid_t cam = fork();
-    ck_assert_int_ge(cam, 0);
-    if (cam == 0) {
+    pid_t cam;
+    struct ser2net_fixture s2n;
+    char spec[64];
+};
+
+static void board_start(struct board *b, int max_conn)
+{
+    ck_assert_int_eq(openpty(&b->master, &b->slave, NULL, NULL, NULL), 0);
+    b->cam = fork();
+    ck_assert_int_ge(b->cam, 0);
+    if (b->cam == 0) {
         setsid();
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(master, 0);
-        dup2(master, 1);
+        dup2(b->master, 0);
+        dup2(b->master, 1);
         execl(TM_BIN_DIR "/vcam", "vcam", (char *)NULL);
         _exit(127);
     }
-    struct ser2net_fixture s2n;   /* ready once it accepts: no delay decides it */
-    ser2net_start(&s2n, ptsname(master));
-    char spec[64];
-    snprintf(spec, sizeof spec, "rfc2217:127.0.0.1:%d", s2n.port);
+    ser2net_start_shared(&b->s2n, ptsname(b->master), max_conn);   /* ready once it accepts */
+    snprintf(b->spec, sizeof b->spec, "rfc2217:127.0.0.1:%d", b->s2n.port);
+}
+
+static void board_stop(struct board *b)
+{
+    ser2net_stop(&b->s2n);
+    kill(b->cam, SIGKILL);
+    waitpid(b->cam, NULL, 0);
+    close(b->master);
+    close(b->slave);
+}
+
+/* run.json's first device record (new reference to the whole run in *run). */
+static json_t *first_device(json_t **run)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/run.json", report);
+    *run = json_load_file(path, 0, NULL);
+    ck_assert_ptr_nonnull(*run);
+    return json_array_get(json_object_get(json_object_get(*run, "header"), "devices"), 0);
+}
+
+/* A run through ser2net's RFC 2217 port in front of the virtual camera: the
+ * cases complete as on a local link. */
+START_TEST(run_through_ser2net_rfc2217)
+{
+    struct board b;
+    board_start(&b, 1);
     char *out, *errtext;
     int rc = tlsmatrix(90, &out, &errtext, "run", "--quiet", "--scenarios", scen, "--report",
-                       report, "--filter", "lab-a", "--filter", "lab-b", "--device", spec, NULL);
-    ser2net_stop(&s2n);
-    kill(cam, SIGKILL);
-    waitpid(cam, NULL, 0);
-    close(master);
-    close(slave);
+                       report, "--filter", "lab-a", "--filter", "lab-b", "--device", b.spec, NULL);
+    board_stop(&b);
     ck_assert_msg(rc == 0, "run exit %d: %s", rc, errtext);
     free(out);
     free(errtext);
-    char path[400];
-    snprintf(path, sizeof path, "%s/run.json", report);
-    json_t *run = json_load_file(path, 0, NULL);
-    json_t *dev = json_array_get(json_object_get(json_object_get(run, "header"), "devices"), 0);
-    ck_assert_str_eq(json_string_value(json_object_get(dev, "link")), spec);
+    json_t *run;
+    json_t *dev = first_device(&run);
+    ck_assert_str_eq(json_string_value(json_object_get(dev, "link")), b.spec);
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(run, "totals"), "pass")), 2);
+    /* the board's machine.unique_id(): in the hello, on the reports' device line */
+    const char *uid = json_string_value(json_object_get(json_object_get(dev, "hello"), "unique_id"));
+    ck_assert_msg(uid != NULL && strlen(uid) == 24, "unique_id %s", uid ? uid : "(none)");
+    char want[64], path[400];
+    snprintf(want, sizeof want, "unique_id %s", uid);
+    unsigned char *md = NULL, *html = NULL;
+    size_t len;
+    snprintf(path, sizeof path, "%s/summary.md", report);
+    ck_assert_int_eq(tm_read_file(path, &md, &len, NULL), 0);
+    snprintf(path, sizeof path, "%s/matrix.html", report);
+    ck_assert_int_eq(tm_read_file(path, &html, &len, NULL), 0);
+    /* summary.md escapes Markdown: unique\_id */
+    ck_assert_msg(strstr((char *)md, uid) && strstr((char *)html, want), "no '%s' in the reports", want);
+    free(md);
+    free(html);
     json_decref(run);
+}
+END_TEST
+
+/* ---- board locking ---- */
+
+/* This test process is harness A: it holds the board through the agent client. */
+static struct agent *hold(const char *spec, long lease_ms, int steal)
+{
+    struct agent_opts o = { .lease_ms = lease_ms, .steal = steal };
+    struct tm_err err = { 0 };
+    struct agent *a = agent_open(spec, &o, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(30000), &err) == 0, "%s", err.msg);
+    return a;
+}
+
+static int run_one(const char *spec, const char *extra, char **errtext)
+{
+    char *out;
+    int rc = tlsmatrix(90, &out, errtext, "run", "--quiet", "--scenarios", scen, "--report",
+                       report, "--filter", "lab-a", "--device", spec, extra, NULL);
+    free(out);
+    return rc;
+}
+
+/* Two harnesses on one remote board (ser2net lets both connect): the second is
+ * refused naming the first, without disturbing it; once the first ends normally
+ * the board is free; --steal takes a held board, and a lease that ran out is
+ * taken with a note in run.json. */
+START_TEST(second_harness_is_refused_naming_the_first)
+{
+    struct board b;
+    board_start(&b, 2);
+    struct agent *a = hold(b.spec, 0, 0);
+    char *errtext, want[128];
+    int rc = run_one(b.spec, NULL, &errtext);
+    snprintf(want, sizeof want, "pid %d since ", (int)getpid());
+    ck_assert_msg(rc == 2 && strstr(errtext, "board in use by ") && strstr(errtext, want),
+                  "exit %d: %s", rc, errtext);
+    free(errtext);
+    json_t *reply = NULL;
+    struct tm_err err = { 0 };
+    ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(10000), &reply, &err) == 0,
+                  "the holder lost its board to a refused harness: %s", err.msg);
+    json_t *holder = json_object_get(reply, "lock");
+    ck_assert_int_eq(json_integer_value(json_object_get(holder, "pid")), getpid());
+    json_decref(reply);
+    agent_close(a);   /* ends normally: the board is free */
+    rc = run_one(b.spec, NULL, &errtext);
+    ck_assert_msg(rc == 0, "after the holder ended: exit %d: %s", rc, errtext);
+    free(errtext);
+
+    a = hold(b.spec, 0, 0);
+    rc = run_one(b.spec, "--steal", &errtext);
+    ck_assert_msg(rc == 0, "--steal: exit %d: %s", rc, errtext);
+    free(errtext);
+    json_t *run;
+    json_t *took = json_object_get(first_device(&run), "lock");
+    ck_assert_str_eq(json_string_value(json_object_get(took, "took")), "stolen");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(took, "from"), "pid")),
+                     getpid());
+    json_decref(run);
+    agent_close(a);
+
+    /* The holder that lost its board recovers without resetting it: the new
+     * holder's run goes on. */
+    a = hold(b.spec, 0, 0);
+    struct agent *thief = hold(b.spec, 0, 1);
+    if (agent_call(a, "info", NULL, tm_deadline_in(3000), &reply, &err) == 0)
+        json_decref(reply);   /* the thief's bootstrap crossed the shared line */
+    ck_assert_int_ne(agent_recover(a, tm_deadline_in(30000), 0, &err), 0);
+    ck_assert_msg(tm_err_code(&err) == TM_E_HELD && strstr(err.msg, "board in use by "), "%s", err.msg);
+    ck_assert_msg(agent_call(thief, "info", NULL, tm_deadline_in(10000), &reply, &err) == 0,
+                  "the recovery disturbed the new holder: %s", err.msg);
+    json_decref(reply);
+    agent_close(a);
+    agent_close(thief);
+
+    a = hold(b.spec, 1000, 0);   /* a holder that stops working: its lease runs out */
+    tm_sleep_ms(2100);
+    rc = run_one(b.spec, NULL, &errtext);
+    ck_assert_msg(rc == 0, "expired lease: exit %d: %s", rc, errtext);
+    free(errtext);
+    took = json_object_get(first_device(&run), "lock");
+    ck_assert_str_eq(json_string_value(json_object_get(took, "took")), "lease expired");
+    json_decref(run);
+    agent_close(a);
+    board_stop(&b);
 }
 END_TEST
 
@@ -473,6 +603,7 @@ int main(void)
     tcase_add_test(tc, progress_fits_the_terminal);
     tcase_add_test(tc, compare_exits_1_on_a_regression);
     tcase_add_test(tc, run_through_ser2net_rfc2217);
+    tcase_add_test(tc, second_harness_is_refused_naming_the_first);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

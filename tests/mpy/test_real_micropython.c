@@ -92,6 +92,12 @@ START_TEST(catalog_on_real_micropython)
     ck_assert_str_eq(str(hello, "mbedtls"), "Mbed TLS 3.6.6");
     ck_assert(json_is_false(json_object_get(json_object_get(hello, "caps"), "pem")));
     ck_assert(json_is_false(json_object_get(json_object_get(hello, "clock"), "settable")));
+    /* The agent keeps a session holder (docs/contracts.md §3): free at the first hello,
+     * then taken by this run's claim (a compare-and-set the unix port answered, or no
+     * case would have run); no unique_id on this port. */
+    ck_assert(json_is_null(json_object_get(hello, "lock")));
+    ck_assert(json_is_null(json_object_get(hello, "unique_id")));
+    ck_assert_ptr_null(json_object_get(dev, "lock"));
     /* Judged by its own profile, picked from the hello (no --profile given). */
     ck_assert_str_eq(str(hdr, "profile"), "micropython-unix");
     size_t i, executed = 0, heap_skips = 0;
