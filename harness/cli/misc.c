@@ -350,8 +350,9 @@ int cli_merge(int argc, char **argv)
         tm_say("tlsmatrix merge: %s", err.msg);
     } else {
         rc = runner_exit_for_totals(json_object_get(merged, "totals"), allow_skips);
-        tm_say("tlsmatrix merge: %zu runs, %zu cases → %s", n,
-                json_array_size(json_object_get(merged, "cases")), dir);
+        size_t ncases = json_array_size(json_object_get(merged, "cases"));
+        tm_say("tlsmatrix merge: %zu run%s, %zu case%s → %s", n, n == 1 ? "" : "s", ncases,
+               ncases == 1 ? "" : "s", dir);
     }
     json_decref(merged);
     json_decref(base);

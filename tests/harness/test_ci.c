@@ -352,6 +352,11 @@ START_TEST(diff_and_merge_refuse_partial_results)
     free(o);
     if (rc1 == 0 && rc2 == 0)
         ck_assert_int_eq(tlsmatrix(30, "merge", r1, r2, "--report", merged, NULL), 0);
+    snprintf(merged, sizeof merged, "%s/merged-one", tmpdir);
+    rc = tlsmatrix(30, "merge", all, "--report", merged, NULL);
+    o = output();
+    ck_assert_msg(rc == 0 && strstr(o, "merge: 1 run, 2 cases"), "exit %d\n%.2000s", rc, o);
+    free(o);
 }
 END_TEST
 

@@ -305,6 +305,16 @@ static void collect(void *ctx, xmlErrorPtr e)
         snprintf(h->first, sizeof h->first, "line %d: %s", e->line, e->message);
 }
 
+/* What an HTML test made: the parsed page, its text and paths, the run. */
+static void page_free(htmlDocPtr doc, char *raw, char *hp, char *dir, json_t *run)
+{
+    xmlFreeDoc(doc);
+    free(raw);
+    free(hp);
+    free(dir);
+    json_decref(run);
+}
+
 START_TEST(t_html_wellformed_and_inert)
 {
     json_t *run = fixture_run();
@@ -353,11 +363,30 @@ START_TEST(t_html_wellformed_and_inert)
     ck_assert_int_eq(xpath_count(doc, "count(//td[contains(@class,'v-xpass')][@data-case])"), 1);
     ck_assert_int_eq(xpath_count(doc, "count(//th[.='vs baseline'])"), 0);
     ck_assert_int_eq(xpath_count(doc, "count(//style)"), 1);
-    xmlFreeDoc(doc);
-    free(raw);
-    free(hp);
-    free(dir);
-    json_decref(run);
+    page_free(doc, raw, hp, dir, run);
+}
+END_TEST
+
+/* The totals colour a verdict's count only when it is not 0: "0 error" in red
+ * would read as a failure on a sign-off page. */
+START_TEST(t_html_zero_counts_uncoloured)
+{
+    json_t *run = fixture_run(), *cases = json_object_get(run, "cases");
+    for (size_t i = json_array_size(cases); i-- > 0;)
+        if (strcmp(json_string_value(json_object_get(json_array_get(cases, i), "verdict")), "error") == 0)
+            json_array_remove(cases, i);
+    report_update_totals(run);
+    char *dir = write_reports("zeros", run, NULL);
+    char *hp = path_in("zeros", "matrix.html");
+    char *raw = fixture_slurp(hp);
+    ck_assert_ptr_nonnull(raw);
+    htmlDocPtr doc = htmlReadMemory(raw, (int)strlen(raw), "matrix.html", "UTF-8",
+                                    HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING);
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='totals']//td[@data-verdict='error' and .='0'])"), 1);
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='totals']//td[@data-verdict='error'][@class])"), 0);
+    ck_assert_int_eq(xpath_count(doc, "count(//table[@id='totals']//td[@data-verdict='fail'][@class='v-fail'])"), 1);
+    page_free(doc, raw, hp, dir, run);
 }
 END_TEST
 
@@ -873,6 +902,7 @@ static Suite *reports_suite(void)
     tcase_add_test(tc, t_junit_valid_and_counted);
     tcase_add_test(tc, t_junit_schema_rejects);
     tcase_add_test(tc, t_html_wellformed_and_inert);
+    tcase_add_test(tc, t_html_zero_counts_uncoloured);
     tcase_add_test(tc, t_markdown_cells_escaped);
     tcase_add_test(tc, t_diff_exact);
     tcase_add_test(tc, fidelity_explains_differences);
