@@ -1,5 +1,5 @@
-/* What the end-to-end tests of `tlsmatrix run` (test_run, test_ci) share: the
- * programs they drive, and a scratch directory per test. */
+/* What the harness tests share: the programs the end-to-end tests of `tlsmatrix
+ * run` drive (test_run, test_ci), and a scratch directory per test (all). */
 #ifndef TM_TEST_HARNESS_KIT_H
 #define TM_TEST_HARNESS_KIT_H
 

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness_kit.h"
 #include "tm_fs.h"
 
 #define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
@@ -22,16 +23,12 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/tm-fid-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    hk_dir_make(tmpdir, sizeof tmpdir, "fid");
 }
 
 static void teardown(void)
 {
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    hk_dir_remove(tmpdir);
 }
 
 START_TEST(server_abort_after_first_flight_is_always_conn_eof)

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "harness_kit.h"
 #include "peer/peer.h"
 
 #define TLSPEER TM_BIN_DIR "/tlspeer"
@@ -20,16 +21,12 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/tm-peer-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    hk_dir_make(tmpdir, sizeof tmpdir, "peer");
 }
 
 static void teardown(void)
 {
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    hk_dir_remove(tmpdir);
 }
 
 static json_t *client_case(const char *backend, const char *proto)

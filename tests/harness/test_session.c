@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness_kit.h"
 #include "case/case.h"
 #include "scenario/scenario.h"
 #include "tm_fs.h"
@@ -22,17 +23,12 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/tm-session-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    hk_dir_make(tmpdir, sizeof tmpdir, "session");
 }
 
 static void teardown(void)
 {
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    hk_dir_remove(tmpdir);
 }
 
 /* A case with steps (JSON text) and an optional trend. */
