@@ -26,8 +26,9 @@
 
 static char tmpdir[256], scen[300], report[300];
 
-/* A one-case device-client scenario NAME.yaml with these tags (YAML list body). */
-static void put_scenario(const char *name, const char *tags)
+/* A one-case device-client scenario NAME.yaml with these tags (YAML list body)
+ * and expectation (a YAML flow mapping). */
+static void put_scenario_expecting(const char *name, const char *tags, const char *expect)
 {
     char *text = NULL, path[600];
     ck_assert_int_gt(asprintf(&text,
@@ -38,10 +39,15 @@ static void put_scenario(const char *name, const char *tags)
         "         server_hostname: test.local}\n"
         "peer: {cert: [\"{kt}-server.der\", \"{kt}-int.der\"], key: \"{kt}-server.key.der\"}\n"
         "axes: {backend: [openssl], keytype: [p256], proto: [tls]}\n"
-        "expect: {device: ok, peer: ok}\n", name, tags), 0);
+        "expect: %s\n", name, tags, expect), 0);
     snprintf(path, sizeof path, "%s/%s.yaml", scen, name);
     ck_assert_int_eq(tm_write_file(path, text, strlen(text), 0644, NULL), 0);
     free(text);
+}
+
+static void put_scenario(const char *name, const char *tags)
+{
+    put_scenario_expecting(name, tags, "{device: ok, peer: ok}");
 }
 
 static void setup(void)
@@ -304,34 +310,17 @@ END_TEST
 
 /* ---- progress on a terminal ---- */
 
-/* A scenario whose expectation is `expect` (a YAML flow mapping). */
-static void put_expecting(const char *name, const char *expect)
-{
-    char *text = NULL, path[600];
-    ck_assert_int_gt(asprintf(&text,
-        "name: %s\n"
-        "doc: device client; the peer serves leaf and intermediate\n"
-        "tags: [client]\n"
-        "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
-        "         server_hostname: test.local}\n"
-        "peer: {cert: [\"{kt}-server.der\", \"{kt}-int.der\"], key: \"{kt}-server.key.der\"}\n"
-        "axes: {backend: [openssl], keytype: [p256], proto: [tls]}\n"
-        "expect: %s\n", name, expect), 0);
-    snprintf(path, sizeof path, "%s/%s.yaml", scen, name);
-    ck_assert_int_eq(tm_write_file(path, text, strlen(text), 0644, NULL), 0);
-    free(text);
-}
-
 /* The live line on a 60-column pseudo-terminal: never wider than 59 columns,
  * xfail apart from pass, the unexpected result printed when it happens and
  * listed at the end. */
 START_TEST(progress_fits_the_terminal)
 {
     char prof[400], rep[400];
-    put_expecting("lab-progress-a-long-scenario-name-that-would-wrap-at-sixty",
-                  "{device: ok, peer: ok}");
-    put_expecting("lab-progress-known-deviation", "{device: \"verify-failed:untrusted\", peer: ok}");
-    put_expecting("lab-progress-unexpected", "{device: \"verify-failed:expired\", peer: ok}");
+    put_scenario("lab-progress-a-long-scenario-name-that-would-wrap-at-sixty", "client");
+    put_scenario_expecting("lab-progress-known-deviation", "client",
+                           "{device: \"verify-failed:untrusted\", peer: ok}");
+    put_scenario_expecting("lab-progress-unexpected", "client",
+                           "{device: \"verify-failed:expired\", peer: ok}");
     snprintf(prof, sizeof prof, "%s/lab-test.yaml", tmpdir);
     const char *p = "name: lab-test\ndoc: the progress test's profile\nxfail:\n  - case: \"lab-progress-known-deviation/*\"\n"
                     "    reason: the test's known deviation\n";
