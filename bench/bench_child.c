@@ -136,6 +136,8 @@ static void reap(struct tm_proc *p, tm_ms deadline, struct bench_child *out)
             p->exited = 1;
             p->status = st;
             out->ru_maxrss_kb = ru.ru_maxrss;
+            out->cpu_all_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+                              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
             out->exit_code = tm_proc_exit_code(p);
             return;
         }
@@ -158,6 +160,7 @@ int bench_child_run(char *const argv[], const char *stderr_path, int timeout_ms,
     out->peak_rss_kb = -1;
     out->ru_maxrss_kb = -1;
     out->cpu_ms = -1;
+    out->cpu_all_ms = -1;
     struct tm_proc p;
     struct tm_err err;
     double t0 = now_ms_f();

@@ -262,11 +262,14 @@ json_t *bench_tlsmatrix(const struct bench_opt *o, const char *label, const char
     json_object_set_new(sum, "peak_rss_kb", json_integer(c.peak_rss_kb));
     json_object_set_new(sum, "ru_maxrss_kb", json_integer(c.ru_maxrss_kb));
     json_object_set_new(sum, "cpu_ms", json_real(c.cpu_ms));
+    json_object_set_new(sum, "cpu_all_ms", json_real(c.cpu_all_ms));
     bench_child_free(&c);
     summarize_run(report_dir, sum);
     json_int_t n = json_integer_value(json_object_get(sum, "cases"));
     json_object_set_new(sum, "ms_per_case_wall", json_real(n > 0 ? c.wall_ms / (double)n : 0));
     json_object_set_new(sum, "cpu_ms_per_case", json_real(n > 0 && c.cpu_ms >= 0
                                                           ? c.cpu_ms / (double)n : -1));
+    json_object_set_new(sum, "cpu_all_ms_per_case", json_real(n > 0 && c.cpu_all_ms >= 0
+                                                              ? c.cpu_all_ms / (double)n : -1));
     return sum;
 }

@@ -170,9 +170,20 @@ static void uart_targets(const json_t *results, json_t *t)
                     ? num(one, "ms_per_case_wall") / num(eight, "ms_per_case_wall") : -1;
     double c1 = num(one, "cpu_ms_per_case"), c8 = num(eight, "cpu_ms_per_case");
     double cpu = c1 > 0 && c8 > 0 ? c8 / c1 : -1;
-    printf("  %d baud: 8-device/1-device throughput %.2f; harness CPU per case %.2f -> %.2f ms"
-           " (x%.2f)\n", UART_BAUD, r8, c1, c8, cpu);
-    json_array_append_new(t, target("8 UART cameras: throughput 8/1", ">= 7", r8, r8 >= 7));
+    /* The virtual boards' mbedTLS runs on this host, which a real rack's boards do
+     * not: the host's cores bound the 8/1 ratio at cores x one board's wall time per
+     * case / (everything's CPU per case with eight). Below 8, the rack is CPU-bound
+     * here and the ratio says how close the harness gets to that bound. */
+    double all8 = num(eight, "cpu_all_ms_per_case"), cores = (double)sysconf(_SC_NPROCESSORS_ONLN);
+    double bound = all8 > 0 && r8 > 0 ? cores * num(one, "ms_per_case_wall") / all8 : -1;
+    if (bound > 8)
+        bound = 8;
+    printf("  %d baud: 8-device/1-device throughput %.2f (this host's %.0f cores allow %.2f:"
+           " %.1f ms CPU per case in cameras, peers and harness); harness CPU per case %.2f ->"
+           " %.2f ms (x%.2f)\n", UART_BAUD, r8, cores, bound, all8, c1, c8, cpu);
+    json_t *rack = target("8 UART cameras: throughput 8/1", ">= 7", r8, r8 >= 7);
+    json_object_set_new(rack, "bound_by_host_cpu", json_real(bound));
+    json_array_append_new(t, rack);
     json_array_append_new(t, target("harness CPU per case 1 -> 8 UART cameras (x)",
                                     "0.9..1.1", cpu, cpu >= 0.9 && cpu <= 1.1));
     if (cat == NULL)

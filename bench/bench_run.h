@@ -34,6 +34,8 @@ struct bench_child {
     long ru_maxrss_kb;        /* wait4: max over the child and its reaped children */
     double cpu_ms;            /* the child's own CPU time (not its children's), last
                                  sampled value; -1 unknown */
+    double cpu_all_ms;        /* wait4: user + system CPU of the child and every
+                                 descendant it reaped (cameras, peers); -1 unknown */
 };
 
 /* Run argv with stdout captured (JSON lines kept, other lines dropped), stderr
@@ -57,6 +59,7 @@ int bench_gen_scenarios(const char *scen_dir, const char *dir, int copies);
  *  "stage_ms_mean":{…},"stage_ms_sum":{…},"per_case":{"bench-happy/openssl/p256/tls":ms},
  *  "first_tenth_ms","last_tenth_ms","peak_rss_kb","ru_maxrss_kb","tcp_nodelay",
  *  "cpu_ms","cpu_ms_per_case" (the harness process alone, not its cameras and peers),
+ *  "cpu_all_ms","cpu_all_ms_per_case" (the harness with its cameras and peers),
  *  "link":{"median_bytes_per_case","sent","received","wait_ms","cases_with_traffic"},
  *  "verdicts":{…}} */
 json_t *bench_tlsmatrix(const struct bench_opt *o, const char *label, const char *scenarios,
