@@ -169,19 +169,21 @@ static const char list_help[] =
 "SYNOPSIS\n"
 "    tlsmatrix list [--scenarios PATH]... [--filter GLOB]... [--tag T]...\n"
 "                   [--exclude-tag T]... [--shard K/N] [--seed S]\n"
-"                   [--profile NAME|FILE] [--device LINK] [--json]\n"
+"                   [--profile NAME|FILE] [--device LINK [--steal]] [--json]\n"
 "\n"
 "DESCRIPTION\n"
 "    One line per case: its id, `xfail: REASON` when the profile expects it to\n"
 "    fail, and why it would be skipped. Without --device the device requirements\n"
 "    are shown (`needs settable-clock dtls`); with --device the agent is\n"
-"    bootstrapped and the skip reason on that device is shown. --json prints the\n"
+"    bootstrapped and the skip reason on that device is shown (a board another\n"
+"    session holds is refused, exit 2, unless --steal). --json prints the\n"
 "    expanded cases as a JSON array (usable with `repro --cases FILE`).\n"
 "    --filter, --tag, --exclude-tag, --shard and --seed select and order the cases\n"
 "    as `run` does with the same options (see `tlsmatrix run --help`).\n"
 "\n"
 "EXIT STATUS\n"
-"    0 listed; 2 scenario, profile or usage error; 3 the device could not be bootstrapped.\n";
+"    0 listed; 2 scenario, profile or usage error, or the board is held; 3 the device\n"
+"    could not be bootstrapped.\n";
 
 static const char ports_help[] =
 "NAME\n"
@@ -207,7 +209,7 @@ static const char info_help[] =
 "    tlsmatrix info - bootstrap the agent and print its hello\n"
 "\n"
 "SYNOPSIS\n"
-"    tlsmatrix info --device LINK [--agent FILE] [--classic-raw]\n"
+"    tlsmatrix info --device LINK [--agent FILE] [--classic-raw] [--steal]\n"
 "\n"
 "DESCRIPTION\n"
 "    Interrupts the device, enters the raw REPL, uploads the agent (raw-paste, or\n"
@@ -217,8 +219,12 @@ static const char info_help[] =
 "    clock, capabilities) as JSON, plus the upload mode (e.g. raw-paste+deflate)\n"
 "    and bytes sent on stderr.\n"
 "\n"
+"    A board another live session holds (its lab lock, as `run` keeps it) is\n"
+"    left alone: info names the holder and exits 2. --steal takes it anyway.\n"
+"\n"
 "EXIT STATUS\n"
-"    0 hello printed; 2 usage error or bad link spec; 3 the device did not answer.\n";
+"    0 hello printed; 2 usage error, bad link spec or the board is held;\n"
+"    3 the device did not answer.\n";
 
 static const char diff_help[] =
 "NAME\n"

@@ -60,10 +60,11 @@ int cli_ports(int argc, char **argv)
 
 /* Bootstrap on a device; 0 ok, 2 bad spec, 3 device did not answer. */
 static int open_device(const char *cmd, const char *spec, const char *script, int classic,
-                       struct agent **out)
+                       int steal, struct agent **out)
 {
     struct tm_err err = { 0 };
-    struct agent_opts ao = { .script = script, .force_classic_raw = classic, .max_bootstraps = 2 };
+    struct agent_opts ao = { .script = script, .force_classic_raw = classic, .max_bootstraps = 2,
+                             .steal = steal };
     *out = agent_open(spec, &ao, &err);
     if (*out == NULL) {
         tm_say("tlsmatrix %s: %s", cmd, err.msg);
@@ -84,15 +85,17 @@ int cli_info(int argc, char **argv)
     static const struct option opts[] = { { "device", required_argument, 0, 'd' },
                                           { "agent", required_argument, 0, 'a' },
                                           { "classic-raw", no_argument, 0, 'c' },
+                                          { "steal", no_argument, 0, 's' },
                                           { 0, 0, 0, 0 } };
     const char *device = NULL, *script = NULL;
-    int classic = 0, c;
+    int classic = 0, steal = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'd') device = optarg;
         else if (c == 'a') script = optarg;
         else if (c == 'c') classic = 1;
+        else if (c == 's') steal = 1;
         else return cli_usage_error("info", "unknown option or missing value: '%s'", argv[optind - 1]);
     }
     if (optind < argc)
@@ -100,7 +103,7 @@ int cli_info(int argc, char **argv)
     if (device == NULL)
         return cli_usage_error("info", "--device LINK is required");
     struct agent *a = NULL;
-    int rc = open_device("info", device, script, classic, &a);
+    int rc = open_device("info", device, script, classic, steal, &a);
     if (rc != 0)
         return rc;
     json_dumpf(agent_hello(a), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -145,11 +148,11 @@ int cli_list(int argc, char **argv)
         { "profile", required_argument, 0, 'p' },   { "device", required_argument, 0, 'd' },
         { "json", no_argument, 0, 'j' },            { "agent", required_argument, 0, 'a' },
         { "tag", required_argument, 0, 't' },       { "exclude-tag", required_argument, 0, 'x' },
-        { 0, 0, 0, 0 } };
+        { "steal", no_argument, 0, 'S' },           { 0, 0, 0, 0 } };
     const char *paths[MAX_PATHS], *device = NULL, *profile_name = NULL, *script = NULL;
     struct runner_opts o;
     struct cli_sel cs;
-    int json = 0, c;
+    int json = 0, steal = 0, c;
     memset(&o, 0, sizeof o);
     o.shard_k = o.shard_n = 1;
     optind = 1;
@@ -173,6 +176,7 @@ int cli_list(int argc, char **argv)
         case 'd': device = optarg; break;
         case 'a': script = optarg; break;
         case 'j': json = 1; break;
+        case 'S': steal = 1; break;
         case 'e':
             if (cli_parse_int("list", "--seed", optarg, 0, 0x7fffffffL, &seed) != 0)
                 return EXIT_USAGE;
@@ -202,7 +206,7 @@ int cli_list(int argc, char **argv)
         return 2;
     }
     struct agent *a = NULL;
-    int devrc = device != NULL ? open_device("list", device, script, 0, &a) : 0;
+    int devrc = device != NULL ? open_device("list", device, script, 0, steal, &a) : 0;
     if (devrc != 0) {
         json_decref(cases);
         return devrc;

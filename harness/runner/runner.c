@@ -307,7 +307,7 @@ static void set_device_hello(struct worker *w, const char *error)
             json_object_set_new(w->device_entry, "usb", usb);
         const json_t *took = agent_lock_note(w->agent);   /* a board taken over */
         if (took != NULL)
-            json_object_set(w->device_entry, "lock", (json_t *)took);
+            json_object_set_new(w->device_entry, "lock", json_deep_copy(took));
         json_object_set_new(w->device_entry, "upload", json_string(agent_upload_mode(w->agent)));
         json_object_set_new(w->device_entry, "upload_bytes",
                             json_integer((json_int_t)agent_upload_bytes(w->agent)));

@@ -527,6 +527,15 @@ START_TEST(second_harness_is_refused_naming_the_first)
     ck_assert_msg(rc == 2 && strstr(errtext, "board in use by ") && strstr(errtext, want),
                   "exit %d: %s", rc, errtext);
     free(errtext);
+    char *out;   /* info and list --device keep off a held board too */
+    rc = tlsmatrix(60, &out, &errtext, "info", "--device", b.spec, NULL);
+    ck_assert_msg(rc == 2 && strstr(errtext, want), "info: exit %d: %s", rc, errtext);
+    free(out);
+    free(errtext);
+    rc = tlsmatrix(60, &out, &errtext, "list", "--scenarios", scen, "--device", b.spec, NULL);
+    ck_assert_msg(rc == 2 && strstr(errtext, want), "list: exit %d: %s", rc, errtext);
+    free(out);
+    free(errtext);
     json_t *reply = NULL;
     struct tm_err err = { 0 };
     ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(10000), &reply, &err) == 0,
@@ -573,6 +582,13 @@ START_TEST(second_harness_is_refused_naming_the_first)
     took = json_object_get(first_device(&run), "lock");
     ck_assert_str_eq(json_string_value(json_object_get(took, "took")), "lease expired");
     json_decref(run);
+    agent_close(a);
+
+    a = hold(b.spec, 0, 0);
+    rc = tlsmatrix(60, &out, &errtext, "info", "--device", b.spec, "--steal", NULL);
+    ck_assert_msg(rc == 0 && strstr(out, "\"unique_id\""), "info --steal: exit %d: %s", rc, errtext);
+    free(out);
+    free(errtext);
     agent_close(a);
     board_stop(&b);
 }
