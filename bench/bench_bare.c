@@ -163,9 +163,10 @@ int main(int argc, char **argv)
         else
             return usage();
     }
-    char flash[] = "/tmp/tm-bench-flash-XXXXXX";
-    if (mkdtemp(flash) == NULL) {
-        perror("bench_bare: mkdtemp");
+    char flash[512];
+    struct tm_err err;
+    if (tm_mkdtemp(flash, sizeof flash, "tm-bench-flash-", &err) != 0) {
+        fprintf(stderr, "bench_bare: %s\n", err.msg);
         return 2;
     }
     static const char *const kts[] = { "p256", "p384", "rsa2048" };

@@ -80,10 +80,11 @@ int main(int argc, char **argv)
     }
     char *b64 = tm_b64_encode(der, len);
     free(der);
-    char flash[] = "/tmp/tm-bench-client-XXXXXX";
-    if (b64 == NULL || mkdtemp(flash) == NULL) {
+    char flash[512];
+    if (b64 == NULL || tm_mkdtemp(flash, sizeof flash, "tm-bench-client-", &err) != 0) {
         free(b64);
-        fprintf(stderr, "bench_client: cannot prepare the device flash directory\n");
+        fprintf(stderr, "bench_client: cannot prepare the device flash directory: %s\n",
+                b64 == NULL ? "out of memory" : err.msg);
         return 2;
     }
     struct devtls_env env = { .flash_dir = flash, .rtc_now = host_rtc, .emit = drop_event,

@@ -155,6 +155,24 @@ int tm_rmtree(const char *path, struct tm_err *err)
     return 0;
 }
 
+int tm_mkdtemp(char *buf, size_t len, const char *prefix, struct tm_err *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (tmp == NULL || tmp[0] != '/' || strlen(tmp) + strlen(prefix) + 8 > len)
+        tmp = "/tmp";
+    if ((size_t)snprintf(buf, len, "%s/%sXXXXXX", tmp, prefix) >= len) {
+        buf[0] = '\0';
+        return tm_err_setc(err, TM_E_INPUT, "%s: temporary directory name too long", prefix);
+    }
+    if (mkdtemp(buf) == NULL) {
+        int e = errno;
+        tm_err_setc(err, TM_E_IO, "%s: cannot make a temporary directory: %s", buf, strerror(e));
+        buf[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 int tm_mkdirs(const char *path, mode_t mode, struct tm_err *err)
 {
     char buf[PATH_MAX];

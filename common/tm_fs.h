@@ -24,6 +24,9 @@ int tm_write_new_file(const char *path, const void *data, size_t len, mode_t mod
 /* 1 when data is a private key (PEM "PRIVATE KEY" block, or DER OpenSSL reads as
  * one): what reports and transcripts leave out unless asked to keep secrets. */
 int tm_is_private_key(const void *data, size_t len);
+/* A new private directory $TMPDIR/PREFIXXXXXXX (TMPDIR when it is an absolute path
+ * that fits, else /tmp) into buf; "" in buf on failure. */
+int tm_mkdtemp(char *buf, size_t len, const char *prefix, struct tm_err *err);
 /* mkdir -p */
 int tm_mkdirs(const char *path, mode_t mode, struct tm_err *err);
 /* rm -rf: removes path and everything under it, without following symbolic links;

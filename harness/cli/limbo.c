@@ -129,11 +129,8 @@ static int check_inputs(struct limbo_cli *s)
 static int make_cases(struct limbo_cli *s)
 {
     struct tm_err err = { 0 };
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->workdir, sizeof s->workdir, "%s/tlsmatrix-limbo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(s->workdir) == NULL) {
-        tm_say("tlsmatrix limbo: %s: cannot make a work directory", s->workdir);
-        s->workdir[0] = '\0';
+    if (tm_mkdtemp(s->workdir, sizeof s->workdir, "tlsmatrix-limbo-", &err) != 0) {
+        tm_say("tlsmatrix limbo: %s", err.msg);
         return 2;
     }
     s->lo.file = strcmp(s->input, "-") == 0 ? NULL : s->input;

@@ -208,14 +208,8 @@ static int spawn(struct link *l, struct tm_err *err)
  * directory. */
 static int make_home(struct link *l, struct tm_err *err)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(l->home, sizeof l->home, "%s/tm-agent-XXXXXX",
-             tmp != NULL && tmp[0] == '/' && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (mkdtemp(l->home) == NULL) {
-        int e = errno;
-        l->home[0] = '\0';
-        return tm_err_set(err, "cannot make the program's directory: %s", strerror(e));
-    }
+    if (tm_mkdtemp(l->home, sizeof l->home, "tm-agent-", err) != 0)
+        return tm_err_prefix(err, "the program's directory");
     for (size_t i = 0; l->argv[i] != NULL; i++) {
         char *abs = strchr(l->argv[i], '/') != NULL && l->argv[i][0] != '/'
                     ? realpath(l->argv[i], NULL) : NULL;

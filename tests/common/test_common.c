@@ -171,6 +171,40 @@ START_TEST(b64_roundtrip)
 }
 END_TEST
 
+/* Temporary directories go under TMPDIR when it is an absolute path that fits the
+ * caller's buffer, else under /tmp; a prefix too long for the buffer is an error. */
+START_TEST(mkdtemp_honours_tmpdir)
+{
+    char base[] = "/tmp/tmtmpdirXXXXXX", dir[96];
+    ck_assert_ptr_nonnull(mkdtemp(base));
+    struct tm_err err = { 0 };
+    const char *old = getenv("TMPDIR");
+    char *saved = old != NULL ? strdup(old) : NULL;
+    setenv("TMPDIR", base, 1);
+    ck_assert_int_eq(tm_mkdtemp(dir, sizeof dir, "t-", &err), 0);
+    ck_assert_msg(strncmp(dir, base, strlen(base)) == 0 && dir[strlen(base)] == '/', "%s", dir);
+    ck_assert_int_eq(rmdir(dir), 0);
+    setenv("TMPDIR", "relative/dir", 1);   /* not absolute: /tmp */
+    ck_assert_int_eq(tm_mkdtemp(dir, sizeof dir, "t-", &err), 0);
+    ck_assert_msg(strncmp(dir, "/tmp/t-", 7) == 0, "%s", dir);
+    ck_assert_int_eq(rmdir(dir), 0);
+    char small[24];   /* base does not fit: /tmp */
+    setenv("TMPDIR", base, 1);
+    ck_assert_int_eq(tm_mkdtemp(small, sizeof small, "t-", &err), 0);
+    ck_assert_msg(strncmp(small, "/tmp/t-", 7) == 0, "%s", small);
+    ck_assert_int_eq(rmdir(small), 0);
+    ck_assert_int_eq(tm_mkdtemp(small, sizeof small, "a-prefix-far-too-long-", &err), -1);
+    ck_assert_int_eq(tm_err_code(&err), TM_E_INPUT);
+    ck_assert_str_eq(small, "");
+    if (saved != NULL)
+        setenv("TMPDIR", saved, 1);
+    else
+        unsetenv("TMPDIR");
+    free(saved);
+    ck_assert_int_eq(rmdir(base), 0);
+}
+END_TEST
+
 START_TEST(write_file_mode_and_sha)
 {
     char dir[] = "/tmp/tmcommonXXXXXX";
@@ -432,6 +466,7 @@ int main(void)
     tcase_add_test(tc, verdict_table);
     tcase_add_test(tc, b64_roundtrip);
     tcase_add_test(tc, write_file_mode_and_sha);
+    tcase_add_test(tc, mkdtemp_honours_tmpdir);
     tcase_add_test(tc, yaml_errors_name_line_and_field);
     tcase_add_test(tc, proc_lines_and_deadline);
     tcase_add_test(tc, lines_reject_overlong);
