@@ -65,11 +65,20 @@ struct vcam_fault {
 #define VCAM_MAX_CONNS 64     /* kept connections (session steps) the agent holds */
 #define VCAM_IN_CAP 4096
 #define VCAM_EXIT_DROPPED 3   /* exit status after a drop fault */
+#define VCAM_NOT_IMPL "NotImplementedError: the virtual camera runs only the tlsmatrix agent " \
+                      "(upload camera/agent/agent.py in the raw REPL)"
+
+/* The file system as scripts see it (--fs): writable, read-only, or full. */
+enum vcam_fs { VCAM_FS_RW = 0, VCAM_FS_RO, VCAM_FS_FULL };
 
 struct vcam {
     struct vcam_profile prof;
     char flash_dir[1024];
     int flash_is_temp;
+    enum vcam_fs fs;
+    int af_open;        /* the stored agent's loader opened the temporary file (its _f) */
+    json_t *lock_ram;   /* the session holder in the agent's RAM (__main__): outlives an
+                         * agent's end, not a boot */
 
     int in_fd, out_fd;
     unsigned char in[VCAM_IN_CAP];
@@ -152,7 +161,21 @@ int vcam_event(struct vcam *vc, enum tm_fault_place place, int stage);
 /* vcam_repl.c: power on, then the REPL until the line closes; the exit status. */
 int vcam_run(struct vcam *vc);
 
-/* vcam_lock.c: the session holder in the flash directory (new references). */
+/* vcam_store.c: the file system's mode and the stored agent. */
+/* Write a file in the flash directory as a script would: 0, or the errno of the
+ * OSError it raises (EROFS read-only, ENOSPC full, EIO). */
+int vcam_fs_write(const struct vcam *vc, const char *full, const void *data, size_t len);
+/* A boot: what lived on the heap is gone. */
+void vcam_store_boot(struct vcam *vc);
+/* Run code when it is the stored agent's loader or writer (*handled 1): prints
+ * its status line, or runs the agent; *exc gets a traceback line when it raises.
+ * Returns VC_OK or, when the agent ran, what vcam_agent_run returned. */
+int vcam_store_exec(struct vcam *vc, const unsigned char *code, size_t len, int *handled,
+                    const char **exc);
+/* code starts with the agent's header line (docs/contracts.md §3). */
+int vcam_is_agent(const unsigned char *p, size_t len);
+
+/* vcam_lock.c: the session holder in RAM and in the flash directory (new references). */
 json_t *vcam_lock_holder(const struct vcam *vc);
 /* The lock op's compare-and-set: the holder after it, or NULL with *why. */
 json_t *vcam_lock_op(struct vcam *vc, json_t *req, const char **why);

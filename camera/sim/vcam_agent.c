@@ -138,7 +138,7 @@ static json_t *vcam_agent_hello(struct vcam *vc)
         "addrs", "127.0.0.1",
         "clock", "epoch", (json_int_t)vcam_rtc_now(vc), "settable", vc->prof.rtc,
         "caps", "dtls", vc->prof.dtls, "set_ciphers", 1, "client_id", vc->prof.client_id,
-        "pem", devtls_pem(), "fs_writable", 1, "protocols", protocols,
+        "pem", devtls_pem(), "fs_writable", vc->fs != VCAM_FS_RO, "protocols", protocols,
         "sessions", 1, "soft_reset", 1, "asyncio", 1,
         "profile", vc->prof.name, "virtual", 1,
         "lock", vcam_lock_holder(vc), "unique_id", vcam_unique_id(vc));
@@ -227,9 +227,10 @@ static json_t *op_put(struct vcam *vc, json_t *id, json_t *req)
         r = os_error(reply_new(id, "put", "error"), 2, "ENOENT",
                      "path outside the flash file system");
     } else {
-        struct tm_err err;
-        if (tm_write_file(full, data, (size_t)len, 0644, &err) != 0)
-            r = os_error(reply_new(id, "put", "error"), 2, "ENOENT", err.msg);
+        int eno = vcam_fs_write(vc, full, data, (size_t)len);
+        if (eno != 0)
+            r = os_error(reply_new(id, "put", "error"), eno, eno == 30 ? "EROFS" : eno == 28
+                         ? "ENOSPC" : "EIO", "write failed");
         else
             r = reply_new(id, "put", "ok");
     }

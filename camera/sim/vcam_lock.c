@@ -1,7 +1,9 @@
 /* vcam_lock.c: the agent's session holder (docs/contracts.md §3, `lock`) and the
- * board's unique id. The holder lives in the flash directory as on a board with a
- * writable file system: it outlives a re-upload, a soft reset and vcam itself
- * when --flash names a kept directory. */
+ * board's unique id. As agent.py keeps it: in RAM (__main__'s globals, which a new
+ * agent started without a boot finds again) and in the flash directory, written
+ * only when the holder changes, so it outlives a soft reset and vcam itself when
+ * --flash names a kept directory. A read-only or full file system loses only the
+ * file's copy. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +13,12 @@
 
 #define LOCK_FILE ".tm_lock"
 
-/* The holder (new reference), JSON null when free or unreadable. */
+/* The holder (new reference): RAM's, else the file's; JSON null when free or
+ * unreadable (agent.py's held()). */
 json_t *vcam_lock_holder(const struct vcam *vc)
 {
+    if (json_is_object(vc->lock_ram))
+        return json_incref(vc->lock_ram);
     char path[1100];
     snprintf(path, sizeof path, "%s/" LOCK_FILE, vc->flash_dir);
     unsigned char *data = NULL;
@@ -35,9 +40,8 @@ static void lock_store(const struct vcam *vc, const json_t *holder)
     char path[1100];
     snprintf(path, sizeof path, "%s/" LOCK_FILE, vc->flash_dir);
     char *text = json_dumps(holder, JSON_COMPACT | JSON_ENCODE_ANY);
-    struct tm_err err;
     if (text != NULL)
-        tm_write_file(path, text, strlen(text), 0644, &err);   /* a full flash: as the agent, silent */
+        vcam_fs_write(vc, path, text, strlen(text));   /* read-only or full: as the agent, silent */
     free(text);
 }
 
@@ -59,7 +63,12 @@ json_t *vcam_lock_op(struct vcam *vc, json_t *req, const char **why)
     const char *want = json_string_value(cond);
     int match = tok == NULL ? want == NULL : want != NULL && strcmp(tok, want) == 0;
     if (set != NULL && match) {
-        lock_store(vc, set);
+        /* a renewal (same token) stays in RAM: no flash wear per renewal */
+        const char *next = json_string_value(json_object_get(set, "token"));
+        if ((tok == NULL) != (next == NULL) || (tok != NULL && strcmp(tok, next) != 0))
+            lock_store(vc, set);
+        json_decref(vc->lock_ram);
+        vc->lock_ram = json_incref(set);
         json_decref(h);
         h = json_incref(set);
     }

@@ -17,14 +17,18 @@
 #include "vcam.h"
 
 static const char usage[] =
-    "usage: vcam [--profile NAME|FILE] [--flash DIR] [--pem] [--unset-clock EPOCH]\n"
-    "            [--fault SPEC]... [--baud N] [--busy-main MS[:N]] | --version\n"
+    "usage: vcam [--profile NAME|FILE] [--flash DIR] [--fs rw|ro|full] [--pem]\n"
+    "            [--unset-clock EPOCH] [--fault SPEC]... [--baud N] [--busy-main MS[:N]]\n"
+    "            | --version\n"
     "The virtual camera: speaks the camera's USB serial protocol on stdin/stdout\n"
     "(raw REPL, raw-paste, soft reset) and serves the tlsmatrix agent natively.\n"
     "  --profile NAME|FILE  device profile (default openmv-default, from\n"
     "                       camera/sim/profiles/NAME.yaml)\n"
     "  --flash DIR          the device file system (default: a fresh temp dir,\n"
     "                       removed at exit)\n"
+    "  --fs rw|ro|full      the file system as scripts see it: writable (default),\n"
+    "                       read-only (writes raise OSError EROFS) or full (files can\n"
+    "                       be created, no byte written: OSError ENOSPC)\n"
     "  --pem                PEM parsing compiled in (overrides the profile): runs\n"
     "                       vcam-pem, the build with PEM, as a profile's pem: true does\n"
     "  --unset-clock EPOCH  RTC value at power-on (epoch or YYYY-MM-DDTHH:MM:SSZ)\n"
@@ -96,6 +100,17 @@ static int parse_fault(struct vcam *vc, const char *text)
     return 0;
 }
 
+static int parse_fs(const char *arg, struct vcam *vc)
+{
+    static const char *const names[] = { "rw", "ro", "full" };
+    for (int i = 0; i < 3; i++)
+        if (strcmp(arg, names[i]) == 0) {
+            vc->fs = (enum vcam_fs)i;
+            return 0;
+        }
+    return -1;
+}
+
 /* MS[:N] */
 static int parse_busy(const char *arg, struct vcam *vc)
 {
@@ -117,6 +132,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
     static const struct option longopts[] = {
         { "profile", required_argument, NULL, 'p' },
         { "flash", required_argument, NULL, 'f' },
+        { "fs", required_argument, NULL, 's' },
         { "pem", no_argument, NULL, 'P' },
         { "unset-clock", required_argument, NULL, 'c' },
         { "fault", required_argument, NULL, 'F' },
@@ -133,6 +149,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct vcam *vc)
         switch (c) {
         case 'p': o->profile = optarg; break;
         case 'f': o->flash = optarg; break;
+        case 's':
+            if (parse_fs(optarg, vc) != 0)
+                return die_usage("--fs", "expected rw, ro or full, got", optarg);
+            break;
         case 'P': o->pem = 1; break;
         case 'C': o->check = 1; break;
         case 'c': o->unset_clock = optarg; break;
@@ -266,6 +286,7 @@ int main(int argc, char **argv)
     rc = vcam_run(&vc);
     if (restore_tty)
         tcsetattr(vc.in_fd, TCSANOW, &saved);
+    json_decref(vc.lock_ram);
     if (vc.flash_is_temp)
         nftw(vc.flash_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;

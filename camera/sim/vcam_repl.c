@@ -12,8 +12,6 @@
 #define AGENT_HEADER "# tlsmatrix-agent proto=1"
 #define RAW_HEADER "raw REPL; CTRL-B to exit\r\n"
 #define PASTE_WINDOW 128   /* MICROPY_REPL_STDIN_BUFFER_MAX */
-#define NOT_IMPL "NotImplementedError: the virtual camera runs only the tlsmatrix agent " \
-                 "(upload camera/agent/agent.py in the raw REPL)"
 
 struct code_buf {
     unsigned char *p;
@@ -65,7 +63,7 @@ static void traceback(struct vcam *vc, const char *exc_line)
 
 /* The agent is recognised by its header line, not a hash, so agent edits keep
  * working (docs/contracts.md §3). */
-static int is_agent(const unsigned char *p, size_t len)
+int vcam_is_agent(const unsigned char *p, size_t len)
 {
     size_t n = 0;
     while (n < len && p[n] != '\n' && p[n] != '\r')
@@ -95,18 +93,21 @@ static int is_blank_program(const unsigned char *p, size_t len)
  * traceback, \x04. Returns VC_OK, VC_SOFT_RESET, VC_EOF or VC_REBOOT. */
 static int execute(struct vcam *vc, const struct code_buf *code, int raw)
 {
-    int r;
+    int r = VC_OK, stored = 0;
     const char *exc = NULL;
     vc->intr_active = 1;
     vc->kbd_pending = 0;
     if (code->overflow)
         exc = "MemoryError: ";
-    else if (is_agent(code->p, code->len))
+    else if (vcam_is_agent(code->p, code->len))
         r = vcam_agent_run(vc);
     else if (is_blank_program(code->p, code->len))
         r = VC_OK;
-    else
-        exc = NOT_IMPL;
+    else {   /* the stored agent's loader or writer, else a program vcam cannot run */
+        r = vcam_store_exec(vc, code->p, code->len, &stored, &exc);
+        if (!stored)
+            exc = VCAM_NOT_IMPL;
+    }
     vc->intr_active = 0;
     vc->kbd_pending = 0;
     if (exc != NULL)
@@ -331,6 +332,9 @@ static int vcam_boot(struct vcam *vc)
             vc->heap_free = vc->prof.heap;
             vc->leaked = 0;
             vc->muted = 0;
+            vcam_store_boot(vc);
+            json_decref(vc->lock_ram);   /* __main__'s globals go with the heap */
+            vc->lock_ram = NULL;
             vc->due = VC_OK;
             vcam_puts(vc, "MPY: soft reboot\r\n");
         }
