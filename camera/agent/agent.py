@@ -286,9 +286,11 @@ def hello():
 # session holder (contracts §3): RAM (__main__ outlives a re-upload), renewed there;
 # flash (outlives resets) written only when the holder changes: no wear per renewal
 LK = '.tm_lock'
+# __main__'s also when the loader imports the stored agent (a module of its own)
+G = _try(lambda: __import__('__main__').__dict__) or globals()
 
 def held():
-	return globals().get('TMLK') or _try(lambda: json.loads(open(LK).read()))
+	return G.get('TMLK') or _try(lambda: json.loads(open(LK).read()))
 
 def _hold(h):
 	with open(LK, 'w') as f:
@@ -302,7 +304,7 @@ def op_lock(q):
 		s = q['set']
 		if t != (s or {}).get('token'):
 			_try(lambda: _hold(s))
-		h = globals()['TMLK'] = s
+		h = G['TMLK'] = s
 	return reply(q['id'], 'lock', 'ok', holder=h)
 
 def op_put(q):

@@ -30,7 +30,11 @@ struct agent_opts {
     int verbose_device;        /* proto 2: full replies on success too */
     int steal;                 /* take a board another live session holds */
     long lease_ms;             /* how long the board stays ours without a request; 0 = 120 s */
+    int agent_upload;          /* AGENT_UPLOAD_AUTO: keep the agent in the board's file
+                                  system, start it with the loader; _ALWAYS: send it whole
+                                  at every bootstrap (docs/contracts.md §3, "Stored agent") */
 };
+enum { AGENT_UPLOAD_AUTO = 0, AGENT_UPLOAD_ALWAYS = 1 };
 
 /* Results of agent_next(). */
 enum agent_msg { AGENT_TIMEOUT = 0, AGENT_REPLY = 1, AGENT_EVENT = 2 };
@@ -45,10 +49,13 @@ struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
 void agent_close(struct agent *a);
 
 /* On an exec-agent: link, read the program's hello (restarting it when it has
- * already said hello). Otherwise: interrupt whatever runs, enter the raw REPL, probe for the `deflate` module
- * (one tiny exec) and upload the agent — as a zlib-compressed loader when the
- * probe ran cleanly, else the plain file — by raw-paste with window flow control,
- * or classic raw in 256-byte chunks when raw-paste is refused; read the hello,
+ * already said hello). Otherwise: interrupt whatever runs, enter the raw REPL and
+ * start the agent the board keeps in its file system with the loader, writing it
+ * there first when it is missing or stale (store.c); a board that cannot keep it
+ * (or opts.agent_upload ALWAYS): probe for the `deflate` module (one tiny exec)
+ * and upload the agent — as a zlib-compressed loader when the probe ran cleanly,
+ * else the plain file. Programs go by raw-paste with window flow control, or
+ * classic raw in 256-byte chunks when raw-paste is refused. Read the hello,
  * check proto == 1 and switch to proto 2 (docs/contracts.md §3.1) when the hello's
  * `protos` offers it and opts.proto_max allows it. Files put earlier stay known (flash
  * survives a soft reboot); a link reset in agent_recover() forgets them. */
@@ -84,6 +91,19 @@ const char *agent_upload_mode(const struct agent *a);
 /* Bytes of the program the last bootstrap sent (the loader or the plain agent). */
 size_t agent_upload_bytes(const struct agent *a);
 int agent_bootstrap_count(const struct agent *a);
+/* How the last bootstrap started the agent (docs/contracts.md §3, "Stored agent"):
+ * "stored" (the board held it: only the loader crossed the link), "written"
+ * (sent into the board's file, then started from it), "uploaded" (sent whole and
+ * run from RAM: agent_store_note says why), "direct" (exec-agent:), "none". */
+const char *agent_start(const struct agent *a);
+/* Why this board does not keep the agent ("--agent-upload always", "the file
+ * system is not writable (OSError 30)", "no hashlib", …); NULL while it does. */
+const char *agent_store_note(const struct agent *a);
+/* Bootstraps so far by how they started the agent. */
+struct agent_starts {
+    int stored, written, uploaded;
+};
+void agent_start_counts(const struct agent *a, struct agent_starts *out);
 /* The protocol the agent speaks now (1 or 2). */
 int agent_proto(const struct agent *a);
 

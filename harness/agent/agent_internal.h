@@ -25,7 +25,10 @@ struct agent {
     int fresh;                /* exec-agent: the program (re)started, its hello not read yet */
     int soft_reset;           /* the next bootstrap soft-resets the board in the raw REPL */
     const char *mode;
-    size_t upload_bytes;      /* bytes of the program sent by the last bootstrap */
+    size_t upload_bytes;      /* bytes of the programs sent by the last bootstrap */
+    const char *start;        /* how the last bootstrap started the agent (agent_start) */
+    struct agent_starts starts;
+    char store_off[200];      /* why the board does not keep the agent; "" while it may */
     struct agent_traffic traffic;
     int proto;                /* requests go in this protocol (1 until negotiated) */
     int rx2;                  /* replies are read as proto 2 (from the `tpl` that switches) */
@@ -66,6 +69,34 @@ void agent_lock_release(struct agent *a);
  * holder without interrupting it (no Ctrl-C, no reset); TM_E_HELD when another
  * live session has it. 0 otherwise (nothing answered: nobody to disturb). */
 int agent_lock_peek(struct agent *a, tm_ms deadline, struct tm_err *err);
+
+/* bootstrap.c, shared with store.c. Send a program to the raw REPL (raw-paste,
+ * else classic raw; a->mode says which); the device's output follows. */
+int agent_send_program(struct agent *a, const unsigned char *code, size_t len, tm_ms deadline,
+                       struct tm_err *err);
+/* Read until pattern appears and consume through it: 0 found, 1 deadline, -1 error. */
+int agent_read_until(struct agent *a, const char *pat, size_t plen, tm_ms deadline,
+                     struct tm_err *err);
+/* One \x04-terminated section of a raw-REPL reply (consumed with its \x04), into
+ * the transcript and, when copy is not NULL, its start into copy (NUL-terminated). */
+int agent_read_section(struct agent *a, char *copy, size_t cap, tm_ms deadline,
+                       struct tm_err *err);
+/* 1: the firmware has deflate (the compressed forms will run); 0: it has not;
+ * -1: the device broke the framing. */
+int agent_probe_deflate(struct agent *a, tm_ms deadline, struct tm_err *err);
+
+/* store.c: start the agent from the board's file system, writing it there first
+ * when it is missing or stale. 1: started (its hello follows); 0: not, the board
+ * cannot keep it (a->store_off says why: send it whole); -1: lost or failed. */
+int agent_store_start(struct agent *a, const unsigned char *code, size_t len, tm_ms deadline,
+                      struct tm_err *err);
+
+/* pack.c: the agent zlib-compressed (level 9, a 4 KB window) in base64;
+ * caller-freed. */
+int agent_pack_b64(const unsigned char *code, size_t len, char **b64, struct tm_err *err);
+/* pack.c: the stored agent's writer carrying that payload, inflated on the
+ * device (`deflate`); caller-freed. */
+int agent_pack_writer(const unsigned char *code, size_t len, char **prog, struct tm_err *err);
 
 /* The compressed loader (pack.c): code's first line verbatim (the header the
  * virtual camera recognises), then a program that inflates code with the

@@ -40,8 +40,8 @@ static tm_ms min_deadline(tm_ms a, tm_ms b)
 }
 
 /* Read until pattern appears; consumes through it. 0 found, 1 deadline, -1 error. */
-static int read_until(struct agent *a, const char *pat, size_t plen, tm_ms deadline,
-                      struct tm_err *err)
+int agent_read_until(struct agent *a, const char *pat, size_t plen, tm_ms deadline,
+                     struct tm_err *err)
 {
     for (int guard = 0; guard < 100000; guard++) {
         unsigned char *hit = a->rxlen >= plen ? memmem(a->rx, a->rxlen, pat, plen) : NULL;
@@ -142,8 +142,10 @@ static int enter_raw_repl(struct agent *a, tm_ms deadline, struct tm_err *err)
                                "it disabled", sent);
         if (send_bytes(a, "\r\x01", 2, deadline, err) != 0)
             return -1;
-        r = read_until(a, RAW_BANNER, strlen(RAW_BANNER),
-                       min_deadline(deadline, tm_deadline_in(attempt ? ENTER_MS : ENTER_FIRST_MS)), err);
+        r = agent_read_until(a, RAW_BANNER, strlen(RAW_BANNER),
+                             min_deadline(deadline, tm_deadline_in(attempt ? ENTER_MS
+                                                                           : ENTER_FIRST_MS)),
+                             err);
         if (r <= 0)
             return r;
         agent_note(a, "! ", "no raw REPL banner, interrupting again", 38);
@@ -160,9 +162,9 @@ static int soft_reset(struct agent *a, tm_ms deadline, struct tm_err *err)
     agent_note(a, "! ", "soft reset (Ctrl-D)", 19);
     if (send_bytes(a, "\x04", 1, d, err) != 0)
         return -1;
-    int r = read_until(a, "soft reboot\r\n", 13, d, err);
+    int r = agent_read_until(a, "soft reboot\r\n", 13, d, err);
     if (r == 0)
-        r = read_until(a, RAW_BANNER, strlen(RAW_BANNER), d, err);
+        r = agent_read_until(a, RAW_BANNER, strlen(RAW_BANNER), d, err);
     return r == 0 ? 0 : r < 0 ? -1 : tm_err_setc(err, TM_E_TIMEOUT, "soft reset: no "
                                                  "\"soft reboot\" and raw REPL banner after Ctrl-D");
 }
@@ -199,7 +201,7 @@ static int raw_paste(struct agent *a, const unsigned char *code, size_t len, tm_
     }
     if (send_bytes(a, "\x04", 1, deadline, err) != 0)
         return -1;
-    int r = read_until(a, "\x04", 1, deadline, err);
+    int r = agent_read_until(a, "\x04", 1, deadline, err);
     return r == 0 ? 0 : r > 0 ? tm_err_set(err, "raw-paste: no end-of-data ack") : -1;
 }
 
@@ -214,12 +216,12 @@ static int classic_raw(struct agent *a, const unsigned char *code, size_t len, t
     }
     if (send_bytes(a, "\x04", 1, deadline, err) != 0)
         return -1;
-    int r = read_until(a, "OK", 2, deadline, err);
+    int r = agent_read_until(a, "OK", 2, deadline, err);
     return r == 0 ? 0 : r > 0 ? tm_err_set(err, "raw REPL: no OK after the upload") : -1;
 }
 
-static int upload(struct agent *a, const unsigned char *code, size_t len, tm_ms deadline,
-                  struct tm_err *err)
+int agent_send_program(struct agent *a, const unsigned char *code, size_t len, tm_ms deadline,
+                       struct tm_err *err)
 {
     if (!a->opts.force_classic_raw) {
         unsigned char r[2];
@@ -234,25 +236,26 @@ static int upload(struct agent *a, const unsigned char *code, size_t len, tm_ms 
         /* R\x00: understood but refused. Anything else: an old firmware echoed
          * the request; resynchronise on the prompt (as mpremote does). */
         if (!(r[0] == 'R' && r[1] == 0x00)
-            && read_until(a, "w REPL; CTRL-B to exit\r\n>", 25,
-                          min_deadline(deadline, tm_deadline_in(3000)), err) != 0)
+            && agent_read_until(a, "w REPL; CTRL-B to exit\r\n>", 25,
+                                min_deadline(deadline, tm_deadline_in(3000)), err) != 0)
             return tm_err_set(err, "device neither accepted raw-paste nor returned to the raw REPL");
     }
     a->mode = "raw";
     return classic_raw(a, code, len, deadline, err);
 }
 
-/* Read one \x04-terminated section of a raw-REPL reply; *len gets its length
- * before the \x04, which is consumed with it. */
-static int read_section(struct agent *a, size_t *len, tm_ms deadline, struct tm_err *err)
+int agent_read_section(struct agent *a, char *copy, size_t cap, tm_ms deadline,
+                       struct tm_err *err)
 {
     for (int guard = 0; guard < 100000; guard++) {
         unsigned char *end = a->rxlen ? memchr(a->rx, 0x04, a->rxlen) : NULL;
         if (end != NULL) {
-            *len = (size_t)(end - a->rx);
-            if (*len > 0)
-                agent_note(a, "< ", (const char *)a->rx, *len);
-            agent_rx_consume(a, *len + 1);
+            size_t len = (size_t)(end - a->rx);
+            if (len > 0)
+                agent_note(a, "< ", (const char *)a->rx, len);
+            if (copy != NULL && cap > 0)
+                snprintf(copy, cap, "%.*s", (int)(len < cap ? len : cap - 1), (const char *)a->rx);
+            agent_rx_consume(a, len + 1);
             return 0;
         }
         if (a->rxlen > 65536)
@@ -270,21 +273,22 @@ static int read_section(struct agent *a, size_t *len, tm_ms deadline, struct tm_
  * (docs/device-model.md §4.2). 1: it ran cleanly, the loader will work; 0: it raised
  * (no deflate module, or the virtual camera, which runs nothing but the agent:
  * NotImplementedError); -1: the device broke the framing. */
-static int probe_deflate(struct agent *a, tm_ms deadline, struct tm_err *err)
+int agent_probe_deflate(struct agent *a, tm_ms deadline, struct tm_err *err)
 {
     tm_ms d = min_deadline(deadline, tm_deadline_in(PROBE_MS));
-    size_t out = 0, tb = 0;
+    char tb[2] = "";
     if (send_bytes(a, PROBE_CODE "\x04", strlen(PROBE_CODE) + 1, d, err) != 0)
         return -1;
-    int r = read_until(a, "OK", 2, d, err);
+    int r = agent_read_until(a, "OK", 2, d, err);
     if (r != 0)
         return r < 0 ? -1 : tm_err_set(err, "deflate probe: no OK from the raw REPL");
-    if (read_section(a, &out, d, err) != 0 || read_section(a, &tb, d, err) != 0)
+    if (agent_read_section(a, NULL, 0, d, err) != 0
+        || agent_read_section(a, tb, sizeof tb, d, err) != 0)
         return tm_err_prefix(err, "deflate probe");
-    r = read_until(a, ">", 1, d, err);
+    r = agent_read_until(a, ">", 1, d, err);
     if (r != 0)
         return r < 0 ? -1 : tm_err_set(err, "deflate probe: no raw REPL prompt after the reply");
-    return tb == 0;
+    return tb[0] == '\0';
 }
 
 /* The program to send: the compressed loader when the firmware can inflate it,
@@ -294,7 +298,7 @@ static int choose_program(struct agent *a, const unsigned char *code, size_t len
                           struct tm_err *err)
 {
     *packed = NULL;
-    int r = probe_deflate(a, deadline, err);
+    int r = agent_probe_deflate(a, deadline, err);
     if (r < 0)
         return -1;
     if (r == 0) {
@@ -317,8 +321,8 @@ static void note_upload(struct agent *a, int packed, size_t agent_len)
     if (packed)
         a->mode = strcmp(a->mode, "raw") == 0 ? "raw+deflate" : "raw-paste+deflate";
     char note[160];
-    int n = snprintf(note, sizeof note, "uploaded %zu bytes by %s (agent %zu bytes)",
-                     a->upload_bytes, a->mode, agent_len);
+    int n = snprintf(note, sizeof note, "uploaded %zu bytes by %s (agent %zu bytes): run "
+                     "from RAM", a->upload_bytes, a->mode, agent_len);
     agent_note(a, "! ", note, n > 0 && (size_t)n < sizeof note ? (size_t)n : strlen(note));
 }
 
@@ -392,6 +396,16 @@ static int load_script(struct agent *a, unsigned char **code, size_t *len, struc
     return read_script(a->opts.script, code, len, err);
 }
 
+static void count_start(struct agent *a)
+{
+    if (strcmp(a->start, "stored") == 0)
+        a->starts.stored++;
+    else if (strcmp(a->start, "written") == 0)
+        a->starts.written++;
+    else if (strcmp(a->start, "uploaded") == 0)
+        a->starts.uploaded++;
+}
+
 /* exec-agent: the program is the agent and its hello is its first line (a
  * MicroPython unix port before 1.26 has no raw REPL). A program that already
  * said hello is restarted for a fresh one: that is what a bootstrap means here. */
@@ -407,6 +421,7 @@ static int bootstrap_direct(struct agent *a, tm_ms deadline, struct tm_err *err)
     }
     a->fresh = 0;
     a->mode = "direct";
+    a->start = "direct";
     a->upload_bytes = 0;
     if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0
         || agent_lock_claim(a, deadline, err) != 0)
@@ -442,15 +457,26 @@ int agent_bootstrap(struct agent *a, tm_ms deadline, struct tm_err *err)
         goto out;
     if (a->soft_reset && soft_reset(a, deadline, err) != 0)
         goto out;
-    if (choose_program(a, code, len, &packed, &plen, deadline, err) != 0)
+    a->upload_bytes = 0;
+    if (a->opts.agent_upload == AGENT_UPLOAD_ALWAYS && a->store_off[0] == '\0')
+        snprintf(a->store_off, sizeof a->store_off, "--agent-upload always");
+    int started = a->store_off[0] == '\0' ? agent_store_start(a, code, len, deadline, err) : 0;
+    if (started < 0)
         goto out;
-    a->upload_bytes = packed != NULL ? plen : len;
-    if (upload(a, packed != NULL ? packed : code, a->upload_bytes, deadline, err) != 0)
-        goto out;
-    note_upload(a, packed != NULL, len);
+    if (!started) {   /* the whole agent, run from RAM (a board that cannot keep it) */
+        if (choose_program(a, code, len, &packed, &plen, deadline, err) != 0)
+            goto out;
+        size_t n = packed != NULL ? plen : len;
+        if (agent_send_program(a, packed != NULL ? packed : code, n, deadline, err) != 0)
+            goto out;
+        a->upload_bytes += n;
+        a->start = "uploaded";
+        note_upload(a, packed != NULL, len);
+    }
     if (wait_hello(a, min_deadline(deadline, tm_deadline_in(HELLO_MS)), err) != 0
         || agent_lock_claim(a, deadline, err) != 0)
         goto out;
+    count_start(a);
     a->bootstraps++;
     a->lost = 0;
     a->lost_reset = 0;

@@ -38,6 +38,7 @@ struct agent *agent_open(const char *link_spec, const struct agent_opts *opts,
     a->puts = json_object();
     a->next_id = 1;
     a->mode = "none";
+    a->start = "none";
     a->fresh = 1;
     a->link = open_link(a, err);
     if (a->link == NULL || a->puts == NULL) {
@@ -95,6 +96,21 @@ size_t agent_upload_bytes(const struct agent *a)
 int agent_bootstrap_count(const struct agent *a)
 {
     return a->bootstraps;
+}
+
+const char *agent_start(const struct agent *a)
+{
+    return a->start;
+}
+
+const char *agent_store_note(const struct agent *a)
+{
+    return a->store_off[0] != '\0' ? a->store_off : NULL;
+}
+
+void agent_start_counts(const struct agent *a, struct agent_starts *out)
+{
+    *out = a->starts;
 }
 
 int agent_proto(const struct agent *a)

@@ -4,10 +4,12 @@
  * the loader is about half the plain file (issue 4: "well under a second"). */
 #include "agent_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
+#include "tm_agentfile.h"
 #include "tm_fs.h"
 
 /* 2^12 = 4 KB: the window the device allocates to inflate (DeflateIO reads it
@@ -49,23 +51,29 @@ static int deflate_all(const unsigned char *in, size_t len, unsigned char **out,
     return 0;
 }
 
+int agent_pack_b64(const unsigned char *code, size_t len, char **b64, struct tm_err *err)
+{
+    if (len > 0x7fffffffu)
+        return tm_err_set(err, "agent script too large to pack (%zu bytes)", len);
+    unsigned char *z = NULL;
+    size_t zlen = 0;
+    if (deflate_all(code, len, &z, &zlen, err) != 0)
+        return -1;
+    *b64 = tm_b64_encode(z, zlen);
+    free(z);
+    return *b64 != NULL ? 0 : tm_err_set(err, "out of memory");
+}
+
 int agent_pack_loader(const unsigned char *code, size_t len, unsigned char **out,
                       size_t *outlen, struct tm_err *err)
 {
     const unsigned char *nl = memchr(code, '\n', len);
     if (nl == NULL)
         return tm_err_set(err, "agent script has no header line");
-    if (len > 0x7fffffffu)
-        return tm_err_set(err, "agent script too large to pack (%zu bytes)", len);
     size_t hlen = (size_t)(nl - code) + 1;   /* the header line, verbatim */
-    unsigned char *z = NULL;
-    size_t zlen = 0;
-    if (deflate_all(code, len, &z, &zlen, err) != 0)
+    char *b64 = NULL;
+    if (agent_pack_b64(code, len, &b64, err) != 0)
         return -1;
-    char *b64 = tm_b64_encode(z, zlen);
-    free(z);
-    if (b64 == NULL)
-        return tm_err_set(err, "out of memory");
     size_t blen = strlen(b64);
     size_t n = hlen + strlen(LOADER_HEAD) + blen + strlen(LOADER_TAIL);
     unsigned char *p = malloc(n);
@@ -85,4 +93,26 @@ int agent_pack_loader(const unsigned char *code, size_t len, unsigned char **out
     *out = p;
     *outlen = n;
     return 0;
+}
+
+/* The stored agent's writer (common/tm_agentfile.h) with the agent inflated on
+ * the device from the same payload as the loader's. */
+int agent_pack_writer(const unsigned char *code, size_t len, char **prog, struct tm_err *err)
+{
+    static const char HEAD[] = "__import__('deflate').DeflateIO(__import__('io').BytesIO("
+                               "__import__('binascii').a2b_base64(b'";
+    static const char TAIL[] = "')),__import__('deflate').ZLIB).read()";
+    char *b64 = NULL;
+    if (agent_pack_b64(code, len, &b64, err) != 0)
+        return -1;
+    size_t n = strlen(HEAD) + strlen(b64) + strlen(TAIL) + 1;
+    char *expr = malloc(n);
+    *prog = NULL;
+    if (expr != NULL) {
+        snprintf(expr, n, "%s%s%s", HEAD, b64, TAIL);
+        *prog = tm_af_writer_expr(expr);
+    }
+    free(expr);
+    free(b64);
+    return *prog != NULL ? 0 : tm_err_set(err, "out of memory");
 }

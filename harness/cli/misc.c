@@ -108,8 +108,10 @@ int cli_info(int argc, char **argv)
         return rc;
     json_dumpf(agent_hello(a), stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
     printf("\n");
-    tm_say("tlsmatrix info: %s: agent uploaded by %s (%zu bytes)", device,
-            agent_upload_mode(a), agent_upload_bytes(a));
+    const char *why = agent_store_note(a);
+    tm_say("tlsmatrix info: %s: agent %s, %zu bytes sent by %s%s%s", device, agent_start(a),
+           agent_upload_bytes(a), agent_upload_mode(a), why ? "; not kept on the board: " : "",
+           why ? why : "");
     agent_close(a);
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "agent/agent.h"
 #include "case/case.h"
 #include "lab/lab.h"
 #include "runner/runner.h"
@@ -14,7 +15,7 @@ enum {
     O_DEVICE = 256, O_SCENARIOS, O_FILTER, O_PROFILE, O_BASELINE, O_REPORT, O_FIXTURES, O_JOBS,
     O_SHARD, O_REPEAT, O_UNTIL_FAIL, O_SEED, O_MIN, O_RETRIES, O_CASE_TIMEOUT, O_PEER_HOST,
     O_AGENT, O_STAGES, O_QUIET, O_ALLOW_SKIPS, O_KEEP_SECRETS, O_TAG, O_EXCLUDE_TAG, O_LAB,
-    O_PLACE, O_DEVICE_PROTO, O_VERBOSE_DEVICE, O_STEAL, O_LEASE,
+    O_PLACE, O_DEVICE_PROTO, O_VERBOSE_DEVICE, O_STEAL, O_LEASE, O_AGENT_UPLOAD, O_VERBOSE,
     /* repro */
     O_CASE, O_CASES, O_COUNT, O_ROLE, O_LAYER, O_VERIFY, O_CA, O_CHAIN, O_HOSTNAME, O_NOHOST,
     O_CLOCK, O_SEND, O_BACKEND, O_PROTO, O_PCERT, O_PKEY, O_PCA, O_PVERIFY, O_PSNI, O_PARG,
@@ -37,6 +38,7 @@ static const struct option run_opts[] = {
     { "device-proto", required_argument, 0, O_DEVICE_PROTO },
     { "verbose-device", no_argument, 0, O_VERBOSE_DEVICE },
     { "steal", no_argument, 0, O_STEAL },             { "lease", required_argument, 0, O_LEASE },
+    { "agent-upload", required_argument, 0, O_AGENT_UPLOAD }, { "verbose", no_argument, 0, O_VERBOSE },
     { "tag", required_argument, 0, O_TAG },           { "exclude-tag", required_argument, 0, O_EXCLUDE_TAG },
     { "devices", required_argument, 0, O_LAB },       { "place", required_argument, 0, O_PLACE },
     { "case", required_argument, 0, O_CASE },         { "cases", required_argument, 0, O_CASES },
@@ -268,6 +270,14 @@ static int common_opt(struct cli_state *s, int c, const char *arg, int repro)
         o->device_proto = (int)v;
         return 0;
     case O_STEAL: o->steal = 1; return 0;
+    case O_VERBOSE: o->verbose = 1; return 0;
+    case O_AGENT_UPLOAD: {
+        static const char *const ways[] = { "auto", "always", NULL };
+        if (one_of(s->cmd, "--agent-upload", arg, ways))
+            return 2;
+        o->agent_upload = strcmp(arg, "always") == 0 ? AGENT_UPLOAD_ALWAYS : AGENT_UPLOAD_AUTO;
+        return 0;
+    }
     case O_LEASE:
         if (cli_parse_int(s->cmd, "--lease", arg, 1, 86400, &v)) return 2;
         o->lease_ms = v * 1000;

@@ -278,7 +278,8 @@ static int bootstrap_device(struct worker *w, struct tm_err *err)
     struct agent_opts ao = { w->ctx->o->agent_script, 0, 0, w->stderr_path,
                              w->ctx->o->keep_secrets, reset_command(w->ctx->o, w->spec),
                              w->ctx->o->device_proto, w->ctx->o->verbose_device,
-                             w->ctx->o->steal, w->ctx->o->lease_ms };
+                             w->ctx->o->steal, w->ctx->o->lease_ms,
+                             w->ctx->o->agent_upload };
     /* A busy port is an infrastructure cause worth a few patient retries (another
      * tool may be finishing with it); any other open error is final. */
     for (int i = 0; i < 1 + PORT_BUSY_RETRIES; i++) {
@@ -312,6 +313,9 @@ static void set_device_hello(struct worker *w, const char *error)
         json_object_set_new(w->device_entry, "upload_bytes",
                             json_integer((json_int_t)agent_upload_bytes(w->agent)));
         json_object_set_new(w->device_entry, "agent_proto", json_integer(agent_proto(w->agent)));
+        const char *why = agent_store_note(w->agent);
+        json_object_set_new(w->device_entry, "agent_start", json_string(agent_start(w->agent)));
+        json_object_set_new(w->device_entry, "agent_store", why ? json_string(why) : json_null());
     }
     if (error != NULL)
         json_object_set_new(w->device_entry, "error", json_string(error));
@@ -377,6 +381,26 @@ static void check_writes(struct worker *w)
 
 /* The run header keeps each re-enumeration of the device's USB port (a reset
  * that brought the board back under another device node). */
+/* How the device's bootstraps started the agent (docs/contracts.md §6): stored
+ * ones sent only the loader. */
+static void record_starts(struct worker *w)
+{
+    if (w->agent == NULL)
+        return;
+    struct agent_starts n;
+    agent_start_counts(w->agent, &n);
+    const char *why = agent_store_note(w->agent);
+    pthread_mutex_lock(&w->ctx->mu);
+    json_object_set_new(w->device_entry, "agent_starts", json_pack("{s:i, s:i, s:i}", "stored",
+                        n.stored, "written", n.written, "uploaded", n.uploaded));
+    json_object_set_new(w->device_entry, "agent_store", why ? json_string(why) : json_null());
+    pthread_mutex_unlock(&w->ctx->mu);
+    if (w->ctx->o->verbose)
+        tm_say("tlsmatrix: device %s: the agent started %d times: %d from its stored file, %d "
+               "written first, %d sent whole%s%s%s", w->spec, n.stored + n.written + n.uploaded,
+               n.stored, n.written, n.uploaded, why ? " (" : "", why ? why : "", why ? ")" : "");
+}
+
 static void record_moves(struct worker *w)
 {
     const struct link_move *m;
@@ -401,6 +425,7 @@ static void *worker_exit(struct worker *w, int lost)
     peer_pool_free(w->peers);
     w->peers = NULL;
     record_moves(w);
+    record_starts(w);
     json_decref(w->fx_manifest);
     w->fx_manifest = NULL;
     agent_close(w->agent);
@@ -448,6 +473,11 @@ static void *worker_main(void *arg)
         return worker_exit(w, 1);
     }
     set_device_hello(w, NULL);
+    if (c->o->verbose)
+        tm_say("tlsmatrix: device %s: agent %s, %zu bytes sent by %s%s%s", w->spec,
+               agent_start(w->agent), agent_upload_bytes(w->agent), agent_upload_mode(w->agent),
+               agent_store_note(w->agent) ? "; not kept on the board: " : "",
+               agent_store_note(w->agent) ? agent_store_note(w->agent) : "");
     own_clock(w);
     /* Not fatal: without them the clock rule skips the cases that would not hold. */
     if (worker_day_fixtures(w, &err) != 0)

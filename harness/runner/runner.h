@@ -74,6 +74,9 @@ struct runner_opts {
     int verbose_device;             /* agent proto 2: full replies on success too */
     int steal;                      /* take boards other live sessions hold (agent_opts.steal) */
     long lease_ms;                  /* the boards' lease without a request; 0 = 120 s */
+    int agent_upload;               /* AGENT_UPLOAD_AUTO (the agent kept on the board) or
+                                       _ALWAYS (sent whole at every bootstrap) */
+    int verbose;                    /* say how each bootstrap started the agent */
     int start_failure_is_setup;     /* repro: a peer or proxy that cannot start (or a user file
                                        that does not convert) ends the run with RUNNER_SETUP */
     /* repro: called once the report directory is claimed, before any case runs,

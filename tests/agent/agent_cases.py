@@ -405,7 +405,9 @@ def lock(**kw):
 
 
 def fresh():
-    # a soft reset: RAM gone, the flash kept
+    # a soft reset: RAM gone (the holder the agent keeps in __main__'s globals
+    # with it), the flash kept
+    __import__('__main__').__dict__.pop('TMLK', None)
     B = {'TM_NO_MAIN': True, '__name__': 'agent'}
     exec(SRC, B)
     return B

@@ -50,7 +50,7 @@ static struct agent *boot_proto(const char *spec, int classic, json_t *transcrip
 {
     struct tm_err err = { 0 };
     struct agent_opts o = { .script = script, .force_classic_raw = classic, .max_bootstraps = 2,
-                            .proto_max = proto_max };
+                            .proto_max = proto_max, .agent_upload = AGENT_UPLOAD_ALWAYS };
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     agent_set_transcript(a, transcript);
@@ -333,7 +333,8 @@ START_TEST(micropython_repl_bootstrap)
     struct tm_err err = { 0 };
     char spec[600];
     snprintf(spec, sizeof spec, "exec:node %s", MPY_REPL);
-    struct agent_opts o = { .script = REAL_AGENT, .max_bootstraps = 2 };
+    struct agent_opts o = { .script = REAL_AGENT, .max_bootstraps = 2,
+                            .agent_upload = AGENT_UPLOAD_ALWAYS };   /* the whole agent's ways */
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     ck_assert_msg(agent_bootstrap(a, tm_deadline_in(30000), &err) == 0, "%s", err.msg);
