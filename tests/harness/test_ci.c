@@ -271,12 +271,12 @@ START_TEST(report_dir_never_clobbered)
     ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
     ck_assert_int_eq(ftruncate(fd, 0), 0);
     ck_assert_int_eq(pwrite(fd, "pid 4242 on ci-host, since 2026-01-01T00:00:00Z\n", 48, 0), 48);
-    tm_ms t0 = tm_now_ms();
+    /* The lock stays held until the run ends: a run that waited for it would meet
+     * the 30 s hang guard instead of the refusal. */
     rc = tlsmatrix(30, "run", "--scenarios", scen, "--report", report, NULL);
     o = output();
     ck_assert_msg(rc == 2 && strstr(o, "in use by another run: pid 4242 on ci-host, since "
                                        "2026-01-01T00:00:00Z"), "exit %d\n%.2000s", rc, o);
-    ck_assert_int_lt(tm_now_ms() - t0, 10000);
     free(o);
     close(fd);
     ck_assert(exists(report, "run.json") && exists(report, "cases"));
@@ -526,23 +526,46 @@ static pid_t find_peer(pid_t harness, const char *mark)
     return -1;
 }
 
-/* --case-timeout bounds the whole case, the peer's shutdown included (at most
- * 1 s more): a peer that never answers ends with the case deadline. */
+/* --case-timeout bounds the whole case, the peer's shutdown included: a peer that
+ * never answers and never gives up by itself (its stall and its own --timeout last
+ * ten minutes) is stopped by the harness at the case deadline. Only that bound can
+ * end the case, so the outcome does not depend on speed: the device times out at
+ * its own deadline (the case's minus 3 s), the harness kills the peer and says so,
+ * the case is judged once. The 60 s limit on the run is only a hang guard. */
 START_TEST(case_timeout_bounds_the_peer)
 {
     char file[400], run_path[400];
-    put_scenario(tmpdir, "ci-peer-silent", "openssl", "tls", "stall:20000");
-    snprintf(file, sizeof file, "%s/ci-peer-silent.yaml", tmpdir);
-    tlsmatrix(60, "run", "--scenarios", file, "--report", report, "--case-timeout", "3000",
-              "--retries", "0", NULL);
+    put(tmpdir, "ci-peer-hung.yaml",
+        "name: ci-peer-hung\n"
+        "doc: the peer accepts and then hangs for ten minutes; only the case deadline ends it\n"
+        "tags: [client]\n"
+        "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
+        "         server_hostname: test.local}\n"
+        "peer: {cert: [\"{kt}-server.der\"], key: \"{kt}-server.key.der\",\n"
+        "       misbehave: \"stall:600000\", args: [--timeout, \"600000\"]}\n"
+        "axes: {backend: [openssl], keytype: [p256], proto: [tls]}\n"
+        "expect: {device: timeout, peer: timeout}\n");
+    snprintf(file, sizeof file, "%s/ci-peer-hung.yaml", tmpdir);
+    int rc = tlsmatrix(60, "run", "--scenarios", file, "--report", report, "--case-timeout",
+                       "5000", "--retries", "1", NULL);
     snprintf(run_path, sizeof run_path, "%s/run.json", report);
     json_t *run = json_load_file(run_path, 0, NULL);
     char *o = output();
-    ck_assert_msg(run != NULL, "%.3000s", o);
+    ck_assert_msg(rc == 0 && run != NULL, "exit %d\n%.3000s", rc, o);
     const json_t *c = json_array_get(json_object_get(run, "cases"), 0);
-    json_int_t total = json_integer_value(json_object_get(json_object_get(c, "timings_ms"), "total"));
-    ck_assert_msg(total >= 3000 && total < 4000, "case took %lld ms at --case-timeout 3000\n%.3000s",
-                  (long long)total, o);
+    ck_assert_msg(strcmp(json_string_value(json_object_get(c, "verdict")), "pass") == 0,
+                  "%s\n%.3000s", json_string_value(json_object_get(c, "reason")), o);
+    const json_t *actual = json_object_get(c, "actual");
+    ck_assert_str_eq(json_string_value(json_object_get(actual, "device")), "timeout");
+    ck_assert_str_eq(json_string_value(json_object_get(actual, "peer")), "timeout");
+    /* The peer's result is the harness's note, not tlspeer's own line. */
+    const char *note = json_string_value(json_object_get(json_object_get(c, "peer_result"),
+                                                         "harness_note"));
+    ck_assert_msg(note != NULL && strstr(note, "tlspeer reported nothing before the deadline; "
+                                               "killed") != NULL, "peer note: %s",
+                  note ? note : "(none: tlspeer answered by itself)");
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "attempts")), 1);
+    ck_assert(json_is_false(json_object_get(c, "flaky")));
     free(o);
     json_decref(run);
 }
@@ -551,9 +574,10 @@ END_TEST
 /* A peer that stops answering (SIGSTOP) is the harness's error, within the case
  * deadline, and retried like any infrastructure error, never a device verdict.
  * Placed by events, not by speed: the peer never answers on its own (its stall
- * outlasts the case), so the device's timeout is the expected result of every
- * attempt that the test leaves alone, and the test has the whole first attempt
- * to stop its peer; the retry passes however slow the machine is. */
+ * and its own --timeout outlast the case), so the device's timeout is the
+ * expected result of every attempt that the test leaves alone, and the test has
+ * the whole first attempt to stop its peer; the retry passes however slow the
+ * machine is. The run's 60 s limit is only a hang guard. */
 START_TEST(stopped_peer_is_an_infrastructure_error)
 {
     char file[400], run_path[400];
@@ -563,7 +587,8 @@ START_TEST(stopped_peer_is_an_infrastructure_error)
         "tags: [client]\n"
         "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
         "         server_hostname: test.local}\n"
-        "peer: {cert: [\"{kt}-server.der\"], key: \"{kt}-server.key.der\", misbehave: \"stall:600000\"}\n"
+        "peer: {cert: [\"{kt}-server.der\"], key: \"{kt}-server.key.der\",\n"
+        "       misbehave: \"stall:600000\", args: [--timeout, \"600000\"]}\n"
         "axes: {backend: [openssl], keytype: [p256], proto: [tls]}\n"
         "expect: {device: timeout, peer: \"*\"}\n");
     snprintf(file, sizeof file, "%s/ci-peer-mute.yaml", tmpdir);
@@ -588,8 +613,6 @@ START_TEST(stopped_peer_is_an_infrastructure_error)
     ck_assert_msg(strstr(json_string_value(json_object_get(first, "reason")),
                          "peer stopped answering") != NULL, "%s",
                   json_string_value(json_object_get(first, "reason")));
-    json_int_t total = json_integer_value(json_object_get(json_object_get(first, "timings_ms"), "total"));
-    ck_assert_msg(total < 6000, "the stopped peer's case took %lld ms", (long long)total);
     ck_assert_str_eq(json_string_value(json_object_get(kept, "verdict")), "pass");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(kept, "actual"), "device")),
                      "timeout");
