@@ -1138,11 +1138,12 @@ END_TEST
 
 START_TEST(interrupt_and_heap)
 {
-    /* a server waiting for a client is interrupted within the 50 ms poll slice */
+    /* a server waiting for a client that never comes, for ten minutes, is ended by
+     * the interrupt (polled in 50 ms slices): KeyboardInterrupt, which nothing else
+     * gives; the tcase timeout is the hang guard */
     g_interrupt_at = tm_deadline_in(200);
-    tm_ms t0 = tm_now_ms();
-    json_t *r = run("{\"id\":16,\"op\":\"tls_server\",\"port\":0" SRV_CHAIN "}");
-    ck_assert_int_lt(tm_now_ms() - t0, 1000);
+    json_t *r = run("{\"id\":16,\"op\":\"tls_server\",\"port\":0,\"deadline_ms\":600000"
+                    SRV_CHAIN "}");
     assert_exc(r, "socket", "KeyboardInterrupt", NOCODE, NULL, "");
     json_decref(r);
     g_interrupt_at = 0;
@@ -1155,13 +1156,12 @@ START_TEST(interrupt_and_heap)
     json_decref(r);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    /* the deadline bounds a silent peer even without a socket timeout */
+    /* the deadline bounds a silent peer even without a socket timeout: "timeout" is
+     * the deadline's outcome (the peer, silent for 10 s, would end with an EOF) */
     g_heap = 200000;
     pid = raw_peer(&port, 2);
-    t0 = tm_now_ms();
     r = run("{\"id\":16,\"op\":\"tls_client\",\"host\":\"127.0.0.1\",\"port\":%d,\"deadline_ms\":400"
             CA_ROOT HOST "}", port);
-    ck_assert_int_lt(tm_now_ms() - t0, 2000);
     ck_assert_str_eq(jstr(r, "outcome"), "timeout");
     json_decref(r);
     kill(pid, SIGKILL);
