@@ -54,9 +54,7 @@ static struct agent *boot_proto(const char *spec, int classic, json_t *transcrip
     struct agent *a = agent_open(spec, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     agent_set_transcript(a, transcript);
-    tm_ms t0 = tm_now_ms();
-    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(20000), &err) == 0, "%s", err.msg);
-    ck_assert_int_lt(tm_now_ms() - t0, 10000);
+    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(HANG_MS), &err) == 0, "%s", err.msg);
     const json_t *h = agent_hello(a);
     ck_assert_ptr_nonnull(h);
     ck_assert_int_eq(json_integer_value(json_object_get(h, "proto")), 1);
@@ -122,7 +120,7 @@ START_TEST(vcam_classic_raw_fallback)
     ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(HANG_MS), &reply, &err), 0);
     json_decref(reply);
     /* A second bootstrap on the running agent: Ctrl-C, raw REPL, upload again. */
-    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(20000), &err) == 0, "%s", err.msg);
+    ck_assert_msg(agent_bootstrap(a, tm_deadline_in(HANG_MS), &err) == 0, "%s", err.msg);
     ck_assert_int_eq(agent_bootstrap_count(a), 2);
     agent_close(a);
 }
@@ -182,7 +180,7 @@ START_TEST(vcam_reboot_is_lost_then_recovered)
     json_t *reply = NULL;
     ck_assert_msg(agent_call(a, "info", NULL, tm_deadline_in(HANG_MS), &reply, &err) == 0, "%s", err.msg);
     json_decref(reply);
-    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), -1);
+    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(HANG_MS), &reply, &err), -1);
     ck_assert_int_eq(agent_is_lost(a), 1);
     ck_assert_msg(strstr(err.msg, "soft reboot") != NULL, "%s", err.msg);
     ck_assert_msg(agent_recover(a, tm_deadline_in(30000), 0, &err) == 0, "%s", err.msg);
@@ -203,9 +201,9 @@ START_TEST(vcam_stall_deadline_then_recovered)
     struct agent *a = boot_proto("virtual:--fault stall@request=1", 0, tr, 1);
     struct tm_err err = { 0 };
     json_t *reply = NULL;
-    tm_ms t0 = tm_now_ms();
-    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(1000), &reply, &err), 1);
-    ck_assert_int_ge(tm_now_ms() - t0, 1000);
+    tm_ms dl = tm_deadline_in(1000);
+    ck_assert_int_eq(agent_call(a, "info", NULL, dl, &reply, &err), 1);
+    ck_assert_msg(tm_expired(dl), "the call gave up before its deadline: %s", err.msg);
     ck_assert_int_eq(count_lines(tr, "! bootstrap"), 1);
     ck_assert_msg(agent_recover(a, tm_deadline_in(40000), 1, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(count_lines(tr, "! bootstrap"), 2);   /* silent: straight to the restart */
@@ -224,7 +222,7 @@ START_TEST(vcam_drop_is_closed_link)
     struct agent *a = boot_proto("virtual:--fault drop@request=1", 0, NULL, 1);
     struct tm_err err = { 0 };
     json_t *reply = NULL;
-    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(5000), &reply, &err), -1);
+    ck_assert_int_eq(agent_call(a, "info", NULL, tm_deadline_in(HANG_MS), &reply, &err), -1);
     ck_assert_msg(strstr(err.msg, "closed") != NULL, "%s", err.msg);
     ck_assert_int_eq(agent_is_lost(a), 1);
     ck_assert_msg(agent_recover(a, tm_deadline_in(30000), 0, &err) == 0, "%s", err.msg);
@@ -261,23 +259,25 @@ START_TEST(bad_script_is_setup_error)
     struct agent_opts o = { .script = bad, .max_bootstraps = 2 };
     struct agent *a = agent_open("virtual", &o, &err);
     ck_assert_ptr_nonnull(a);
-    ck_assert_int_eq(agent_bootstrap(a, tm_deadline_in(5000), &err), -1);
+    ck_assert_int_eq(agent_bootstrap(a, tm_deadline_in(HANG_MS), &err), -1);
     ck_assert_msg(strstr(err.msg, "first line") != NULL, "%s", err.msg);
     ck_assert_int_eq(agent_is_lost(a), 0);
     agent_close(a);
 }
 END_TEST
 
-/* A device that never answers: bootstrap fails within its deadline. */
+/* A device that never answers (nor exits: an hour's sleep): the bootstrap gives up
+ * at its deadline, names the missing raw REPL, and the device is lost. Only the
+ * deadline can end it; the test's bound is a hang guard far above it. */
 START_TEST(silent_device_bootstrap_deadline)
 {
     struct tm_err err = { 0 };
     struct agent_opts o = { .script = script, .max_bootstraps = 1 };
-    struct agent *a = agent_open("exec:sleep 60", &o, &err);
+    struct agent *a = agent_open("exec:sleep 3600", &o, &err);
     ck_assert_ptr_nonnull(a);
     tm_ms t0 = tm_now_ms();
     ck_assert_int_eq(agent_bootstrap(a, tm_deadline_in(4000), &err), -1);
-    ck_assert_int_lt(tm_now_ms() - t0, 6000);
+    ck_assert_msg(tm_now_ms() - t0 < HANG_MS, "the bootstrap ignored its 4 s deadline (hang)");
     ck_assert_msg(strstr(err.msg, "raw REPL") != NULL, "%s", err.msg);
     ck_assert_int_eq(agent_is_lost(a), 1);
     agent_close(a);
