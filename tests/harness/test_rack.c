@@ -42,15 +42,14 @@ static void teardown(void)
         fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
-/* Run argv (stdout and stderr into out_path) until it exits or limit_s passes. */
-static int run(char *const argv[], int limit_s, int64_t *took)
+/* Run argv (stdout and stderr into out_path) until it exits; limit_s is a hang guard. */
+static int run(char *const argv[], int limit_s)
 {
     struct tm_err err = { 0 };
     unlink(out_path);
-    tm_ms t0 = tm_now_ms();
     int rc = tm_proc_run(argv, out_path, tm_deadline_in(limit_s * 1000), &err);
-    if (took)
-        *took = tm_now_ms() - t0;
+    ck_assert_msg(err.code != TM_E_TIMEOUT, "%s %s did not finish within %d s (hang)", argv[0],
+                  argv[1], limit_s);
     ck_assert_msg(rc >= 0, "%s", err.msg);
     return rc;
 }
@@ -67,24 +66,23 @@ static char *output(void)
 START_TEST(busy_main_gets_the_hello)
 {
     char *argv[] = { TLSMATRIX, "info", "--device", "virtual:--busy-main 5:2", NULL };
-    int rc = run(argv, 60, NULL);
+    int rc = run(argv, 60);
     char *o = output();
     ck_assert_msg(rc == 0 && strstr(o, "\"tlsmatrix-agent\"") != NULL, "exit %d\n%s", rc, o);
     free(o);
 }
 END_TEST
 
-/* One that swallows every Ctrl-C: exit 3 (device lost), the cause named, well
- * within the bootstrap's 30 s deadline. */
+/* One that swallows every Ctrl-C: exit 3 (device lost), the cause named. The
+ * bootstrap gives up after its sixth interrupt (a count, not its 30 s deadline,
+ * which would say "no raw REPL banner"). */
 START_TEST(busy_main_that_never_yields_is_named)
 {
     char *argv[] = { TLSMATRIX, "info", "--device", "virtual:--busy-main 5:1000", NULL };
-    int64_t took;
-    int rc = run(argv, 60, &took);
+    int rc = run(argv, 60);
     char *o = output();
     ck_assert_msg(rc == 3 && strstr(o, "kept printing and ignored 6 interrupts") != NULL,
                   "exit %d\n%s", rc, o);
-    ck_assert_int_lt(took, 30000);
     free(o);
 }
 END_TEST
@@ -102,7 +100,7 @@ START_TEST(bad_rack_specs_are_usage_errors)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *argv[] = { TLSMATRIX, "run", "--device", (char *)bad[i][0], "--report", report,
                          "--filter", FILTER, NULL };
-        int rc = run(argv, 60, NULL);
+        int rc = run(argv, 60);
         char *o = output();
         ck_assert_msg(rc == 2 && strstr(o, bad[i][1]) != NULL, "%s: exit %d\n%s", bad[i][0], rc, o);
         free(o);
@@ -209,7 +207,7 @@ START_TEST(board_moves_to_a_new_port_mid_run)
     snprintf(dev, sizeof dev, "serial:%s,by-id=%s", tty, byid);
     char *argv[] = { TLSMATRIX, "run", "--device", dev, "--scenarios", TM_SOURCE_DIR "/scenarios",
                      "--filter", FILTER, "--report", report, "--retries", "1", NULL };
-    int rc = run(argv, 150, NULL);
+    int rc = run(argv, 150);
     tm_proc_stop(&board, 1000);
     assert_moved(tty, rc, "recovery: reopen: the agent is back");
 }
@@ -218,7 +216,9 @@ END_TEST
 /* The board stalls for good after the second handshake (answers nothing, stays
  * on the bus): no soft reset or interrupt gets it back, the port has no DTR/RTS,
  * and the lab file's reset command (here: usbsim's power switch) is the rung that
- * works; the board re-enumerates and the case is retried. */
+ * works; the board re-enumerates and the case is retried. Only the case deadline
+ * ends the stalled attempt; it is the default one (20 s), as in any run, so the
+ * retried case has the time a real case has, however loaded the machine. */
 START_TEST(reset_command_power_cycles_a_stalled_board)
 {
     struct tm_proc board;
@@ -231,8 +231,8 @@ START_TEST(reset_command_power_cycles_a_stalled_board)
     ck_assert_int_eq(tm_write_file(lab, text, (size_t)n, 0644, NULL), 0);
     char *argv[] = { TLSMATRIX, "run", "--devices", lab, "--place", "rack-cam", "--scenarios",
                      TM_SOURCE_DIR "/scenarios", "--filter", FILTER, "--report", report,
-                     "--retries", "1", "--case-timeout", "3000", NULL };
-    int rc = run(argv, 150, NULL);
+                     "--retries", "1", NULL };
+    int rc = run(argv, 150);
     tm_proc_stop(&board, 1000);
     assert_moved(tty, rc, "recovery: reset command ran");
 }
