@@ -136,7 +136,7 @@ void tp_peer_start(struct tp_proc *p, const char *const args[], int port)
         return;
     char *line = NULL;
     struct tm_err err;
-    int rc = tm_lines_read(&p->lines, tm_deadline_in(5000), &line, &err);
+    int rc = tm_lines_read(&p->lines, tm_deadline_in(TP_WAIT_MS), &line, &err);   /* a hang guard */
     if (rc != 1)
         print_stderr(p);
     ck_assert_msg(rc == 1, "no ready line from the server");
