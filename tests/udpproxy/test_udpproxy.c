@@ -15,6 +15,9 @@
 #include "tm_proc.h"
 
 #define PROXY TM_BIN_DIR "/udpproxy"
+/* The bound of a wait for what must happen (a bound port, a log line, a
+ * datagram): reached only by a hang, never by a slow machine. */
+#define HANG_MS 30000
 
 struct proxy_run {
     struct tm_proc proc;
@@ -65,6 +68,29 @@ static void proxy_stop(struct proxy_run *r)
     tm_lines_free(&r->lines);
 }
 
+/* 1 when file (/proc/net/udp or udp6) lists a socket on port. */
+static int lists_port(const char *file, int port)
+{
+    char want[16];
+    snprintf(want, sizeof want, ":%04X ", port);   /* ADDR:PORT, in hex */
+    unsigned char *text = NULL;
+    size_t len = 0;
+    int found = tm_read_file(file, &text, &len, NULL) == 0 && strstr((char *)text, want) != NULL;
+    free(text);
+    return found;
+}
+
+/* Wait until a UDP socket is bound to port (IPv4 or IPv6), so a server is ready
+ * by its state, not by a guess at how long it takes to start. */
+static void wait_udp_bound(int port)
+{
+    tm_ms deadline = tm_deadline_in(HANG_MS);
+    while (!lists_port("/proc/net/udp", port) && !lists_port("/proc/net/udp6", port)) {
+        ck_assert_msg(!tm_expired(deadline), "nothing bound UDP port %d (hang)", port);
+        tm_sleep_ms(10);
+    }
+}
+
 /* A DTLS 1.2 record header + body: content type ct, epoch 0, handshake type hs. */
 static size_t make_record(unsigned char *buf, int ct, int hs, size_t body)
 {
@@ -79,8 +105,27 @@ static size_t make_record(unsigned char *buf, int ct, int hs, size_t body)
     return 13 + body;
 }
 
+/* Lines of the proxy's log, and how many of them end in " pass". */
+static int log_lines(const char *log, int *passed)
+{
+    unsigned char *text = NULL;
+    size_t tl = 0;
+    int lines = 0;
+    *passed = 0;
+    if (tm_read_file(log, &text, &tl, NULL) != 0)
+        return 0;
+    for (const char *l = (char *)text, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+        lines++;
+        *passed += nl - l >= 5 && memcmp(nl - 5, " pass", 5) == 0;
+    }
+    free(text);
+    return lines;
+}
+
 /* Send n datagrams through the proxy, one at a time, waiting for each to show in
- * the log so the proxy sees them in order. Returns how many reached the server. */
+ * the log so the proxy sees them in order. Returns how many reached the server:
+ * the ones the log says passed, each of them awaited at the sink (the proxy logs
+ * a datagram before it forwards it). */
 static int send_sequence(int port, int sink, const char *log, int n, int ct, int hs, size_t body)
 {
     int c = socket(AF_INET, SOCK_DGRAM, 0);
@@ -89,30 +134,27 @@ static int send_sequence(int port, int sink, const char *log, int n, int ct, int
     ck_assert_int_eq(connect(c, (struct sockaddr *)&a, sizeof a), 0);
     unsigned char buf[2048];
     size_t len = make_record(buf, ct, hs, body);
+    int before, passed;
+    before = log_lines(log, &passed);
+    int passed_before = passed;
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(send(c, buf, len, 0), (ssize_t)len);
-        tm_ms deadline = tm_deadline_in(3000);
-        for (;;) {   /* bounded by the deadline */
-            unsigned char *text = NULL;
-            size_t tl = 0;
-            int lines = 0;
-            if (tm_read_file(log, &text, &tl, NULL) == 0) {
-                for (size_t k = 0; k < tl; k++)
-                    lines += text[k] == '\n';
-                free(text);
-            }
-            if (lines > i || tm_expired(deadline))
-                break;
+        tm_ms deadline = tm_deadline_in(HANG_MS);
+        while (log_lines(log, &passed) <= before + i) {   /* bounded by the deadline */
+            ck_assert_msg(!tm_expired(deadline), "datagram %d never reached the log", i + 1);
             tm_sleep_ms(1);
         }
     }
     close(c);
-    int got = 0;
+    int got = passed - passed_before;
     struct pollfd pfd = { sink, POLLIN, 0 };
-    while (poll(&pfd, 1, 200) > 0) {
+    for (int i = 0; i < got; i++) {
+        ck_assert_msg(poll(&pfd, 1, HANG_MS) == 1, "datagram %d of %d logged as passed never "
+                      "reached the server", i + 1, got);
         recv(sink, buf, sizeof buf, 0);
-        got++;
     }
+    ck_assert_msg(recv(sink, buf, sizeof buf, MSG_DONTWAIT) < 0, "more datagrams reached the "
+                  "server than the log says passed");
     return got;
 }
 
@@ -257,7 +299,7 @@ static void dtls_through_proxy(const char *drop, const char *seed)
     struct tm_proc server;
     struct tm_err err;
     ck_assert_int_eq(tm_proc_spawn(&server, sargv, "/dev/null", &err), 0);
-    tm_sleep_ms(300);
+    wait_udp_bound(sport);
     char log[256];
     snprintf(log, sizeof log, "%s/dtls-log", tmpdir);
     char *extra[] = { "--seed", (char *)seed, "--drop", (char *)drop, "--protect-hvr", NULL };
