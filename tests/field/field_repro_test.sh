@@ -87,11 +87,18 @@ timeout 60 openssl s_server -accept 127.0.0.1:0 -cert server.pem -cert_chain int
     -key server.key -naccept 1 <in.fifo >sserver.out 2>&1 &
 spid=$!
 port=
-for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+i=0   # its ACCEPT line is the event; 60 s is only a hang guard
+while [ -z "$port" ] && [ $i -lt 600 ]; do
     port=$(sed -n 's/^ACCEPT 127.0.0.1:\([0-9]*\)$/\1/p' sserver.out)
-    [ -n "$port" ] && break
-    sleep 0.5
+    [ -n "$port" ] || sleep 0.1
+    i=$((i + 1))
 done
+if [ -z "$port" ]; then
+    echo "FAIL: openssl s_server never printed its ACCEPT line" >&2
+    cat sserver.out >&2
+    kill "$spid"
+    exit 1
+fi
 rc=$(run --target "127.0.0.1:$port" --ca root.pem --hostname shop.example.com --report target)
 check "--target s_server with the full chain: ok" 0 "$rc"
 has "peer side is the remote server" target/cases/repro_openssl_custom_tls/case.json '"peer": "remote"'
