@@ -133,6 +133,15 @@ static void put_programs(const unsigned char *agent, size_t len, int packed)
     free(w);
 }
 
+/* A fresh flash with the programs for agent.py; the agent's bytes (caller-freed). */
+static unsigned char *prepare(size_t *len, int packed)
+{
+    fresh();
+    unsigned char *agent = agent_bytes(len);
+    put_programs(agent, *len, packed);
+    return agent;
+}
+
 /* MicroPython in cwd (default: the scratch directory) with `shell` run first
  * (ulimit, …), the driver on args, stdin from in.txt; its output (stdout and
  * stderr), NUL-terminated, caller-freed. */
@@ -185,10 +194,8 @@ static void have(const char *out, const char *part)
 
 static void first_store_then_start(int packed)
 {
-    fresh();
     size_t len = 0;
-    unsigned char *agent = agent_bytes(&len);
-    put_programs(agent, len, packed);
+    unsigned char *agent = prepare(&len, packed);
     char *out = mpy(NULL, NULL, "l.py w.py l.py", INFO);
     have(out, TM_AF_MARK "nofile\n");
     have(out, TM_AF_MARK "stored\n");
@@ -251,10 +258,8 @@ END_TEST
 /* /proc takes no new files, even from root: the loader cannot open the temp file. */
 START_TEST(mpy_unwritable_directory_is_nostore)
 {
-    fresh();
     size_t len = 0;
-    unsigned char *agent = agent_bytes(&len);
-    put_programs(agent, len, 0);
+    unsigned char *agent = prepare(&len, 0);
     char args[1200];
     snprintf(args, sizeof args, "'%s/l.py'", g_dir);
     char *out = mpy("/proc", NULL, args, INFO);
@@ -270,10 +275,8 @@ END_TEST
  * file goes, no agent file appears. */
 START_TEST(mpy_full_file_system_is_nostore)
 {
-    fresh();
     size_t len = 0;
-    unsigned char *agent = agent_bytes(&len);
-    put_programs(agent, len, 0);
+    unsigned char *agent = prepare(&len, 0);
     char *out = mpy(NULL, "trap '' XFSZ; ulimit -f 0;", "l.py w.py", INFO);
     have(out, TM_AF_MARK "nofile\n");
     have(out, TM_AF_MARK "nostore 27\n");
@@ -289,11 +292,9 @@ END_TEST
  * import as they outlive a re-upload (docs/device-model.md §4.5). */
 START_TEST(mpy_lock_holder_outlives_a_new_import)
 {
-    fresh();
     size_t len = 0;
-    unsigned char *agent = agent_bytes(&len);
+    unsigned char *agent = prepare(&len, 0);
     put(TM_AF_FILE, agent, len);
-    put_programs(agent, len, 0);
     char *out = mpy(NULL, NULL, "l.py rm:.tm_lock l.py",
                     "{\"id\":1,\"op\":\"lock\",\"set\":{\"host\":\"h\",\"pid\":7,\"since\":\"s\","
                     "\"token\":\"00112233aabbccdd\",\"until\":4000000000}}\n");
