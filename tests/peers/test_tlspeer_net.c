@@ -5,6 +5,7 @@
  * (the cookie modes against a DTLS client the test plays datagram by datagram). */
 #include <check.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,9 @@
 
 #include "tm_fs.h"
 #include "tp_util.h"
+
+#define TLSMATRIX TM_BIN_DIR "/tlsmatrix"
+#define VCAM TM_BIN_DIR "/vcam"
 
 static const char *const backends[] = {"openssl", "gnutls"};
 
@@ -161,6 +165,7 @@ END_TEST
  * clients drop a second HelloVerifyRequest and resend only on their timers, so
  * what a cookie mode does is seen here by event, each reply awaited in turn. */
 
+#define HS_SERVER_HELLO 2
 #define HS_HELLO_VERIFY 3
 
 /* A UDP socket connected to the server on loopback. */
@@ -227,6 +232,14 @@ static void send_client_hello(int fd, unsigned seq, const unsigned char *cookie,
     ck_assert_int_eq(send(fd, m, b, 0), (ssize_t)b);
 }
 
+/* A fatal handshake_failure alert in epoch 0, record sequence number seq. */
+static void send_fatal_alert(int fd, unsigned seq)
+{
+    unsigned char m[15] = { 21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40 };
+    put16(m, 9, seq);
+    ck_assert_int_eq(send(fd, m, sizeof m, 0), (ssize_t)sizeof m);
+}
+
 /* The next datagram (a hang guard only): the type of the handshake message it
  * starts with, and the cookie when that is a HelloVerifyRequest. */
 static int server_reply(int fd, unsigned char cookie[256], size_t *clen)
@@ -246,20 +259,35 @@ static int server_reply(int fd, unsigned char cookie[256], size_t *clen)
     return d[13];
 }
 
+/* A DTLS server of backend b in cookie mode, and a socket of the test's client
+ * connected to it. */
+static int cookie_server(const char *b, const char *mode, struct tp_proc *s)
+{
+    const char *srv[] = {SRV(b, "dtls"), "--cookie", mode, "--timeout", TP_HANG_MS, NULL};
+    tp_peer_start(s, srv, 0);
+    return dtls_socket(s->port);
+}
+
+/* A ClientHello (record seq, with cookie in/ilen) and the handshake message type
+ * of the reply, its cookie into out/olen. */
+static int hello_round(int fd, unsigned seq, const unsigned char *in, size_t ilen,
+                       unsigned char out[256], size_t *olen)
+{
+    send_client_hello(fd, seq, in, ilen);
+    return server_reply(fd, out, olen);
+}
+
 /* --cookie never: every ClientHello gets a HelloVerifyRequest, also the ones that
  * carry the cookie just received; no ServerHello ever comes. Three rounds. */
 START_TEST(cookie_never)
 {
-    const char *b = backends[_i];
-    const char *srv[] = {SRV(b, "dtls"), "--cookie", "never", "--timeout", TP_HANG_MS, NULL};
     struct tp_proc s;
-    tp_peer_start(&s, srv, 0);
-    int fd = dtls_socket(s.port);
-    unsigned char cookie[256];
+    int fd = cookie_server(backends[_i], "never", &s);
+    unsigned char cookie[256], last[256];
     size_t clen = 0;
     for (unsigned round = 0; round < 3; round++) {
-        send_client_hello(fd, round, cookie, clen);
-        int type = server_reply(fd, cookie, &clen);
+        memcpy(last, cookie, clen);
+        int type = hello_round(fd, round, last, clen, cookie, &clen);
         ck_assert_msg(type == HS_HELLO_VERIFY, "ClientHello %u (cookie of %s) answered by "
                       "handshake message %d, not a HelloVerifyRequest", round + 1,
                       round ? "the last HelloVerifyRequest" : "none", type);
@@ -267,6 +295,131 @@ START_TEST(cookie_never)
     }
     close(fd);
     tp_proc_end(&s);   /* it would go on refusing until its deadline */
+}
+END_TEST
+
+/* --cookie changing (a load balancer whose nodes do not share the cookie secret):
+ * the first cookie sent back is refused with a second HelloVerifyRequest whose
+ * cookie differs; that second cookie is accepted and the ServerHello follows. A
+ * fatal alert from the test then ends the server's handshake, and its result
+ * counts the two HelloVerifyRequests. */
+START_TEST(cookie_changing)
+{
+    struct tp_proc s;
+    int fd = cookie_server(backends[_i], "changing", &s);
+    unsigned char first[256], second[256], none[256];
+    size_t flen, slen, n;
+    ck_assert_int_eq(hello_round(fd, 0, none, 0, first, &flen), HS_HELLO_VERIFY);
+    ck_assert_int_eq(hello_round(fd, 1, first, flen, second, &slen), HS_HELLO_VERIFY);
+    ck_assert_msg(flen > 0 && slen > 0 && (flen != slen || memcmp(first, second, flen) != 0),
+                  "the second cookie repeats the first (%zu bytes)", flen);
+    int type = hello_round(fd, 2, second, slen, none, &n);
+    ck_assert_msg(type == HS_SERVER_HELLO, "the second cookie was answered by handshake "
+                  "message %d, not a ServerHello", type);
+    send_fatal_alert(fd, 3);
+    json_t *r = tp_peer_result(&s, TP_WAIT_MS);
+    close(fd);
+    tp_expect_int(r, "hello_verify_requests", 2);
+    tp_expect_str(r, "handshake", "failed");
+    tp_expect_str(r, "alert_received", "handshake_failure");
+    json_decref(r);
+}
+END_TEST
+
+/* The records of one direction and handshake message in a udpproxy log
+ * ("<ms> <dir> <type> <size> <action>" lines), in order: their sizes (at most max)
+ * and their count. */
+static int log_records(const char *log, const char *dir_type, long *sizes, int max)
+{
+    unsigned char *text = NULL;
+    size_t len = 0;
+    ck_assert_msg(tm_read_file(log, &text, &len, NULL) == 0, "no %s", log);
+    int n = 0;
+    for (char *save = NULL, *l = strtok_r((char *)text, "\n", &save); l != NULL;
+         l = strtok_r(NULL, "\n", &save)) {
+        const char *at = strstr(l, dir_type);
+        if (at == NULL || at[strlen(dir_type)] != ' ')
+            continue;
+        if (n < max)
+            sizes[n] = strtol(at + strlen(dir_type) + 1, NULL, 10);
+        n++;
+    }
+    free(text);
+    return n;
+}
+
+/* What the device does against --cookie changing (docs/device-model.md §1.8), the
+ * catalog's dtls-client-net-changing-cookie with a logging proxy added, on both
+ * peer stacks: it answers the first HelloVerifyRequest with a ClientHello that
+ * carries the cookie, drops the second HelloVerifyRequest (mbedTLS: out of
+ * sequence) and, on a blocking socket, never sends again, until its own 2.5 s
+ * socket timeout ends the handshake with OSError(110). Counted on the wire once
+ * the device has answered: two ClientHellos, two HelloVerifyRequests, nothing else. */
+START_TEST(cookie_changing_device)
+{
+    if (access(TLSMATRIX, X_OK) != 0 || access(VCAM, X_OK) != 0) {
+        fprintf(stderr, "skipped: %s or %s not built\n", TLSMATRIX, VCAM);
+        return;
+    }
+    char scen[700], report[700], out[700];
+    snprintf(scen, sizeof scen, "%s/tp-changing-cookie.yaml", tp_dir());
+    snprintf(report, sizeof report, "%s/report", tp_dir());
+    snprintf(out, sizeof out, "%s/tlsmatrix.out", tp_dir());
+    const char *text =
+        "name: tp-changing-cookie\n"
+        "doc: the device against a server whose cookie changes once, through a logging proxy\n"
+        "tags: [dtls, client]\n"
+        "device: {role: client, layer: tls, verify: required, ca: [\"{kt}-root.der\"],\n"
+        "         server_hostname: test.local, options: {timeout_ms: 2500}}\n"
+        "peer: {cert: [\"{kt}-server.der\", \"{kt}-int.der\"], key: \"{kt}-server.key.der\",\n"
+        "       cookie: changing, args: [--timeout, \"3000\"]}\n"
+        "proxy: {drop: 0, seed: 1}\n"
+        "axes: {backend: [openssl, gnutls], keytype: [p256], proto: [dtls]}\n"
+        "expect: {device: timeout, peer: timeout}\n";
+    ck_assert_int_eq(tm_write_file(scen, text, strlen(text), 0644, NULL), 0);
+    char *argv[] = {TLSMATRIX, "run", "--scenarios", scen, "--report", report, "--device",
+                    "virtual", "--retries", "0", NULL};
+    struct tm_err err = {0};
+    int rc = tm_proc_run(argv, out, tm_deadline_in(TP_WAIT_MS * 3), &err);
+    ck_assert_msg(err.code != TM_E_TIMEOUT, "tlsmatrix did not finish (hang)");
+    char path[800];
+    snprintf(path, sizeof path, "%s/run.json", report);
+    json_t *run = json_load_file(path, 0, NULL);
+    if (rc != 0 || run == NULL) {
+        unsigned char *said = NULL;
+        size_t len = 0;
+        tm_read_file(out, &said, &len, NULL);
+        ck_abort_msg("exit %d:\n%.3000s", rc, said ? (char *)said : "");
+    }
+    const json_t *cases = json_object_get(run, "cases");
+    ck_assert_uint_eq(json_array_size(cases), 2);
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *id = json_string_value(json_object_get(c, "id"));
+        ck_assert_msg(strcmp(json_string_value(json_object_get(c, "verdict")), "pass") == 0,
+                      "%s: %s", id, json_string_value(json_object_get(c, "reason")));
+        ck_assert_int_eq(json_integer_value(json_object_get(c, "attempts")), 1);
+        ck_assert(json_is_false(json_object_get(c, "flaky")));
+        tp_expect_int(json_object_get(c, "peer_result"), "hello_verify_requests", 2);
+        const json_t *reply = json_object_get(c, "device_reply");
+        const json_t *exc = json_object_get(reply, "exc");
+        ck_assert_str_eq(json_string_value(json_object_get(reply, "stage")), "handshake");
+        ck_assert_str_eq(json_string_value(json_object_get(exc, "type")), "OSError");
+        ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(exc, "args"), 0)), 110);
+        snprintf(path, sizeof path, "%s/%s/proxy.log", report,
+                 json_string_value(json_object_get(c, "bundle")));
+        long hello[4], hvr[4], other[4];
+        int nh = log_records(path, "c2s handshake/client_hello", hello, 4);
+        int nv = log_records(path, "s2c handshake/hello_verify_request", hvr, 4);
+        ck_assert_msg(nh == 2 && nv == 2, "%s: %d ClientHellos, %d HelloVerifyRequests (%s)", id,
+                      nh, nv, path);
+        ck_assert_msg(hello[1] > hello[0], "%s: the second ClientHello (%ld bytes) carries no "
+                      "cookie (the first: %ld)", id, hello[1], hello[0]);
+        ck_assert_msg(log_records(path, "c2s", other, 4) == 2, "%s: the device sent more than "
+                      "its two ClientHellos (%s)", id, path);
+    }
+    json_decref(run);
 }
 END_TEST
 
@@ -429,6 +582,8 @@ int main(void)
     tcase_add_loop_test(tc, renegotiate_server, 0, 2);
     tcase_add_loop_test(tc, renegotiate_client, 0, 2);
     tcase_add_loop_test(tc, cookie_never, 0, 2);
+    tcase_add_loop_test(tc, cookie_changing, 0, 2);
+    tcase_add_test(tc, cookie_changing_device);
     tcase_add_loop_test(tc, close_after_bytes, 0, 2);
     tcase_add_loop_test(tc, close_silent, 0, 2);
     tcase_add_loop_test(tc, close_half, 0, 2);
