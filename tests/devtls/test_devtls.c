@@ -140,6 +140,7 @@ static int interrupted(void *ctx)
     return g_interrupt_at != 0 && tm_now_ms() >= g_interrupt_at;
 }
 
+__attribute__((format(printf, 1, 2)))
 static json_t *run(const char *fmt, ...)
 {
     static char text[65536];
