@@ -64,7 +64,8 @@ while [ "$k" -le "$runs" ]; do
   log="$logs/run-$k.log"
   start=$(date +%s)
   rc=0
-  (cd "$build" && timeout --kill-after=30 "$run_timeout" ctest -j "$cpus" --output-on-failure) \
+  # As `make check` runs it: twice as many tests at a time as CPUs (Makefile, CTEST_JOBS).
+  (cd "$build" && timeout --kill-after=30 "$run_timeout" ctest -j "$((cpus * 2))" --output-on-failure) \
       > "$log" 2>&1 || rc=$?
   stop_load
   took=$(( $(date +%s) - start ))

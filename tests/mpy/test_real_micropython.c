@@ -3,10 +3,11 @@
  *   catalog:  the whole catalog on it (--jobs 2): exit 0, no unexpected verdict,
  *             its own profile picked from its hello, and the cases its clock can
  *             run are run (only capability skips, from its hello).
- *   fidelity: the virtual camera's run of the catalog, as firmware of 1.25's age,
- *             against that run, device side case by case (`diff --fidelity`): every
- *             difference explained.
- * The catalog test keeps its report in TM_MPY_REPORT for the fidelity test. */
+ *   vcam125:  the virtual camera's run of the catalog, as firmware of 1.25's age.
+ *   fidelity: the two runs compared device side case by case (`diff --fidelity`):
+ *             every difference explained.
+ * The two runs keep their reports (TM_MPY_REPORT, TM_VCAM125_REPORT) for the fidelity
+ * test; they are separate tests so that ctest runs them side by side. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ static void teardown(void)
     ck_assert_int_eq(tm_rmtree(tmpdir, NULL), 0);
 }
 
+#if defined(TM_MPY_TEST_catalog) || defined(TM_MPY_TEST_vcam125)
 static char *slurp(const char *path)
 {
     unsigned char *text = NULL;
@@ -46,6 +48,7 @@ static char *slurp(const char *path)
     tm_read_file(path, &text, &len, NULL);
     return (char *)text;
 }
+#endif
 
 #ifdef TM_MPY_TEST_catalog
 static const char *str(const json_t *o, const char *k)
@@ -130,24 +133,31 @@ START_TEST(catalog_on_real_micropython)
 END_TEST
 #endif
 
-#ifdef TM_MPY_TEST_fidelity
-START_TEST(fidelity_with_the_virtual_camera)
+#ifdef TM_MPY_TEST_vcam125
+START_TEST(virtual_camera_as_mpy125)
 {
-    char out[300], report[300], vcam_json[400], mpy_json[400], diff_out[300];
+    char out[300];
     snprintf(out, sizeof out, "%s/vcam.txt", tmpdir);
-    snprintf(report, sizeof report, "%s/vcam", tmpdir);
     /* The virtual camera as firmware of the same age (vcam-mpy125.yaml): like with like. */
     char *run_argv[] = { TLSMATRIX, "run", "--device", VCAM_AS_MPY125, "--jobs", "2",
-                         "--report", report, NULL };
+                         "--report", TM_VCAM125_REPORT, NULL };
     int rc = catalog_run_tool(run_argv, out, HARD_LIMIT_S, NULL);
     char *text = slurp(out);
     ck_assert_msg(rc == 0, "virtual camera run: exit %d\n%s", rc, text ?: "");
     free(text);
-    snprintf(vcam_json, sizeof vcam_json, "%s/run.json", report);
+}
+END_TEST
+#endif
+
+#ifdef TM_MPY_TEST_fidelity
+START_TEST(fidelity_with_the_virtual_camera)
+{
+    char vcam_json[400], mpy_json[400], diff_out[300];
+    snprintf(vcam_json, sizeof vcam_json, "%s/run.json", TM_VCAM125_REPORT);
     snprintf(mpy_json, sizeof mpy_json, "%s/run.json", TM_MPY_REPORT);
     snprintf(diff_out, sizeof diff_out, "%s/fidelity.json", tmpdir);
     char *diff_argv[] = { TLSMATRIX, "diff", "--fidelity", "--json", vcam_json, mpy_json, NULL };
-    rc = catalog_run_tool(diff_argv, diff_out, HARD_LIMIT_S, NULL);
+    int rc = catalog_run_tool(diff_argv, diff_out, HARD_LIMIT_S, NULL);
     json_error_t jerr;
     json_t *f = json_load_file(diff_out, 0, &jerr);
     ck_assert_msg(f != NULL, "diff --fidelity (exit %d) printed no JSON: %s", rc, jerr.text);
@@ -178,6 +188,9 @@ int main(void)
     tcase_set_timeout(tc, HARD_LIMIT_S + 20);
 #ifdef TM_MPY_TEST_catalog
     tcase_add_test(tc, catalog_on_real_micropython);
+#endif
+#ifdef TM_MPY_TEST_vcam125
+    tcase_add_test(tc, virtual_camera_as_mpy125);
 #endif
 #ifdef TM_MPY_TEST_fidelity
     tcase_add_test(tc, fidelity_with_the_virtual_camera);
