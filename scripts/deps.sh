@@ -6,7 +6,7 @@ set -eu
 PKGS="make cmake gcc pkg-config libc6-dev dpkg-dev
 libssl-dev openssl libgnutls28-dev gnutls-bin libserialport-dev
 check libsubunit-dev libjansson-dev libyaml-dev libxml2-dev libxml2-utils zlib1g-dev
-nodejs npm chromium python3 clang libclang-rt-14-dev ser2net"
+nodejs npm chromium python3 clang libclang-rt-14-dev ser2net ccache"
 
 missing=""
 for p in $PKGS; do

@@ -25,11 +25,38 @@ foreach(src ${TM_MBEDTLS_LIB_SOURCES})
   endif()
 endforeach()
 
+# mbedTLS is the same on every build of a machine, so its objects are kept in a
+# compiler cache, ccache (keyed by the preprocessed source, the flags and the
+# compiler), under TM_CACHE_DIR as the MicroPython port is (scripts/build-micropython.sh:
+# default ${XDG_CACHE_HOME:-~/.cache}/tlsmatrix; TM_CACHE_DIR=off at configure time
+# turns it off). A fresh clone then compiles it in seconds, not minutes. Paths are
+# taken relative to the source tree (CCACHE_BASEDIR) so clones share entries (its debug
+# info then names the build directory of the clone that compiled it first); without
+# ccache installed nothing is cached. Our own code is not cached: its flags hold the
+# clone's paths (TM_SOURCE_DIR...), so no two clones would share an entry.
+set(TM_CACHE_DIR "$ENV{TM_CACHE_DIR}")
+if(TM_CACHE_DIR STREQUAL "")
+  if(NOT "$ENV{XDG_CACHE_HOME}" STREQUAL "")
+    set(TM_CACHE_DIR "$ENV{XDG_CACHE_HOME}/tlsmatrix")
+  elseif(NOT "$ENV{HOME}" STREQUAL "")
+    set(TM_CACHE_DIR "$ENV{HOME}/.cache/tlsmatrix")
+  else()
+    set(TM_CACHE_DIR off)
+  endif()
+endif()
+find_program(TM_CCACHE ccache)
+set(TM_MBEDTLS_LAUNCHER)
+if(TM_CCACHE AND NOT TM_CACHE_DIR STREQUAL "off")
+  set(TM_MBEDTLS_LAUNCHER ${CMAKE_COMMAND} -E env CCACHE_DIR=${TM_CACHE_DIR}/ccache
+      CCACHE_BASEDIR=${CMAKE_SOURCE_DIR} CCACHE_NOHASHDIR=1 ${TM_CCACHE})
+endif()
+
 # Third-party code: none of our warning flags (it is not ours to fix), and in the
 # fuzz tree no coverage hooks (no fuzz target reads through mbedTLS; its bignum and
 # ECC loops would pay for them in every handshake of the sanitizer tests).
 function(tm_mbedtls_flags target pem)
   target_compile_options(${target} PRIVATE -w)
+  set_target_properties(${target} PROPERTIES C_COMPILER_LAUNCHER "${TM_MBEDTLS_LAUNCHER}")
   if(TM_FUZZ)
     target_compile_options(${target} PRIVATE -fno-sanitize=fuzzer-no-link)
   endif()
