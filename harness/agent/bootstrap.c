@@ -109,7 +109,7 @@ static int interrupt_until_quiet(struct agent *a, tm_ms deadline, int *sent,
         if (send_bytes(a, "\r\x03", 2, deadline, err) != 0)
             return -1;
         ++*sent;
-        if (round == 0) {
+        if (round == 0 && *sent < MAX_INTERRUPTS) {   /* a second attempt starts at any count */
             tm_sleep_ms(50);
             if (send_bytes(a, "\x03", 1, deadline, err) != 0)
                 return -1;

@@ -75,7 +75,9 @@ END_TEST
 
 /* One that swallows every Ctrl-C: exit 3 (device lost), the cause named. The
  * bootstrap gives up after its sixth interrupt (a count, not its 30 s deadline,
- * which would say "no raw REPL banner"). */
+ * which would say "no raw REPL banner"), also when a stall of the loaded machine
+ * looked like quiet once and a second attempt began part-way through the count
+ * (it said "ignored 7" then). */
 START_TEST(busy_main_that_never_yields_is_named)
 {
     char *argv[] = { TLSMATRIX, "info", "--device", "virtual:--busy-main 5:1000", NULL };
