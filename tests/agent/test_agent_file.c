@@ -314,10 +314,9 @@ END_TEST
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/tm-agentfile-XXXXXX", base && base[0] ? base : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        perror("mkdtemp");
+    struct tm_err err;
+    if (tm_mkdtemp(g_dir, sizeof g_dir, "tm-agentfile-", &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
         return 99;
     }
     Suite *s = suite_create("agent_file");
@@ -343,7 +342,6 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    struct tm_err err;
     if (tm_rmtree(g_dir, &err) != 0)
         fprintf(stderr, "could not remove %s: %s\n", g_dir, err.msg);
     return failed ? 1 : have_mpy ? 0 : 77;

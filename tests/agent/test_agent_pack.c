@@ -126,7 +126,7 @@ static int run_loader(const char *loader, const char *cases)
     char runner[1024], errpath[600];
     snprintf(runner, sizeof runner, "%s/tests/agent/mpy_run.mjs", TM_SOURCE_DIR);
     snprintf(errpath, sizeof errpath, "%s/node.stderr", g_tmp);
-    char *argv[] = { "node", runner, (char *)mjs_path(), (char *)loader, (char *)cases,
+    char *argv[] = { TM_NODE, runner, (char *)mjs_path(), (char *)loader, (char *)cases,
                      "pack", NULL };
     struct tm_proc p;
     struct tm_err err = { 0 };
@@ -183,29 +183,11 @@ START_TEST(loader_defines_the_agent_under_micropython)
 }
 END_TEST
 
-static int in_path(const char *prog)
-{
-    const char *path = getenv("PATH");
-    char buf[4096];
-    if (path == NULL)
-        return 0;
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir != NULL;
-         dir = strtok_r(NULL, ":", &save)) {
-        char full[4200];
-        snprintf(full, sizeof full, "%s/%s", dir, prog);
-        if (access(full, X_OK) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(g_tmp, sizeof g_tmp, "%s/tm-agentpack-XXXXXX", base && base[0] ? base : "/tmp");
-    if (mkdtemp(g_tmp) == NULL) {
-        perror("mkdtemp");
+    struct tm_err err;
+    if (tm_mkdtemp(g_tmp, sizeof g_tmp, "tm-agentpack-", &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
         return 99;
     }
     Suite *s = suite_create("agent_pack");
@@ -214,19 +196,17 @@ int main(void)
     tcase_add_test(tc, loader_header_and_size);
     tcase_add_test(tc, payload_inflates_to_the_agent);
     tcase_add_test(tc, no_header_line_is_an_error);
-    int have_node = in_path("node");
+    int have_node = TM_NODE[0] != '\0';
     if (have_node)
         tcase_add_test(tc, loader_defines_the_agent_under_micropython);
     else
-        printf("SKIP (MicroPython case): node not found in PATH; scripts/deps.sh installs nodejs\n");
+        printf("SKIP (MicroPython case): node was not found when the build was configured; scripts/deps.sh installs nodejs\n");
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", g_tmp);
+    if (tm_rmtree(g_tmp, &err) != 0)
+        fprintf(stderr, "could not remove %s: %s\n", g_tmp, err.msg);
     return failed ? 1 : have_node ? 0 : 77;
 }

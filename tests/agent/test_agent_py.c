@@ -24,23 +24,6 @@ static const char *mjs_path(void)
     return env != NULL && env[0] != '\0' ? env : TM_MPY_MJS;
 }
 
-static int in_path(const char *prog)
-{
-    const char *path = getenv("PATH");
-    char buf[4096];
-    if (path == NULL)
-        return 0;
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir != NULL;
-         dir = strtok_r(NULL, ":", &save)) {
-        char full[4200];
-        snprintf(full, sizeof full, "%s/%s", dir, prog);
-        if (access(full, X_OK) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Run one case against agent (a path); returns node's exit code. The output and
  * the Python traceback are printed when the code is not the expected one. */
 static int run_case(const char *agent, const char *name, int want)
@@ -51,7 +34,7 @@ static int run_case(const char *agent, const char *name, int want)
     snprintf(table, sizeof table, "%s/tests/agent/bad_tls_requests.json", TM_SOURCE_DIR);
     snprintf(errpath, sizeof errpath, "%s/%s.stderr", g_tmp, name);
     unlink(errpath);
-    char *argv[] = { "node", runner, (char *)mjs_path(), (char *)agent, cases, (char *)name,
+    char *argv[] = { TM_NODE, runner, (char *)mjs_path(), (char *)agent, cases, (char *)name,
                      table, NULL };
     struct tm_proc p;
     struct tm_err err;
@@ -147,14 +130,13 @@ END_TEST
 
 int main(void)
 {
-    if (!in_path("node")) {
-        printf("SKIP: node not found in PATH; scripts/deps.sh installs nodejs\n");
+    if (TM_NODE[0] == '\0') {
+        printf("SKIP: node was not found when the build was configured; scripts/deps.sh installs nodejs\n");
         return 77;
     }
-    const char *base = getenv("TMPDIR");
-    snprintf(g_tmp, sizeof g_tmp, "%s/tm-agentpy-XXXXXX", base && base[0] ? base : "/tmp");
-    if (mkdtemp(g_tmp) == NULL) {
-        perror("mkdtemp");
+    struct tm_err err;
+    if (tm_mkdtemp(g_tmp, sizeof g_tmp, "tm-agentpy-", &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
         return 99;
     }
     Suite *s = suite_create("agent_py");
@@ -180,18 +162,7 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    /* the directory holds only this run's *.stderr and *.py files */
-    static const char *const names[] = { "compile", "parse", "exc", "put", "clock", "hello",
-                                         "ops_unsupported", "serve", "never_dies" };
-    char f[700];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(f, sizeof f, "%s/%s.stderr", g_tmp, names[i]);
-        unlink(f);
-    }
-    snprintf(f, sizeof f, "%s/match.py", g_tmp);
-    unlink(f);
-    snprintf(f, sizeof f, "%s/header.py", g_tmp);
-    unlink(f);
-    rmdir(g_tmp);
+    if (tm_rmtree(g_tmp, &err) != 0)
+        fprintf(stderr, "could not remove %s: %s\n", g_tmp, err.msg);
     return failed == 0 ? 0 : 1;
 }

@@ -215,7 +215,7 @@ END_TEST
 START_TEST(micropython_repl_writes_and_starts_the_agent)
 {
     char spec[700];
-    snprintf(spec, sizeof spec, "exec:node %s", MPY_REPL);
+    snprintf(spec, sizeof spec, "exec:%s %s", TM_NODE, MPY_REPL);
     struct agent *a = open_on(spec, AGENT_PY, 0);
     json_t *tr = json_array();
     agent_set_transcript(a, tr);
@@ -314,7 +314,7 @@ int main(void)
     tcase_add_test(tc, unwritable_file_system_falls_back);
     tcase_add_test(tc, agent_upload_always_leaves_the_file_alone);
     tcase_add_test(tc, run_json_says_how_and_resets_send_the_loader);
-    if (access(MPY_REPL, R_OK) == 0 && system("node --version >/dev/null 2>&1") == 0)
+    if (access(MPY_REPL, R_OK) == 0 && TM_NODE[0] != '\0')
         tcase_add_test(tc, micropython_repl_writes_and_starts_the_agent);
     else
         printf("SKIP (MicroPython raw REPL case): node or %s missing\n", MPY_REPL);
