@@ -35,8 +35,9 @@
 #define UNSET_EPOCH 1420070400   /* 2015-01-01T00:00:00Z, the profile's unset RTC */
 
 static char g_base[256];   /* per-suite temp dir, removed by main() */
-/* The bound of a wait for what must happen when the subject is that only an event
- * (a signal, an interrupt) can end an operation: reached only by a hang. */
+/* The bound of a wait for what must happen (output, a reply, an exit), and of one
+ * where only an event (a signal, an interrupt) can end an operation: reached only
+ * by a hang. Waits that expect silence stay short: they can only pass wrongly. */
 #define HANG_MS 15000
 
 struct vc {
@@ -112,7 +113,7 @@ static void vc_end(struct vc *v)
             close(v->wfd);
         close(v->master);
         v->master = v->wfd = -1;
-        int code = vc_wait_exit(v, 5000);
+        int code = vc_wait_exit(v, HANG_MS);
         ck_assert_msg(code == 0, "vcam exited %d after hang-up (log above)", code);
     }
     vc_cleanup();
@@ -215,7 +216,7 @@ static void vc_start(struct vc *v, const char *const *args)
 static void vc_send(struct vc *v, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    tm_ms dl = tm_deadline_in(5000);
+    tm_ms dl = tm_deadline_in(HANG_MS);
     while (len > 0) {
         ssize_t n = write(v->wfd, p, len);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
@@ -282,7 +283,7 @@ static void vc_expect_n(struct vc *v, const void *want, size_t n, int ms)
 
 static void vc_expect(struct vc *v, const char *want)
 {
-    vc_expect_n(v, want, strlen(want), 3000);
+    vc_expect_n(v, want, strlen(want), HANG_MS);
 }
 
 /* Nothing at all may arrive for ms. */
@@ -322,7 +323,7 @@ static json_t *vc_request(struct vc *v, const char *line)
 {
     vc_sends(v, line);
     vc_sends(v, "\n");
-    return vc_json(v, 5000);
+    return vc_json(v, HANG_MS);
 }
 
 static const char *jstr(json_t *j, const char *k)
@@ -361,7 +362,7 @@ static void raw_paste_upload(struct vc *v, const unsigned char *code, size_t len
 {
     static const unsigned char ok[] = { 'R', 0x01, 0x80, 0x00, 0x01 };
     vc_sends(v, "\x05" "A" "\x01");
-    vc_expect_n(v, ok, sizeof ok, 3000);
+    vc_expect_n(v, ok, sizeof ok, HANG_MS);
     size_t window = 128, sent = 0, acks = 0;
     while (sent < len) {
         size_t n = len - sent < window ? len - sent : window;
@@ -370,7 +371,7 @@ static void raw_paste_upload(struct vc *v, const unsigned char *code, size_t len
         sent += n;
         window -= n;
         while (window == 0 || v->len > 0) {
-            vc_fill(v, 1, tm_deadline_in(window == 0 ? 3000 : 0));
+            vc_fill(v, 1, tm_deadline_in(window == 0 ? HANG_MS : 0));
             if (v->len == 0)
                 break;
             ck_assert_msg(v->buf[0] == 0x01, "flow control: got 0x%02x", v->buf[0]);
@@ -381,7 +382,7 @@ static void raw_paste_upload(struct vc *v, const unsigned char *code, size_t len
     }
     vc_sends(v, "\x04");
     for (;;) {   /* acks still in flight, then the end-of-input \x04 */
-        vc_fill(v, 1, tm_deadline_in(3000));
+        vc_fill(v, 1, tm_deadline_in(HANG_MS));
         ck_assert_uint_gt(v->len, 0);
         if (v->buf[0] != 0x01)
             break;
@@ -389,7 +390,7 @@ static void raw_paste_upload(struct vc *v, const unsigned char *code, size_t len
         acks++;
     }
     ck_assert_uint_eq(acks, len / 128);
-    vc_expect_n(v, "\x04", 1, 3000);
+    vc_expect_n(v, "\x04", 1, HANG_MS);
 }
 
 static json_t *vc_start_agent(struct vc *v)
@@ -398,7 +399,7 @@ static json_t *vc_start_agent(struct vc *v)
     unsigned char *src = agent_source(&len);
     raw_paste_upload(v, src, len);
     free(src);
-    json_t *hello = vc_json(v, 5000);
+    json_t *hello = vc_json(v, HANG_MS);
     ck_assert_str_eq(jstr(hello, "event"), "hello");
     return hello;
 }
@@ -478,26 +479,26 @@ START_TEST(raw_paste_flow_control)
     vc_start(v, NULL);
     vc_enter_raw(v);
     vc_sends(v, "\x05" "B" "\x01");
-    vc_expect_n(v, "R\x00>", 3, 3000);
+    vc_expect_n(v, "R\x00>", 3, HANG_MS);
     vc_sends(v, "\x05" "A" "\x01");
-    vc_expect_n(v, ok, sizeof ok, 3000);
+    vc_expect_n(v, ok, sizeof ok, HANG_MS);
     unsigned char chunk[300];
     memset(chunk, 'x', sizeof chunk);
     chunk[0] = 'x'; chunk[1] = '='; chunk[2] = '1'; chunk[3] = '#';
     vc_send(v, chunk, 127);
     vc_expect_silence(v, 300);   /* no ack before 128 bytes are consumed */
     vc_send(v, chunk + 127, 1);
-    vc_expect_n(v, "\x01", 1, 3000);
+    vc_expect_n(v, "\x01", 1, HANG_MS);
     vc_send(v, chunk + 128, 150);  /* over the window: only one more ack for 128 */
-    vc_expect_n(v, "\x01", 1, 3000);
+    vc_expect_n(v, "\x01", 1, HANG_MS);
     vc_expect_silence(v, 200);
     vc_send(v, chunk + 278, 22);   /* 300 in all: 44 short of the third window */
     vc_expect_silence(v, 200);
     vc_sends(v, "\x04");
-    vc_expect_n(v, "\x04\x04" TB_HEAD NOT_IMPL "\x04>", 4 + strlen(TB_HEAD NOT_IMPL), 3000);
+    vc_expect_n(v, "\x04\x04" TB_HEAD NOT_IMPL "\x04>", 4 + strlen(TB_HEAD NOT_IMPL), HANG_MS);
     /* Ctrl-C mid-upload: the reader ends input (\x04) and raises KeyboardInterrupt */
     vc_sends(v, "\x05" "A" "\x01");
-    vc_expect_n(v, ok, sizeof ok, 3000);
+    vc_expect_n(v, ok, sizeof ok, HANG_MS);
     vc_sends(v, "x = 1\n\x03");
     vc_expect(v, "\x04\x04KeyboardInterrupt: \r\n\x04>");
     vc_sends(v, "\x02");
@@ -600,7 +601,7 @@ START_TEST(agent_bad_requests)
     vc_sends(v, "\"op\":\"in");
     tm_sleep_ms(50);
     vc_sends(v, "fo\"}\r\n");
-    json_t *r = vc_json(v, 3000);
+    json_t *r = vc_json(v, HANG_MS);
     ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 10);
     ck_assert_str_eq(jstr(r, "outcome"), "ok");
     json_decref(r);
@@ -735,7 +736,7 @@ START_TEST(agent_clock_reset_ctrl_c)
     free(src);
     vc_sends(v, "\x04");
     vc_expect(v, "OK");
-    h = vc_json(v, 3000);
+    h = vc_json(v, HANG_MS);
     ck_assert_str_eq(jstr(h, "event"), "hello");
     json_decref(h);
     vc_sends(v, "\x03");
@@ -903,7 +904,7 @@ static void expect_usage_error(const char *const *args, const char *msg)
 {
     struct vc *v = malloc(sizeof *v);
     vc_start(v, args);
-    ck_assert_int_eq(vc_wait_exit(v, 3000), 2);
+    ck_assert_int_eq(vc_wait_exit(v, HANG_MS), 2);
     unsigned char *log;
     size_t len;
     struct tm_err err;
@@ -957,7 +958,7 @@ START_TEST(eof_exits_and_removes_temp_flash)
     ck_assert_int_eq(system(pattern), 0);   /* the default flash is a fresh temp dir */
     close(v->master);
     v->master = v->wfd = -1;
-    ck_assert_int_eq(vc_wait_exit(v, 3000), 0);
+    ck_assert_int_eq(vc_wait_exit(v, HANG_MS), 0);
     ck_assert_int_ne(system(pattern), 0);   /* ... removed at exit */
     vc_end(v);
 }
@@ -978,9 +979,9 @@ static void start_with(struct vc *v, const char *fault)
 /* A drop fault fired: the line closes with nothing more on it, vcam exits 3. */
 static void vc_end_dropped(struct vc *v)
 {
-    ck_assert_int_eq(vc_fill(v, sizeof v->buf, tm_deadline_in(3000)), -1);   /* line gone */
+    ck_assert_int_eq(vc_fill(v, sizeof v->buf, tm_deadline_in(HANG_MS)), -1);   /* line gone */
     ck_assert_uint_eq(v->len, 0);
-    ck_assert_int_eq(vc_wait_exit(v, 3000), 3);
+    ck_assert_int_eq(vc_wait_exit(v, HANG_MS), 3);
     v->status = 0;
     vc_end(v);
 }
@@ -1034,7 +1035,7 @@ START_TEST(fault_flag_stall)
     vc_enter_raw(v);
     json_decref(vc_start_agent(v));
     vc_sends(v, "{\"id\":1,\"op\":\"info\"}\n");
-    vc_fill(v, 50, tm_deadline_in(5000));
+    vc_fill(v, 50, tm_deadline_in(HANG_MS));
     ck_assert_uint_eq(v->len, 50);
     ck_assert_int_eq(memcmp(v->buf + 48, "\r\n", 2), 0);
     consume(v, 50);
@@ -1053,7 +1054,7 @@ START_TEST(fault_flag_byte)
     struct vc *v = malloc(sizeof *v);
     const char *args[] = { "--fault", "reboot@byte=10", NULL };
     vc_start(v, args);
-    vc_expect_n(v, BANNER, 10, 3000);
+    vc_expect_n(v, BANNER, 10, HANG_MS);
     vc_expect(v, "MPY: soft reboot\r\n" BANNER ">>> ");
     vc_expect_silence(v, 200);
     vc_end(v);
@@ -1081,14 +1082,14 @@ START_TEST(fault_flag_garbage)
     unsigned char *src = agent_source(&len);
     raw_paste_upload(v, src, len);
     free(src);
-    vc_fill(v, 50, tm_deadline_in(3000));
+    vc_fill(v, 50, tm_deadline_in(HANG_MS));
     ck_assert_uint_ge(v->len, 50);
     unsigned char *nl = memmem(v->buf, v->len, "\r\n", 2);
     ck_assert_ptr_nonnull(nl);
     ck_assert_int_eq((int)(nl - v->buf), 48);   /* a noise line before the hello */
     ck_assert_ptr_null(memchr(v->buf, 0x04, 48));
     consume(v, 50);
-    json_t *h = vc_json(v, 3000);
+    json_t *h = vc_json(v, HANG_MS);
     ck_assert_str_eq(jstr(h, "event"), "hello");
     json_decref(h);
     vc_end(v);
@@ -1142,7 +1143,7 @@ START_TEST(fault_requests)
     json_t *r = vc_request(v, "{\"id\":1,\"op\":\"fault\",\"kind\":\"garbage\"}");
     ck_assert_str_eq(jstr(r, "outcome"), "ok");
     json_decref(r);
-    vc_fill(v, 50, tm_deadline_in(2000));
+    vc_fill(v, 50, tm_deadline_in(HANG_MS));
     ck_assert_uint_ge(v->len, 50);
     ck_assert_int_eq(memcmp(v->buf + 48, "\r\n", 2), 0);
     consume(v, 50);
@@ -1237,7 +1238,7 @@ static int s_server_start(struct vc *v)
     struct tm_lines lr;
     tm_lines_init(&lr, p->out_fd, 4096);
     int port = 0;
-    tm_ms dl = tm_deadline_in(5000);
+    tm_ms dl = tm_deadline_in(HANG_MS);
     char *line = NULL;
     while (port == 0 && tm_lines_read(&lr, dl, &line, &err) == 1) {
         const char *c = strrchr(line, ':');
@@ -1379,11 +1380,11 @@ START_TEST(tls_client_against_openssl)
     vc_sends(v, line);
     vc_sends(v, "\n");
     free(line);
-    vc_fill(v, 50, tm_deadline_in(5000));
+    vc_fill(v, 50, tm_deadline_in(HANG_MS));
     ck_assert_uint_ge(v->len, 50);
     ck_assert_int_eq(memcmp(v->buf + 48, "\r\n", 2), 0);   /* the noise line */
     consume(v, 50);
-    r = vc_json(v, 5000);
+    r = vc_json(v, HANG_MS);
     ck_assert_msg(strcmp(jstr(r, "outcome"), "ok") == 0, "reply: %s", json_dumps(r, JSON_COMPACT));
     /* the leak placed at the handshake: gone from the heap after the operation */
     ck_assert_int_eq(jint(r, "heap_after"), jint(r, "heap_before") - 2048);
@@ -1520,7 +1521,7 @@ static int peer_ready_port(struct vc *v)
     char *line = NULL;
     struct tm_err err;
     int port = 0;
-    if (tm_lines_read(&lr, tm_deadline_in(5000), &line, &err) == 1) {
+    if (tm_lines_read(&lr, tm_deadline_in(HANG_MS), &line, &err) == 1) {
         json_t *j = json_loads(line, 0, NULL);
         const char *ev = j ? json_string_value(json_object_get(j, "event")) : NULL;
         if (ev != NULL && strcmp(ev, "ready") == 0)
@@ -1597,7 +1598,7 @@ START_TEST(tls_server_against_openssl_s_client)
              "-CAfile %s/root.pem -servername test.local -verify_hostname test.local "
              "-verify_return_error -ign_eof", port, v->dir);
     peer_sh(v, cmd);
-    json_t *r = vc_json(v, 8000);
+    json_t *r = vc_json(v, HANG_MS);
     assert_ok_cipher(r, "TLSv1.2");
     ck_assert_int_eq(json_integer_value(json_object_get(r, "bytes_sent")), 6);
     json_decref(r);
@@ -1618,7 +1619,7 @@ START_TEST(tls_server_against_gnutls_cli)
     snprintf(cmd, sizeof cmd, "exec gnutls-cli --x509cafile=%s/root.pem "
              "--verify-hostname=test.local --port=%d 127.0.0.1 </dev/null", v->dir, port);
     peer_sh(v, cmd);
-    json_t *r = vc_json(v, 8000);
+    json_t *r = vc_json(v, HANG_MS);
     assert_ok_cipher(r, "TLSv1.2");
     json_decref(r);
     char *out = peer_output(v, 5000);
@@ -1675,7 +1676,7 @@ START_TEST(dtls_server_hello_verify_against_openssl)
     snprintf(cmd, sizeof cmd, "exec openssl s_client -dtls1_2 -connect 127.0.0.1:%d "
              "-CAfile %s/root.pem -verify_return_error", port, v->dir);
     peer_sh(v, cmd);
-    json_t *r = vc_json(v, 8000);
+    json_t *r = vc_json(v, HANG_MS);
     assert_ok_cipher(r, "DTLSv1.2");
     ck_assert_int_eq(json_integer_value(json_object_get(r, "attempts")), 2);
     ck_assert_str_eq(jstr(json_object_get(r, "first_exc"), "text"),
@@ -1698,7 +1699,7 @@ START_TEST(dtls_server_nonblocking_against_openssl)
     snprintf(cmd, sizeof cmd, "exec openssl s_client -dtls1_2 -connect 127.0.0.1:%d "
              "-CAfile %s/root.pem -verify_return_error -ign_eof", port, v->dir);
     peer_sh(v, cmd);
-    json_t *r = vc_json(v, 8000);
+    json_t *r = vc_json(v, HANG_MS);
     assert_ok_cipher(r, "DTLSv1.2");
     ck_assert_int_eq(json_integer_value(json_object_get(r, "attempts")), 2);
     ck_assert_str_eq(jstr(json_object_get(r, "first_exc"), "text"),

@@ -16,6 +16,9 @@
 
 #define TLSPEER TM_BIN_DIR "/tlspeer"
 #define FX TM_FIXTURES_DIR
+/* The bound of a wait for what must happen (a ready line, a peer's result): far
+ * above the peers' own 8 s timeouts, so only a hang reaches it. */
+#define HANG_MS 30000
 
 static char tmpdir[256];
 
@@ -164,7 +167,7 @@ static void handshake(const char *proto, int with_proxy)
     struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
     json_t *sargv = argv_of(kase, FX, &ts, &err);
     json_t *st = json_array(), *ct = json_array(), *pt = json_array();
-    struct peer *srv = peer_start(sargv, errpath, tm_deadline_in(5000), st, &err);
+    struct peer *srv = peer_start(sargv, errpath, tm_deadline_in(HANG_MS), st, &err);
     ck_assert_msg(srv != NULL, "%s", err.msg);
     ck_assert_int_gt(peer_port(srv), 0);
     int port = peer_port(srv);
@@ -173,7 +176,7 @@ static void handshake(const char *proto, int with_proxy)
         char log[400];
         snprintf(log, sizeof log, "%s/proxy.log", tmpdir);
         json_t *spec = json_pack("{s:i, s:f}", "seed", 3, "drop", 0.0);
-        px = proxy_start(spec, "127.0.0.1", "127.0.0.1", port, log, 8000, tm_deadline_in(5000), pt, &err);
+        px = proxy_start(spec, "127.0.0.1", "127.0.0.1", port, log, 8000, tm_deadline_in(HANG_MS), pt, &err);
         json_decref(spec);
         ck_assert_msg(px != NULL, "%s", err.msg);
         port = proxy_port(px);
@@ -184,11 +187,11 @@ static void handshake(const char *proto, int with_proxy)
                            "servername", "test.local");
     struct peer_target tc = { NULL, "127.0.0.1", port, 8000 };
     json_t *cargv = argv_of(ck, FX, &tc, &err);
-    struct peer *cli = peer_start(cargv, errpath, tm_deadline_in(5000), ct, &err);
+    struct peer *cli = peer_start(cargv, errpath, tm_deadline_in(HANG_MS), ct, &err);
     ck_assert_msg(cli != NULL, "%s", err.msg);
     char ev[256];
-    json_t *cr = peer_finish(cli, tm_deadline_in(8000), ct, ev, sizeof ev);
-    json_t *sr = peer_finish(srv, tm_deadline_in(8000), st, ev, sizeof ev);
+    json_t *cr = peer_finish(cli, tm_deadline_in(HANG_MS), ct, ev, sizeof ev);
+    json_t *sr = peer_finish(srv, tm_deadline_in(HANG_MS), st, ev, sizeof ev);
     ck_assert_ptr_nonnull(cr);
     ck_assert_ptr_nonnull(sr);
     ck_assert_msg(strcmp(json_string_value(json_object_get(cr, "handshake")), "ok") == 0, "%s",
@@ -239,7 +242,7 @@ static const char *pooled_round(struct peer_pool *pool, const char *backend, con
     json_array_set_new(json_object_get(peer, "cert"), 1, json_string("p256-int.der"));
     struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
     json_t *sargv = argv_of(kase, FX, &ts, err);
-    struct peer *srv = peer_start_pooled(pool, sargv, errpath, tm_deadline_in(5000), NULL, err);
+    struct peer *srv = peer_start_pooled(pool, sargv, errpath, tm_deadline_in(HANG_MS), NULL, err);
     json_decref(sargv);
     json_decref(kase);
     hs[0] = '\0';
@@ -252,11 +255,11 @@ static const char *pooled_round(struct peer_pool *pool, const char *backend, con
                            "servername", "test.local");
     struct peer_target tc = { NULL, "127.0.0.1", peer_port(srv), 8000 };
     json_t *cargv = argv_of(ck, FX, &tc, err);
-    struct peer *cli = peer_start(cargv, NULL, tm_deadline_in(5000), NULL, err);
+    struct peer *cli = peer_start(cargv, NULL, tm_deadline_in(HANG_MS), NULL, err);
     ck_assert_msg(cli != NULL, "%s", err->msg);
     char ev[256];
-    json_t *cr = peer_finish(cli, tm_deadline_in(8000), NULL, ev, sizeof ev);
-    json_t *sr = peer_finish(srv, tm_deadline_in(8000), NULL, ev, sizeof ev);
+    json_t *cr = peer_finish(cli, tm_deadline_in(HANG_MS), NULL, ev, sizeof ev);
+    json_t *sr = peer_finish(srv, tm_deadline_in(HANG_MS), NULL, ev, sizeof ev);
     ck_assert_msg(sr != NULL, "%s", ev);
     snprintf(hs, sizeof hs, "%s", json_string_value(json_object_get(sr, "handshake")) ?: "?");
     peer_stop(cli);
@@ -321,7 +324,7 @@ static void abandon(struct peer_pool *pool, const char *proto, int want_pid)
                        json_string("p256-int.der"));
     struct peer_target ts = { "127.0.0.1", NULL, 0, 8000 };
     json_t *sargv = argv_of(kase, FX, &ts, &err);
-    struct peer *srv = peer_start_pooled(pool, sargv, NULL, tm_deadline_in(5000), NULL, &err);
+    struct peer *srv = peer_start_pooled(pool, sargv, NULL, tm_deadline_in(HANG_MS), NULL, &err);
     ck_assert_msg(srv != NULL, "%s", err.msg);
     ck_assert_int_eq(peer_pid(srv), want_pid);
     char ev[256];
@@ -355,7 +358,7 @@ START_TEST(pooled_bad_session_gets_fresh_process)
     json_t *sargv = argv_of(kase, FX, &ts, &err);
     json_array_append_new(sargv, json_string("--misbehave"));
     json_array_append_new(sargv, json_string("stall:100"));
-    struct peer *srv = peer_start_pooled(pool, sargv, NULL, tm_deadline_in(5000), NULL, &err);
+    struct peer *srv = peer_start_pooled(pool, sargv, NULL, tm_deadline_in(HANG_MS), NULL, &err);
     ck_assert_msg(srv != NULL, "%s", err.msg);
     ck_assert_int_ne(peer_pid(srv), second);
     peer_stop(srv);
@@ -444,7 +447,7 @@ START_TEST(busy_port_reason_reaches_the_user)
     struct peer_target t = { "127.0.0.1", NULL, 0, 5000 };
     json_t *argv = argv_of(kase, FX, &t, &err);
     json_array_set_new(argv, (size_t)find(argv, "--accept", 0) + 1, json_string(port));
-    struct peer *p = peer_start(argv, errpath, tm_deadline_in(5000), NULL, &err);
+    struct peer *p = peer_start(argv, errpath, tm_deadline_in(HANG_MS), NULL, &err);
     ck_assert_ptr_null(p);
     ck_assert_msg(strstr(err.msg, "before its ready line: ") != NULL
                   && strstr(err.msg, "Address already in use") != NULL, "%s", err.msg);
