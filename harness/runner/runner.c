@@ -313,9 +313,7 @@ static void set_device_hello(struct worker *w, const char *error)
         json_object_set_new(w->device_entry, "upload_bytes",
                             json_integer((json_int_t)agent_upload_bytes(w->agent)));
         json_object_set_new(w->device_entry, "agent_proto", json_integer(agent_proto(w->agent)));
-        const char *why = agent_store_note(w->agent);
         json_object_set_new(w->device_entry, "agent_start", json_string(agent_start(w->agent)));
-        json_object_set_new(w->device_entry, "agent_store", why ? json_string(why) : json_null());
     }
     if (error != NULL)
         json_object_set_new(w->device_entry, "error", json_string(error));
@@ -379,10 +377,9 @@ static void check_writes(struct worker *w)
     pthread_mutex_unlock(&w->ctx->mu);
 }
 
-/* The run header keeps each re-enumeration of the device's USB port (a reset
- * that brought the board back under another device node). */
 /* How the device's bootstraps started the agent (docs/contracts.md §6): stored
- * ones sent only the loader. */
+ * ones sent only the loader. Written once, when the worker ends (agent_store is
+ * the run's last word on why the board could not keep the agent). */
 static void record_starts(struct worker *w)
 {
     if (w->agent == NULL)
@@ -401,6 +398,8 @@ static void record_starts(struct worker *w)
                n.stored, n.written, n.uploaded, why ? " (" : "", why ? why : "", why ? ")" : "");
 }
 
+/* The run header keeps each re-enumeration of the device's USB port (a reset
+ * that brought the board back under another device node). */
 static void record_moves(struct worker *w)
 {
     const struct link_move *m;
